@@ -1,0 +1,24 @@
+//! The step contract shared by every slipway binary (see `shared/CONTRACT.md`).
+//!
+//! A step's `main.rs` parses its flags with clap (flattening [`CommonArgs`]) and hands
+//! control to [`run_step`], which owns everything a step must do the same way as its
+//! siblings: rendering one-line errors with the right exit code, GitHub/GitLab log
+//! annotations, masking secrets, and publishing outputs to every sink that is present.
+
+pub mod cli;
+pub mod console;
+pub mod error;
+pub mod outputs;
+pub mod progress;
+pub mod secret;
+pub mod step;
+pub mod summary;
+
+pub use cli::{CommonArgs, parse_duration, parse_list};
+pub use console::{CiMode, Console};
+pub use error::{ErrorKind, StepError};
+pub use outputs::{Outputs, Sinks};
+pub use progress::Progress;
+pub use secret::Secret;
+pub use step::{StepReport, run_step};
+pub use summary::Summary;
