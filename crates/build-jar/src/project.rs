@@ -1,0 +1,231 @@
+//! Reads a project's build files: which tool builds it, and which packaging plugins
+//! it applies. Nothing here runs the build.
+
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+
+/// The build tools build-jar drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Tool {
+    Maven,
+    Gradle,
+}
+
+impl Tool {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Maven => "maven",
+            Self::Gradle => "gradle",
+        }
+    }
+}
+
+/// The build files found in a project directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildFiles {
+    pub gradle: Option<PathBuf>,
+    pub gradle_wrapper: Option<PathBuf>,
+    pub maven: Option<PathBuf>,
+    pub maven_wrapper: Option<PathBuf>,
+}
+
+impl BuildFiles {
+    pub fn scan(dir: &Path) -> Self {
+        let existing = |name: &str| Some(dir.join(name)).filter(|p| p.is_file());
+        Self {
+            gradle: existing("build.gradle.kts").or_else(|| existing("build.gradle")),
+            gradle_wrapper: existing("gradlew"),
+            maven: existing("pom.xml"),
+            maven_wrapper: existing("mvnw"),
+        }
+    }
+}
+
+/// What a Gradle build script applies, read from its text with comments removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GradleFeatures {
+    pub ktor: bool,
+    pub shadow: bool,
+    pub spring_boot: bool,
+    pub war: bool,
+    pub application: bool,
+}
+
+fn strip_comments(text: &str, line_comment: &str) -> String {
+    let block = Regex::new(r"(?s)/\*.*?\*/").map(|re| re.replace_all(text, "").into_owned());
+    let text = block.unwrap_or_else(|_| text.to_owned());
+    text.lines()
+        .map(|line| match line.find(line_comment) {
+            // `https://` in a repository URL is not a comment.
+            Some(at) if !line[..at].ends_with(':') => &line[..at],
+            _ => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn matches(pattern: &str, text: &str) -> bool {
+    Regex::new(pattern).is_ok_and(|re| re.is_match(text))
+}
+
+/// A core plugin applied by id in any of Gradle's spellings:
+/// `apply plugin: 'war'`, `id 'war'`, `id("war")`, or Kotlin's bare `war` in `plugins {}`.
+fn core_plugin(name: &str, text: &str) -> bool {
+    let quoted = format!(r#"['"]{name}['"]"#);
+    matches(&format!(r"apply\s+plugin\s*:\s*{quoted}"), text)
+        || matches(&format!(r"\bid\s*\(?\s*{quoted}"), text)
+        || matches(&format!(r"(?m)^\s*`?{name}`?\s*$"), text)
+}
+
+impl GradleFeatures {
+    pub fn read(script: &str) -> Self {
+        let text = strip_comments(script, "//");
+        Self {
+            ktor: text.contains("io.ktor.plugin"),
+            shadow: [
+                "com.github.johnrengelman.shadow",
+                "com.gradleup.shadow",
+                "io.github.goooler.shadow",
+            ]
+            .iter()
+            .any(|id| text.contains(id)),
+            spring_boot: text.contains("org.springframework.boot"),
+            war: core_plugin("war", &text),
+            application: core_plugin("application", &text),
+        }
+    }
+}
+
+/// What a `pom.xml` declares about packaging.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MavenFeatures {
+    pub packaging: String,
+    pub shade: bool,
+    pub spring_boot: bool,
+    /// The assembly plugin with the `jar-with-dependencies` descriptor.
+    pub assembly_fat_jar: bool,
+    /// Whether that assembly runs by itself in `package` (has an execution).
+    pub assembly_bound: bool,
+}
+
+/// The first child element of `node` named `name` (in any namespace).
+fn child<'a, 'input>(
+    node: roxmltree::Node<'a, 'input>,
+    name: &str,
+) -> Option<roxmltree::Node<'a, 'input>> {
+    node.children()
+        .find(|c| c.is_element() && c.tag_name().name() == name)
+}
+
+impl MavenFeatures {
+    pub fn read(pom: &str) -> Result<Self, String> {
+        let document = roxmltree::Document::parse(pom)
+            .map_err(|e| format!("pom.xml is not valid XML: {e}"))?;
+        let project = document.root_element();
+        let packaging = child(project, "packaging")
+            .and_then(|n| n.text())
+            .unwrap_or("jar")
+            .trim()
+            .to_owned();
+        let mut features = Self {
+            packaging,
+            ..Self::default()
+        };
+        let plugins = child(project, "build").and_then(|build| child(build, "plugins"));
+        for plugin in plugins
+            .iter()
+            .flat_map(|p| p.children())
+            .filter(|c| c.is_element() && c.tag_name().name() == "plugin")
+        {
+            let artifact = child(plugin, "artifactId")
+                .and_then(|n| n.text())
+                .unwrap_or("")
+                .trim();
+            match artifact {
+                "maven-shade-plugin" => features.shade = true,
+                "spring-boot-maven-plugin" => features.spring_boot = true,
+                "maven-assembly-plugin" => {
+                    let descriptor = plugin.descendants().any(|n| {
+                        n.tag_name().name() == "descriptorRef"
+                            && n.text().map(str::trim) == Some("jar-with-dependencies")
+                    });
+                    features.assembly_fat_jar |= descriptor;
+                    features.assembly_bound |= child(plugin, "executions").is_some();
+                }
+                _ => {}
+            }
+        }
+        Ok(features)
+    }
+
+    pub fn builds_fat_jar(&self) -> bool {
+        self.shade || self.spring_boot || self.assembly_fat_jar
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gradle_groovy_application() {
+        let features = GradleFeatures::read(
+            "// apply plugin: 'war'\napply plugin: 'java'\napply plugin: 'application'\nrepositories { maven { url 'https://repo' } }\n",
+        );
+        assert_eq!(
+            features,
+            GradleFeatures {
+                application: true,
+                ..GradleFeatures::default()
+            }
+        );
+    }
+
+    #[test]
+    fn gradle_kotlin_plugins_block() {
+        let features = GradleFeatures::read(
+            "plugins {\n    application\n    war\n    kotlin(\"jvm\") version \"2.0.0\"\n    id(\"io.ktor.plugin\") version \"3.0.0\"\n}\napplication {\n    mainClass.set(\"x.AppKt\")\n}\n",
+        );
+        assert!(features.ktor && features.application && features.war);
+        assert!(!features.shadow && !features.spring_boot);
+    }
+
+    #[test]
+    fn gradle_shadow_and_spring_ids() {
+        assert!(
+            GradleFeatures::read("plugins { id 'com.gradleup.shadow' version '8.3.0' }").shadow
+        );
+        assert!(
+            GradleFeatures::read("plugins { id(\"org.springframework.boot\") version \"3.3.0\" }")
+                .spring_boot
+        );
+        assert!(!GradleFeatures::read("/* id 'org.springframework.boot' */").spring_boot);
+    }
+
+    #[test]
+    fn maven_shade_and_packaging() {
+        let pom = r"<project><packaging>jar</packaging><build><pluginManagement><plugins><plugin><artifactId>spring-boot-maven-plugin</artifactId></plugin></plugins></pluginManagement><plugins><plugin><artifactId>maven-shade-plugin</artifactId></plugin></plugins></build></project>";
+        let features = MavenFeatures::read(pom).unwrap();
+        assert!(
+            features.shade && !features.spring_boot,
+            "pluginManagement alone applies nothing"
+        );
+        assert_eq!(features.packaging, "jar");
+    }
+
+    #[test]
+    fn maven_assembly_with_and_without_execution() {
+        let unbound = r"<project xmlns='http://maven.apache.org/POM/4.0.0'><build><plugins><plugin><artifactId>maven-assembly-plugin</artifactId><configuration><descriptorRefs><descriptorRef>jar-with-dependencies</descriptorRef></descriptorRefs></configuration></plugin></plugins></build></project>";
+        let features = MavenFeatures::read(unbound).unwrap();
+        assert!(features.assembly_fat_jar && !features.assembly_bound && features.builds_fat_jar());
+        let war = MavenFeatures::read("<project><packaging> war </packaging></project>").unwrap();
+        assert_eq!(war.packaging, "war");
+        assert!(!war.builds_fat_jar());
+        assert!(
+            MavenFeatures::read("<project>")
+                .unwrap_err()
+                .contains("not valid XML")
+        );
+    }
+}
