@@ -8,8 +8,7 @@ use slipway_contract::StepError;
 use crate::inspect::ArtifactKind;
 
 /// Jars that sit beside the runnable one and are never it.
-const NOT_RUNNABLE_SUFFIXES: [&str; 5] =
-    ["-plain", "-sources", "-javadoc", "-tests", "-test-fixtures"];
+const NOT_RUNNABLE_SUFFIXES: [&str; 5] = ["-plain", "-sources", "-javadoc", "-tests", "-test-fixtures"];
 /// Classifiers that fat-jar plugins give the jar with dependencies.
 const FAT_CLASSIFIERS: [&str; 2] = ["-all", "-jar-with-dependencies"];
 /// Clock slack between our start time and the build tool's file times.
@@ -17,40 +16,25 @@ const FRESHNESS_SLACK: Duration = Duration::from_secs(2);
 
 /// The produced artifact of `kind` in `output_dir`, preferring files written since
 /// `started` over leftovers of earlier builds.
-pub fn discover(
-    output_dir: &Path,
-    kind: ArtifactKind,
-    started: SystemTime,
-) -> Result<PathBuf, StepError> {
+pub fn discover(output_dir: &Path, kind: ArtifactKind, started: SystemTime) -> Result<PathBuf, StepError> {
     let entries = std::fs::read_dir(output_dir).map_err(|_| {
         StepError::failed(format!(
             "the build succeeded but wrote no {}; check the task or goal it ran",
             output_dir.display()
         ))
     })?;
-    let mut candidates: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .filter(|path| is_candidate(path, kind))
-        .collect();
+    let mut candidates: Vec<PathBuf> =
+        entries.filter_map(Result::ok).map(|entry| entry.path()).filter(|path| is_candidate(path, kind)).collect();
     candidates.sort();
 
     if kind == ArtifactKind::FatJar {
-        let fat: Vec<PathBuf> = candidates
-            .iter()
-            .filter(|p| has_suffix(p, &FAT_CLASSIFIERS))
-            .cloned()
-            .collect();
+        let fat: Vec<PathBuf> = candidates.iter().filter(|p| has_suffix(p, &FAT_CLASSIFIERS)).cloned().collect();
         if !fat.is_empty() {
             candidates = fat;
         }
     }
     let since = started.checked_sub(FRESHNESS_SLACK).unwrap_or(started);
-    let fresh: Vec<PathBuf> = candidates
-        .iter()
-        .filter(|p| modified_since(p, since))
-        .cloned()
-        .collect();
+    let fresh: Vec<PathBuf> = candidates.iter().filter(|p| modified_since(p, since)).cloned().collect();
     if !fresh.is_empty() {
         candidates = fresh;
     }
@@ -83,15 +67,11 @@ fn describe(kind: ArtifactKind) -> &'static str {
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 fn stem(path: &Path) -> String {
-    path.file_stem()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 fn has_suffix(path: &Path, suffixes: &[&str]) -> bool {
@@ -103,11 +83,7 @@ fn is_candidate(path: &Path, kind: ArtifactKind) -> bool {
     match kind {
         ArtifactKind::Dist => path.join("bin").is_dir() && path.join("lib").is_dir(),
         ArtifactKind::FatJar | ArtifactKind::War => {
-            let extension = if kind == ArtifactKind::War {
-                "war"
-            } else {
-                "jar"
-            };
+            let extension = if kind == ArtifactKind::War { "war" } else { "jar" };
             path.is_file()
                 && path.extension().is_some_and(|e| e == extension)
                 && !file_name(path).starts_with("original-")
@@ -117,9 +93,7 @@ fn is_candidate(path: &Path, kind: ArtifactKind) -> bool {
 }
 
 fn modified_since(path: &Path, since: SystemTime) -> bool {
-    std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .is_ok_and(|modified| modified >= since)
+    std::fs::metadata(path).and_then(|m| m.modified()).is_ok_and(|modified| modified >= since)
 }
 
 #[cfg(test)]
@@ -132,12 +106,7 @@ mod tests {
 
     fn set_old(path: &Path) {
         let old = SystemTime::now() - Duration::from_secs(3600);
-        std::fs::File::options()
-            .write(true)
-            .open(path)
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
+        std::fs::File::options().write(true).open(path).unwrap().set_modified(old).unwrap();
     }
 
     #[test]
@@ -173,21 +142,12 @@ mod tests {
         set_old(&dir.path().join("app-0.9.jar"));
         let started = SystemTime::now();
         touch(dir.path(), "app-1.0.jar");
-        assert_eq!(
-            discover(dir.path(), ArtifactKind::FatJar, started).unwrap(),
-            dir.path().join("app-1.0.jar")
-        );
+        assert_eq!(discover(dir.path(), ArtifactKind::FatJar, started).unwrap(), dir.path().join("app-1.0.jar"));
 
         touch(dir.path(), "other-1.0.jar");
         let error = discover(dir.path(), ArtifactKind::FatJar, started).unwrap_err();
         assert_eq!(error.exit_code(), 2);
-        assert!(
-            error
-                .message
-                .contains("2 candidate artifacts (app-1.0.jar, other-1.0.jar)"),
-            "{}",
-            error.message
-        );
+        assert!(error.message.contains("2 candidate artifacts (app-1.0.jar, other-1.0.jar)"), "{}", error.message);
         assert_eq!(error.detail.len(), 2);
     }
 
@@ -198,20 +158,10 @@ mod tests {
         std::fs::create_dir_all(dist.join("bin")).unwrap();
         std::fs::create_dir_all(dist.join("lib")).unwrap();
         std::fs::create_dir_all(dir.path().join("half/bin")).unwrap();
-        assert_eq!(
-            discover(dir.path(), ArtifactKind::Dist, SystemTime::now()).unwrap(),
-            dist
-        );
+        assert_eq!(discover(dir.path(), ArtifactKind::Dist, SystemTime::now()).unwrap(), dist);
         let error = discover(dir.path(), ArtifactKind::War, SystemTime::now()).unwrap_err();
         assert_eq!(error.exit_code(), 1);
         assert!(error.message.contains("left no .war"));
-        assert!(
-            discover(
-                &dir.path().join("absent"),
-                ArtifactKind::War,
-                SystemTime::now()
-            )
-            .is_err()
-        );
+        assert!(discover(&dir.path().join("absent"), ArtifactKind::War, SystemTime::now()).is_err());
     }
 }

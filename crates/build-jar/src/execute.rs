@@ -34,27 +34,14 @@ pub fn run_build(plan: &BuildPlan, console: &Console) -> Result<Duration, StepEr
         .stderr(Stdio::piped());
 
     let started = Instant::now();
-    let group = console.group(&format!(
-        "{} build: {}",
-        plan.tool.as_str(),
-        plan.command_line()
-    ));
-    let mut child = command.spawn().map_err(|error| {
-        StepError::usage(format!(
-            "cannot start `{}`: {error}",
-            plan.program.display()
-        ))
-    })?;
+    let group = console.group(&format!("{} build: {}", plan.tool.as_str(), plan.command_line()));
+    let mut child = command
+        .spawn()
+        .map_err(|error| StepError::usage(format!("cannot start `{}`: {error}", plan.program.display())))?;
     let (sender, lines) = mpsc::channel::<String>();
     let readers: Vec<_> = [
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
     ]
     .into_iter()
     .flatten()
@@ -76,9 +63,8 @@ pub fn run_build(plan: &BuildPlan, console: &Console) -> Result<Duration, StepEr
     for reader in readers {
         let _ = reader.join();
     }
-    let status = child
-        .wait()
-        .map_err(|error| StepError::failed(format!("lost track of the build process: {error}")))?;
+    let status =
+        child.wait().map_err(|error| StepError::failed(format!("lost track of the build process: {error}")))?;
     drop(group);
 
     if status.success() {
@@ -86,18 +72,9 @@ pub fn run_build(plan: &BuildPlan, console: &Console) -> Result<Duration, StepEr
     }
     let kept: Vec<String> = kept.into();
     let explaining = explain_failure(&kept);
-    let code = status
-        .code()
-        .map_or_else(|| "a signal".to_owned(), |code| format!("exit code {code}"));
-    let first = explaining
-        .first()
-        .map(|line| format!(": {}", line.trim()))
-        .unwrap_or_default();
-    Err(StepError::failed(format!(
-        "{} build failed with {code}{first}",
-        plan.tool.as_str()
-    ))
-    .with_detail(explaining))
+    let code = status.code().map_or_else(|| "a signal".to_owned(), |code| format!("exit code {code}"));
+    let first = explaining.first().map(|line| format!(": {}", line.trim())).unwrap_or_default();
+    Err(StepError::failed(format!("{} build failed with {code}{first}", plan.tool.as_str())).with_detail(explaining))
 }
 
 /// Reads a stream line by line (lossy UTF-8: a build's bytes are not ours to reject).
@@ -110,10 +87,7 @@ fn forward_lines(stream: Box<dyn Read + Send>, sender: &mpsc::Sender<String>) {
             Ok(0) | Err(_) => return,
             Ok(_) => {
                 let line = String::from_utf8_lossy(&buffer);
-                if sender
-                    .send(line.trim_end_matches(['\n', '\r']).to_owned())
-                    .is_err()
-                {
+                if sender.send(line.trim_end_matches(['\n', '\r']).to_owned()).is_err() {
                     return;
                 }
             }
@@ -128,11 +102,7 @@ pub fn explain_failure(lines: &[String]) -> Vec<String> {
     let colour = Regex::new(r"\x1b\[[0-9;]*[A-Za-z]").ok();
     let plain: Vec<String> = lines
         .iter()
-        .map(|line| {
-            colour
-                .as_ref()
-                .map_or_else(|| line.clone(), |re| re.replace_all(line, "").into_owned())
-        })
+        .map(|line| colour.as_ref().map_or_else(|| line.clone(), |re| re.replace_all(line, "").into_owned()))
         .collect();
     let lines = plain.as_slice();
     let compiler = Regex::new(r"(\.(java|kt|kts|scala|groovy):\[?\d+)|^e: ").ok();
@@ -150,10 +120,7 @@ pub fn explain_failure(lines: &[String]) -> Vec<String> {
         return compiler_lines.into_iter().take(EXPLAINING_LINES).collect();
     }
 
-    if let Some(start) = lines
-        .iter()
-        .position(|line| line.trim() == "* What went wrong:")
-    {
+    if let Some(start) = lines.iter().position(|line| line.trim() == "* What went wrong:") {
         let wrong: Vec<String> = lines[start + 1..]
             .iter()
             .take_while(|line| !line.starts_with("* Try:") && !line.starts_with("* Exception is:"))
@@ -185,18 +152,11 @@ pub fn explain_failure(lines: &[String]) -> Vec<String> {
         return maven_errors;
     }
     let skip = lines.len().saturating_sub(EXPLAINING_LINES);
-    lines[skip..]
-        .iter()
-        .filter(|line| !line.trim().is_empty())
-        .cloned()
-        .collect()
+    lines[skip..].iter().filter(|line| !line.trim().is_empty()).cloned().collect()
 }
 
 fn strip_maven_level(line: &str) -> String {
-    line.strip_prefix("[ERROR]")
-        .unwrap_or(line)
-        .trim()
-        .to_owned()
+    line.strip_prefix("[ERROR]").unwrap_or(line).trim().to_owned()
 }
 
 #[cfg(test)]
@@ -212,10 +172,7 @@ mod tests {
         let log = lines(
             "[INFO] Compiling 2 source files\n[ERROR] COMPILATION ERROR : \n[ERROR] /p/src/main/java/App.java:[5,9] ';' expected\n[INFO] 1 error\n[ERROR] Failed to execute goal org.apache.maven.plugins:maven-compiler-plugin:3.10.1:compile\n[ERROR] /p/src/main/java/App.java:[5,9] ';' expected\n[ERROR] -> [Help 1]",
         );
-        assert_eq!(
-            explain_failure(&log),
-            vec!["/p/src/main/java/App.java:[5,9] ';' expected"]
-        );
+        assert_eq!(explain_failure(&log), vec!["/p/src/main/java/App.java:[5,9] ';' expected"]);
     }
 
     #[test]
@@ -243,10 +200,7 @@ mod tests {
         let log = lines(
             "FAILURE: Build failed with an exception.\n\n* What went wrong:\nTask 'buildFatJar' not found in root project 'app'.\n\n* Try:\nRun gradle tasks",
         );
-        assert_eq!(
-            explain_failure(&log),
-            vec!["Task 'buildFatJar' not found in root project 'app'."]
-        );
+        assert_eq!(explain_failure(&log), vec!["Task 'buildFatJar' not found in root project 'app'."]);
     }
 
     #[test]

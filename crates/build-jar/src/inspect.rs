@@ -58,32 +58,21 @@ pub enum InspectError {
     )]
     NoMainClass(PathBuf),
     #[error("{path} names Main-Class {class} but holds no {entry}")]
-    MainClassMissing {
-        path: PathBuf,
-        class: String,
-        entry: String,
-    },
+    MainClassMissing { path: PathBuf, class: String, entry: String },
     #[error("{path}: {entry} is not a valid class file")]
     BadClassFile { path: PathBuf, entry: String },
-    #[error(
-        "{0} is a directory but not a JVM distribution: it needs bin/<start script> and lib/*.jar"
-    )]
+    #[error("{0} is a directory but not a JVM distribution: it needs bin/<start script> and lib/*.jar")]
     NotADist(PathBuf),
     #[error("{0} is a WAR without WEB-INF/, so no servlet container can deploy it")]
     NoWebInf(PathBuf),
-    #[error(
-        "cannot find the main class of the distribution {0}: no class named in bin/ exists in lib/*.jar"
-    )]
+    #[error("cannot find the main class of the distribution {0}: no class named in bin/ exists in lib/*.jar")]
     DistMainClass(PathBuf),
     #[error("cannot read {path}: {reason}")]
     Io { path: PathBuf, reason: String },
 }
 
 fn io_error(path: &Path, error: &std::io::Error) -> InspectError {
-    InspectError::Io {
-        path: path.to_owned(),
-        reason: error.to_string(),
-    }
+    InspectError::Io { path: path.to_owned(), reason: error.to_string() }
 }
 
 /// Inspects `path` as the kind it looks like (a directory is a dist, `.war` a WAR).
@@ -93,10 +82,7 @@ pub fn inspect(path: &Path) -> Result<Artifact, InspectError> {
     }
     if path.is_dir() {
         inspect_dist(path)
-    } else if path
-        .extension()
-        .is_some_and(|ext| ext.eq_ignore_ascii_case("war"))
-    {
+    } else if path.extension().is_some_and(|ext| ext.eq_ignore_ascii_case("war")) {
         inspect_war(path)
     } else {
         inspect_fat_jar(path)
@@ -107,10 +93,8 @@ type Jar = zip::ZipArchive<BufReader<File>>;
 
 fn open_jar(path: &Path) -> Result<Jar, InspectError> {
     let file = File::open(path).map_err(|e| io_error(path, &e))?;
-    zip::ZipArchive::new(BufReader::new(file)).map_err(|e| InspectError::CorruptZip {
-        path: path.to_owned(),
-        reason: e.to_string(),
-    })
+    zip::ZipArchive::new(BufReader::new(file))
+        .map_err(|e| InspectError::CorruptZip { path: path.to_owned(), reason: e.to_string() })
 }
 
 fn read_entry(jar: &mut Jar, path: &Path, name: &str) -> Result<Option<Vec<u8>>, InspectError> {
@@ -118,19 +102,13 @@ fn read_entry(jar: &mut Jar, path: &Path, name: &str) -> Result<Option<Vec<u8>>,
         Ok(entry) => entry,
         Err(zip::result::ZipError::FileNotFound) => return Ok(None),
         Err(e) => {
-            return Err(InspectError::CorruptZip {
-                path: path.to_owned(),
-                reason: e.to_string(),
-            });
+            return Err(InspectError::CorruptZip { path: path.to_owned(), reason: e.to_string() });
         }
     };
     let mut bytes = Vec::new();
     entry
         .read_to_end(&mut bytes)
-        .map_err(|e| InspectError::CorruptZip {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| InspectError::CorruptZip { path: path.to_owned(), reason: e.to_string() })?;
     Ok(Some(bytes))
 }
 
@@ -180,29 +158,21 @@ fn class_entry(class: &str) -> String {
 }
 
 /// Finds `class` in `jar` (under `prefix`) and reads its release.
-fn main_class_release(
-    jar: &mut Jar,
-    path: &Path,
-    class: &str,
-    prefix: &str,
-) -> Result<u16, InspectError> {
+fn main_class_release(jar: &mut Jar, path: &Path, class: &str, prefix: &str) -> Result<u16, InspectError> {
     let entry = format!("{prefix}{}", class_entry(class));
     let bytes = read_entry(jar, path, &entry)?.ok_or_else(|| InspectError::MainClassMissing {
         path: path.to_owned(),
         class: class.to_owned(),
         entry: entry.clone(),
     })?;
-    class_file_release(&bytes).ok_or(InspectError::BadClassFile {
-        path: path.to_owned(),
-        entry,
-    })
+    class_file_release(&bytes).ok_or(InspectError::BadClassFile { path: path.to_owned(), entry })
 }
 
 fn inspect_fat_jar(path: &Path) -> Result<Artifact, InspectError> {
     let mut jar = open_jar(path)?;
     let manifest = read_manifest(&mut jar, path)?;
-    let main_class = manifest_attribute(&manifest, "Main-Class")
-        .ok_or_else(|| InspectError::NoMainClass(path.to_owned()))?;
+    let main_class =
+        manifest_attribute(&manifest, "Main-Class").ok_or_else(|| InspectError::NoMainClass(path.to_owned()))?;
     // Spring Boot's launcher is the Main-Class; the application class is Start-Class.
     let (app_class, prefix) = match manifest_attribute(&manifest, "Start-Class") {
         Some(start) => (start, "BOOT-INF/classes/"),
@@ -234,14 +204,8 @@ fn inspect_war(path: &Path) -> Result<Artifact, InspectError> {
         .unwrap_or_default();
     // A WAR's classes may target different releases; the newest is what the JVM must run.
     let mut java_release = 0;
-    for name in names
-        .iter()
-        .filter(|n| n.starts_with("WEB-INF/classes/") && n.ends_with(".class"))
-    {
-        if let Some(release) = read_entry(&mut jar, path, name)?
-            .as_deref()
-            .and_then(class_file_release)
-        {
+    for name in names.iter().filter(|n| n.starts_with("WEB-INF/classes/") && n.ends_with(".class")) {
+        if let Some(release) = read_entry(&mut jar, path, name)?.as_deref().and_then(class_file_release) {
             java_release = java_release.max(release);
         }
     }
@@ -285,11 +249,8 @@ fn inspect_dist(dist: &Path) -> Result<Artifact, InspectError> {
         return Err(InspectError::NotADist(dist.to_owned()));
     }
     // The start script names the main class; whichever lib jar holds it is the app's.
-    let class_name =
-        Regex::new(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+").map_err(|e| InspectError::Io {
-            path: dist.to_owned(),
-            reason: e.to_string(),
-        })?;
+    let class_name = Regex::new(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+")
+        .map_err(|e| InspectError::Io { path: dist.to_owned(), reason: e.to_string() })?;
     let mut candidates: Vec<String> = Vec::new();
     for script in &scripts {
         let text = std::fs::read_to_string(script).map_err(|e| io_error(script, &e))?;
@@ -302,9 +263,7 @@ fn inspect_dist(dist: &Path) -> Result<Artifact, InspectError> {
     for jar_path in &jars {
         let mut jar = open_jar(jar_path)?;
         let manifest = read_manifest(&mut jar, jar_path)?;
-        let mut in_jar = candidates
-            .iter()
-            .filter(|c| jar.index_for_name(&class_entry(c)).is_some());
+        let mut in_jar = candidates.iter().filter(|c| jar.index_for_name(&class_entry(c)).is_some());
         let Some(main_class) = in_jar.next().cloned() else {
             continue;
         };
@@ -326,20 +285,12 @@ fn inspect_dist(dist: &Path) -> Result<Artifact, InspectError> {
 
 /// `app-1.4.2.jar` gives `1.4.2`; `app-1.0-SNAPSHOT-all.jar` gives `1.0-SNAPSHOT`.
 pub fn version_from_file_name(path: &Path) -> String {
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let Ok(pattern) = Regex::new(
-        r"-(\d+(?:\.\d+)*(?:-SNAPSHOT|[-.][A-Za-z0-9]+)*?)(?:-all|-jar-with-dependencies)?$",
-    ) else {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let Ok(pattern) = Regex::new(r"-(\d+(?:\.\d+)*(?:-SNAPSHOT|[-.][A-Za-z0-9]+)*?)(?:-all|-jar-with-dependencies)?$")
+    else {
         return String::new();
     };
-    pattern
-        .captures(&stem)
-        .and_then(|c| c.get(1))
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_default()
+    pattern.captures(&stem).and_then(|c| c.get(1)).map(|m| m.as_str().to_owned()).unwrap_or_default()
 }
 
 /// `sha256sum` of a file, and its size.
@@ -361,11 +312,7 @@ pub fn tree_digest(root: &Path) -> Result<(String, u64), InspectError> {
             if path.is_dir() {
                 pending.push(path);
             } else {
-                let relative = path
-                    .strip_prefix(root)
-                    .unwrap_or(&path)
-                    .to_string_lossy()
-                    .into_owned();
+                let relative = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().into_owned();
                 files.insert(relative);
             }
         }

@@ -23,12 +23,7 @@ use crate::plan::{BuildRequest, PackagingChoice, ToolChoice};
 #[derive(Debug, Clone, clap::Args)]
 pub struct BuildJarArgs {
     /// The project's root directory, holding pom.xml, build.gradle or build.gradle.kts.
-    #[arg(
-        long,
-        env = "SLIPWAY_PROJECT_DIR",
-        value_name = "DIR",
-        default_value = "."
-    )]
+    #[arg(long, env = "SLIPWAY_PROJECT_DIR", value_name = "DIR", default_value = ".")]
     pub project_dir: PathBuf,
 
     /// The build tool. `auto` reads the project: the Gradle or Maven build file (the
@@ -75,11 +70,7 @@ pub struct BuildJarArgs {
 pub fn run(args: &BuildJarArgs, console: &Console) -> Result<StepReport, StepError> {
     if let Some(jar) = &args.jar {
         let artifact = inspect(jar)?;
-        console.info(&format!(
-            "{} is a runnable {}",
-            artifact.path.display(),
-            artifact.kind.as_str()
-        ));
+        console.info(&format!("{} is a runnable {}", artifact.path.display(), artifact.kind.as_str()));
         return Ok(report(&artifact, None, None));
     }
 
@@ -136,11 +127,7 @@ fn report(artifact: &Artifact, tool: Option<&str>, took: Option<Duration>) -> St
         .set("size-bytes", artifact.size_bytes)
         .set("tool", tool.unwrap_or("none"));
 
-    let name = artifact
-        .path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = artifact.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut summary = Summary::new(&format!("build-jar: `{name}`"));
     let mut facts = vec![
         ("kind", artifact.kind.as_str().to_owned()),
@@ -151,10 +138,7 @@ fn report(artifact: &Artifact, tool: Option<&str>, took: Option<Duration>) -> St
         ("sha256", artifact.sha256.clone()),
     ];
     if let (Some(tool), Some(took)) = (tool, took) {
-        facts.push((
-            "built with",
-            format!("{tool} in {:.1}s", took.as_secs_f64()),
-        ));
+        facts.push(("built with", format!("{tool} in {:.1}s", took.as_secs_f64())));
     }
     summary.facts(&facts);
     StepReport { outputs, summary }

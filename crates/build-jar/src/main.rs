@@ -27,7 +27,5 @@ impl StepCli for Cli {
 }
 
 fn main() -> ExitCode {
-    slipway_contract::run_step("build-jar", |cli: Cli, console| {
-        slipway_build_jar::run(&cli.args, console)
-    })
+    slipway_contract::run_step("build-jar", |cli: Cli, console| slipway_build_jar::run(&cli.args, console))
 }

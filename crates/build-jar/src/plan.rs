@@ -60,10 +60,10 @@ pub struct BuildPlan {
 impl BuildPlan {
     /// The command as a user would type it, for logs and error messages.
     pub fn command_line(&self) -> String {
-        let program = self.program.strip_prefix(&self.project_dir).map_or_else(
-            |_| self.program.display().to_string(),
-            |relative| format!("./{}", relative.display()),
-        );
+        let program = self
+            .program
+            .strip_prefix(&self.project_dir)
+            .map_or_else(|_| self.program.display().to_string(), |relative| format!("./{}", relative.display()));
         let mut words = vec![program];
         words.extend(self.args.iter().cloned());
         words.join(" ")
@@ -76,33 +76,17 @@ pub type PathLookup<'a> = &'a dyn Fn(&str) -> Option<PathBuf>;
 pub fn plan(request: &BuildRequest, find_on_path: PathLookup<'_>) -> Result<BuildPlan, StepError> {
     let dir = &request.project_dir;
     if !dir.exists() {
-        return Err(StepError::usage(format!(
-            "project directory {} does not exist",
-            dir.display()
-        )));
+        return Err(StepError::usage(format!("project directory {} does not exist", dir.display())));
     }
     if !dir.is_dir() {
-        return Err(StepError::usage(format!(
-            "project directory {} is not a directory",
-            dir.display()
-        )));
+        return Err(StepError::usage(format!("project directory {} is not a directory", dir.display())));
     }
     let files = BuildFiles::scan(dir);
     let mut reasons = Vec::new();
     let tool = choose_tool(request.tool, &files, dir, &mut reasons)?;
     let (program, wrapper) = match tool {
-        Tool::Gradle => locate(
-            files.gradle_wrapper.as_deref(),
-            "gradle",
-            "./gradlew",
-            find_on_path,
-        )?,
-        Tool::Maven => locate(
-            files.maven_wrapper.as_deref(),
-            "mvn",
-            "./mvnw",
-            find_on_path,
-        )?,
+        Tool::Gradle => locate(files.gradle_wrapper.as_deref(), "gradle", "./gradlew", find_on_path)?,
+        Tool::Maven => locate(files.maven_wrapper.as_deref(), "mvn", "./mvnw", find_on_path)?,
     };
     let through_shell = wrapper && !is_executable(&program);
     let (kind, goals) = match tool {
@@ -141,16 +125,7 @@ pub fn plan(request: &BuildRequest, find_on_path: PathLookup<'_>) -> Result<Buil
         (Tool::Gradle, ArtifactKind::Dist) => dir.join("build").join("install"),
         (Tool::Gradle, _) => dir.join("build").join("libs"),
     };
-    Ok(BuildPlan {
-        project_dir: dir.clone(),
-        tool,
-        program,
-        through_shell,
-        args,
-        kind,
-        output_dir,
-        reasons,
-    })
+    Ok(BuildPlan { project_dir: dir.clone(), tool, program, through_shell, args, kind, output_dir, reasons })
 }
 
 fn choose_tool(
@@ -164,10 +139,9 @@ fn choose_tool(
             "--tool gradle, but {} has no build.gradle or build.gradle.kts",
             dir.display()
         ))),
-        ToolChoice::Maven if files.maven.is_none() => Err(StepError::usage(format!(
-            "--tool maven, but {} has no pom.xml",
-            dir.display()
-        ))),
+        ToolChoice::Maven if files.maven.is_none() => {
+            Err(StepError::usage(format!("--tool maven, but {} has no pom.xml", dir.display())))
+        }
         ToolChoice::Gradle => Ok(Tool::Gradle),
         ToolChoice::Maven => Ok(Tool::Maven),
         ToolChoice::Auto => match (&files.gradle, &files.maven) {
@@ -184,11 +158,7 @@ fn choose_tool(
                 } else {
                     Tool::Maven
                 };
-                let other = if tool == Tool::Maven {
-                    "gradle"
-                } else {
-                    "maven"
-                };
+                let other = if tool == Tool::Maven { "gradle" } else { "maven" };
                 reasons.push(format!(
                     "both Gradle and Maven build files found; using {} (pass --tool {other} for the other)",
                     tool.as_str()
@@ -225,15 +195,11 @@ fn read_build_file(path: Option<&Path>) -> Result<String, StepError> {
     let Some(path) = path else {
         return Ok(String::new());
     };
-    std::fs::read_to_string(path)
-        .map_err(|e| StepError::usage(format!("cannot read {}: {e}", path.display())))
+    std::fs::read_to_string(path).map_err(|e| StepError::usage(format!("cannot read {}: {e}", path.display())))
 }
 
 fn custom_task(request: &BuildRequest, kind: ArtifactKind) -> Option<(ArtifactKind, Vec<String>)> {
-    request
-        .task
-        .as_ref()
-        .map(|task| (kind, task.split_whitespace().map(str::to_owned).collect()))
+    request.task.as_ref().map(|task| (kind, task.split_whitespace().map(str::to_owned).collect()))
 }
 
 fn gradle_goals(
@@ -251,11 +217,7 @@ fn gradle_goals(
     } else {
         None
     };
-    let war_task = if features.spring_boot {
-        "bootWar"
-    } else {
-        "war"
-    };
+    let war_task = if features.spring_boot { "bootWar" } else { "war" };
     let kind = match request.packaging {
         PackagingChoice::FatJar => ArtifactKind::FatJar,
         PackagingChoice::Dist => ArtifactKind::Dist,
@@ -293,9 +255,7 @@ fn gradle_goals(
                     "--packaging dist needs Gradle's application plugin (installDist); apply it or name the task with --task",
                 ));
             }
-            reasons.push(
-                "JVM distribution through `installDist` from the application plugin".to_owned(),
-            );
+            reasons.push("JVM distribution through `installDist` from the application plugin".to_owned());
             "installDist"
         }
         ArtifactKind::War => {
@@ -316,8 +276,7 @@ fn maven_goals(
     files: &BuildFiles,
     reasons: &mut Vec<String>,
 ) -> Result<(ArtifactKind, Vec<String>), StepError> {
-    let features =
-        MavenFeatures::read(&read_build_file(files.maven.as_deref())?).map_err(StepError::usage)?;
+    let features = MavenFeatures::read(&read_build_file(files.maven.as_deref())?).map_err(StepError::usage)?;
     let is_war = features.packaging == "war";
     let kind = match request.packaging {
         PackagingChoice::Dist => {
@@ -350,8 +309,7 @@ fn maven_goals(
     } else if features.shade {
         reasons.push("fat JAR through `package` with maven-shade-plugin".to_owned());
     } else if features.spring_boot {
-        reasons
-            .push("fat JAR through `package` with spring-boot-maven-plugin's repackage".to_owned());
+        reasons.push("fat JAR through `package` with spring-boot-maven-plugin's repackage".to_owned());
     } else {
         if !features.assembly_bound {
             goals.push("assembly:single".to_owned());
@@ -415,37 +373,23 @@ mod tests {
 
     #[test]
     fn gradle_wrapper_beats_system_gradle() {
-        let dir = project(&[
-            ("build.gradle", "plugins { id 'application' }"),
-            ("gradlew", "#!/bin/sh\n"),
-        ]);
+        let dir = project(&[("build.gradle", "plugins { id 'application' }"), ("gradlew", "#!/bin/sh\n")]);
         let mut req = request(dir.path());
         req.skip_tests = true;
         req.in_ci = true;
         let plan = plan(&req, &on_path).unwrap();
         assert_eq!(plan.kind, ArtifactKind::Dist);
-        assert!(
-            plan.through_shell,
-            "a wrapper without the executable bit runs through sh"
-        );
-        assert_eq!(
-            plan.command_line(),
-            "./gradlew --console=plain --no-daemon installDist -x test"
-        );
+        assert!(plan.through_shell, "a wrapper without the executable bit runs through sh");
+        assert_eq!(plan.command_line(), "./gradlew --console=plain --no-daemon installDist -x test");
         assert_eq!(plan.output_dir, dir.path().join("build/install"));
     }
 
     #[test]
     fn ktor_plugin_builds_fat_jar() {
-        let dir = project(&[(
-            "build.gradle.kts",
-            "plugins { application\n id(\"io.ktor.plugin\") version \"3.0.1\" }",
-        )]);
+        let dir =
+            project(&[("build.gradle.kts", "plugins { application\n id(\"io.ktor.plugin\") version \"3.0.1\" }")]);
         let plan = plan(&request(dir.path()), &on_path).unwrap();
-        assert_eq!(
-            (plan.kind, plan.args.last().unwrap().as_str()),
-            (ArtifactKind::FatJar, "buildFatJar")
-        );
+        assert_eq!((plan.kind, plan.args.last().unwrap().as_str()), (ArtifactKind::FatJar, "buildFatJar"));
         let mut dist = request(dir.path());
         dist.packaging = PackagingChoice::Dist;
         assert_eq!(plan_args(&dist), "--console=plain installDist");
@@ -457,10 +401,7 @@ mod tests {
 
     #[test]
     fn spring_boot_war_and_task_override() {
-        let dir = project(&[(
-            "build.gradle",
-            "plugins { id 'org.springframework.boot' version '3.3.0'\n id 'war' }",
-        )]);
+        let dir = project(&[("build.gradle", "plugins { id 'org.springframework.boot' version '3.3.0'\n id 'war' }")]);
         assert_eq!(plan_args(&request(dir.path())), "--console=plain bootWar");
         let mut custom = request(dir.path());
         custom.task = Some("clean assemble".into());
@@ -469,18 +410,12 @@ mod tests {
 
     #[test]
     fn both_build_files_prefer_maven_unless_only_gradlew() {
-        let dir = project(&[
-            ("pom.xml", SHADE_POM),
-            ("build.gradle", "apply plugin: 'application'"),
-        ]);
+        let dir = project(&[("pom.xml", SHADE_POM), ("build.gradle", "apply plugin: 'application'")]);
         let plan_both = plan(&request(dir.path()), &on_path).unwrap();
         assert_eq!(plan_both.tool, Tool::Maven);
         assert!(plan_both.reasons[0].contains("--tool gradle"));
         std::fs::write(dir.path().join("gradlew"), "").unwrap();
-        assert_eq!(
-            plan(&request(dir.path()), &on_path).unwrap().tool,
-            Tool::Gradle
-        );
+        assert_eq!(plan(&request(dir.path()), &on_path).unwrap().tool, Tool::Gradle);
         let mut forced = request(dir.path());
         forced.tool = ToolChoice::Maven;
         assert_eq!(plan(&forced, &on_path).unwrap().tool, Tool::Maven);
@@ -490,10 +425,7 @@ mod tests {
     fn assembly_without_execution_adds_single_goal() {
         let pom = "<project><build><plugins><plugin><artifactId>maven-assembly-plugin</artifactId><configuration><descriptorRefs><descriptorRef>jar-with-dependencies</descriptorRef></descriptorRefs></configuration></plugin></plugins></build></project>";
         let dir = project(&[("pom.xml", pom)]);
-        assert_eq!(
-            plan_args(&request(dir.path())),
-            "--batch-mode package assembly:single"
-        );
+        assert_eq!(plan_args(&request(dir.path())), "--batch-mode package assembly:single");
     }
 
     fn usage_message(result: Result<BuildPlan, StepError>) -> String {
@@ -508,18 +440,13 @@ mod tests {
         assert!(usage_message(plan(&missing, &on_path)).contains("does not exist"));
 
         let empty = project(&[]);
-        assert!(
-            usage_message(plan(&request(empty.path()), &on_path)).contains("has no build file")
-        );
+        assert!(usage_message(plan(&request(empty.path()), &on_path)).contains("has no build file"));
 
         let plain = project(&[("pom.xml", "<project/>")]);
         assert!(usage_message(plan(&request(plain.path()), &on_path)).contains("plain jar"));
 
         let maven = project(&[("pom.xml", SHADE_POM)]);
-        assert!(
-            usage_message(plan(&request(maven.path()), &nothing_on_path))
-                .contains("`mvn` is not on PATH")
-        );
+        assert!(usage_message(plan(&request(maven.path()), &nothing_on_path)).contains("`mvn` is not on PATH"));
         let mut dist = request(maven.path());
         dist.packaging = PackagingChoice::Dist;
         assert!(usage_message(plan(&dist, &on_path)).contains("Gradle's installDist"));
@@ -528,10 +455,7 @@ mod tests {
         assert!(usage_message(plan(&gradle, &on_path)).contains("no build.gradle"));
 
         let java_only = project(&[("build.gradle", "apply plugin: 'java'")]);
-        assert!(
-            usage_message(plan(&request(java_only.path()), &on_path))
-                .contains("no plugin that makes")
-        );
+        assert!(usage_message(plan(&request(java_only.path()), &on_path)).contains("no plugin that makes"));
         let mut fat = request(java_only.path());
         fat.packaging = PackagingChoice::FatJar;
         assert!(usage_message(plan(&fat, &on_path)).contains("no fat-jar plugin"));

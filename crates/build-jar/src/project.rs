@@ -83,13 +83,9 @@ impl GradleFeatures {
         let text = strip_comments(script, "//");
         Self {
             ktor: text.contains("io.ktor.plugin"),
-            shadow: [
-                "com.github.johnrengelman.shadow",
-                "com.gradleup.shadow",
-                "io.github.goooler.shadow",
-            ]
-            .iter()
-            .any(|id| text.contains(id)),
+            shadow: ["com.github.johnrengelman.shadow", "com.gradleup.shadow", "io.github.goooler.shadow"]
+                .iter()
+                .any(|id| text.contains(id)),
             spring_boot: text.contains("org.springframework.boot"),
             war: core_plugin("war", &text),
             application: core_plugin("application", &text),
@@ -110,38 +106,21 @@ pub struct MavenFeatures {
 }
 
 /// The first child element of `node` named `name` (in any namespace).
-fn child<'a, 'input>(
-    node: roxmltree::Node<'a, 'input>,
-    name: &str,
-) -> Option<roxmltree::Node<'a, 'input>> {
-    node.children()
-        .find(|c| c.is_element() && c.tag_name().name() == name)
+fn child<'a, 'input>(node: roxmltree::Node<'a, 'input>, name: &str) -> Option<roxmltree::Node<'a, 'input>> {
+    node.children().find(|c| c.is_element() && c.tag_name().name() == name)
 }
 
 impl MavenFeatures {
     pub fn read(pom: &str) -> Result<Self, String> {
-        let document = roxmltree::Document::parse(pom)
-            .map_err(|e| format!("pom.xml is not valid XML: {e}"))?;
+        let document = roxmltree::Document::parse(pom).map_err(|e| format!("pom.xml is not valid XML: {e}"))?;
         let project = document.root_element();
-        let packaging = child(project, "packaging")
-            .and_then(|n| n.text())
-            .unwrap_or("jar")
-            .trim()
-            .to_owned();
-        let mut features = Self {
-            packaging,
-            ..Self::default()
-        };
+        let packaging = child(project, "packaging").and_then(|n| n.text()).unwrap_or("jar").trim().to_owned();
+        let mut features = Self { packaging, ..Self::default() };
         let plugins = child(project, "build").and_then(|build| child(build, "plugins"));
-        for plugin in plugins
-            .iter()
-            .flat_map(|p| p.children())
-            .filter(|c| c.is_element() && c.tag_name().name() == "plugin")
+        for plugin in
+            plugins.iter().flat_map(|p| p.children()).filter(|c| c.is_element() && c.tag_name().name() == "plugin")
         {
-            let artifact = child(plugin, "artifactId")
-                .and_then(|n| n.text())
-                .unwrap_or("")
-                .trim();
+            let artifact = child(plugin, "artifactId").and_then(|n| n.text()).unwrap_or("").trim();
             match artifact {
                 "maven-shade-plugin" => features.shade = true,
                 "spring-boot-maven-plugin" => features.spring_boot = true,
@@ -173,13 +152,7 @@ mod tests {
         let features = GradleFeatures::read(
             "// apply plugin: 'war'\napply plugin: 'java'\napply plugin: 'application'\nrepositories { maven { url 'https://repo' } }\n",
         );
-        assert_eq!(
-            features,
-            GradleFeatures {
-                application: true,
-                ..GradleFeatures::default()
-            }
-        );
+        assert_eq!(features, GradleFeatures { application: true, ..GradleFeatures::default() });
     }
 
     #[test]
@@ -193,13 +166,8 @@ mod tests {
 
     #[test]
     fn gradle_shadow_and_spring_ids() {
-        assert!(
-            GradleFeatures::read("plugins { id 'com.gradleup.shadow' version '8.3.0' }").shadow
-        );
-        assert!(
-            GradleFeatures::read("plugins { id(\"org.springframework.boot\") version \"3.3.0\" }")
-                .spring_boot
-        );
+        assert!(GradleFeatures::read("plugins { id 'com.gradleup.shadow' version '8.3.0' }").shadow);
+        assert!(GradleFeatures::read("plugins { id(\"org.springframework.boot\") version \"3.3.0\" }").spring_boot);
         assert!(!GradleFeatures::read("/* id 'org.springframework.boot' */").spring_boot);
     }
 
@@ -207,10 +175,7 @@ mod tests {
     fn maven_shade_and_packaging() {
         let pom = r"<project><packaging>jar</packaging><build><pluginManagement><plugins><plugin><artifactId>spring-boot-maven-plugin</artifactId></plugin></plugins></pluginManagement><plugins><plugin><artifactId>maven-shade-plugin</artifactId></plugin></plugins></build></project>";
         let features = MavenFeatures::read(pom).unwrap();
-        assert!(
-            features.shade && !features.spring_boot,
-            "pluginManagement alone applies nothing"
-        );
+        assert!(features.shade && !features.spring_boot, "pluginManagement alone applies nothing");
         assert_eq!(features.packaging, "jar");
     }
 
@@ -222,10 +187,6 @@ mod tests {
         let war = MavenFeatures::read("<project><packaging> war </packaging></project>").unwrap();
         assert_eq!(war.packaging, "war");
         assert!(!war.builds_fat_jar());
-        assert!(
-            MavenFeatures::read("<project>")
-                .unwrap_err()
-                .contains("not valid XML")
-        );
+        assert!(MavenFeatures::read("<project>").unwrap_err().contains("not valid XML"));
     }
 }

@@ -20,27 +20,20 @@ pub struct CommonArgs {
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let trimmed = text.trim();
     if trimmed.starts_with('-') {
-        return Err(format!(
-            "`{text}` is negative; a duration is written like 90s, 5m or 1h30m"
-        ));
+        return Err(format!("`{text}` is negative; a duration is written like 90s, 5m or 1h30m"));
     }
     if !trimmed.is_empty() && trimmed.chars().all(|c| c.is_ascii_digit()) {
-        return Err(format!(
-            "`{text}` has no unit; write it like {trimmed}s or {trimmed}m"
-        ));
+        return Err(format!("`{text}` has no unit; write it like {trimmed}s or {trimmed}m"));
     }
-    humantime::parse_duration(trimmed).map_err(|error| {
-        format!("`{text}` is not a duration ({error}); write it like 90s, 5m or 1h30m")
-    })
+    humantime::parse_duration(trimmed)
+        .map_err(|error| format!("`{text}` is not a duration ({error}); write it like 90s, 5m or 1h30m"))
 }
 
 /// A duration that must be longer than zero (timeouts, intervals).
 pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
     let duration = parse_duration(text)?;
     if duration.is_zero() {
-        return Err(format!(
-            "`{text}` is zero; give a duration longer than that"
-        ));
+        return Err(format!("`{text}` is zero; give a duration longer than that"));
     }
     Ok(duration)
 }
@@ -48,13 +41,9 @@ pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
 /// Parses `512MiB`, `1GiB`, `100MB`, `4096` (bytes).
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let trimmed = text.trim();
-    let split = trimmed
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(trimmed.len());
+    let split = trimmed.find(|c: char| !c.is_ascii_digit()).unwrap_or(trimmed.len());
     let (number, unit) = trimmed.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size; write it like 512MiB or 2GiB"))?;
+    let number: u64 = number.parse().map_err(|_| format!("`{text}` is not a size; write it like 512MiB or 2GiB"))?;
     let multiplier: u64 = match unit.trim() {
         "" | "B" => 1,
         "KiB" => 1 << 10,
@@ -64,14 +53,10 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "MB" => 1_000_000,
         "GB" => 1_000_000_000,
         other => {
-            return Err(format!(
-                "`{text}` has an unknown unit `{other}`; use B, KiB, MiB, GiB, KB, MB or GB"
-            ));
+            return Err(format!("`{text}` has an unknown unit `{other}`; use B, KiB, MiB, GiB, KB, MB or GB"));
         }
     };
-    number
-        .checked_mul(multiplier)
-        .ok_or_else(|| format!("`{text}` is too large"))
+    number.checked_mul(multiplier).ok_or_else(|| format!("`{text}` is too large"))
 }
 
 /// Cleans a repeatable flag's values: an action passes one value per line in one
@@ -98,11 +83,7 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert!(parse_duration("-5s").unwrap_err().contains("negative"));
         assert!(parse_duration("30").unwrap_err().contains("no unit"));
-        assert!(
-            parse_duration("soon")
-                .unwrap_err()
-                .contains("not a duration")
-        );
+        assert!(parse_duration("soon").unwrap_err().contains("not a duration"));
         assert!(parse_positive_duration("0s").unwrap_err().contains("zero"));
     }
 
@@ -113,11 +94,7 @@ mod tests {
         assert_eq!(parse_size("4096"), Ok(4096));
         assert!(parse_size("12XB").unwrap_err().contains("unknown unit"));
         assert!(parse_size("MiB").is_err());
-        assert!(
-            parse_size("99999999999999GiB")
-                .unwrap_err()
-                .contains("too large")
-        );
+        assert!(parse_size("99999999999999GiB").unwrap_err().contains("too large"));
     }
 
     #[test]

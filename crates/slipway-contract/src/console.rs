@@ -45,18 +45,13 @@ pub struct Console {
 
 impl std::fmt::Debug for Console {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Console")
-            .field("mode", &self.mode)
-            .field("step", &self.step)
-            .finish()
+        f.debug_struct("Console").field("mode", &self.mode).field("step", &self.step).finish()
     }
 }
 
 /// Escapes a workflow command's message as `@actions/core` does.
 pub fn escape_data(text: &str) -> String {
-    text.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
+    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
 }
 
 /// Escapes a workflow command's property value as `@actions/core` does.
@@ -67,11 +62,7 @@ pub fn escape_property(text: &str) -> String {
 impl Console {
     /// A console for `step` writing to standard error, in the mode the environment says.
     pub fn from_env(step: &str) -> Self {
-        Self::new(
-            step,
-            CiMode::detect(|name| std::env::var(name).ok()),
-            Box::new(std::io::stderr()),
-        )
+        Self::new(step, CiMode::detect(|name| std::env::var(name).ok()), Box::new(std::io::stderr()))
     }
 
     pub fn new(step: &str, mode: CiMode, writer: Box<dyn Write + Send>) -> Self {
@@ -158,11 +149,7 @@ impl Console {
         let line = match self.mode {
             CiMode::GitHub => match title {
                 Some(title) => {
-                    format!(
-                        "::{level} title={}::{}",
-                        escape_property(title),
-                        escape_data(&message)
-                    )
+                    format!("::{level} title={}::{}", escape_property(title), escape_data(&message))
                 }
                 None => format!("::{level}::{}", escape_data(&message)),
             },
@@ -174,10 +161,7 @@ impl Console {
     /// Opens a folded group that closes when the guard drops.
     pub fn group(&self, title: &str) -> Group {
         let title = self.redact(title);
-        let section = format!(
-            "slipway_{}",
-            SECTION_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        );
+        let section = format!("slipway_{}", SECTION_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
         match self.mode {
             CiMode::GitHub => self.write_raw(&format!("::group::{}", escape_data(&title))),
             CiMode::GitLab => self.write_raw(&format!(
@@ -186,10 +170,7 @@ impl Console {
             )),
             CiMode::Plain => self.write_raw(&format!("==> {title}")),
         }
-        Group {
-            console: self.clone(),
-            section,
-        }
+        Group { console: self.clone(), section }
     }
 
     /// Writes one line after redacting secrets. Workflow-command look-alikes coming
@@ -209,10 +190,7 @@ impl Console {
 static SECTION_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 fn unix_seconds() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// An open log group; closing it is dropping it.
@@ -226,11 +204,9 @@ impl Drop for Group {
     fn drop(&mut self) {
         match self.console.mode {
             CiMode::GitHub => self.console.write_raw("::endgroup::"),
-            CiMode::GitLab => self.console.write_raw(&format!(
-                "\x1b[0Ksection_end:{}:{}\r\x1b[0K",
-                unix_seconds(),
-                self.section
-            )),
+            CiMode::GitLab => {
+                self.console.write_raw(&format!("\x1b[0Ksection_end:{}:{}\r\x1b[0K", unix_seconds(), self.section));
+            }
             CiMode::Plain => {}
         }
     }
@@ -252,10 +228,7 @@ impl CapturedLog {
 
 impl Write for CapturedLog {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(buf);
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).extend_from_slice(buf);
         Ok(buf.len())
     }
 
@@ -282,14 +255,8 @@ mod tests {
             _ => None,
         };
         assert_eq!(CiMode::detect(env), CiMode::GitHub);
-        assert_eq!(
-            CiMode::detect(|n| (n == "GITLAB_CI").then(|| "true".into())),
-            CiMode::GitLab
-        );
-        assert_eq!(
-            CiMode::detect(|n| (n == "GITHUB_ACTIONS").then(|| "false".into())),
-            CiMode::Plain
-        );
+        assert_eq!(CiMode::detect(|n| (n == "GITLAB_CI").then(|| "true".into())), CiMode::GitLab);
+        assert_eq!(CiMode::detect(|n| (n == "GITHUB_ACTIONS").then(|| "false".into())), CiMode::Plain);
     }
 
     #[test]

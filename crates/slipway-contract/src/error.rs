@@ -33,19 +33,11 @@ pub struct StepError {
 
 impl StepError {
     pub fn usage(message: impl Into<String>) -> Self {
-        Self {
-            kind: ErrorKind::Usage,
-            message: message.into(),
-            detail: Vec::new(),
-        }
+        Self { kind: ErrorKind::Usage, message: message.into(), detail: Vec::new() }
     }
 
     pub fn failed(message: impl Into<String>) -> Self {
-        Self {
-            kind: ErrorKind::Failed,
-            message: message.into(),
-            detail: Vec::new(),
-        }
+        Self { kind: ErrorKind::Failed, message: message.into(), detail: Vec::new() }
     }
 
     #[must_use]
@@ -60,12 +52,7 @@ impl StepError {
 
     /// The message on one line, whatever the source error put in it.
     pub fn one_line(&self) -> String {
-        let joined: Vec<&str> = self
-            .message
-            .lines()
-            .map(str::trim)
-            .filter(|line| !line.is_empty())
-            .collect();
+        let joined: Vec<&str> = self.message.lines().map(str::trim).filter(|line| !line.is_empty()).collect();
         joined.join(" ")
     }
 }

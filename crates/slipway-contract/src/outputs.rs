@@ -13,24 +13,16 @@ const GITLAB_DOTENV_LIMIT_BYTES: usize = 5 * 1024;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum OutputError {
-    #[error(
-        "output `{key}` holds the heredoc delimiter `{delimiter}`; refusing to write a corrupt $GITHUB_OUTPUT"
-    )]
+    #[error("output `{key}` holds the heredoc delimiter `{delimiter}`; refusing to write a corrupt $GITHUB_OUTPUT")]
     DelimiterInValue { key: String, delimiter: String },
     #[error(
         "output `{key}` spans several lines, which a GitLab dotenv file cannot hold; use --json or $GITHUB_OUTPUT for it"
     )]
     MultilineDotenvValue { key: String },
-    #[error(
-        "output `{key}` starts or ends with white space, which GitLab's dotenv parser would strip"
-    )]
+    #[error("output `{key}` starts or ends with white space, which GitLab's dotenv parser would strip")]
     PaddedDotenvValue { key: String },
     #[error("cannot write {sink} at {path}: {reason}")]
-    Write {
-        sink: &'static str,
-        path: PathBuf,
-        reason: String,
-    },
+    Write { sink: &'static str, path: PathBuf, reason: String },
 }
 
 /// Ordered key/value outputs with kebab-case keys.
@@ -48,11 +40,7 @@ impl Outputs {
     pub fn set(&mut self, key: &str, value: impl ToString) -> &mut Self {
         debug_assert!(is_kebab_case(key), "output key `{key}` is not kebab-case");
         let value = value.to_string();
-        match self
-            .entries
-            .iter_mut()
-            .find(|(existing, _)| existing == key)
-        {
+        match self.entries.iter_mut().find(|(existing, _)| existing == key) {
             Some(entry) => entry.1 = value,
             None => self.entries.push((key.to_owned(), value)),
         }
@@ -60,10 +48,7 @@ impl Outputs {
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.entries
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
@@ -79,9 +64,7 @@ fn is_kebab_case(key: &str) -> bool {
     !key.is_empty()
         && !key.starts_with('-')
         && !key.ends_with('-')
-        && key
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 /// A fresh random heredoc delimiter, as `@actions/core` makes them.
@@ -96,10 +79,7 @@ pub fn render_github_output(outputs: &Outputs, delimiter: &str) -> Result<String
     for (key, value) in outputs.iter() {
         if value.contains('\n') || value.contains('\r') {
             if value.contains(delimiter) || key.contains(delimiter) {
-                return Err(OutputError::DelimiterInValue {
-                    key: key.to_owned(),
-                    delimiter: delimiter.to_owned(),
-                });
+                return Err(OutputError::DelimiterInValue { key: key.to_owned(), delimiter: delimiter.to_owned() });
             }
             text.push_str(&format!("{key}<<{delimiter}\n{value}\n{delimiter}\n"));
         } else {
@@ -120,14 +100,10 @@ pub fn render_dotenv(outputs: &Outputs) -> Result<String, OutputError> {
     let mut text = String::new();
     for (key, value) in outputs.iter() {
         if value.contains('\n') || value.contains('\r') {
-            return Err(OutputError::MultilineDotenvValue {
-                key: key.to_owned(),
-            });
+            return Err(OutputError::MultilineDotenvValue { key: key.to_owned() });
         }
         if value.trim() != value {
-            return Err(OutputError::PaddedDotenvValue {
-                key: key.to_owned(),
-            });
+            return Err(OutputError::PaddedDotenvValue { key: key.to_owned() });
         }
         text.push_str(&format!("{}={value}\n", dotenv_key(key)));
     }
@@ -140,10 +116,7 @@ pub fn render_stdout_text(outputs: &Outputs) -> String {
     outputs
         .iter()
         .map(|(key, value)| {
-            let escaped = value
-                .replace('\\', "\\\\")
-                .replace('\n', "\\n")
-                .replace('\r', "\\r");
+            let escaped = value.replace('\\', "\\\\").replace('\n', "\\n").replace('\r', "\\r");
             format!("{key}={escaped}\n")
         })
         .collect()
@@ -151,20 +124,15 @@ pub fn render_stdout_text(outputs: &Outputs) -> String {
 
 /// Standard output as one JSON object, keys in the order they were set.
 pub fn render_stdout_json(outputs: &Outputs) -> String {
-    let object: serde_json::Map<String, serde_json::Value> = outputs
-        .iter()
-        .map(|(key, value)| (key.to_owned(), serde_json::Value::String(value.to_owned())))
-        .collect();
+    let object: serde_json::Map<String, serde_json::Value> =
+        outputs.iter().map(|(key, value)| (key.to_owned(), serde_json::Value::String(value.to_owned()))).collect();
     format!("{}\n", serde_json::Value::Object(object))
 }
 
 /// Merges `new_lines` into an existing dotenv report: a key set again replaces its
 /// earlier line (steps of one GitLab job may share a report), other lines stay.
 fn merge_dotenv(existing: &str, new_lines: &str) -> String {
-    let new_keys: Vec<&str> = new_lines
-        .lines()
-        .filter_map(|line| line.split_once('=').map(|(k, _)| k))
-        .collect();
+    let new_keys: Vec<&str> = new_lines.lines().filter_map(|line| line.split_once('=').map(|(k, _)| k)).collect();
     let mut merged = String::new();
     for line in existing.lines().filter(|line| !line.trim().is_empty()) {
         let key = line.split_once('=').map_or(line, |(k, _)| k);
@@ -188,11 +156,7 @@ pub struct Sinks {
 impl Sinks {
     /// Renders every sink, then writes them: `$GITHUB_OUTPUT` appended, the dotenv report
     /// merged, standard output last. Returns a warning to log, if any.
-    pub fn publish(
-        &self,
-        outputs: &Outputs,
-        stdout: &mut dyn Write,
-    ) -> Result<Option<String>, OutputError> {
+    pub fn publish(&self, outputs: &Outputs, stdout: &mut dyn Write) -> Result<Option<String>, OutputError> {
         self.publish_with_delimiter(outputs, stdout, &random_delimiter())
     }
 
@@ -217,11 +181,7 @@ impl Sinks {
             }
             None => None,
         };
-        let standard = if self.json {
-            render_stdout_json(outputs)
-        } else {
-            render_stdout_text(outputs)
-        };
+        let standard = if self.json { render_stdout_json(outputs) } else { render_stdout_text(outputs) };
 
         let mut warning = None;
         if let Some((path, text)) = github {
@@ -246,11 +206,7 @@ impl Sinks {
 }
 
 fn write_error(sink: &'static str, path: &Path, error: &std::io::Error) -> OutputError {
-    OutputError::Write {
-        sink,
-        path: path.to_owned(),
-        reason: error.to_string(),
-    }
+    OutputError::Write { sink, path: path.to_owned(), reason: error.to_string() }
 }
 
 fn append(path: &Path, text: &str) -> std::io::Result<()> {
@@ -264,10 +220,7 @@ fn replace(path: &Path, text: &str) -> std::io::Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent)?;
     }
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let temporary = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
     fs::write(&temporary, text)?;
     fs::rename(&temporary, path)
@@ -292,10 +245,7 @@ mod tests {
     fn set_replaces_and_keeps_order() {
         let mut outputs = Outputs::new();
         outputs.set("a", 1).set("b", 2).set("a", 3);
-        assert_eq!(
-            outputs.iter().collect::<Vec<_>>(),
-            vec![("a", "3"), ("b", "2")]
-        );
+        assert_eq!(outputs.iter().collect::<Vec<_>>(), vec![("a", "3"), ("b", "2")]);
     }
 
     #[test]
@@ -313,14 +263,9 @@ mod tests {
     #[test]
     fn github_output_multiline_uses_heredoc() {
         let mut outputs = Outputs::new();
-        outputs
-            .set("tags", "v1\nv1.2\r\nlatest")
-            .set("digest", "sha256:ab");
+        outputs.set("tags", "v1\nv1.2\r\nlatest").set("digest", "sha256:ab");
         let text = render_github_output(&outputs, "ghadelimiter_1234").unwrap();
-        assert_eq!(
-            text,
-            "tags<<ghadelimiter_1234\nv1\nv1.2\r\nlatest\nghadelimiter_1234\ndigest=sha256:ab\n"
-        );
+        assert_eq!(text, "tags<<ghadelimiter_1234\nv1\nv1.2\r\nlatest\nghadelimiter_1234\ndigest=sha256:ab\n");
     }
 
     #[test]
@@ -328,13 +273,7 @@ mod tests {
         let mut outputs = Outputs::new();
         outputs.set("evil", "line\nghadelimiter_1234\ninjected=1");
         let error = render_github_output(&outputs, "ghadelimiter_1234").unwrap_err();
-        assert_eq!(
-            error,
-            OutputError::DelimiterInValue {
-                key: "evil".into(),
-                delimiter: "ghadelimiter_1234".into()
-            }
-        );
+        assert_eq!(error, OutputError::DelimiterInValue { key: "evil".into(), delimiter: "ghadelimiter_1234".into() });
     }
 
     #[test]
@@ -359,16 +298,10 @@ mod tests {
     fn dotenv_refuses_multiline_and_padded_values() {
         let mut outputs = Outputs::new();
         outputs.set("tags", "a\nb");
-        assert_eq!(
-            render_dotenv(&outputs),
-            Err(OutputError::MultilineDotenvValue { key: "tags".into() })
-        );
+        assert_eq!(render_dotenv(&outputs), Err(OutputError::MultilineDotenvValue { key: "tags".into() }));
         let mut outputs = Outputs::new();
         outputs.set("name", " padded");
-        assert_eq!(
-            render_dotenv(&outputs),
-            Err(OutputError::PaddedDotenvValue { key: "name".into() })
-        );
+        assert_eq!(render_dotenv(&outputs), Err(OutputError::PaddedDotenvValue { key: "name".into() }));
     }
 
     #[test]
@@ -394,14 +327,8 @@ mod tests {
 
     #[test]
     fn dotenv_merge_replaces_own_keys_and_keeps_others() {
-        let merged = merge_dotenv(
-            "SLIPWAY_ARTIFACT=old\nOTHER=1\n\n",
-            "SLIPWAY_ARTIFACT=new\nSLIPWAY_KIND=fat-jar\n",
-        );
-        assert_eq!(
-            merged,
-            "OTHER=1\nSLIPWAY_ARTIFACT=new\nSLIPWAY_KIND=fat-jar\n"
-        );
+        let merged = merge_dotenv("SLIPWAY_ARTIFACT=old\nOTHER=1\n\n", "SLIPWAY_ARTIFACT=new\nSLIPWAY_KIND=fat-jar\n");
+        assert_eq!(merged, "OTHER=1\nSLIPWAY_ARTIFACT=new\nSLIPWAY_KIND=fat-jar\n");
     }
 
     #[test]
@@ -415,13 +342,8 @@ mod tests {
         let mut outputs = Outputs::new();
         outputs.set("ok", "1").set("tags", "a\nb");
         let mut stdout = Vec::new();
-        let error = sinks
-            .publish_with_delimiter(&outputs, &mut stdout, "D")
-            .unwrap_err();
-        assert_eq!(
-            error,
-            OutputError::MultilineDotenvValue { key: "tags".into() }
-        );
+        let error = sinks.publish_with_delimiter(&outputs, &mut stdout, "D").unwrap_err();
+        assert_eq!(error, OutputError::MultilineDotenvValue { key: "tags".into() });
         assert!(!dir.path().join("github_output").exists());
         assert!(!dir.path().join("slipway.env").exists());
         assert!(stdout.is_empty());
@@ -433,49 +355,24 @@ mod tests {
         let github = dir.path().join("github_output");
         let dotenv = dir.path().join("nested/slipway.env");
         fs::write(&github, "earlier=step\n").unwrap();
-        let sinks = Sinks {
-            github_output: Some(github.clone()),
-            dotenv: Some(dotenv.clone()),
-            json: true,
-        };
+        let sinks = Sinks { github_output: Some(github.clone()), dotenv: Some(dotenv.clone()), json: true };
         let mut outputs = Outputs::new();
         outputs.set("kind", "fat-jar");
         let mut stdout = Vec::new();
-        assert_eq!(
-            sinks
-                .publish_with_delimiter(&outputs, &mut stdout, "D")
-                .unwrap(),
-            None
-        );
-        sinks
-            .publish_with_delimiter(&outputs, &mut stdout, "D")
-            .unwrap();
-        assert_eq!(
-            fs::read_to_string(&github).unwrap(),
-            "earlier=step\nkind=fat-jar\nkind=fat-jar\n"
-        );
-        assert_eq!(
-            fs::read_to_string(&dotenv).unwrap(),
-            "SLIPWAY_KIND=fat-jar\n"
-        );
-        assert_eq!(
-            String::from_utf8(stdout).unwrap(),
-            "{\"kind\":\"fat-jar\"}\n{\"kind\":\"fat-jar\"}\n"
-        );
+        assert_eq!(sinks.publish_with_delimiter(&outputs, &mut stdout, "D").unwrap(), None);
+        sinks.publish_with_delimiter(&outputs, &mut stdout, "D").unwrap();
+        assert_eq!(fs::read_to_string(&github).unwrap(), "earlier=step\nkind=fat-jar\nkind=fat-jar\n");
+        assert_eq!(fs::read_to_string(&dotenv).unwrap(), "SLIPWAY_KIND=fat-jar\n");
+        assert_eq!(String::from_utf8(stdout).unwrap(), "{\"kind\":\"fat-jar\"}\n{\"kind\":\"fat-jar\"}\n");
     }
 
     #[test]
     fn oversized_dotenv_is_written_with_a_warning() {
         let dir = tempfile::tempdir().unwrap();
-        let sinks = Sinks {
-            dotenv: Some(dir.path().join("big.env")),
-            ..Sinks::default()
-        };
+        let sinks = Sinks { dotenv: Some(dir.path().join("big.env")), ..Sinks::default() };
         let mut outputs = Outputs::new();
         outputs.set("big", "x".repeat(6000));
-        let warning = sinks
-            .publish_with_delimiter(&outputs, &mut Vec::new(), "D")
-            .unwrap();
+        let warning = sinks.publish_with_delimiter(&outputs, &mut Vec::new(), "D").unwrap();
         assert!(warning.unwrap().contains("over GitLab's default limit"));
     }
 }

@@ -51,13 +51,7 @@ impl Progress {
     }
 
     /// Always plain lines, at most one per `interval` (tests use zero).
-    pub fn plain(
-        console: &Console,
-        label: &str,
-        total: Option<u64>,
-        unit: Unit,
-        interval: Duration,
-    ) -> Self {
+    pub fn plain(console: &Console, label: &str, total: Option<u64>, unit: Unit, interval: Duration) -> Self {
         Self::build(console, label, total, unit, None, interval)
     }
 
@@ -87,15 +81,11 @@ impl Progress {
             bar.inc(amount);
             return;
         }
-        let mut last = self
-            .last_line
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut last = self.last_line.lock().unwrap_or_else(PoisonError::into_inner);
         if last.elapsed() >= self.interval {
             *last = Instant::now();
             drop(last);
-            self.console
-                .info(&format!("{}: {}", self.label, self.describe(done)));
+            self.console.info(&format!("{}: {}", self.label, self.describe(done)));
         }
     }
 
@@ -118,12 +108,7 @@ impl Progress {
         };
         match self.total {
             Some(total) if total > 0 => {
-                format!(
-                    "{} of {} ({}%)",
-                    amount(done),
-                    amount(total),
-                    done.saturating_mul(100) / total
-                )
+                format!("{} of {} ({}%)", amount(done), amount(total), done.saturating_mul(100) / total)
             }
             _ => amount(done),
         }
@@ -139,11 +124,7 @@ pub fn format_bytes(bytes: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }
 
 #[cfg(test)]
@@ -155,13 +136,7 @@ mod tests {
     fn plain_progress_prints_lines_with_percentages() {
         let log = CapturedLog::default();
         let console = log.console("push-image", CiMode::GitHub);
-        let progress = Progress::plain(
-            &console,
-            "uploading",
-            Some(4096),
-            Unit::Bytes,
-            Duration::ZERO,
-        );
+        let progress = Progress::plain(&console, "uploading", Some(4096), Unit::Bytes, Duration::ZERO);
         progress.inc(1024);
         progress.inc(3072);
         progress.finish("done");
@@ -176,13 +151,7 @@ mod tests {
     fn plain_progress_is_rate_limited() {
         let log = CapturedLog::default();
         let console = log.console("x", CiMode::Plain);
-        let progress = Progress::plain(
-            &console,
-            "files",
-            None,
-            Unit::Items,
-            Duration::from_secs(3600),
-        );
+        let progress = Progress::plain(&console, "files", None, Unit::Items, Duration::from_secs(3600));
         for _ in 0..100 {
             progress.inc(1);
         }

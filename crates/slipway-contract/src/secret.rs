@@ -28,29 +28,20 @@ impl Secret {
 
     /// The environment variable `name`, masked, when it is set and not empty.
     pub fn from_env(name: &str, console: &Console) -> Option<Self> {
-        std::env::var(name)
-            .ok()
-            .filter(|value| !value.is_empty())
-            .map(|value| Self::new(value, console))
+        std::env::var(name).ok().filter(|value| !value.is_empty()).map(|value| Self::new(value, console))
     }
 
     /// Everything on standard input, less one trailing line break (as `docker login
     /// --password-stdin` reads it).
-    pub fn from_reader(
-        reader: &mut dyn Read,
-        what: &str,
-        console: &Console,
-    ) -> Result<Self, StepError> {
+    pub fn from_reader(reader: &mut dyn Read, what: &str, console: &Console) -> Result<Self, StepError> {
         let mut value = String::new();
-        reader.read_to_string(&mut value).map_err(|error| {
-            StepError::usage(format!("cannot read {what} from standard input: {error}"))
-        })?;
+        reader
+            .read_to_string(&mut value)
+            .map_err(|error| StepError::usage(format!("cannot read {what} from standard input: {error}")))?;
         let trimmed = value.strip_suffix('\n').unwrap_or(&value);
         let trimmed = trimmed.strip_suffix('\r').unwrap_or(trimmed);
         if trimmed.is_empty() {
-            return Err(StepError::usage(format!(
-                "{what} on standard input is empty"
-            )));
+            return Err(StepError::usage(format!("{what} on standard input is empty")));
         }
         Ok(Self::new(trimmed.to_owned(), console))
     }
@@ -74,12 +65,10 @@ mod tests {
     fn stdin_secret_is_trimmed_and_masked() {
         let log = CapturedLog::default();
         let console = log.console("push-image", CiMode::GitHub);
-        let secret =
-            Secret::from_reader(&mut "t0ken\r\n".as_bytes(), "the password", &console).unwrap();
+        let secret = Secret::from_reader(&mut "t0ken\r\n".as_bytes(), "the password", &console).unwrap();
         assert_eq!(secret.expose(), "t0ken");
         assert_eq!(log.text(), "::add-mask::t0ken\n");
-        let empty =
-            Secret::from_reader(&mut "\n".as_bytes(), "the password", &console).unwrap_err();
+        let empty = Secret::from_reader(&mut "\n".as_bytes(), "the password", &console).unwrap_err();
         assert_eq!(empty.message, "the password on standard input is empty");
     }
 }

@@ -30,33 +30,30 @@ where
 {
     install_panic_hook(step);
     let console = Console::from_env(step);
+    let nonempty_path = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let summary_path = nonempty_path("GITHUB_STEP_SUMMARY");
     let cli = match C::try_parse() {
         Ok(cli) => cli,
-        Err(error) => return ExitCode::from(report_clap_error(&error, &console)),
-    };
-    let nonempty_path = |name: &str| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
+        Err(error) => {
+            use clap::error::ErrorKind as Kind;
+            if matches!(error.kind(), Kind::DisplayHelp | Kind::DisplayVersion) {
+                let _ = error.print();
+                return ExitCode::SUCCESS;
+            }
+            // A flag error is bad input like any other: one line, a summary, exit 2.
+            let failure = StepError::usage(clap_error_line(&error.render().to_string()));
+            let code =
+                conclude(&console, &Sinks::default(), summary_path.as_deref(), Err(failure), &mut std::io::stdout());
+            return ExitCode::from(code);
+        }
     };
     let sinks = Sinks {
         github_output: nonempty_path("GITHUB_OUTPUT"),
-        dotenv: cli
-            .common()
-            .dotenv
-            .clone()
-            .filter(|path| !path.as_os_str().is_empty()),
+        dotenv: cli.common().dotenv.clone().filter(|path| !path.as_os_str().is_empty()),
         json: cli.common().json,
     };
-    let summary_path = nonempty_path("GITHUB_STEP_SUMMARY");
     let result = body(cli, &console);
-    let code = conclude(
-        &console,
-        &sinks,
-        summary_path.as_deref(),
-        result,
-        &mut std::io::stdout().lock(),
-    );
+    let code = conclude(&console, &sinks, summary_path.as_deref(), result, &mut std::io::stdout().lock());
     ExitCode::from(code)
 }
 
@@ -86,18 +83,11 @@ pub fn conclude(
         let mut summary = Summary::new(&format!("❌ {} failed", console.step()));
         summary.line(&console.redact(&message));
         if !failure.detail.is_empty() {
-            let detail: Vec<String> = failure
-                .detail
-                .iter()
-                .map(|line| console.redact(line))
-                .collect();
+            let detail: Vec<String> = failure.detail.iter().map(|line| console.redact(line)).collect();
             summary.code_block(&detail);
         }
         if let Err(error) = summary.append_to(path) {
-            console.warning(&format!(
-                "cannot write the step summary {}: {error}",
-                path.display()
-            ));
+            console.warning(&format!("cannot write the step summary {}: {error}", path.display()));
         }
     }
     failure.exit_code()
@@ -110,18 +100,13 @@ fn publish(
     report: &StepReport,
     stdout: &mut dyn Write,
 ) -> Result<(), StepError> {
-    if let Some((key, _)) = report
-        .outputs
-        .iter()
-        .find(|(_, value)| console.contains_secret(value))
-    {
+    if let Some((key, _)) = report.outputs.iter().find(|(_, value)| console.contains_secret(value)) {
         return Err(StepError::failed(format!(
             "output `{key}` would reveal a secret; no output was published (this is a bug in slipway)"
         )));
     }
-    if let Some(warning) = sinks
-        .publish(&report.outputs, stdout)
-        .map_err(|error| StepError::failed(error.to_string()))?
+    if let Some(warning) =
+        sinks.publish(&report.outputs, stdout).map_err(|error| StepError::failed(error.to_string()))?
     {
         console.warning(&warning);
     }
@@ -133,25 +118,10 @@ fn publish(
             .open(path)
             .and_then(|mut file| file.write_all(markdown.as_bytes()));
         if let Err(error) = write {
-            console.warning(&format!(
-                "cannot write the step summary {}: {error}",
-                path.display()
-            ));
+            console.warning(&format!("cannot write the step summary {}: {error}", path.display()));
         }
     }
     Ok(())
-}
-
-/// Help and version go to standard output with exit 0; any other parse error becomes
-/// one error line and exit 2.
-pub fn report_clap_error(error: &clap::Error, console: &Console) -> u8 {
-    use clap::error::ErrorKind as Kind;
-    if matches!(error.kind(), Kind::DisplayHelp | Kind::DisplayVersion) {
-        let _ = error.print();
-        return 0;
-    }
-    console.error(&clap_error_line(&error.render().to_string()));
-    2
 }
 
 /// Folds clap's multi-line message into one line: the first paragraph, `error:` dropped.
@@ -175,13 +145,8 @@ fn install_panic_hook(step: &'static str) {
             .map(|s| (*s).to_owned())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".to_owned());
-        let location = info
-            .location()
-            .map(|l| format!(" at {}:{}", l.file(), l.line()))
-            .unwrap_or_default();
-        eprintln!(
-            "{step}: internal error: {reason}{location} (this is a bug in slipway; please report it)"
-        );
+        let location = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        eprintln!("{step}: internal error: {reason}{location} (this is a bug in slipway; please report it)");
     }));
 }
 
@@ -202,35 +167,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = CapturedLog::default();
         let console = log.console("build-jar", CiMode::GitHub);
-        let sinks = Sinks {
-            github_output: Some(dir.path().join("out")),
-            dotenv: Some(dir.path().join("env")),
-            json: false,
-        };
+        let sinks =
+            Sinks { github_output: Some(dir.path().join("out")), dotenv: Some(dir.path().join("env")), json: false };
         let summary = dir.path().join("summary.md");
         let mut outputs = Outputs::new();
         outputs.set("kind", "fat-jar");
         let mut stdout = Vec::new();
-        let code = conclude(
-            &console,
-            &sinks,
-            Some(&summary),
-            Ok(report(outputs)),
-            &mut stdout,
-        );
+        let code = conclude(&console, &sinks, Some(&summary), Ok(report(outputs)), &mut stdout);
         assert_eq!(code, 0);
-        assert_eq!(
-            std::fs::read_to_string(dir.path().join("out")).unwrap(),
-            "kind=fat-jar\n"
-        );
-        assert_eq!(
-            std::fs::read_to_string(dir.path().join("env")).unwrap(),
-            "SLIPWAY_KIND=fat-jar\n"
-        );
-        assert_eq!(
-            std::fs::read_to_string(summary).unwrap(),
-            "### build-jar\n\nbuilt\n\n"
-        );
+        assert_eq!(std::fs::read_to_string(dir.path().join("out")).unwrap(), "kind=fat-jar\n");
+        assert_eq!(std::fs::read_to_string(dir.path().join("env")).unwrap(), "SLIPWAY_KIND=fat-jar\n");
+        assert_eq!(std::fs::read_to_string(summary).unwrap(), "### build-jar\n\nbuilt\n\n");
         assert_eq!(stdout, b"kind=fat-jar\n");
         assert_eq!(log.text(), "");
     }
@@ -241,10 +188,7 @@ mod tests {
         let log = CapturedLog::default();
         let console = log.console("build-jar", CiMode::GitHub);
         console.add_mask("hunter2");
-        let sinks = Sinks {
-            github_output: Some(dir.path().join("out")),
-            ..Sinks::default()
-        };
+        let sinks = Sinks { github_output: Some(dir.path().join("out")), ..Sinks::default() };
         let summary = dir.path().join("summary.md");
         let error = StepError::failed("the build failed: password hunter2\nrejected")
             .with_detail(vec!["App.java:3: error: ';' expected".into()]);
@@ -275,14 +219,9 @@ mod tests {
         let log = CapturedLog::default();
         let console = log.console("push-image", CiMode::Plain);
         console.add_mask("t0ken");
-        let sinks = Sinks {
-            github_output: Some(dir.path().join("out")),
-            ..Sinks::default()
-        };
+        let sinks = Sinks { github_output: Some(dir.path().join("out")), ..Sinks::default() };
         let mut outputs = Outputs::new();
-        outputs
-            .set("image-ref", "registry/app")
-            .set("leak", "Bearer t0ken");
+        outputs.set("image-ref", "registry/app").set("leak", "Bearer t0ken");
         let mut stdout = Vec::new();
         let code = conclude(&console, &sinks, None, Ok(report(outputs)), &mut stdout);
         assert_eq!(code, 1);
@@ -295,13 +234,7 @@ mod tests {
     fn usage_errors_exit_2() {
         let log = CapturedLog::default();
         let console = log.console("verify", CiMode::Plain);
-        let code = conclude(
-            &console,
-            &Sinks::default(),
-            None,
-            Err(StepError::usage("bad")),
-            &mut Vec::new(),
-        );
+        let code = conclude(&console, &Sinks::default(), None, Err(StepError::usage("bad")), &mut Vec::new());
         assert_eq!(code, 2);
         assert_eq!(log.text(), "verify: error: bad\n");
     }

@@ -12,16 +12,12 @@ pub struct Summary {
 
 /// Escapes a table cell: pipes would end the cell and line breaks the row.
 pub fn table_cell(text: &str) -> String {
-    text.replace('|', "\\|")
-        .replace("\r\n", "<br>")
-        .replace('\n', "<br>")
+    text.replace('|', "\\|").replace("\r\n", "<br>").replace('\n', "<br>")
 }
 
 impl Summary {
     pub fn new(heading: &str) -> Self {
-        Self {
-            markdown: format!("### {heading}\n\n"),
-        }
+        Self { markdown: format!("### {heading}\n\n") }
     }
 
     pub fn line(&mut self, text: &str) -> &mut Self {
@@ -41,14 +37,11 @@ impl Summary {
 
     pub fn table(&mut self, headers: &[&str], rows: &[Vec<String>]) -> &mut Self {
         let header: Vec<String> = headers.iter().map(|h| table_cell(h)).collect();
-        self.markdown
-            .push_str(&format!("| {} |\n", header.join(" | ")));
-        self.markdown
-            .push_str(&format!("|{}\n", " --- |".repeat(headers.len())));
+        self.markdown.push_str(&format!("| {} |\n", header.join(" | ")));
+        self.markdown.push_str(&format!("|{}\n", " --- |".repeat(headers.len())));
         for row in rows {
             let cells: Vec<String> = row.iter().map(|cell| table_cell(cell)).collect();
-            self.markdown
-                .push_str(&format!("| {} |\n", cells.join(" | ")));
+            self.markdown.push_str(&format!("| {} |\n", cells.join(" | ")));
         }
         self.markdown.push('\n');
         self
@@ -56,11 +49,7 @@ impl Summary {
 
     /// A fenced block that no line of `lines` can close early.
     pub fn code_block(&mut self, lines: &[String]) -> &mut Self {
-        let longest_run = lines
-            .iter()
-            .map(|line| longest_backtick_run(line))
-            .max()
-            .unwrap_or(0);
+        let longest_run = lines.iter().map(|line| longest_backtick_run(line)).max().unwrap_or(0);
         let fence = "`".repeat(longest_run.max(2) + 1);
         self.markdown.push_str(&format!("{fence}\n"));
         for line in lines {
@@ -94,14 +83,8 @@ mod tests {
         let mut summary = Summary::new("build-jar: built app.jar");
         summary
             .line("Built with **maven**.")
-            .facts(&[
-                ("artifact", "target/a|b.jar".into()),
-                ("sha256", "ab`c".into()),
-            ])
-            .table(
-                &["check", "status"],
-                &[vec!["/health".into(), "200\nOK".into()]],
-            )
+            .facts(&[("artifact", "target/a|b.jar".into()), ("sha256", "ab`c".into())])
+            .table(&["check", "status"], &[vec!["/health".into(), "200\nOK".into()]])
             .code_block(&["error: ``` here".into()]);
         insta::assert_snapshot!(summary.markdown(), @r"
         ### build-jar: built app.jar

@@ -1,0 +1,138 @@
+//! Support for slipway's integration tests.
+//!
+//! Tests that need a real counterpart (Maven, Gradle, Java, the Docker Engine, a
+//! registry, act) ask [`prerequisite`] first: on a machine without it they skip with
+//! a notice, but under `SLIPWAY_REQUIRE_E2E=1` (set by `.ci/run`) a missing
+//! prerequisite fails the test, so CI never passes by skipping.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Whether a missing prerequisite must fail the test (`SLIPWAY_REQUIRE_E2E=1`).
+pub fn e2e_required() -> bool {
+    std::env::var("SLIPWAY_REQUIRE_E2E").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+}
+
+/// `true` when `what` is available; otherwise skips (returns `false`) or, under
+/// `SLIPWAY_REQUIRE_E2E=1`, panics naming what is missing.
+pub fn prerequisite(what: &str, available: bool) -> bool {
+    if available {
+        return true;
+    }
+    assert!(!e2e_required(), "prerequisite missing: {what} (SLIPWAY_REQUIRE_E2E=1 forbids skipping)");
+    eprintln!("SKIPPED: prerequisite missing: {what}");
+    false
+}
+
+/// Whether `program args...` runs and exits 0.
+pub fn command_works(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// Debian's Maven repository, where offline Maven builds find their plugins.
+pub const DEBIAN_MAVEN_REPO: &str = "/usr/share/maven-repo";
+
+/// Maven plus the plugins the sample's pom pins, from Debian's repository.
+pub fn maven_ready() -> bool {
+    prerequisite(
+        "mvn and Debian's Maven repository with maven-shade-plugin (apt-get install maven libmaven-shade-plugin-java)",
+        command_works("mvn", &["--version"])
+            && Path::new(DEBIAN_MAVEN_REPO).join("org/apache/maven/plugins/maven-shade-plugin").is_dir(),
+    )
+}
+
+/// Debian's Gradle plus gson in Debian's repository.
+pub fn gradle_ready() -> bool {
+    prerequisite(
+        "gradle and gson in Debian's Maven repository (apt-get install gradle libgoogle-gson-java)",
+        command_works("gradle", &["--version", "--offline"])
+            && Path::new(DEBIAN_MAVEN_REPO).join("com/google/code/gson").is_dir(),
+    )
+}
+
+pub fn java_ready() -> bool {
+    prerequisite("java (a JDK 17 or newer)", command_works("java", &["-version"]))
+}
+
+/// The workspace root (the directory holding the root Cargo.toml).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap().to_owned()
+}
+
+/// The bundled sample application.
+pub fn sample_app_dir() -> PathBuf {
+    workspace_root().join("workflows-examples/sample-app")
+}
+
+/// Copies a project tree without its build outputs, so tests build in isolation.
+pub fn copy_project(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if ["target", "build", ".gradle"].iter().any(|skip| name == *skip) {
+            continue;
+        }
+        let target = to.join(&name);
+        if entry.file_type().unwrap().is_dir() {
+            copy_project(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A free TCP port on the loopback interface.
+pub fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap().local_addr().unwrap().port()
+}
+
+/// A child process killed when the guard drops, so a failing test leaves no server behind.
+#[derive(Debug)]
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A plain HTTP/1.1 GET against 127.0.0.1:`port`; returns the status and body.
+pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
+    Ok((status, body))
+}
+
+/// Polls `path` on `port` until it answers 200 or `timeout` passes; returns the body.
+pub fn wait_for_http(port: u16, path: &str, timeout: Duration) -> Result<String, String> {
+    let deadline = Instant::now() + timeout;
+    let mut last = String::from("never tried");
+    while Instant::now() < deadline {
+        match http_get(port, path) {
+            Ok((200, body)) => return Ok(body),
+            Ok((status, _)) => last = format!("status {status}"),
+            Err(error) => last = error.to_string(),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(format!("127.0.0.1:{port}{path} did not answer 200 within {timeout:?}: {last}"))
+}
