@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use slipway_contract::StepError;
 
-use crate::inspect::ArtifactKind;
+use slipway_artifact::ArtifactKind;
 
 /// Jars that sit beside the runnable one and are never it.
 const NOT_RUNNABLE_SUFFIXES: [&str; 5] = ["-plain", "-sources", "-javadoc", "-tests", "-test-fixtures"];

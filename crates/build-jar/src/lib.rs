@@ -2,11 +2,10 @@
 //! finds it, and proves it runnable.
 //!
 //! Flow: [`BuildJarArgs`] -> [`plan::plan`] (refuses bad input) -> [`execute::run_build`]
-//! -> [`discover::discover`] -> [`inspect::inspect`] -> outputs and summary.
+//! -> [`discover::discover`] -> [`slipway_artifact::inspect`] -> outputs and summary.
 
 pub mod discover;
 pub mod execute;
-pub mod inspect;
 pub mod plan;
 pub mod project;
 
@@ -16,7 +15,7 @@ use std::time::{Duration, SystemTime};
 use slipway_contract::progress::format_bytes;
 use slipway_contract::{Console, Outputs, StepError, StepReport, Summary, parse_list};
 
-use crate::inspect::{Artifact, InspectError};
+use slipway_artifact::{Artifact, InspectError};
 use crate::plan::{BuildRequest, PackagingChoice, ToolChoice};
 
 /// build-jar's own flags (the contract's output flags are added by the binary).
@@ -109,7 +108,7 @@ fn absolute(path: &Path) -> PathBuf {
 
 /// Inspection failures say the artifact is not runnable as configured: exit 2.
 fn inspect(path: &Path) -> Result<Artifact, StepError> {
-    inspect::inspect(&absolute(path)).map_err(|error| match error {
+    slipway_artifact::inspect(&absolute(path)).map_err(|error| match error {
         InspectError::Io { .. } => StepError::failed(error.to_string()),
         _ => StepError::usage(error.to_string()),
     })

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use slipway_contract::StepError;
 
-use crate::inspect::ArtifactKind;
+use slipway_artifact::ArtifactKind;
 use crate::project::{BuildFiles, GradleFeatures, MavenFeatures, Tool};
 
 /// `--tool`: which build tool, or `auto` to read the project.

@@ -1,4 +1,4 @@
-//! Proves an artifact runnable: a fat JAR's `Main-Class` is inside it, a dist has
+//! Proves a JVM artifact runnable: a fat JAR's `Main-Class` is inside it, a dist has
 //! its start script and `lib/`, a WAR has `WEB-INF/`; reads the Java release the
 //! code was compiled for from the class file's major version.
 
