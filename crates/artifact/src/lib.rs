@@ -45,6 +45,8 @@ pub struct Artifact {
     /// `sha256sum` of the file; for a dist, of its sorted `sha256sum` listing.
     pub sha256: String,
     pub size_bytes: u64,
+    /// For a dist: the jar in `lib/` that holds the main class (the app's own code).
+    pub main_jar: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -189,6 +191,7 @@ fn inspect_fat_jar(path: &Path) -> Result<Artifact, InspectError> {
             .unwrap_or_else(|| version_from_file_name(path)),
         sha256,
         size_bytes,
+        main_jar: None,
     })
 }
 
@@ -219,6 +222,7 @@ fn inspect_war(path: &Path) -> Result<Artifact, InspectError> {
             .unwrap_or_else(|| version_from_file_name(path)),
         sha256,
         size_bytes,
+        main_jar: None,
     })
 }
 
@@ -278,9 +282,49 @@ fn inspect_dist(dist: &Path) -> Result<Artifact, InspectError> {
                 .unwrap_or_else(|| version_from_file_name(jar_path)),
             sha256,
             size_bytes,
+            main_jar: Some(jar_path.clone()),
         });
     }
     Err(InspectError::DistMainClass(dist.to_owned()))
+}
+
+/// The jar names of a dist's `lib/` in the order its start script puts them on the
+/// class path (`CLASSPATH=$APP_HOME/lib/a.jar:...`); jars the script does not name
+/// follow in name order, and without a script line the main jar comes first.
+pub fn dist_class_path(dist: &Path, main_jar: Option<&Path>) -> Result<Vec<String>, InspectError> {
+    let lib = dist.join("lib");
+    let mut jars: Vec<String> = std::fs::read_dir(&lib)
+        .map_err(|e| io_error(&lib, &e))?
+        .filter_map(Result::ok)
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".jar"))
+        .collect();
+    jars.sort();
+    let mut ordered: Vec<String> = Vec::new();
+    for script in start_scripts(dist)? {
+        let text = std::fs::read_to_string(&script).map_err(|e| io_error(&script, &e))?;
+        if let Some(line) = text.lines().find_map(|line| line.trim().strip_prefix("CLASSPATH=")) {
+            for entry in line.trim_matches('"').split(':') {
+                let name = entry.rsplit('/').next().unwrap_or(entry);
+                if jars.iter().any(|jar| jar == name) && !ordered.iter().any(|o| o == name) {
+                    ordered.push(name.to_owned());
+                }
+            }
+            break;
+        }
+    }
+    if ordered.is_empty()
+        && let Some(main) = main_jar.and_then(Path::file_name).map(|n| n.to_string_lossy().into_owned())
+        && jars.contains(&main)
+    {
+        ordered.push(main);
+    }
+    for jar in jars {
+        if !ordered.contains(&jar) {
+            ordered.push(jar);
+        }
+    }
+    Ok(ordered)
 }
 
 /// `app-1.4.2.jar` gives `1.4.2`; `app-1.0-SNAPSHOT-all.jar` gives `1.0-SNAPSHOT`.
@@ -354,6 +398,31 @@ mod tests {
         assert_eq!(class_file_release(&class(65)), Some(21));
         assert_eq!(class_file_release(b"PK\x03\x04\0\0\0\0"), None);
         assert_eq!(class_file_release(&[0xCA, 0xFE]), None);
+    }
+
+    #[test]
+    fn dist_class_path_follows_the_start_script() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("bin")).unwrap();
+        std::fs::create_dir_all(dir.path().join("lib")).unwrap();
+        for jar in ["a-dep.jar", "app-1.0.jar", "z-dep.jar", "unlisted.jar"] {
+            std::fs::write(dir.path().join("lib").join(jar), b"").unwrap();
+        }
+        std::fs::write(
+            dir.path().join("bin/app"),
+            "#!/bin/sh\nCLASSPATH=$APP_HOME/lib/app-1.0.jar:$APP_HOME/lib/z-dep.jar:$APP_HOME/lib/a-dep.jar\n",
+        )
+        .unwrap();
+        assert_eq!(
+            dist_class_path(dir.path(), None).unwrap(),
+            ["app-1.0.jar", "z-dep.jar", "a-dep.jar", "unlisted.jar"]
+        );
+        std::fs::write(dir.path().join("bin/app"), "#!/bin/sh\nexec java\n").unwrap();
+        let main = dir.path().join("lib/app-1.0.jar");
+        assert_eq!(
+            dist_class_path(dir.path(), Some(&main)).unwrap(),
+            ["app-1.0.jar", "a-dep.jar", "unlisted.jar", "z-dep.jar"]
+        );
     }
 
     #[test]

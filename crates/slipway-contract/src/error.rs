@@ -24,25 +24,35 @@ impl ErrorKind {
 ///
 /// `message` is the one line a user reads; `detail` holds the lines that explain it
 /// (a compiler's errors, a list of candidates) and goes to the log and the summary.
+/// `outputs` are the few that describe a failure (verify's `healthy=false`), published
+/// so a workflow can branch on them; a failure never publishes success outputs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepError {
     pub kind: ErrorKind,
     pub message: String,
     pub detail: Vec<String>,
+    pub outputs: Option<crate::Outputs>,
 }
 
 impl StepError {
     pub fn usage(message: impl Into<String>) -> Self {
-        Self { kind: ErrorKind::Usage, message: message.into(), detail: Vec::new() }
+        Self { kind: ErrorKind::Usage, message: message.into(), detail: Vec::new(), outputs: None }
     }
 
     pub fn failed(message: impl Into<String>) -> Self {
-        Self { kind: ErrorKind::Failed, message: message.into(), detail: Vec::new() }
+        Self { kind: ErrorKind::Failed, message: message.into(), detail: Vec::new(), outputs: None }
     }
 
     #[must_use]
     pub fn with_detail(mut self, detail: Vec<String>) -> Self {
         self.detail = detail;
+        self
+    }
+
+    /// Outputs that describe the failure, published despite it.
+    #[must_use]
+    pub fn with_outputs(mut self, outputs: crate::Outputs) -> Self {
+        self.outputs = Some(outputs);
         self
     }
 

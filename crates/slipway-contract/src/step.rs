@@ -77,6 +77,12 @@ pub fn conclude(
     for line in &failure.detail {
         console.write_line(line);
     }
+    if let Some(outputs) = &failure.outputs
+        && !outputs.iter().any(|(_, value)| console.contains_secret(value))
+        && let Err(error) = sinks.publish(outputs, stdout)
+    {
+        console.warning(&format!("cannot publish the failure's outputs: {error}"));
+    }
     let message = failure.one_line();
     console.error(&message);
     if let Some(path) = summary_path {
@@ -228,6 +234,22 @@ mod tests {
         assert!(stdout.is_empty());
         assert!(!dir.path().join("out").exists());
         assert!(log.text().contains("output `leak` would reveal a secret"));
+    }
+
+    #[test]
+    fn a_failure_publishes_only_the_outputs_that_describe_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = CapturedLog::default();
+        let console = log.console("verify", CiMode::GitHub);
+        let sinks = Sinks { github_output: Some(dir.path().join("out")), ..Sinks::default() };
+        let mut outputs = Outputs::new();
+        outputs.set("healthy", "false").set("attempts", 7);
+        let error = StepError::failed("unhealthy").with_outputs(outputs);
+        let mut stdout = Vec::new();
+        assert_eq!(conclude(&console, &sinks, None, Err(error), &mut stdout), 1);
+        assert_eq!(std::fs::read_to_string(dir.path().join("out")).unwrap(), "healthy=false\nattempts=7\n");
+        assert_eq!(stdout, b"healthy=false\nattempts=7\n");
+        assert_eq!(log.text(), "::error title=verify::unhealthy\n");
     }
 
     #[test]

@@ -1,0 +1,281 @@
+//! Manifest and blob transfer over `oci-client`, with errors a user can act on.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use futures_util::StreamExt;
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
+use oci_client::manifest::OciDescriptor;
+use sha2::{Digest, Sha256};
+use slipway_contract::Console;
+use tokio::io::AsyncWriteExt;
+
+use crate::auth::{self, Credentials, Login};
+use crate::media::MANIFEST_TYPES;
+use crate::reference::{ImageReference, is_loopback_registry};
+
+/// A registry problem, worded for the user. `is_usage` tells bad input (exit 2) from a
+/// failed operation (exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{reference} does not exist in its registry (404); check the repository and tag")]
+    NotFound { reference: String },
+    #[error("{registry} refused the credentials from {source_name} for {reference} (401/403)")]
+    Unauthorized { registry: String, reference: String, source_name: String },
+    #[error("cannot reach the registry {registry}: {reason}")]
+    Unreachable { registry: String, reason: String },
+    #[error("{registry} answered unexpectedly for {reference}: {reason}")]
+    Protocol { registry: String, reference: String, reason: String },
+    #[error("blob {digest} from {reference} does not match its digest (got {actual})")]
+    DigestMismatch { reference: String, digest: String, actual: String },
+    #[error("cannot write {path}: {reason}")]
+    Io { path: String, reason: String },
+}
+
+impl RegistryError {
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Self::NotFound { .. } | Self::Unauthorized { .. })
+    }
+}
+
+/// How to reach registries.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryOptions {
+    /// Hosts reached over plain HTTP besides loopback ones (`--insecure-registry`).
+    pub insecure_registries: Vec<String>,
+    /// The explicit login, for the registry it is meant for.
+    pub login: Option<(String, Login)>,
+}
+
+/// A manifest or index as the registry served it.
+#[derive(Debug, Clone)]
+pub struct PulledManifest {
+    pub bytes: Vec<u8>,
+    pub digest: String,
+    pub media_type: String,
+}
+
+/// A registry client shared by the steps; credentials are resolved once per registry.
+pub struct Registry {
+    client: oci_client::Client,
+    options: RegistryOptions,
+    console: Console,
+    credentials: Mutex<HashMap<String, Credentials>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").field("options", &self.options.insecure_registries).finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    /// A client for the registries of `references`: plain HTTP for loopback ones and
+    /// those named insecure, HTTPS with verified certificates for every other.
+    pub fn new(options: RegistryOptions, references: &[&ImageReference], console: &Console) -> Self {
+        let mut plain: Vec<String> = references
+            .iter()
+            .map(|r| r.registry().to_owned())
+            .filter(|registry| is_loopback_registry(registry))
+            .collect();
+        plain.extend(options.insecure_registries.iter().cloned());
+        plain.sort();
+        plain.dedup();
+        let config = ClientConfig {
+            protocol: ClientProtocol::HttpsExcept(plain),
+            platform_resolver: None,
+            user_agent: concat!("slipway/", env!("CARGO_PKG_VERSION")),
+            connect_timeout: Some(std::time::Duration::from_secs(10)),
+            read_timeout: Some(std::time::Duration::from_secs(60)),
+            ..ClientConfig::default()
+        };
+        Self {
+            client: oci_client::Client::new(config),
+            options,
+            console: console.clone(),
+            credentials: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The credentials for `registry`, resolved on first use.
+    pub fn credentials(&self, registry: &str) -> Credentials {
+        let mut known = self.credentials.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        known
+            .entry(registry.to_owned())
+            .or_insert_with(|| {
+                let explicit = self.options.login.as_ref().filter(|(host, _)| host == registry).map(|(_, login)| login);
+                let credentials = auth::resolve(registry, explicit, &self.console);
+                self.console.info(&format!("{registry}: using {}", credentials.source));
+                credentials
+            })
+            .clone()
+    }
+
+    /// Pulls a manifest or an index by tag or digest.
+    pub async fn pull_manifest(&self, reference: &ImageReference) -> Result<PulledManifest, RegistryError> {
+        let credentials = self.credentials(reference.registry());
+        let (bytes, digest) = self
+            .client
+            .pull_manifest_raw(reference.as_oci(), &credentials.auth, &MANIFEST_TYPES)
+            .await
+            .map_err(|error| self.explain(reference, &credentials, error))?;
+        let media_type = media_type_of(&bytes).ok_or_else(|| RegistryError::Protocol {
+            registry: reference.registry().to_owned(),
+            reference: reference.to_string(),
+            reason: "the manifest names no mediaType".to_owned(),
+        })?;
+        Ok(PulledManifest { bytes: bytes.to_vec(), digest, media_type })
+    }
+
+    /// Pulls a small blob (a config) into memory, checking its digest.
+    pub async fn pull_blob_bytes(
+        &self,
+        reference: &ImageReference,
+        descriptor: &OciDescriptor,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let credentials = self.credentials(reference.registry());
+        let mut bytes = Vec::with_capacity(usize::try_from(descriptor.size).unwrap_or(0));
+        self.client
+            .pull_blob(reference.as_oci(), descriptor, &mut bytes)
+            .await
+            .map_err(|error| self.explain(reference, &credentials, error))?;
+        check_digest(reference, &descriptor.digest, &bytes)?;
+        Ok(bytes)
+    }
+
+    /// Streams a blob to `path` (via a temporary file), checking its digest on the way.
+    pub async fn pull_blob_to_file(
+        &self,
+        reference: &ImageReference,
+        descriptor: &OciDescriptor,
+        path: &Path,
+    ) -> Result<(), RegistryError> {
+        let credentials = self.credentials(reference.registry());
+        let io =
+            |error: std::io::Error| RegistryError::Io { path: path.display().to_string(), reason: error.to_string() };
+        let temporary = path.with_extension("partial");
+        let mut file = tokio::fs::File::create(&temporary).await.map_err(io)?;
+        let mut stream = self
+            .client
+            .pull_blob_stream(reference.as_oci(), descriptor)
+            .await
+            .map_err(|error| self.explain(reference, &credentials, error))?;
+        let mut hasher = Sha256::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|error| RegistryError::Unreachable {
+                registry: reference.registry().to_owned(),
+                reason: format!("the download of {} broke off: {error}", descriptor.digest),
+            })?;
+            hasher.update(&chunk);
+            file.write_all(&chunk).await.map_err(io)?;
+        }
+        file.flush().await.map_err(io)?;
+        drop(file);
+        let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
+        if actual != descriptor.digest {
+            let _ = tokio::fs::remove_file(&temporary).await;
+            return Err(RegistryError::DigestMismatch {
+                reference: reference.to_string(),
+                digest: descriptor.digest.clone(),
+                actual,
+            });
+        }
+        tokio::fs::rename(&temporary, path).await.map_err(io)
+    }
+
+    fn explain(
+        &self,
+        reference: &ImageReference,
+        credentials: &Credentials,
+        error: OciDistributionError,
+    ) -> RegistryError {
+        let registry = reference.registry().to_owned();
+        let unauthorized = || RegistryError::Unauthorized {
+            registry: registry.clone(),
+            reference: reference.to_string(),
+            source_name: credentials.source.to_string(),
+        };
+        match error {
+            OciDistributionError::ImageManifestNotFoundError(_) => {
+                RegistryError::NotFound { reference: reference.to_string() }
+            }
+            OciDistributionError::UnauthorizedError { .. } | OciDistributionError::AuthenticationFailure(_) => {
+                unauthorized()
+            }
+            OciDistributionError::ServerError { code: 404, .. } => {
+                RegistryError::NotFound { reference: reference.to_string() }
+            }
+            OciDistributionError::ServerError { code: 401 | 403, .. } => unauthorized(),
+            OciDistributionError::RegistryError { ref envelope, .. }
+                if envelope.errors.iter().any(|e| {
+                    let code = format!("{:?}", e.code).to_ascii_uppercase();
+                    code.contains("UNKNOWN")
+                }) =>
+            {
+                RegistryError::NotFound { reference: reference.to_string() }
+            }
+            OciDistributionError::RegistryError { ref envelope, .. }
+                if envelope.errors.iter().any(|e| {
+                    let code = format!("{:?}", e.code).to_ascii_uppercase();
+                    code.contains("UNAUTHORIZED") || code.contains("DENIED")
+                }) =>
+            {
+                unauthorized()
+            }
+            OciDistributionError::RequestError(request) => {
+                RegistryError::Unreachable { registry, reason: self.console.redact(&error_chain(&request)) }
+            }
+            other => RegistryError::Protocol {
+                registry,
+                reference: reference.to_string(),
+                reason: self.console.redact(&other.to_string()),
+            },
+        }
+    }
+}
+
+/// An error with its causes, which hold the useful part ("connection refused").
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+fn media_type_of(bytes: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    value.get("mediaType").and_then(|m| m.as_str()).map(str::to_owned)
+}
+
+fn check_digest(reference: &ImageReference, digest: &str, bytes: &[u8]) -> Result<(), RegistryError> {
+    let actual = format!("sha256:{}", hex::encode(Sha256::digest(bytes)));
+    if actual == digest {
+        Ok(())
+    } else {
+        Err(RegistryError::DigestMismatch { reference: reference.to_string(), digest: digest.to_owned(), actual })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_type_comes_from_the_document() {
+        assert_eq!(
+            media_type_of(br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json"}"#).as_deref(),
+            Some("application/vnd.oci.image.index.v1+json")
+        );
+        assert_eq!(media_type_of(b"{}"), None);
+        assert_eq!(media_type_of(b"not json"), None);
+    }
+}

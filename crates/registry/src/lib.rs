@@ -1,0 +1,12 @@
+//! Registry access shared by containerize and push-image: image references, the
+//! contract's plain-HTTP rule, credentials in the contract's order, and manifest and
+//! blob transfer over `oci-client`.
+
+pub mod auth;
+pub mod client;
+pub mod media;
+pub mod reference;
+
+pub use auth::{AuthSource, Credentials};
+pub use client::{PulledManifest, Registry, RegistryError, RegistryOptions};
+pub use reference::{ImageReference, is_loopback_registry};

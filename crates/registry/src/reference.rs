@@ -1,0 +1,117 @@
+//! Image references (`registry/repository:tag@digest`) and which registries may be
+//! reached over plain HTTP.
+
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use oci_client::Reference;
+
+/// A parsed image reference, with Docker Hub's defaults applied
+/// (`eclipse-temurin:21-jre` is `docker.io/library/eclipse-temurin:21-jre`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageReference {
+    inner: Reference,
+}
+
+impl ImageReference {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Err("an image reference is empty".to_owned());
+        }
+        Reference::from_str(trimmed)
+            .map(|inner| Self { inner })
+            .map_err(|error| format!("`{trimmed}` is not a valid image reference ({error})"))
+    }
+
+    /// The registry as written (`docker.io`, `127.0.0.1:5000`).
+    pub fn registry(&self) -> &str {
+        self.inner.registry()
+    }
+
+    pub fn repository(&self) -> &str {
+        self.inner.repository()
+    }
+
+    pub fn tag(&self) -> Option<&str> {
+        self.inner.tag()
+    }
+
+    pub fn digest(&self) -> Option<&str> {
+        self.inner.digest()
+    }
+
+    /// The same repository at `digest`.
+    pub fn at_digest(&self, digest: &str) -> Self {
+        Self { inner: self.inner.clone_with_digest(digest.to_owned()) }
+    }
+
+    /// `registry/repository` without tag or digest.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.registry(), self.repository())
+    }
+
+    pub fn as_oci(&self) -> &Reference {
+        &self.inner
+    }
+}
+
+impl std::fmt::Display for ImageReference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.inner.whole())
+    }
+}
+
+/// Whether `registry` (`host[:port]`) is on the loopback interface, where plain HTTP
+/// is allowed without `--insecure-registry`: `localhost`, `127.0.0.0/8`, `[::1]`.
+pub fn is_loopback_registry(registry: &str) -> bool {
+    let host = if let Some(bracketed) = registry.strip_prefix('[') {
+        bracketed.split(']').next().unwrap_or("")
+    } else {
+        registry
+            .rsplit_once(':')
+            .map_or(registry, |(host, port)| if port.chars().all(|c| c.is_ascii_digit()) { host } else { registry })
+    };
+    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_hub_defaults() {
+        let reference = ImageReference::parse("eclipse-temurin:21-jre").unwrap();
+        assert_eq!(reference.registry(), "docker.io");
+        assert_eq!(reference.repository(), "library/eclipse-temurin");
+        assert_eq!(reference.tag(), Some("21-jre"));
+        assert_eq!(reference.name(), "docker.io/library/eclipse-temurin");
+    }
+
+    #[test]
+    fn local_registry_with_digest() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let reference = ImageReference::parse(&format!("127.0.0.1:5555/slipway/jre@{digest}")).unwrap();
+        assert_eq!(reference.registry(), "127.0.0.1:5555");
+        assert_eq!(reference.digest(), Some(digest.as_str()));
+        let other = ImageReference::parse("127.0.0.1:5555/slipway/jre:17").unwrap().at_digest(&digest);
+        assert_eq!(other.to_string(), format!("127.0.0.1:5555/slipway/jre:17@{digest}"));
+    }
+
+    #[test]
+    fn malformed_references_are_refused() {
+        assert!(ImageReference::parse("").is_err());
+        assert!(ImageReference::parse("UPPER/case").unwrap_err().contains("not a valid image reference"));
+        assert!(ImageReference::parse("repo:tag:extra").is_err());
+    }
+
+    #[test]
+    fn loopback_registries() {
+        for registry in ["localhost", "localhost:5000", "127.0.0.1:5555", "127.8.9.10", "[::1]:5000", "[::1]"] {
+            assert!(is_loopback_registry(registry), "{registry}");
+        }
+        for registry in ["docker.io", "10.0.0.1:5000", "ghcr.io", "localhost.example.com:5000", "[fe80::1]:5000"] {
+            assert!(!is_loopback_registry(registry), "{registry}");
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! The `verify` step: waits until a deployed service answers its checks, proves it
+//! serves the expected version, measures its latency and checks its TLS certificate.
+//!
+//! Data flows one way: [`VerifyArgs`] -> [`Plan`] (pure; every bad input is rejected
+//! there, before any request) -> [`execute`] -> [`Verification`] -> outputs and summary.
+
+mod args;
+mod error;
+mod expect;
+mod latency;
+mod plan;
+mod probe;
+mod report;
+mod wait;
+
+use slipway_contract::{Console, StepError, StepReport};
+
+pub use args::VerifyArgs;
+pub use error::{PlanError, VerifyError};
+pub use expect::{
+    Expectations, HeaderExpectation, JsonExpectation, StatusSet, Verdict, VersionExpectation, evaluate, served_version,
+};
+pub use latency::{LatencyStats, percentile};
+pub use plan::{Check, LatencyPolicy, Plan, RequestHeader, TlsPolicy, WaitPolicy};
+pub use probe::{CertInfo, Client, Response, cert_info};
+pub use report::{outputs, summary};
+pub use wait::{CheckRecord, Verification, backoff_delay, execute};
+
+/// Runs the step: plans, waits for the service, and reports. Builds its own runtime.
+pub fn run(args: &VerifyArgs, console: &Console) -> Result<StepReport, StepError> {
+    let env = |name: &str| std::env::var(name).ok();
+    let plan = Plan::from_args(args, &env, console)?;
+    if plan.tls.insecure {
+        console.warning(
+            "--insecure: TLS certificates are NOT verified, so anyone on the network path can \
+             impersonate this service; trust a private CA with --ca-cert FILE instead",
+        );
+    }
+    let client = Client::new(&plan)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| StepError::failed(format!("cannot start the async runtime: {error}")))?;
+    let verification = runtime.block_on(execute(&plan, &client, console))?;
+    Ok(StepReport { outputs: outputs(&verification), summary: summary(&plan, &verification) })
+}

@@ -1,0 +1,181 @@
+//! A verification as the contract's outputs and summary section.
+
+use slipway_contract::{Outputs, Summary};
+
+use crate::latency::millis;
+use crate::plan::Plan;
+use crate::probe::humanize;
+use crate::wait::{CheckRecord, Verification};
+
+/// The outputs of a healthy run, in CONTRACT.md's order; empty when not measured.
+pub fn outputs(run: &Verification) -> Outputs {
+    let mut outputs = Outputs::new();
+    let ms = |pick: fn(&crate::LatencyStats) -> std::time::Duration| {
+        run.latency.as_ref().map(|stats| millis(pick(stats)).to_string()).unwrap_or_default()
+    };
+    outputs
+        .set("healthy", "true")
+        .set("attempts", run.attempts)
+        .set("status", run.last_status.map(|s| s.to_string()).unwrap_or_default())
+        .set("version-seen", run.version_seen.clone().unwrap_or_default())
+        .set("p50-ms", ms(|stats| stats.p50))
+        .set("p95-ms", ms(|stats| stats.p95))
+        .set("p99-ms", ms(|stats| stats.p99))
+        .set("tls-days-left", run.cert.as_ref().map(|cert| cert.days_left.to_string()).unwrap_or_default());
+    outputs
+}
+
+/// The Markdown section: one row per check, then what was proven and measured.
+pub fn summary(plan: &Plan, run: &Verification) -> Summary {
+    let mut summary = Summary::new(&format!("✅ verify: {} is healthy", plan.base_url));
+    let rows: Vec<Vec<String>> = run
+        .checks
+        .iter()
+        .map(|record| {
+            vec![
+                format!("`{}`", record.label),
+                record.attempts.to_string(),
+                record.last_status.map(|status| status.to_string()).unwrap_or_else(|| "-".to_owned()),
+                record.last_latency.map(|latency| format!("{} ms", millis(latency))).unwrap_or_else(|| "-".to_owned()),
+            ]
+        })
+        .collect();
+    summary.table(&["check", "attempts", "status", "latency"], &rows);
+    let mut facts = vec![("attempts", format!("{} in {}", run.attempts, humanize(run.elapsed)))];
+    if let Some(version) = &run.version_seen {
+        facts.push(("version", version.clone()));
+    }
+    if let Some(stats) = &run.latency {
+        facts.push((
+            "latency",
+            format!(
+                "p50 {} ms, p95 {} ms, p99 {} ms ({} samples)",
+                millis(stats.p50),
+                millis(stats.p95),
+                millis(stats.p99),
+                stats.samples
+            ),
+        ));
+    }
+    if let Some(cert) = &run.cert {
+        facts.push(("TLS certificate", format!("{} day(s) left, until {}", cert.days_left, cert.not_after)));
+    }
+    summary.facts(&facts);
+    summary
+}
+
+/// One line per check, for the log and the failure summary of an unhealthy run.
+pub fn detail_lines(checks: &[CheckRecord]) -> Vec<String> {
+    checks
+        .iter()
+        .map(|record| {
+            let status = record.last_status.map_or_else(|| "no response".to_owned(), |s| format!("last status {s}"));
+            let last = match &record.last_failure {
+                Some(failure) => format!("; last failure: {failure}"),
+                None if record.attempts == 0 => "; not reached".to_owned(),
+                None => String::new(),
+            };
+            format!("{}: {} attempt(s), {} passed, {status}{last}", record.label, record.attempts, record.passes)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::LatencyStats;
+    use crate::probe::CertInfo;
+
+    fn healthy_run() -> Verification {
+        Verification {
+            base_url: "https://app.example.com/".to_owned(),
+            attempts: 3,
+            elapsed: Duration::from_millis(4200),
+            checks: vec![
+                CheckRecord {
+                    label: "GET /health".to_owned(),
+                    attempts: 3,
+                    passes: 1,
+                    last_status: Some(200),
+                    last_latency: Some(Duration::from_millis(12)),
+                    last_failure: None,
+                },
+                CheckRecord {
+                    label: "GET /version".to_owned(),
+                    attempts: 1,
+                    passes: 1,
+                    last_status: Some(200),
+                    last_latency: Some(Duration::from_millis(3)),
+                    last_failure: None,
+                },
+            ],
+            last_status: Some(200),
+            version_seen: Some("1.0.0".to_owned()),
+            latency: Some(LatencyStats {
+                samples: 20,
+                p50: Duration::from_millis(4),
+                p95: Duration::from_millis(9),
+                p99: Duration::from_millis(15),
+            }),
+            https: true,
+            cert: Some(CertInfo { days_left: 42, not_after: "2030-01-01".to_owned() }),
+        }
+    }
+
+    #[test]
+    fn outputs_follow_the_contract() {
+        let outputs = outputs(&healthy_run());
+        let pairs: Vec<String> = outputs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        assert_eq!(
+            pairs,
+            [
+                "healthy=true",
+                "attempts=3",
+                "status=200",
+                "version-seen=1.0.0",
+                "p50-ms=4",
+                "p95-ms=9",
+                "p99-ms=15",
+                "tls-days-left=42"
+            ]
+        );
+    }
+
+    #[test]
+    fn summary_has_a_row_per_check_and_the_facts() {
+        let log = slipway_contract::console::CapturedLog::default();
+        let args = crate::VerifyArgs { url: "https://app.example.com".to_owned(), ..crate::VerifyArgs::default() };
+        let plan = Plan::from_args(&args, &|_| None, &log.console("verify", slipway_contract::CiMode::Plain)).unwrap();
+        insta::assert_snapshot!(summary(&plan, &healthy_run()).markdown(), @r"
+        ### ✅ verify: https://app.example.com/ is healthy
+
+        | check | attempts | status | latency |
+        | --- | --- | --- | --- |
+        | `GET /health` | 3 | 200 | 12 ms |
+        | `GET /version` | 1 | 200 | 3 ms |
+
+        |  |  |
+        | --- | --- |
+        | attempts | `3 in 4.2s` |
+        | version | `1.0.0` |
+        | latency | `p50 4 ms, p95 9 ms, p99 15 ms (20 samples)` |
+        | TLS certificate | `42 day(s) left, until 2030-01-01` |
+        ");
+    }
+
+    #[test]
+    fn detail_lines_say_what_each_check_saw() {
+        let mut run = healthy_run();
+        run.checks[0].last_failure = Some("status 503, expected 2xx".to_owned());
+        run.checks[1] = CheckRecord { label: "GET /version".to_owned(), ..CheckRecord::default() };
+        assert_eq!(
+            detail_lines(&run.checks),
+            [
+                "GET /health: 3 attempt(s), 1 passed, last status 200; last failure: status 503, expected 2xx",
+                "GET /version: 0 attempt(s), 0 passed, no response; not reached"
+            ]
+        );
+    }
+}

@@ -1,0 +1,576 @@
+#!/usr/bin/env bash
+# Local services and base images for slipway's containerize / push-image / deploy tests.
+#
+#   scripts/test-services.sh start      start the registries (no-op if healthy), push the test images
+#   scripts/test-services.sh stop       stop the registries (their storage is kept)
+#   scripts/test-services.sh status     show registries and images; exit 1 if anything is missing
+#   scripts/test-services.sh selfcheck  start, then prove the images work (runc, docker pull)
+#
+# Services (loopback only, plain HTTP):
+#   open registry   127.0.0.1:${SLIPWAY_TEST_REGISTRY_PORT:-5555}   (deletes enabled)
+#   auth registry   127.0.0.1:${SLIPWAY_TEST_AUTH_REGISTRY_PORT:-5556}   htpasswd basic auth
+#                   user "slipway", password "slipway-test-password"
+# Images (built locally with jlink + umoci, nothing is pulled):
+#   <open>/slipway/jre:17        minimal JRE 17, native platform, user "app" 65532:65532 in /etc/passwd
+#   <open>/slipway/jre-multi:17  OCI index: native platform + a second (not runnable) platform
+#   <auth>/slipway/jre:17        same image as <open>/slipway/jre:17
+# `start` prints KEY=VALUE lines on stdout (SLIPWAY_TEST_REGISTRY=127.0.0.1:5555, ...); everything
+# else goes to stderr. State (configs, storage, pids, logs, cached OCI layout) lives in
+# ${SLIPWAY_SERVICES_DIR:-/var/tmp/slipway-services}. Needs the packages of scripts/install-deps.sh;
+# building images and the self-check need root.
+set -euo pipefail
+
+SERVICES_DIR=${SLIPWAY_SERVICES_DIR:-/var/tmp/slipway-services}
+OPEN_PORT=${SLIPWAY_TEST_REGISTRY_PORT:-5555}
+AUTH_PORT=${SLIPWAY_TEST_AUTH_REGISTRY_PORT:-5556}
+AUTH_USER=slipway
+AUTH_PASSWORD=slipway-test-password
+OPEN_REGISTRY=127.0.0.1:$OPEN_PORT
+AUTH_REGISTRY=127.0.0.1:$AUTH_PORT
+JRE_REPO=slipway/jre
+JRE_MULTI_REPO=slipway/jre-multi
+JRE_TAG=17
+JRE_MODULES=(java.base java.logging jdk.httpserver java.net.http jdk.crypto.ec java.management jdk.unsupported)
+# Fixed timestamps so that rebuilding the same JDK gives the same layer and config digests.
+SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1704067200}
+# Bump when the image recipe below changes, so a cached OCI layout is rebuilt.
+RECIPE_VERSION=3
+
+# Never send loopback traffic through a proxy.
+export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}"
+
+log() { echo "test-services: $*" >&2; }
+die() { echo "test-services: error: $*" >&2; exit 1; }
+
+need_tools() {
+  local tool missing=()
+  for tool in "$@"; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+  [ ${#missing[@]} -eq 0 ] || die "missing ${missing[*]}: run scripts/install-deps.sh first"
+}
+
+need_root() {
+  [ "$(id -u)" -eq 0 ] || die "$1 needs root (umoci/runc write files owned by other users)"
+}
+
+# ---------------------------------------------------------------- registries
+
+registry_bin() {
+  local bin
+  bin=$(command -v docker-registry 2>/dev/null || true)
+  [ -n "$bin" ] || { [ -x /usr/bin/docker-registry ] && bin=/usr/bin/docker-registry; }
+  [ -n "$bin" ] || die "docker-registry not found: run scripts/install-deps.sh first"
+  echo "$bin"
+}
+
+# HTTP status of GET /v2/ on a loopback port, or 000 when nothing answers.
+v2_status() {
+  curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://127.0.0.1:$1/v2/" 2>/dev/null || true
+}
+
+# The pid in a registry's pid file, if that process is alive and is our registry.
+registry_pid() {
+  local name=$1 pidfile pid
+  pidfile=$SERVICES_DIR/$name/registry.pid
+  [ -s "$pidfile" ] || return 1
+  pid=$(cat "$pidfile")
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  [ -r "/proc/$pid/cmdline" ] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$SERVICES_DIR/$name/config.yml" || return 1
+  echo "$pid"
+}
+
+write_registry_config() {
+  local name=$1 port=$2 dir=$SERVICES_DIR/$1
+  mkdir -p "$dir/storage"
+  {
+    cat <<EOF
+# Written by slipway scripts/test-services.sh; rewritten on every start.
+version: 0.1
+log:
+  level: info
+  fields:
+    service: slipway-test-registry-$name
+storage:
+  filesystem:
+    rootdirectory: $dir/storage
+  delete:
+    enabled: true
+  cache:
+    blobdescriptor: inmemory
+  maintenance:
+    uploadpurging:
+      enabled: false
+http:
+  addr: 127.0.0.1:$port
+  secret: slipway-test-registry-$name-secret
+  headers:
+    X-Content-Type-Options: [nosniff]
+EOF
+    if [ "$name" = auth ]; then
+      cat <<EOF
+auth:
+  htpasswd:
+    realm: slipway-test-registry
+    path: $dir/htpasswd
+EOF
+    fi
+  } >"$dir/config.yml.new"
+  mv "$dir/config.yml.new" "$dir/config.yml"
+  if [ "$name" = auth ]; then
+    # bcrypt, as the registry's htpasswd backend only accepts bcrypt entries.
+    htpasswd -Bbn "$AUTH_USER" "$AUTH_PASSWORD" >"$dir/htpasswd.new"
+    mv "$dir/htpasswd.new" "$dir/htpasswd"
+  fi
+}
+
+wait_registry() {
+  local name=$1 port=$2 pid=$3 code=""
+  for _ in $(seq 1 150); do
+    code=$(v2_status "$port")
+    case $code in 200 | 401) return 0 ;; esac
+    if ! kill -0 "$pid" 2>/dev/null; then
+      log "the $name registry (pid $pid) exited; last lines of $SERVICES_DIR/$name/registry.log:"
+      tail -n 20 "$SERVICES_DIR/$name/registry.log" >&2 || true
+      die "the $name registry on 127.0.0.1:$port did not start"
+    fi
+    sleep 0.2
+  done
+  die "the $name registry (pid $pid) did not answer GET http://127.0.0.1:$port/v2/ within 30s (last status $code); see $SERVICES_DIR/$name/registry.log"
+}
+
+start_registry() {
+  local name=$1 port=$2 want=$3 dir=$SERVICES_DIR/$1 pid code bin
+  if pid=$(registry_pid "$name"); then
+    wait_registry "$name" "$port" "$pid"
+    code=$(v2_status "$port")
+    [ "$code" = "$want" ] || die "the $name registry (pid $pid) answers GET /v2/ with $code, expected $want; run '$0 stop' then '$0 start'"
+    log "$name registry already running on 127.0.0.1:$port (pid $pid)"
+    return 0
+  fi
+  code=$(v2_status "$port")
+  if [ "$code" != 000 ] || (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    die "127.0.0.1:$port is already in use by a process this script did not start (GET /v2/ -> $code); stop it or set SLIPWAY_TEST_REGISTRY_PORT / SLIPWAY_TEST_AUTH_REGISTRY_PORT"
+  fi
+  bin=$(registry_bin)
+  write_registry_config "$name" "$port"
+  rm -f "$dir/registry.pid"
+  # Own session, so the registry outlives the shell (and CI step) that started it.
+  # shellcheck disable=SC2016 # $$ and $1.. expand in the inner bash
+  setsid bash -c 'echo $$ >"$1"; exec "$2" serve "$3"' registry \
+    "$dir/registry.pid" "$bin" "$dir/config.yml" </dev/null >>"$dir/registry.log" 2>&1 &
+  for _ in $(seq 1 50); do [ -s "$dir/registry.pid" ] && break; sleep 0.1; done
+  [ -s "$dir/registry.pid" ] || die "the $name registry did not write its pid file $dir/registry.pid"
+  pid=$(cat "$dir/registry.pid")
+  wait_registry "$name" "$port" "$pid"
+  code=$(v2_status "$port")
+  [ "$code" = "$want" ] || die "the $name registry answers GET /v2/ with $code, expected $want"
+  log "$name registry started on 127.0.0.1:$port (pid $pid, log $dir/registry.log)"
+}
+
+stop_registry() {
+  local name=$1 pid
+  if ! pid=$(registry_pid "$name"); then
+    rm -f "$SERVICES_DIR/$name/registry.pid"
+    log "$name registry not running"
+    return 0
+  fi
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "$name registry (pid $pid) ignored SIGTERM for 10s; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$SERVICES_DIR/$name/registry.pid"
+  log "$name registry stopped (pid $pid)"
+}
+
+# ---------------------------------------------------------------- images
+
+# OCI architecture name (and variant) of this machine.
+oci_arch() {
+  case "$(dpkg --print-architecture)" in
+    amd64) echo amd64 ;;
+    arm64) echo arm64 ;;
+    armhf) echo arm ;;
+    armel) echo arm ;;
+    i386) echo 386 ;;
+    ppc64el) echo ppc64le ;;
+    s390x) echo s390x ;;
+    riscv64) echo riscv64 ;;
+    mips64el) echo mips64le ;;
+    *) die "unsupported architecture $(dpkg --print-architecture)" ;;
+  esac
+}
+
+skopeo_present() { # REF [skopeo inspect options...]
+  local ref=$1
+  shift
+  skopeo inspect --raw --tls-verify=false "$@" "docker://$ref" >/dev/null 2>&1
+}
+
+jdk_home() {
+  local jlink
+  jlink=$(command -v jlink 2>/dev/null) || die "jlink not found: install a JDK 17 (scripts/install-deps.sh)"
+  dirname "$(dirname "$(readlink -f "$jlink")")"
+}
+
+# Copy host path $1 (a shared library or the dynamic loader) into $ROOTFS under the same
+# path, following symlinks: the real file lands at its real path, and the name that ldd
+# printed becomes a symlink to it (the rootfs mirrors the host's /lib -> usr/lib links).
+copy_host_file() {
+  local path=$1 real linkdir
+  real=$(readlink -f "$path")
+  [ -f "$real" ] || die "cannot copy $path into the image: $real is not a file"
+  mkdir -p "$ROOTFS$(dirname "$real")"
+  [ -e "$ROOTFS$real" ] || cp -L --preserve=mode "$real" "$ROOTFS$real"
+  if [ "$path" != "$real" ]; then
+    linkdir=$(readlink -f "$(dirname "$path")")
+    mkdir -p "$ROOTFS$linkdir"
+    if [ ! -e "$ROOTFS$linkdir/$(basename "$path")" ] && [ ! -L "$ROOTFS$linkdir/$(basename "$path")" ]; then
+      if [ "$linkdir" = "$(dirname "$real")" ]; then
+        ln -s "$(basename "$real")" "$ROOTFS$linkdir/$(basename "$path")"
+      else
+        ln -s "$real" "$ROOTFS$linkdir/$(basename "$path")"
+      fi
+    fi
+  fi
+}
+
+# Every library ldd names for an ELF file (host paths), including the loader.
+# Names the JRE finds by itself ($ORIGIN, dlopen: libjvm.so) are skipped.
+ldd_deps() {
+  local out line
+  out=$(ldd "$1" 2>&1) || return 0 # not a dynamic ELF file
+  while IFS= read -r line; do
+    case $line in
+      *"=> not found"*)
+        case $line in *libjvm.so*) ;; *) echo "MISSING $line" ;; esac ;;
+      *"=> /"*) line=${line#*=> }; echo "${line%% (*}" ;;
+      [[:space:]]/*) line=${line#"${line%%[![:space:]]*}"}; echo "${line%% (*}" ;;
+    esac
+  done <<<"$out"
+}
+
+# Fill the (empty) directory $ROOTFS: a jlink JRE, the host libraries it needs, /etc, /tmp.
+build_rootfs() {
+  local jdk=$1 module wanted=() available
+  available=$("$jdk/bin/java" --list-modules | sed 's/@.*//')
+  for module in "${JRE_MODULES[@]}"; do
+    if grep -qx "$module" <<<"$available" && [ -f "$jdk/jmods/$module.jmod" ]; then
+      wanted+=("$module")
+    elif [ "$module" = java.base ]; then
+      die "the JDK at $jdk has no jmods/java.base.jmod; jlink needs a full JDK (openjdk-17-jdk-headless)"
+    else
+      log "warning: module $module is not in the JDK at $jdk; leaving it out"
+    fi
+  done
+  mkdir -p "$ROOTFS/opt"
+  log "jlink --add-modules $(IFS=,; echo "${wanted[*]}")"
+  "$jdk/bin/jlink" --module-path "$jdk/jmods" --add-modules "$(IFS=,; echo "${wanted[*]}")" \
+    --strip-debug --no-header-files --no-man-pages --compress=2 --output "$ROOTFS/opt/java" >&2
+
+  # The host's merged-/usr links (/lib -> usr/lib, ...), so library paths resolve as on the host.
+  local top
+  for top in bin sbin lib lib32 lib64 libx32; do
+    if [ -L "/$top" ]; then ln -s "$(readlink "/$top")" "$ROOTFS/$top"; fi
+  done
+
+  # Shared libraries, to a fixed point: every ELF file of the JRE, then every copied library.
+  local queue=() seen=" " file dep libdir
+  while IFS= read -r file; do queue+=("$file"); done < <(find "$ROOTFS/opt/java" -type f \( -name '*.so' -o -perm -u+x \))
+  while [ ${#queue[@]} -gt 0 ]; do
+    file=${queue[0]}
+    queue=("${queue[@]:1}")
+    while IFS= read -r dep; do
+      [ -n "$dep" ] || continue
+      case $dep in "MISSING "*) die "ldd $file: ${dep#MISSING }: not found on this machine" ;; esac
+      case $dep in "$ROOTFS"/*) continue ;; esac # the JRE's own libraries
+      case $seen in *" $dep "*) continue ;; esac
+      seen+="$dep "
+      copy_host_file "$dep"
+      queue+=("$(readlink -f "$dep")")
+    done < <(ldd_deps "$file")
+  done
+  # glibc 2.34+ has the files/dns NSS modules built in; copy loadable ones if this libc has them.
+  libdir=$(dirname "$(readlink -f "$(ldd "$ROOTFS/opt/java/bin/java" | awk '/libc\.so/ {print $3}')")")
+  for file in "$libdir"/libnss_files.so.2 "$libdir"/libnss_dns.so.2; do
+    if [ -e "$file" ]; then copy_host_file "$file"; fi
+  done
+
+  mkdir -p "$ROOTFS/etc" "$ROOTFS/root" "$ROOTFS/home/app" "$ROOTFS/tmp"
+  cat >"$ROOTFS/etc/passwd" <<'EOF'
+root:x:0:0:root:/root:/sbin/nologin
+app:x:65532:65532:app:/home/app:/sbin/nologin
+EOF
+  cat >"$ROOTFS/etc/group" <<'EOF'
+root:x:0:
+app:x:65532:
+EOF
+  cat >"$ROOTFS/etc/nsswitch.conf" <<'EOF'
+passwd: files
+group: files
+hosts: files dns
+EOF
+  echo "$libdir" >"$ROOTFS/etc/ld.so.conf"
+  ldconfig -r "$ROOTFS" 2>/dev/null || log "warning: ldconfig -r failed; the image has no ld.so.cache"
+  chmod 0644 "$ROOTFS/etc/passwd" "$ROOTFS/etc/group" "$ROOTFS/etc/nsswitch.conf" "$ROOTFS/etc/ld.so.conf"
+  chmod 0700 "$ROOTFS/root"
+  chmod 1777 "$ROOTFS/tmp"
+  chown 65532:65532 "$ROOTFS/home/app"
+  chmod 0755 "$ROOTFS" "$ROOTFS/opt" "$ROOTFS/etc" "$ROOTFS/home" "$ROOTFS/home/app"
+  find "$ROOTFS" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+}
+
+# Rewrite the manifest tagged $1 in $LAYOUT with a mediaType field, and retag it.
+add_manifest_media_type() {
+  local ref=$1 old manifest digest size
+  old=$(jq -r --arg ref "$ref" '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $ref) | .digest' "$LAYOUT/index.json")
+  [ -n "$old" ] || die "no tag $ref in $LAYOUT"
+  manifest=$(jq -c '{schemaVersion: .schemaVersion, mediaType: "application/vnd.oci.image.manifest.v1+json",
+                     config: .config, layers: .layers} + (if .annotations then {annotations: .annotations} else {} end)' \
+    "$LAYOUT/blobs/sha256/${old#sha256:}")
+  printf '%s' "$manifest" >"$LAYOUT/manifest-blob.tmp"
+  digest=$(sha256sum "$LAYOUT/manifest-blob.tmp" | cut -d' ' -f1)
+  size=$(stat -c %s "$LAYOUT/manifest-blob.tmp")
+  mv "$LAYOUT/manifest-blob.tmp" "$LAYOUT/blobs/sha256/$digest"
+  jq --arg ref "$ref" --arg d "sha256:$digest" --argjson s "$size" '
+    .manifests |= map(if .annotations["org.opencontainers.image.ref.name"] == $ref
+                      then .digest = $d | .size = $s else . end)' "$LAYOUT/index.json" >"$LAYOUT/index.json.tmp"
+  mv "$LAYOUT/index.json.tmp" "$LAYOUT/index.json"
+}
+
+# Build the OCI layout $LAYOUT with tags $JRE_TAG (native), $JRE_TAG-other and $JRE_TAG-multi (index).
+build_layout() {
+  local jdk arch other created version stamp
+  jdk=$(jdk_home)
+  arch=$(oci_arch)
+  if [ "$arch" = arm64 ]; then other=amd64; else other=arm64; fi
+  created=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)
+  version=$(sed -n 's/^JAVA_VERSION="\(.*\)"$/\1/p' "$jdk/release")
+  stamp="recipe=$RECIPE_VERSION jdk=$jdk version=$version arch=$arch modules=${JRE_MODULES[*]} epoch=$SOURCE_DATE_EPOCH"
+  if [ -f "$LAYOUT/index.json" ] && [ "$(cat "$LAYOUT.stamp" 2>/dev/null)" = "$stamp" ]; then
+    log "using the cached OCI layout $LAYOUT"
+    return 0
+  fi
+  need_root "building the test images"
+  log "building the JRE image from $jdk (Java $version, linux/$arch)"
+  rm -rf "$LAYOUT" "$LAYOUT.stamp" "$BUNDLE"
+  umoci init --layout "$LAYOUT"
+  umoci new --image "$LAYOUT:$JRE_TAG"
+  # Unpack the empty image into a bundle, fill its rootfs, repack it as one layer.
+  umoci unpack --image "$LAYOUT:$JRE_TAG" "$BUNDLE" >&2
+  ROOTFS=$BUNDLE/rootfs
+  build_rootfs "$jdk"
+  version=$(sed -n 's/^JAVA_VERSION="\(.*\)"$/\1/p' "$ROOTFS/opt/java/release")
+  [ -n "$version" ] || die "cannot read JAVA_VERSION from $ROOTFS/opt/java/release"
+  umoci repack --image "$LAYOUT:$JRE_TAG" --history.created "$created" \
+    --history.created_by "slipway test-services.sh: jlink $(IFS=,; echo "${JRE_MODULES[*]}") + libraries" \
+    "$BUNDLE"
+  umoci config --image "$LAYOUT:$JRE_TAG" --created "$created" --no-history \
+    --os linux --architecture "$arch" \
+    --config.env "PATH=/opt/java/bin:/usr/bin:/bin" \
+    --config.env "JAVA_HOME=/opt/java" \
+    --config.env "JAVA_VERSION=$version" \
+    --config.label "org.opencontainers.image.title=slipway test JRE $version" \
+    --config.label "org.opencontainers.image.description=jlink runtime for slipway's tests, built by scripts/test-services.sh"
+  # The second platform: same layers, another architecture in the config (never run).
+  umoci config --image "$LAYOUT:$JRE_TAG" --tag "$JRE_TAG-other" --created "$created" --no-history \
+    --architecture "$other"
+
+  # umoci leaves mediaType out of manifests (optional in OCI 1.0); most registries' and
+  # clients' manifests carry it, so add it.
+  add_manifest_media_type "$JRE_TAG"
+  add_manifest_media_type "$JRE_TAG-other"
+
+  # The index, written by hand: blobs/sha256/<digest>, then a descriptor tagged $JRE_TAG-multi.
+  local native_desc other_desc index digest size
+  native_desc=$(jq -c --arg ref "$JRE_TAG" '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $ref)' "$LAYOUT/index.json")
+  other_desc=$(jq -c --arg ref "$JRE_TAG-other" '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $ref)' "$LAYOUT/index.json")
+  index=$(jq -cn --argjson a "$native_desc" --argjson b "$other_desc" --arg arch "$arch" --arg other "$other" '
+    def entry($d; $arch): {mediaType: $d.mediaType, digest: $d.digest, size: $d.size,
+                           platform: {architecture: $arch, os: "linux"}};
+    {schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json",
+     manifests: ([entry($a; $arch), entry($b; $other)] | sort_by(.platform.architecture))}')
+  printf '%s' "$index" >"$LAYOUT/index-blob.tmp"
+  digest=$(sha256sum "$LAYOUT/index-blob.tmp" | cut -d' ' -f1)
+  size=$(stat -c %s "$LAYOUT/index-blob.tmp")
+  mv "$LAYOUT/index-blob.tmp" "$LAYOUT/blobs/sha256/$digest"
+  jq --arg d "sha256:$digest" --argjson s "$size" --arg ref "$JRE_TAG-multi" '
+    .manifests += [{mediaType: "application/vnd.oci.image.index.v1+json", digest: $d, size: $s,
+                    annotations: {"org.opencontainers.image.ref.name": $ref}}]' \
+    "$LAYOUT/index.json" >"$LAYOUT/index.json.tmp"
+  mv "$LAYOUT/index.json.tmp" "$LAYOUT/index.json"
+  umoci gc --layout "$LAYOUT" >/dev/null 2>&1 || true
+  rm -rf "$BUNDLE"
+  echo "$stamp" >"$LAYOUT.stamp"
+  log "built $LAYOUT: $JRE_TAG (linux/$arch), $JRE_TAG-other (linux/$other), $JRE_TAG-multi (index sha256:$digest)"
+}
+
+ensure_images() {
+  local open_ref=$OPEN_REGISTRY/$JRE_REPO:$JRE_TAG
+  local multi_ref=$OPEN_REGISTRY/$JRE_MULTI_REPO:$JRE_TAG
+  local auth_ref=$AUTH_REGISTRY/$JRE_REPO:$JRE_TAG
+  local creds=$AUTH_USER:$AUTH_PASSWORD todo=()
+  skopeo_present "$open_ref" || todo+=(open)
+  skopeo_present "$multi_ref" || todo+=(multi)
+  skopeo_present "$auth_ref" --creds "$creds" || todo+=(auth)
+  if [ ${#todo[@]} -eq 0 ]; then
+    log "images present: $open_ref, $multi_ref, $auth_ref"
+    return 0
+  fi
+  LAYOUT=$SERVICES_DIR/images/jre-oci
+  BUNDLE=$SERVICES_DIR/images/jre-bundle
+  mkdir -p "$SERVICES_DIR/images"
+  build_layout
+  local what
+  for what in "${todo[@]}"; do
+    case $what in
+      open)
+        log "pushing $open_ref"
+        skopeo copy --quiet --preserve-digests --dest-tls-verify=false \
+          "oci:$LAYOUT:$JRE_TAG" "docker://$open_ref" >&2 ;;
+      multi)
+        log "pushing $multi_ref (index)"
+        skopeo copy --quiet --all --preserve-digests --dest-tls-verify=false \
+          "oci:$LAYOUT:$JRE_TAG-multi" "docker://$multi_ref" >&2 ;;
+      auth)
+        log "pushing $auth_ref"
+        skopeo copy --quiet --preserve-digests --dest-tls-verify=false --dest-creds "$creds" \
+          "oci:$LAYOUT:$JRE_TAG" "docker://$auth_ref" >&2 ;;
+    esac
+  done
+}
+
+print_env() {
+  cat <<EOF
+SLIPWAY_TEST_REGISTRY=$OPEN_REGISTRY
+SLIPWAY_TEST_AUTH_REGISTRY=$AUTH_REGISTRY
+SLIPWAY_TEST_AUTH_USER=$AUTH_USER
+SLIPWAY_TEST_AUTH_PASSWORD=$AUTH_PASSWORD
+SLIPWAY_TEST_JRE_IMAGE=$OPEN_REGISTRY/$JRE_REPO:$JRE_TAG
+SLIPWAY_TEST_JRE_MULTI_IMAGE=$OPEN_REGISTRY/$JRE_MULTI_REPO:$JRE_TAG
+SLIPWAY_TEST_AUTH_JRE_IMAGE=$AUTH_REGISTRY/$JRE_REPO:$JRE_TAG
+EOF
+}
+
+# ---------------------------------------------------------------- subcommands
+
+cmd_start() {
+  need_tools curl skopeo umoci jq htpasswd setsid
+  [ "$OPEN_PORT" != "$AUTH_PORT" ] || die "SLIPWAY_TEST_REGISTRY_PORT and SLIPWAY_TEST_AUTH_REGISTRY_PORT are both $OPEN_PORT"
+  mkdir -p "$SERVICES_DIR"
+  start_registry open "$OPEN_PORT" 200
+  start_registry auth "$AUTH_PORT" 401
+  ensure_images
+  print_env
+}
+
+cmd_stop() {
+  stop_registry open
+  stop_registry auth
+}
+
+cmd_status() {
+  local ok=0 name port pid code ref digest
+  mkdir -p "$SERVICES_DIR"
+  for name in open auth; do
+    if [ $name = open ]; then port=$OPEN_PORT; else port=$AUTH_PORT; fi
+    if pid=$(registry_pid $name); then
+      code=$(v2_status "$port")
+      echo "$name registry: running on 127.0.0.1:$port (pid $pid), GET /v2/ -> $code"
+      case $code in 200 | 401) ;; *) ok=1 ;; esac
+    else
+      echo "$name registry: not running (127.0.0.1:$port)"
+      ok=1
+    fi
+  done
+  for ref in "$OPEN_REGISTRY/$JRE_REPO:$JRE_TAG" "$OPEN_REGISTRY/$JRE_MULTI_REPO:$JRE_TAG" "$AUTH_REGISTRY/$JRE_REPO:$JRE_TAG"; do
+    if skopeo inspect --raw --tls-verify=false --creds "$AUTH_USER:$AUTH_PASSWORD" "docker://$ref" >"$SERVICES_DIR/.manifest" 2>/dev/null; then
+      digest=$(skopeo manifest-digest "$SERVICES_DIR/.manifest")
+      echo "image $ref: present ($digest, $(jq -r .mediaType "$SERVICES_DIR/.manifest"))"
+    else
+      echo "image $ref: missing"
+      ok=1
+    fi
+  done
+  return $ok
+}
+
+cmd_selfcheck() {
+  need_root "the self-check"
+  need_tools runc jq
+  cmd_start >/dev/null
+  local tmp ref=$OPEN_REGISTRY/$JRE_REPO:$JRE_TAG multi=$OPEN_REGISTRY/$JRE_MULTI_REPO:$JRE_TAG
+  tmp=$(mktemp -d "${TMPDIR:-/tmp}/slipway-selfcheck.XXXXXX")
+  local id="slipway-selfcheck-$$"
+  # shellcheck disable=SC2064
+  trap "runc delete -f $id >/dev/null 2>&1 || true; rm -rf '$tmp'" EXIT
+
+  log "selfcheck: the index $multi"
+  local platforms
+  platforms=$(skopeo inspect --raw --tls-verify=false "docker://$multi" |
+    jq -r '.mediaType + " " + ([.manifests[].platform | .os + "/" + .architecture] | join(","))')
+  echo "selfcheck: $multi -> $platforms"
+  case $platforms in
+    "application/vnd.oci.image.index.v1+json linux/amd64,linux/arm64") ;;
+    *) die "selfcheck: $multi is not an OCI index of linux/amd64 and linux/arm64" ;;
+  esac
+
+  log "selfcheck: the auth registry refuses anonymous pulls and accepts $AUTH_USER"
+  if skopeo inspect --raw --tls-verify=false --no-creds "docker://$AUTH_REGISTRY/$JRE_REPO:$JRE_TAG" >/dev/null 2>&1; then
+    die "selfcheck: $AUTH_REGISTRY served $JRE_REPO:$JRE_TAG without credentials"
+  fi
+  skopeo inspect --raw --tls-verify=false --creds "$AUTH_USER:$AUTH_PASSWORD" "docker://$AUTH_REGISTRY/$JRE_REPO:$JRE_TAG" >/dev/null ||
+    die "selfcheck: $AUTH_REGISTRY refused $AUTH_USER's credentials"
+  echo "selfcheck: $AUTH_REGISTRY: anonymous refused, $AUTH_USER accepted"
+
+  log "selfcheck: pulling $ref into a fresh OCI layout and running it with runc"
+  skopeo copy --quiet --src-tls-verify=false "docker://$ref" "oci:$tmp/oci:$JRE_TAG" >&2
+  umoci unpack --image "$tmp/oci:$JRE_TAG" "$tmp/bundle" >&2
+  local base
+  base=$(jq -c '.process.terminal = false | .process.cwd = "/home/app"
+                | .process.user = {uid: 65532, gid: 65532}' "$tmp/bundle/config.json")
+  jq -c '.process.args = ["java", "-version"]' <<<"$base" >"$tmp/bundle/config.json"
+  echo "selfcheck: runc run (uid 65532): java -version"
+  runc run --bundle "$tmp/bundle" "$id" </dev/null 2>&1 | sed 's/^/  /' || die "selfcheck: java -version failed in runc"
+  jq -c '.process.args = ["java", "-XshowSettings:properties", "--list-modules"]' <<<"$base" >"$tmp/bundle/config.json"
+  local out
+  out=$(runc run --bundle "$tmp/bundle" "$id" </dev/null 2>&1) || { echo "$out" >&2; die "selfcheck: java --list-modules failed in runc"; }
+  echo "selfcheck: modules: $(grep -E '^(java|jdk)\.' <<<"$out" | sed 's/@.*//' | tr '\n' ' ')"
+  echo "selfcheck: $(grep -E '^\s+(user\.name|user\.home|java\.home) =' <<<"$out" | sed 's/^ *//' | tr '\n' ' ')"
+  grep -q 'user.name = app' <<<"$out" || die "selfcheck: user 65532 is not 'app' inside the image"
+
+  if docker info >/dev/null 2>&1; then
+    local had=0
+    docker image inspect "$ref" >/dev/null 2>&1 && had=1
+    log "selfcheck: docker pull $ref"
+    docker pull -q "$ref" >&2 || die "selfcheck: docker pull $ref failed (is 127.0.0.0/8 among the daemon's insecure registries?)"
+    echo "selfcheck: docker run $ref java -version"
+    docker run --rm --network none --user 65532:65532 "$ref" java -version 2>&1 | sed 's/^/  /' ||
+      die "selfcheck: docker run $ref java -version failed"
+    docker pull -q --platform "linux/$(oci_arch)" "$multi" >&2 || die "selfcheck: docker pull $multi failed"
+    mkdir -p "$tmp/docker-config"
+    printf '%s' "$AUTH_PASSWORD" | docker --config "$tmp/docker-config" login -u "$AUTH_USER" --password-stdin "$AUTH_REGISTRY" >/dev/null 2>&1 ||
+      die "selfcheck: docker login $AUTH_REGISTRY failed"
+    docker --config "$tmp/docker-config" pull -q "$AUTH_REGISTRY/$JRE_REPO:$JRE_TAG" >&2 || die "selfcheck: docker pull $AUTH_REGISTRY/$JRE_REPO:$JRE_TAG failed"
+    echo "selfcheck: docker pull ok: $ref, $multi, $AUTH_REGISTRY/$JRE_REPO:$JRE_TAG (after login)"
+    if [ $had -eq 0 ]; then docker image rm -f "$ref" >/dev/null 2>&1 || true; fi
+    docker image rm -f "$multi" "$AUTH_REGISTRY/$JRE_REPO:$JRE_TAG" >/dev/null 2>&1 || true
+  elif [ "${SLIPWAY_REQUIRE_DOCKER:-0}" = 1 ]; then
+    die "selfcheck: no Docker daemon answers and SLIPWAY_REQUIRE_DOCKER=1"
+  else
+    echo "selfcheck: SKIP docker pull (no Docker daemon answers)"
+  fi
+  echo "selfcheck: ok"
+}
+
+case "${1:-}" in
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  selfcheck) cmd_selfcheck ;;
+  *)
+    echo "usage: $0 start|stop|status|selfcheck" >&2
+    exit 2
+    ;;
+esac
