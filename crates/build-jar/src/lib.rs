@@ -15,8 +15,8 @@ use std::time::{Duration, SystemTime};
 use slipway_contract::progress::format_bytes;
 use slipway_contract::{Console, Outputs, StepError, StepReport, Summary, parse_list};
 
-use slipway_artifact::{Artifact, InspectError};
 use crate::plan::{BuildRequest, PackagingChoice, ToolChoice};
+use slipway_artifact::{Artifact, InspectError};
 
 /// build-jar's own flags (the contract's output flags are added by the binary).
 #[derive(Debug, Clone, clap::Args)]

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use slipway_contract::StepError;
 
-use slipway_artifact::ArtifactKind;
 use crate::project::{BuildFiles, GradleFeatures, MavenFeatures, Tool};
+use slipway_artifact::ArtifactKind;
 
 /// `--tool`: which build tool, or `auto` to read the project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
