@@ -1,0 +1,367 @@
+//! containerize: turns a JVM artifact into an OCI image on top of a base image, with no
+//! Docker daemon and no Dockerfile: reproducible, layered, multi-platform.
+//!
+//! Flow: [`ContainerizeArgs`] -> [`plan::plan`] (refuses bad input) -> [`base::resolve`]
+//! (manifests and configs only) -> [`layers::write_layer`] -> [`image`] (configs,
+//! manifests, index) -> [`layout::StagedLayout`] (moved into place when complete)
+//! -> outputs and summary.
+
+pub mod base;
+pub mod image;
+pub mod layers;
+pub mod layout;
+pub mod plan;
+
+use std::path::PathBuf;
+
+use slipway_artifact::{ArtifactKind, dist_class_path};
+use slipway_contract::progress::format_bytes;
+use slipway_contract::{Console, Outputs, StepError, StepReport, Summary};
+use slipway_registry::{ImageReference, Registry, RegistryOptions};
+
+use crate::base::{Base, BaseError, BaseSource, base_java_release};
+use crate::image::{Blob, PlatformImage, RunSettings, build_config, build_index, build_manifest};
+use crate::layers::{LayerBlob, LayerFile, write_layer};
+use crate::layout::{DockerManifest, StagedLayout, write_tarball};
+use crate::plan::{APP_DIR, Plan, format_time};
+
+/// containerize's own flags (the contract's output flags are added by the binary).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ContainerizeArgs {
+    /// The artifact build-jar made: a fat JAR, a dist directory (bin/ and lib/) or a WAR.
+    #[arg(long, env = "SLIPWAY_ARTIFACT", value_name = "PATH")]
+    pub artifact: PathBuf,
+
+    /// The artifact's kind, when its detection should be checked (detected from the path otherwise).
+    #[arg(long, env = "SLIPWAY_KIND", value_enum)]
+    pub kind: Option<ArtifactKind>,
+
+    /// The base image: a registry reference (eclipse-temurin:21-jre), oci:DIR[:TAG] for a
+    /// local OCI layout, or scratch. Default: eclipse-temurin:<the artifact's java-release>-jre.
+    #[arg(long, env = "SLIPWAY_BASE", value_name = "IMAGE")]
+    pub base: Option<String>,
+
+    /// Where to write the OCI image layout (replaced when it exists).
+    #[arg(long, env = "SLIPWAY_OUTPUT", value_name = "DIR", default_value = "target/slipway-image")]
+    pub output: PathBuf,
+
+    /// Also write a tarball that `docker load` accepts, holding every layer (base layers
+    /// are downloaded for it).
+    #[arg(long, env = "SLIPWAY_TARBALL", value_name = "FILE")]
+    pub tarball: Option<PathBuf>,
+
+    /// A platform to build (os/arch[/variant]); repeatable or comma-separated. Default:
+    /// every linux platform of a multi-platform base, or the base's one platform.
+    #[arg(long, env = "SLIPWAY_PLATFORM", value_name = "PLATFORM", value_delimiter = '\n')]
+    pub platform: Vec<String>,
+
+    /// The port the app listens on, exposed by the image (0: none).
+    #[arg(long, env = "SLIPWAY_PORT", default_value_t = 8080)]
+    pub port: u16,
+
+    /// An environment variable for the container, KEY=VALUE; repeatable.
+    #[arg(long, env = "SLIPWAY_ENV", value_name = "KEY=VALUE", value_delimiter = '\n')]
+    pub env: Vec<String>,
+
+    /// An image label, KEY=VALUE; repeatable. OCI labels (source, revision, version,
+    /// title) are filled from the CI environment; a label given here wins.
+    #[arg(long, env = "SLIPWAY_LABEL", value_name = "KEY=VALUE", value_delimiter = '\n')]
+    pub label: Vec<String>,
+
+    /// The user the container runs as, UID[:GID] or NAME[:GROUP]. Default: 65532:65532
+    /// (non-root) for a JAR or dist; the base's own user for a WAR.
+    #[arg(long, env = "SLIPWAY_USER", value_name = "USER")]
+    pub user: Option<String>,
+
+    /// The container's working directory. Default: /app (the base's for a WAR).
+    #[arg(long, env = "SLIPWAY_WORKDIR", value_name = "DIR")]
+    pub workdir: Option<String>,
+
+    /// A JVM flag in the entrypoint; repeatable, and replaces the default -XX:MaxRAMPercentage=75.
+    #[arg(
+        long = "jvm-flag",
+        env = "SLIPWAY_JVM_FLAG",
+        value_name = "FLAG",
+        allow_hyphen_values = true,
+        value_delimiter = '\n'
+    )]
+    pub jvm_flag: Vec<String>,
+
+    /// Where a WAR goes, as ROOT.war: the base servlet container's webapps directory.
+    #[arg(long, env = "SLIPWAY_WEBAPPS_DIR", value_name = "DIR", default_value = "/usr/local/tomcat/webapps")]
+    pub webapps_dir: String,
+
+    /// The image's name (registry/repository:tag): its tag names the image in the layout
+    /// (org.opencontainers.image.ref.name) and the tarball.
+    #[arg(long, env = "SLIPWAY_IMAGE", value_name = "REFERENCE")]
+    pub image: Option<String>,
+
+    /// The time stamped on every file and on the image: seconds since the epoch or RFC 3339.
+    /// Default: SOURCE_DATE_EPOCH, else the epoch, so builds are reproducible.
+    #[arg(long, env = "SLIPWAY_CREATION_TIME", value_name = "TIME")]
+    pub creation_time: Option<String>,
+
+    /// A registry (host[:port]) reached over plain HTTP; loopback registries always are.
+    #[arg(long, env = "SLIPWAY_INSECURE_REGISTRY", value_name = "HOST", value_delimiter = '\n')]
+    pub insecure_registry: Vec<String>,
+}
+
+/// Runs containerize.
+pub fn run(args: &ContainerizeArgs, console: &Console) -> Result<StepReport, StepError> {
+    let env = |name: &str| std::env::var(name).ok();
+    let plan = plan::plan(args, &env)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| StepError::failed(format!("cannot start the async runtime: {error}")))?;
+    runtime.block_on(execute(&plan, console))
+}
+
+fn base_error(error: BaseError) -> StepError {
+    if error.is_usage() { StepError::usage(error.to_string()) } else { StepError::failed(error.to_string()) }
+}
+
+fn io_error(what: &str) -> impl Fn(std::io::Error) -> StepError + '_ {
+    move |error| StepError::failed(format!("{what}: {error}"))
+}
+
+/// Named layers, in order.
+type NamedLayers = Vec<(String, Vec<LayerFile>)>;
+
+/// The app's layers and the entrypoint that starts it.
+fn app_layout(plan: &Plan) -> Result<(NamedLayers, Option<Vec<String>>), StepError> {
+    let artifact = &plan.artifact;
+    let file_name =
+        |path: &std::path::Path| path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let java = |mut tail: Vec<String>| {
+        let mut command = vec!["java".to_owned()];
+        command.extend(plan.jvm_flags.iter().cloned());
+        command.append(&mut tail);
+        command
+    };
+    match artifact.kind {
+        ArtifactKind::FatJar => {
+            let jar = file_name(&artifact.path);
+            let layer = LayerFile { path: format!("app/{jar}"), source: artifact.path.clone(), executable: false };
+            Ok((vec![("app".to_owned(), vec![layer])], Some(java(vec!["-jar".to_owned(), format!("{APP_DIR}/{jar}")]))))
+        }
+        ArtifactKind::Dist => {
+            // Third-party jars change rarely, the app's own jar on every commit: separate
+            // layers, so a code change rebuilds and pushes a small layer only.
+            let main_jar = artifact.main_jar.as_deref().map(file_name).unwrap_or_default();
+            let class_path = dist_class_path(&artifact.path, artifact.main_jar.as_deref())
+                .map_err(|error| StepError::failed(error.to_string()))?;
+            let lib_file = |name: &String| LayerFile {
+                path: format!("app/lib/{name}"),
+                source: artifact.path.join("lib").join(name),
+                executable: false,
+            };
+            let dependencies: Vec<LayerFile> =
+                class_path.iter().filter(|name| **name != main_jar).map(lib_file).collect();
+            let mut app: Vec<LayerFile> = class_path.iter().filter(|name| **name == main_jar).map(lib_file).collect();
+            let bin = artifact.path.join("bin");
+            let mut scripts: Vec<PathBuf> = std::fs::read_dir(&bin)
+                .map_err(io_error("cannot read the dist's bin/"))?
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .filter(|path| path.is_file())
+                .collect();
+            scripts.sort();
+            app.extend(scripts.iter().map(|script| LayerFile {
+                path: format!("app/bin/{}", file_name(script)),
+                source: script.clone(),
+                executable: true,
+            }));
+            let class_path: Vec<String> = class_path.iter().map(|jar| format!("{APP_DIR}/lib/{jar}")).collect();
+            let entrypoint = java(vec!["-cp".to_owned(), class_path.join(":"), artifact.main_class.clone()]);
+            let mut layers = Vec::new();
+            if !dependencies.is_empty() {
+                layers.push(("dependencies".to_owned(), dependencies));
+            }
+            layers.push(("app".to_owned(), app));
+            Ok((layers, Some(entrypoint)))
+        }
+        ArtifactKind::War => {
+            let path = format!("{}/ROOT.war", plan.webapps_dir.trim_start_matches('/'));
+            let layer = LayerFile { path, source: artifact.path.clone(), executable: false };
+            Ok((vec![("app".to_owned(), vec![layer])], None))
+        }
+    }
+}
+
+async fn execute(plan: &Plan, console: &Console) -> Result<StepReport, StepError> {
+    let base_reference = match &plan.base {
+        BaseSource::Registry(reference) => Some(reference.clone()),
+        _ => None,
+    };
+    let references: Vec<&ImageReference> = base_reference.iter().collect();
+    let options = RegistryOptions { insecure_registries: plan.insecure_registries.clone(), login: None };
+    let registry = Registry::new(options, &references, console);
+
+    let base = base::resolve(&plan.base, &plan.platforms, &registry).await.map_err(base_error)?;
+    for platform in &base.platforms {
+        if let Some(release) = base_java_release(&platform.config)
+            && release < plan.artifact.java_release
+        {
+            return Err(StepError::usage(format!(
+                "{} needs Java {} but the base {} ({}) has Java {release}; pick a newer base",
+                plan.artifact.path.display(),
+                plan.artifact.java_release,
+                base.name,
+                platform.platform
+            )));
+        }
+    }
+    if matches!(plan.base, BaseSource::Scratch) && plan.artifact.kind != ArtifactKind::War {
+        console.warning("the base is scratch: the image has no java, so it cannot start the app as is");
+    }
+    let platforms: Vec<String> = base.platforms.iter().map(|p| p.platform.to_string()).collect();
+    console.info(&format!(
+        "base {} {} for {}",
+        if base.name.is_empty() { "scratch" } else { &base.name },
+        base.digest,
+        platforms.join(", ")
+    ));
+
+    let staged = StagedLayout::create(&plan.output).map_err(io_error("cannot create the output layout"))?;
+    let (layer_files, entrypoint) = app_layout(plan)?;
+    let mut app_layers: Vec<LayerBlob> = Vec::new();
+    for (name, files) in layer_files {
+        let blobs = staged.blobs_dir();
+        let mtime = plan.creation_time;
+        let layer = tokio::task::spawn_blocking(move || write_layer(&name, &files, mtime, &blobs))
+            .await
+            .map_err(|error| StepError::failed(format!("the layer writer stopped: {error}")))?
+            .map_err(io_error("cannot write a layer"))?;
+        console.info(&format!("layer {}: {} {}", layer.name, format_bytes(layer.size), layer.digest));
+        app_layers.push(layer);
+    }
+
+    let settings = RunSettings {
+        entrypoint,
+        env: plan.env.clone(),
+        labels: plan.labels.clone(),
+        exposed_port: plan.port,
+        user: plan.user.clone(),
+        workdir: plan.workdir.clone(),
+        created: format_time(plan.creation_time),
+    };
+    let mut images = Vec::new();
+    for platform in &base.platforms {
+        let config =
+            Blob::json(slipway_registry::media::OCI_CONFIG, &build_config(&platform.config, &settings, &app_layers));
+        let manifest = build_manifest(&base, platform, &config, &app_layers);
+        staged.write_blob(&config).map_err(io_error("cannot write a config"))?;
+        staged.write_blob(&manifest).map_err(io_error("cannot write a manifest"))?;
+        images.push(PlatformImage { base: platform.clone(), config, manifest });
+    }
+    let top = if base.is_index {
+        let index = build_index(&base, &images);
+        staged.write_blob(&index).map_err(io_error("cannot write the index"))?;
+        index
+    } else {
+        images[0].manifest.clone()
+    };
+    let ref_name = plan.image.as_ref().and_then(|i| i.tag().map(str::to_owned)).unwrap_or_else(|| "latest".to_owned());
+    staged.write_index(&top, &ref_name).map_err(io_error("cannot write index.json"))?;
+
+    // Base layers: linked from a local layout; downloaded only when the tarball needs them.
+    let needs_base_layers = plan.tarball.is_some() || matches!(plan.base, BaseSource::Layout { .. });
+    if needs_base_layers {
+        fetch_base_layers(&base, &staged, &registry, console).await?;
+    }
+    let tarball_image =
+        images.iter().find(|image| image.base.platform.selected_by(&base::Platform::host())).unwrap_or(&images[0]);
+    if let Some(tarball) = &plan.tarball {
+        let docker = DockerManifest {
+            config_digest: tarball_image.config.digest.clone(),
+            layer_digests: tarball_image
+                .base
+                .layers
+                .iter()
+                .map(|layer| layer.digest.clone())
+                .chain(app_layers.iter().map(|layer| layer.digest.clone()))
+                .collect(),
+            repo_tag: plan
+                .image
+                .as_ref()
+                .map(|image| format!("{}:{}", image.name().trim_start_matches("docker.io/library/"), ref_name)),
+        };
+        write_tarball(staged.path(), &docker, plan.creation_time, tarball)
+            .map_err(io_error("cannot write the tarball"))?;
+    }
+    let layout = staged.commit().map_err(io_error("cannot move the layout into place"))?;
+    Ok(report(plan, &base, &images, &top, &app_layers, &layout))
+}
+
+async fn fetch_base_layers(
+    base: &Base,
+    staged: &StagedLayout,
+    registry: &Registry,
+    console: &Console,
+) -> Result<(), StepError> {
+    for platform in &base.platforms {
+        for layer in &platform.layers {
+            if staged.has_blob(&layer.digest) {
+                continue;
+            }
+            match &base.source {
+                BaseSource::Layout { dir, .. } => {
+                    let source = dir.join("blobs").join(layer.digest.replace(':', "/"));
+                    staged.link_blob(&source, &layer.digest).map_err(|error| {
+                        StepError::usage(format!("the base layout lacks layer {}: {error}", layer.digest))
+                    })?;
+                }
+                BaseSource::Registry(reference) => {
+                    console.info(&format!(
+                        "downloading base layer {} ({})",
+                        layer.digest,
+                        format_bytes(layer.size.try_into().unwrap_or(0))
+                    ));
+                    registry
+                        .pull_blob_to_file(reference, layer, &staged.blob_path(&layer.digest))
+                        .await
+                        .map_err(|error| StepError::failed(error.to_string()))?;
+                }
+                BaseSource::Scratch => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+fn report(
+    plan: &Plan,
+    base: &Base,
+    images: &[PlatformImage],
+    top: &Blob,
+    app_layers: &[LayerBlob],
+    layout: &std::path::Path,
+) -> StepReport {
+    let platforms: Vec<String> = images.iter().map(|image| image.base.platform.to_string()).collect();
+    let configs: Vec<String> = images.iter().map(|image| image.config.digest.clone()).collect();
+    let mut outputs = Outputs::new();
+    outputs
+        .set("layout", layout.display())
+        .set("image-digest", &top.digest)
+        .set("config-digest", configs.join(","))
+        .set("platforms", platforms.join(","))
+        .set("base-digest", &base.digest)
+        .set("tarball", plan.tarball.as_ref().map(|t| t.display().to_string()).unwrap_or_default())
+        .set("app-layers", app_layers.iter().map(|l| l.digest.clone()).collect::<Vec<_>>().join(","));
+
+    let name = plan.image.as_ref().map_or_else(|| plan.artifact.path.display().to_string(), ToString::to_string);
+    let mut summary = Summary::new(&format!("containerize: `{name}`"));
+    summary.facts(&[
+        ("image digest", top.digest.clone()),
+        ("base", if base.name.is_empty() { "scratch".to_owned() } else { format!("{}@{}", base.name, base.digest) }),
+        ("platforms", platforms.join(", ")),
+        ("created", format_time(plan.creation_time)),
+    ]);
+    let rows: Vec<Vec<String>> = app_layers
+        .iter()
+        .map(|layer| vec![layer.name.clone(), format_bytes(layer.size), format!("`{}`", layer.digest)])
+        .collect();
+    summary.table(&["app layer", "size", "digest"], &rows);
+    StepReport { outputs, summary }
+}

@@ -1,0 +1,275 @@
+//! From flags to a [`Plan`]: every value checked before anything is read from a
+//! registry or written to disk, so bad input exits 2 having changed nothing.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use slipway_artifact::{Artifact, ArtifactKind};
+use slipway_contract::{StepError, parse_list};
+use slipway_registry::ImageReference;
+
+use crate::ContainerizeArgs;
+use crate::base::{BaseSource, Platform};
+
+/// The JVM flags a container gets unless `--jvm-flag` replaces them: size the heap
+/// from the container's memory limit, not the host's.
+pub const DEFAULT_JVM_FLAGS: [&str; 1] = ["-XX:MaxRAMPercentage=75"];
+/// A non-root user that exists in no base's /etc/passwd and needs none.
+pub const DEFAULT_USER: &str = "65532:65532";
+pub const APP_DIR: &str = "/app";
+
+/// Everything containerize will do, decided.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub artifact: Artifact,
+    pub base: BaseSource,
+    pub platforms: Vec<Platform>,
+    pub jvm_flags: Vec<String>,
+    pub port: Option<u16>,
+    pub env: Vec<(String, String)>,
+    pub labels: Vec<(String, String)>,
+    /// `None` keeps the base's user (a WAR's servlet container).
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    pub webapps_dir: String,
+    pub image: Option<ImageReference>,
+    pub output: PathBuf,
+    pub tarball: Option<PathBuf>,
+    /// Seconds since the epoch for every mtime and `created`.
+    pub creation_time: u64,
+    pub insecure_registries: Vec<String>,
+}
+
+fn usage(message: String) -> StepError {
+    StepError::usage(message)
+}
+
+/// `KEY=VALUE` pairs; `what` names the flag in errors.
+fn pairs(values: &[String], flag: &str, valid_key: impl Fn(&str) -> bool) -> Result<Vec<(String, String)>, StepError> {
+    parse_list(values)
+        .iter()
+        .map(|entry| {
+            let (key, value) = entry
+                .split_once('=')
+                .ok_or_else(|| usage(format!("{flag} `{entry}` has no `=`; write it as KEY=VALUE")))?;
+            if !valid_key(key) {
+                return Err(usage(format!("{flag} `{entry}`: `{key}` is not a valid name")));
+            }
+            Ok((key.to_owned(), value.to_owned()))
+        })
+        .collect()
+}
+
+fn is_env_name(key: &str) -> bool {
+    let mut chars = key.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn is_label_key(key: &str) -> bool {
+    !key.is_empty() && !key.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// `uid`, `uid:gid`, `name` or `name:group`.
+fn check_user(user: &str) -> Result<(), StepError> {
+    let valid_part = |part: &str| {
+        !part.is_empty()
+            && (part.chars().all(|c| c.is_ascii_digit())
+                || (part.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+                    && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')))
+    };
+    let mut parts = user.split(':');
+    let ok = match (parts.next(), parts.next(), parts.next()) {
+        (Some(name), None, None) => valid_part(name),
+        (Some(name), Some(group), None) => valid_part(name) && valid_part(group),
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(usage(format!("--user `{user}` is not a user; write it as UID[:GID] or NAME[:GROUP], like 65532:65532")))
+    }
+}
+
+/// `--creation-time`: seconds since the epoch or an RFC 3339 time; else
+/// `SOURCE_DATE_EPOCH`; else the epoch itself.
+pub fn creation_time(flag: Option<&str>, source_date_epoch: Option<&str>) -> Result<u64, StepError> {
+    let parse = |text: &str, origin: &str| -> Result<u64, StepError> {
+        let text = text.trim();
+        if let Ok(seconds) = text.parse::<u64>() {
+            return Ok(seconds);
+        }
+        humantime::parse_rfc3339_weak(text)
+            .ok()
+            .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
+            .map(|since| since.as_secs())
+            .ok_or_else(|| {
+                usage(format!("{origin} `{text}` is not a time; give seconds since the epoch or 2024-05-01T12:00:00Z"))
+            })
+    };
+    match (flag.filter(|f| !f.trim().is_empty()), source_date_epoch.filter(|s| !s.trim().is_empty())) {
+        (Some(flag), _) => parse(flag, "--creation-time"),
+        (None, Some(epoch)) => parse(epoch, "SOURCE_DATE_EPOCH"),
+        (None, None) => Ok(0),
+    }
+}
+
+pub fn format_time(seconds: u64) -> String {
+    humantime::format_rfc3339_seconds(SystemTime::UNIX_EPOCH + Duration::from_secs(seconds)).to_string()
+}
+
+/// Checks every flag and inspects the artifact.
+pub fn plan(args: &ContainerizeArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, StepError> {
+    let artifact_path = std::path::absolute(&args.artifact).unwrap_or_else(|_| args.artifact.clone());
+    let artifact = slipway_artifact::inspect(&artifact_path).map_err(|error| usage(error.to_string()))?;
+    if let Some(kind) = args.kind
+        && kind != artifact.kind
+    {
+        return Err(usage(format!(
+            "--kind {} but {} is a {}",
+            kind.as_str(),
+            artifact.path.display(),
+            artifact.kind.as_str()
+        )));
+    }
+    let base_text = match args.base.as_deref().map(str::trim).filter(|b| !b.is_empty()) {
+        Some(base) => base.to_owned(),
+        // A JRE of the release the code needs: Temurin publishes one per feature release.
+        None => format!("eclipse-temurin:{}-jre", artifact.java_release.max(8)),
+    };
+    let base = BaseSource::parse(&base_text).map_err(|e| usage(format!("--base: {e}")))?;
+    let platforms = parse_list(&args.platform)
+        .iter()
+        .flat_map(|value| {
+            value.split(',').map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned).collect::<Vec<_>>()
+        })
+        .map(|text| Platform::parse(&text).map_err(|e| usage(format!("--platform {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let env_vars = pairs(&args.env, "--env", is_env_name)?;
+    let mut labels = default_labels(&artifact, args.image.as_deref(), env);
+    for (key, value) in pairs(&args.label, "--label", is_label_key)? {
+        labels.retain(|(existing, _)| existing != &key);
+        labels.push((key, value));
+    }
+    let user = match args.user.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+        Some(user) => {
+            check_user(user)?;
+            Some(user.to_owned())
+        }
+        None if artifact.kind == ArtifactKind::War => None,
+        None => Some(DEFAULT_USER.to_owned()),
+    };
+    let workdir = match args.workdir.as_deref().map(str::trim).filter(|w| !w.is_empty()) {
+        Some(dir) if !dir.starts_with('/') => {
+            return Err(usage(format!("--workdir `{dir}` must be an absolute path, like /app")));
+        }
+        Some(dir) => Some(dir.to_owned()),
+        None if artifact.kind == ArtifactKind::War => None,
+        None => Some(APP_DIR.to_owned()),
+    };
+    if !args.webapps_dir.starts_with('/') {
+        return Err(usage(format!("--webapps-dir `{}` must be an absolute path", args.webapps_dir)));
+    }
+    let image = match args.image.as_deref().map(str::trim).filter(|i| !i.is_empty()) {
+        Some(image) => Some(ImageReference::parse(image).map_err(|e| usage(format!("--image {e}")))?),
+        None => None,
+    };
+    let jvm_flags = {
+        let flags = parse_list(&args.jvm_flag);
+        if flags.is_empty() { DEFAULT_JVM_FLAGS.iter().map(|f| (*f).to_owned()).collect() } else { flags }
+    };
+    let port = match args.port {
+        0 => None,
+        port => Some(port),
+    };
+    let creation_time = creation_time(args.creation_time.as_deref(), env("SOURCE_DATE_EPOCH").as_deref())?;
+    let insecure_registries = parse_list(&args.insecure_registry);
+    Ok(Plan {
+        artifact,
+        base,
+        platforms,
+        jvm_flags,
+        port,
+        env: env_vars,
+        labels,
+        user,
+        workdir,
+        webapps_dir: args.webapps_dir.trim_end_matches('/').to_owned(),
+        image,
+        output: absolute(&args.output),
+        tarball: args.tarball.as_deref().filter(|t| !t.as_os_str().is_empty()).map(absolute),
+        creation_time,
+        insecure_registries,
+    })
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}
+
+/// OCI labels filled from the CI environment where it is known.
+fn default_labels(
+    artifact: &Artifact,
+    image: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Vec<(String, String)> {
+    let known = |name: &str| env(name).filter(|v| !v.is_empty());
+    let mut labels = Vec::new();
+    let source = match (known("GITHUB_SERVER_URL"), known("GITHUB_REPOSITORY")) {
+        (Some(server), Some(repository)) => Some(format!("{server}/{repository}")),
+        _ => known("CI_PROJECT_URL"),
+    };
+    if let Some(source) = source {
+        labels.push(("org.opencontainers.image.source".to_owned(), source));
+    }
+    if let Some(revision) = known("GITHUB_SHA").or_else(|| known("CI_COMMIT_SHA")) {
+        labels.push(("org.opencontainers.image.revision".to_owned(), revision));
+    }
+    if !artifact.version.is_empty() {
+        labels.push(("org.opencontainers.image.version".to_owned(), artifact.version.clone()));
+    }
+    let title = image
+        .and_then(|image| image.split(['@', ':']).next())
+        .and_then(|name| name.rsplit('/').next())
+        .map(str::to_owned)
+        .or_else(|| artifact.path.file_stem().map(|s| s.to_string_lossy().into_owned()));
+    if let Some(title) = title.filter(|t| !t.is_empty()) {
+        labels.push(("org.opencontainers.image.title".to_owned(), title));
+    }
+    labels
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creation_time_sources_in_order() {
+        assert_eq!(creation_time(Some("1700000000"), Some("5")).unwrap(), 1_700_000_000);
+        assert_eq!(creation_time(Some("2024-01-01T00:00:00Z"), None).unwrap(), 1_704_067_200);
+        assert_eq!(creation_time(None, Some("42")).unwrap(), 42);
+        assert_eq!(creation_time(Some(""), None).unwrap(), 0);
+        assert!(creation_time(Some("yesterday"), None).unwrap_err().message.contains("is not a time"));
+        assert_eq!(format_time(1_704_067_200), "2024-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn env_and_label_syntax() {
+        let ok = pairs(&["A_B=1=2\nC=".into()], "--env", is_env_name).unwrap();
+        assert_eq!(ok, vec![("A_B".into(), "1=2".into()), ("C".into(), String::new())]);
+        assert!(pairs(&["NOEQUALS".into()], "--env", is_env_name).unwrap_err().message.contains("has no `=`"));
+        assert!(pairs(&["1BAD=x".into()], "--env", is_env_name).unwrap_err().message.contains("not a valid name"));
+        assert!(pairs(&["bad key=x".into()], "--label", is_label_key).is_err());
+        assert!(pairs(&["org.example/x=y".into()], "--label", is_label_key).is_ok());
+    }
+
+    #[test]
+    fn user_syntax() {
+        for good in ["65532", "65532:65532", "app", "app:app", "_svc-1:0"] {
+            assert!(check_user(good).is_ok(), "{good}");
+        }
+        for bad in ["", ":", "a:b:c", "App", "65532:", "ro ot"] {
+            assert!(check_user(bad).is_err(), "{bad}");
+        }
+    }
+}
