@@ -136,3 +136,148 @@ pub fn wait_for_http(port: u16, path: &str, timeout: Duration) -> Result<String,
     }
     Err(format!("127.0.0.1:{port}{path} did not answer 200 within {timeout:?}: {last}"))
 }
+
+/// The loopback registry `scripts/test-services.sh start` runs (`SLIPWAY_TEST_REGISTRY`,
+/// default 127.0.0.1:5555), when it answers and holds the test JRE image.
+pub fn test_registry() -> Option<String> {
+    let registry = std::env::var("SLIPWAY_TEST_REGISTRY").unwrap_or_else(|_| "127.0.0.1:5555".to_owned());
+    let port = registry.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(5555);
+    let serving = http_get(port, "/v2/slipway/jre/tags/list")
+        .is_ok_and(|(status, body)| status == 200 && body.contains("\"17\""));
+    prerequisite(
+        &format!("the test registry at {registry} with slipway/jre:17 (scripts/test-services.sh start)"),
+        serving,
+    )
+    .then_some(registry)
+}
+
+pub fn docker_ready() -> bool {
+    prerequisite("the Docker Engine (docker info)", command_works("docker", &["info"]))
+}
+
+/// skopeo, umoci and runc (as root), to check images with third-party tools.
+pub fn oci_tools_ready() -> bool {
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
+    prerequisite(
+        "skopeo, umoci and runc, as root (apt-get install skopeo umoci runc)",
+        root && command_works("skopeo", &["--version"])
+            && command_works("umoci", &["--version"])
+            && command_works("runc", &["--version"]),
+    )
+}
+
+fn run_checked(command: &mut Command, what: &str) {
+    let output = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        output.status.success(),
+        "{what} failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Builds the sample's fat JAR with Maven into `dir` and returns the jar.
+pub fn build_sample_fat_jar(dir: &Path) -> PathBuf {
+    let project = dir.join("sample-app-maven");
+    copy_project(&sample_app_dir(), &project);
+    run_checked(
+        Command::new("mvn")
+            .args(["--batch-mode", "--quiet", "--offline", "-DskipTests", "package"])
+            .arg(format!("-Dmaven.repo.local={DEBIAN_MAVEN_REPO}"))
+            .current_dir(&project),
+        "mvn package of the sample",
+    );
+    project.join("target/sample-app-1.0.0.jar")
+}
+
+/// Builds the sample's distribution with Gradle into `dir` and returns its directory.
+pub fn build_sample_dist(dir: &Path) -> PathBuf {
+    let project = dir.join("sample-app-gradle");
+    copy_project(&sample_app_dir(), &project);
+    run_checked(
+        Command::new("gradle")
+            .args(["--offline", "--quiet", "--no-daemon", "installDist"])
+            .arg(format!("-PslipwayRepo=file://{DEBIAN_MAVEN_REPO}"))
+            .current_dir(&project),
+        "gradle installDist of the sample",
+    );
+    project.join("build/install/sample-app")
+}
+
+/// Everything one run of a step binary left behind.
+#[derive(Debug)]
+pub struct StepRun {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub github_output: Option<String>,
+    pub dotenv: Option<String>,
+    pub summary: Option<String>,
+}
+
+impl StepRun {
+    /// The output `key` from the `key=value` lines on standard output.
+    pub fn output(&self, key: &str) -> Option<&str> {
+        output_value(&self.stdout, key)
+    }
+}
+
+/// The value of `key` among `key=value` lines.
+pub fn output_value<'a>(lines: &'a str, key: &str) -> Option<&'a str> {
+    lines.lines().find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// A step binary with none of the CI variables of the machine running the tests.
+pub fn step_command(binary: &str) -> Command {
+    let mut command = Command::new(binary);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy().into_owned();
+        if name.starts_with("SLIPWAY_")
+            || name.starts_with("GITHUB_")
+            || name == "GITLAB_CI"
+            || name == "CI"
+            || name == "SOURCE_DATE_EPOCH"
+        {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+/// Runs `command` with `$GITHUB_OUTPUT`, `$GITHUB_STEP_SUMMARY` and the dotenv report
+/// pointed into `sinks_dir`.
+pub fn run_with_sinks(mut command: Command, sinks_dir: &Path) -> StepRun {
+    let github_output = sinks_dir.join("github_output");
+    let dotenv = sinks_dir.join("slipway.env");
+    let summary = sinks_dir.join("summary.md");
+    command.env("GITHUB_OUTPUT", &github_output).env("GITHUB_STEP_SUMMARY", &summary).env("SLIPWAY_DOTENV", &dotenv);
+    let output = command.output().expect("the step binary runs");
+    let read = |path: &PathBuf| std::fs::read_to_string(path).ok();
+    StepRun {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        github_output: read(&github_output),
+        dotenv: read(&dotenv),
+        summary: read(&summary),
+    }
+}
+
+/// A class file header for Java `release` (major version release + 44).
+pub fn class_bytes(release: u16) -> Vec<u8> {
+    let mut bytes = vec![0xCA, 0xFE, 0xBA, 0xBE, 0, 0];
+    bytes.extend_from_slice(&(release + 44).to_be_bytes());
+    bytes.extend_from_slice(&[0; 16]);
+    bytes
+}
+
+/// Writes a zip (jar or war) holding `entries`.
+pub fn write_zip(path: &Path, entries: &[(&str, Vec<u8>)]) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut zip = zip::ZipWriter::new(file);
+    for (name, bytes) in entries {
+        zip.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
+        zip.write_all(bytes).unwrap();
+    }
+    zip.finish().unwrap();
+}
