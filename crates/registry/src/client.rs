@@ -60,6 +60,8 @@ pub struct PulledManifest {
 /// A registry client shared by the steps; credentials are resolved once per registry.
 pub struct Registry {
     client: oci_client::Client,
+    http: reqwest::Client,
+    plain_http: Vec<String>,
     options: RegistryOptions,
     console: Console,
     credentials: Mutex<HashMap<String, Credentials>>,
@@ -84,19 +86,40 @@ impl Registry {
         plain.sort();
         plain.dedup();
         let config = ClientConfig {
-            protocol: ClientProtocol::HttpsExcept(plain),
+            protocol: ClientProtocol::HttpsExcept(plain.clone()),
             platform_resolver: None,
             user_agent: concat!("slipway/", env!("CARGO_PKG_VERSION")),
             connect_timeout: Some(std::time::Duration::from_secs(10)),
             read_timeout: Some(std::time::Duration::from_secs(60)),
             ..ClientConfig::default()
         };
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("slipway/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .read_timeout(std::time::Duration::from_secs(120))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
         Self {
             client: oci_client::Client::new(config),
+            http,
+            plain_http: plain,
             options,
             console: console.clone(),
             credentials: Mutex::new(HashMap::new()),
         }
+    }
+
+    pub(crate) fn oci(&self) -> &oci_client::Client {
+        &self.client
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// `http` for loopback and `--insecure-registry` hosts, else `https`.
+    pub fn scheme_for(&self, host: &str) -> &'static str {
+        if self.plain_http.iter().any(|plain| plain == host) { "http" } else { "https" }
     }
 
     /// The credentials for `registry`, resolved on first use.
@@ -127,6 +150,22 @@ impl Registry {
             reason: "the manifest names no mediaType".to_owned(),
         })?;
         Ok(PulledManifest { bytes: bytes.to_vec(), digest, media_type })
+    }
+
+    /// A blob as a stream of bytes (its digest is checked by the caller or the receiver).
+    pub async fn blob_stream(
+        &self,
+        reference: &ImageReference,
+        descriptor: &OciDescriptor,
+    ) -> Result<impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static, RegistryError>
+    {
+        let credentials = self.credentials(reference.registry());
+        let stream = self
+            .client
+            .pull_blob_stream(reference.as_oci(), descriptor)
+            .await
+            .map_err(|error| self.explain(reference, &credentials, error))?;
+        Ok(stream.stream.map(|chunk| chunk.map_err(std::io::Error::other)))
     }
 
     /// Pulls a small blob (a config) into memory, checking its digest.
@@ -185,7 +224,7 @@ impl Registry {
         tokio::fs::rename(&temporary, path).await.map_err(io)
     }
 
-    fn explain(
+    pub(crate) fn explain(
         &self,
         reference: &ImageReference,
         credentials: &Credentials,

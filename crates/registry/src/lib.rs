@@ -5,7 +5,9 @@
 pub mod auth;
 pub mod client;
 pub mod media;
+pub mod push;
 pub mod reference;
+pub mod retry;
 
 pub use auth::{AuthSource, Credentials};
 pub use client::{PulledManifest, Registry, RegistryError, RegistryOptions};

@@ -19,9 +19,23 @@ impl ImageReference {
         if trimmed.is_empty() {
             return Err("an image reference is empty".to_owned());
         }
-        Reference::from_str(trimmed)
-            .map(|inner| Self { inner })
-            .map_err(|error| format!("`{trimmed}` is not a valid image reference ({error})"))
+        let inner = Reference::from_str(trimmed)
+            .map_err(|error| format!("`{trimmed}` is not a valid image reference ({error})"))?;
+        // The distribution spec's grammar: lowercase path components joined by `.`, `_`, `__` or `-`.
+        let component_ok = |component: &str| {
+            !component.is_empty()
+                && component
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+                && component.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && component.ends_with(|c: char| c.is_ascii_alphanumeric())
+        };
+        if !inner.repository().split('/').all(component_ok) {
+            return Err(format!(
+                "`{trimmed}` is not a valid image reference (repository names are lowercase letters, digits and . _ - separators)"
+            ));
+        }
+        Ok(Self { inner })
     }
 
     /// The registry as written (`docker.io`, `127.0.0.1:5000`).
@@ -95,7 +109,7 @@ mod tests {
         assert_eq!(reference.registry(), "127.0.0.1:5555");
         assert_eq!(reference.digest(), Some(digest.as_str()));
         let other = ImageReference::parse("127.0.0.1:5555/slipway/jre:17").unwrap().at_digest(&digest);
-        assert_eq!(other.to_string(), format!("127.0.0.1:5555/slipway/jre:17@{digest}"));
+        assert_eq!(other.to_string(), format!("127.0.0.1:5555/slipway/jre@{digest}"));
     }
 
     #[test]
@@ -103,6 +117,8 @@ mod tests {
         assert!(ImageReference::parse("").is_err());
         assert!(ImageReference::parse("UPPER/case").unwrap_err().contains("not a valid image reference"));
         assert!(ImageReference::parse("repo:tag:extra").is_err());
+        assert!(ImageReference::parse("registry.example.com/team/-app").is_err());
+        assert!(ImageReference::parse("registry.example.com/team/my-app_2.x").is_ok());
     }
 
     #[test]

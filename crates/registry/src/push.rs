@@ -1,0 +1,297 @@
+//! Writing to a registry: blob existence, cross-repository mounts (with the 202
+//! fallback), monolithic uploads streamed from disk or from another registry, and
+//! manifests. Each call is one attempt; callers retry with [`crate::retry`].
+//!
+//! oci-client negotiates the token; the uploads are our own requests because
+//! oci-client holds a blob in memory to push it, and treats a 202 mount as an error.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use futures_util::{Stream, StreamExt, TryStreamExt};
+use oci_client::RegistryOperation;
+use oci_client::secrets::RegistryAuth;
+use reqwest::StatusCode;
+use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, LOCATION};
+
+use crate::client::{Registry, RegistryError};
+use crate::reference::ImageReference;
+use crate::retry::{Failure, parse_retry_after};
+
+/// Counts bytes as they leave, for progress.
+pub type OnBytes = Arc<dyn Fn(u64) + Send + Sync>;
+
+/// What a mount request achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mount {
+    Mounted,
+    /// The registry does not mount from there (or answered 202): upload instead.
+    NotMounted,
+}
+
+/// One repository on one registry, authenticated for push.
+#[derive(Clone)]
+pub struct Destination {
+    http: reqwest::Client,
+    base_url: String,
+    repository: String,
+    authorization: Option<String>,
+    pub reference: ImageReference,
+}
+
+impl std::fmt::Debug for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Destination")
+            .field("base_url", &self.base_url)
+            .field("repository", &self.repository)
+            .finish_non_exhaustive()
+    }
+}
+
+fn transport_failure(context: &str, error: &reqwest::Error) -> Failure {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    Failure::transient(format!("{context}: {text}"), None, None)
+}
+
+/// The registry's error codes from an error body (`{"errors":[{"code":...}]}`).
+fn error_codes(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("errors").and_then(|e| e.as_array()).cloned())
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| {
+                    let code = e.get("code").and_then(|c| c.as_str()).unwrap_or("");
+                    let message = e.get("message").and_then(|c| c.as_str()).unwrap_or("");
+                    format!("{code}: {message}").trim_matches([' ', ':']).to_owned()
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+        .unwrap_or_else(|| body.chars().take(200).collect())
+}
+
+async fn failure_from(context: &str, response: reqwest::Response) -> Failure {
+    let status = response.status().as_u16();
+    let retry_after = parse_retry_after(response.headers().get("retry-after").and_then(|v| v.to_str().ok()));
+    let body = response.text().await.unwrap_or_default();
+    let codes = error_codes(&body);
+    let detail = if codes.is_empty() { String::new() } else { format!(" ({codes})") };
+    Failure::from_status(status, retry_after, format!("{context}: HTTP {status}{detail}"))
+}
+
+impl Destination {
+    /// Authenticates for push to `reference`'s repository.
+    pub async fn connect(registry: &Registry, reference: &ImageReference) -> Result<Self, RegistryError> {
+        let credentials = registry.credentials(reference.registry());
+        let token = registry
+            .oci()
+            .auth(reference.as_oci(), &credentials.auth, RegistryOperation::Push)
+            .await
+            .map_err(|error| registry.explain(reference, &credentials, error))?;
+        let authorization = match (token, &credentials.auth) {
+            (Some(token), _) => Some(format!("Bearer {token}")),
+            (None, RegistryAuth::Basic(user, password)) => {
+                use base64::Engine;
+                Some(format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+                ))
+            }
+            (None, RegistryAuth::Bearer(token)) => Some(format!("Bearer {token}")),
+            (None, RegistryAuth::Anonymous) => None,
+        };
+        let host = reference.as_oci().resolve_registry();
+        Ok(Self {
+            http: registry.http().clone(),
+            base_url: format!("{}://{host}", registry.scheme_for(host)),
+            repository: reference.repository().to_owned(),
+            authorization,
+            reference: reference.clone(),
+        })
+    }
+
+    fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, url);
+        match &self.authorization {
+            Some(value) => request.header(AUTHORIZATION, value),
+            None => request,
+        }
+    }
+
+    fn blob_url(&self, digest: &str) -> String {
+        format!("{}/v2/{}/blobs/{digest}", self.base_url, self.repository)
+    }
+
+    /// Absolute form of an upload `Location` (registries may answer a path).
+    fn absolute(&self, location: &str) -> String {
+        if location.starts_with("http://") || location.starts_with("https://") {
+            location.to_owned()
+        } else {
+            format!("{}{location}", self.base_url)
+        }
+    }
+
+    pub async fn blob_exists(&self, digest: &str) -> Result<bool, Failure> {
+        let context = format!("HEAD blob {digest}");
+        let response = self
+            .request(reqwest::Method::HEAD, &self.blob_url(digest))
+            .send()
+            .await
+            .map_err(|e| transport_failure(&context, &e))?;
+        match response.status() {
+            StatusCode::OK => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Err(failure_from(&context, response).await),
+        }
+    }
+
+    /// Asks the registry to mount `digest` from `from_repository` (same registry).
+    pub async fn mount(&self, digest: &str, from_repository: &str) -> Result<Mount, Failure> {
+        let url = format!("{}/v2/{}/blobs/uploads/", self.base_url, self.repository);
+        let context = format!("mount {digest} from {from_repository}");
+        let response = self
+            .request(reqwest::Method::POST, &url)
+            .query(&[("mount", digest), ("from", from_repository)])
+            .header(CONTENT_LENGTH, 0)
+            .send()
+            .await
+            .map_err(|e| transport_failure(&context, &e))?;
+        match response.status() {
+            StatusCode::CREATED => Ok(Mount::Mounted),
+            StatusCode::ACCEPTED => {
+                // A plain upload session was opened instead: close it, the caller uploads.
+                if let Some(location) = location(response.headers()) {
+                    let _ = self.request(reqwest::Method::DELETE, &self.absolute(&location)).send().await;
+                }
+                Ok(Mount::NotMounted)
+            }
+            StatusCode::NOT_FOUND | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Ok(Mount::NotMounted),
+            _ => Err(failure_from(&context, response).await),
+        }
+    }
+
+    async fn start_upload(&self, context: &str) -> Result<String, Failure> {
+        let url = format!("{}/v2/{}/blobs/uploads/", self.base_url, self.repository);
+        let response = self
+            .request(reqwest::Method::POST, &url)
+            .header(CONTENT_LENGTH, 0)
+            .send()
+            .await
+            .map_err(|e| transport_failure(context, &e))?;
+        if response.status() != StatusCode::ACCEPTED {
+            return Err(failure_from(context, response).await);
+        }
+        location(response.headers()).map(|l| self.absolute(&l)).ok_or_else(|| {
+            Failure::transient(format!("{context}: the registry gave no upload Location"), Some(202), None)
+        })
+    }
+
+    /// Uploads `size` bytes from `body` as blob `digest` in one PUT of a fresh session
+    /// (every registry supports this; chunked PATCH is optional in the spec).
+    async fn upload_body(&self, digest: &str, size: u64, body: reqwest::Body) -> Result<(), Failure> {
+        let context = format!("upload {digest}");
+        let location = self.start_upload(&context).await?;
+        let response = self
+            .request(reqwest::Method::PUT, &location)
+            .query(&[("digest", digest)])
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(CONTENT_LENGTH, size)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| transport_failure(&context, &e))?;
+        if response.status() == StatusCode::CREATED { Ok(()) } else { Err(failure_from(&context, response).await) }
+    }
+
+    /// Uploads a file, streamed from disk.
+    pub async fn upload_file(&self, digest: &str, path: &Path, on_bytes: Option<OnBytes>) -> Result<(), Failure> {
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| Failure::permanent(format!("cannot open {}: {e}", path.display()), None))?;
+        let size = file.metadata().await.map_err(|e| Failure::permanent(e.to_string(), None))?.len();
+        let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
+        self.upload_body(digest, size, counted(stream, on_bytes)).await
+    }
+
+    /// Uploads a blob streamed straight from another registry (never staged on disk).
+    pub async fn upload_stream<S>(
+        &self,
+        digest: &str,
+        size: u64,
+        stream: S,
+        on_bytes: Option<OnBytes>,
+    ) -> Result<(), Failure>
+    where
+        S: Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static,
+    {
+        self.upload_body(digest, size, counted(stream, on_bytes)).await
+    }
+
+    /// Puts a manifest under `reference` (a digest or a tag); returns the digest the
+    /// registry computed.
+    pub async fn put_manifest(
+        &self,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<Option<String>, Failure> {
+        let url = format!("{}/v2/{}/manifests/{reference}", self.base_url, self.repository);
+        let context = format!("PUT manifest {reference}");
+        let response = self
+            .request(reqwest::Method::PUT, &url)
+            .header(CONTENT_TYPE, media_type)
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .map_err(|e| transport_failure(&context, &e))?;
+        if response.status().is_success() {
+            Ok(response.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).map(str::to_owned))
+        } else {
+            Err(failure_from(&context, response).await)
+        }
+    }
+
+    /// Whether a manifest exists under `reference` (HEAD).
+    pub async fn manifest_exists(&self, reference: &str, accept: &[&str]) -> Result<bool, Failure> {
+        let url = format!("{}/v2/{}/manifests/{reference}", self.base_url, self.repository);
+        let context = format!("HEAD manifest {reference}");
+        let response = self
+            .request(reqwest::Method::HEAD, &url)
+            .header(reqwest::header::ACCEPT, accept.join(", "))
+            .send()
+            .await
+            .map_err(|e| transport_failure(&context, &e))?;
+        match response.status() {
+            StatusCode::OK => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Err(failure_from(&context, response).await),
+        }
+    }
+}
+
+fn location(headers: &HeaderMap) -> Option<String> {
+    headers.get(LOCATION).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+fn counted<S>(stream: S, on_bytes: Option<OnBytes>) -> reqwest::Body
+where
+    S: Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static,
+{
+    let stream = stream.inspect_ok(move |chunk| {
+        if let Some(on_bytes) = &on_bytes {
+            on_bytes(chunk.len() as u64);
+        }
+    });
+    reqwest::Body::wrap_stream(stream.map(|item| item))
+}
