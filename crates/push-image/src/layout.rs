@@ -25,7 +25,7 @@ pub struct BlobToPush {
     pub digest: String,
     pub size: u64,
     pub source: BlobSource,
-    /// The base repository it can be mounted from, when the layout says so.
+    /// The base repository it can be mounted from: set for the base's own layers.
     pub base: Option<ImageReference>,
 }
 
@@ -115,6 +115,26 @@ fn descriptor_fields(value: &Value) -> Option<(String, String, u64)> {
     ))
 }
 
+/// How many layers at the top containerize added, from the config's history (its
+/// entries say `slipway containerize: ... layer`); the layers below are the base's.
+fn app_layer_count(config: &Value) -> usize {
+    config
+        .get("history")
+        .and_then(Value::as_array)
+        .map(|history| {
+            history
+                .iter()
+                .filter(|entry| {
+                    entry
+                        .get("created_by")
+                        .and_then(Value::as_str)
+                        .is_some_and(|by| by.starts_with("slipway containerize:"))
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
 /// Reads `layout` and checks every local blob.
 pub fn read(layout: &Path) -> Result<LayoutImage, LayoutError> {
     if !layout.exists() {
@@ -183,7 +203,11 @@ pub fn read(layout: &Path) -> Result<LayoutImage, LayoutError> {
             .and_then(Value::as_array)
             .map(|l| l.iter().filter_map(descriptor_fields).collect())
             .unwrap_or_default();
-        for (blob_digest, _, size) in std::iter::once(config).chain(layers) {
+        let (_, config_value) = read_json(layout, &config.0)?;
+        let base_layers = layers.len().saturating_sub(app_layer_count(&config_value));
+        let described = std::iter::once((config, false))
+            .chain(layers.into_iter().enumerate().map(|(position, layer)| (layer, position < base_layers)));
+        for ((blob_digest, _, size), is_base_layer) in described {
             if blobs.contains_key(&blob_digest) {
                 continue;
             }
@@ -194,7 +218,9 @@ pub fn read(layout: &Path) -> Result<LayoutImage, LayoutError> {
             } else {
                 BlobSource::Base(base.clone().ok_or(LayoutError::Incomplete { digest: blob_digest.clone() })?)
             };
-            blobs.insert(blob_digest.clone(), BlobToPush { digest: blob_digest, size, source, base: base.clone() });
+            let mountable_from =
+                if is_base_layer || matches!(source, BlobSource::Base(_)) { base.clone() } else { None };
+            blobs.insert(blob_digest.clone(), BlobToPush { digest: blob_digest, size, source, base: mountable_from });
         }
         if !children.is_empty() {
             let media_type = manifest.get("mediaType").and_then(Value::as_str).unwrap_or_default().to_owned();
@@ -225,14 +251,16 @@ mod tests {
         let layout = dir.path();
         std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
         std::fs::write(layout.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-        let config = put(layout, b"{}");
+        let config_bytes: &[u8] =
+            br#"{"history":[{"created_by":"base"},{"created_by":"slipway containerize: app layer"}]}"#;
+        let config = put(layout, config_bytes);
         let app = put(layout, b"app layer");
         let base_layer = digest(b"base layer");
         if base_layer_present {
             put(layout, b"base layer");
         }
         let manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": 2},
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": config_bytes.len()},
             "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": base_layer, "size": 10},
                        {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": app, "size": 9}],
             "annotations": {"org.opencontainers.image.base.name": "127.0.0.1:5555/slipway/jre:17"}});
@@ -251,8 +279,12 @@ mod tests {
         assert_eq!(image.ref_name.as_deref(), Some("1.0"));
         assert_eq!(image.top().digest, manifest);
         assert_eq!(image.blobs.len(), 3);
+        let base = ImageReference::parse("127.0.0.1:5555/slipway/jre:17").unwrap();
         let missing = image.blobs.iter().find(|b| b.digest == base_layer).unwrap();
-        assert_eq!(missing.source, BlobSource::Base(ImageReference::parse("127.0.0.1:5555/slipway/jre:17").unwrap()));
+        assert_eq!(missing.source, BlobSource::Base(base.clone()));
+        assert_eq!(missing.base, Some(base));
+        let mountable = image.blobs.iter().filter(|b| b.base.is_some()).count();
+        assert_eq!(mountable, 1, "only the base layer is mounted; config and app layer are uploaded");
     }
 
     #[test]
