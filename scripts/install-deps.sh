@@ -15,19 +15,28 @@ packages=(
   # Local test services and base images (scripts/test-services.sh): the CNCF distribution
   # registry, OCI image tools, a container runtime for the self-check, htpasswd, jq.
   docker-registry skopeo umoci runc apache2-utils jq
+  # bench/containerize.sh: the builders it compares with, GNU time for peak RSS, zip for a big JAR.
+  buildah time zip
+  # bench/push-image.sh (with skopeo, docker-registry, zip above): free ports and the report.
+  python3
 )
 
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: all ${#packages[@]} Debian packages present"
-  exit 0
-fi
-
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
-echo "install-deps: installing ${missing[*]}"
-$sudo apt-get update -q
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} Debian packages present"
+else
+  echo "install-deps: installing ${missing[*]}"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
+fi
+
+# PyPI tools: moto's server, the local S3 the deploy tests upload Elastic Beanstalk bundles to.
+if ! command -v moto_server >/dev/null 2>&1; then
+  echo "install-deps: installing moto[server] from PyPI"
+  python3 -m pip install -q 'moto[server]'
+fi

@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
-# The main job: runs the slipway pipeline on the bundled sample app, on this machine.
+# The main job: the whole slipway pipeline on the bundled sample app, on this machine.
 #
-#   build-jar  builds the sample's fat JAR offline with Maven (Debian's Maven repository)
-#   (run)      starts it on a free loopback port (the stand-in for `deploy` until it lands)
-#   verify     proves that the version serving is the one just built, and that it is healthy
+#   build-jar     the sample's fat JAR, built offline with Maven (Debian's Maven repository)
+#   containerize  an OCI image on the test JRE base from the loopback registry, no daemon
+#   push-image    pushed to the loopback registry (127.0.0.1:5555)
+#   deploy        run on the local Docker Engine, replacing the previous container
+#   verify        the version serving is the one just built, and it is healthy
 #
-# Steps chain through their outputs, read back from the GitLab-style dotenv report.
+# Steps chain through their outputs, read back from one GitLab-style dotenv report.
 # Prints the URL of the running app at the end. Environment:
-#   SLIPWAY_BIN_DIR   use the binaries there instead of building them with cargo
-#   SLIPWAY_WORK_DIR  where reports go (default: a fresh temporary directory)
-#   SLIPWAY_KEEP_RUNNING=0  stop the app when the pipeline ends (default: leave it serving)
+#   SLIPWAY_BIN_DIR       use the binaries there instead of building them with cargo
+#   SLIPWAY_WORK_DIR      where layouts and reports go (default: a fresh temporary directory)
+#   SLIPWAY_SAMPLE_NAME   the container's name (default: slipway-sample)
+#   SLIPWAY_KEEP_RUNNING=0  remove the container when the pipeline ends (default: leave it serving)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
 "$root/scripts/install-deps.sh" >&2
+registry_lines="$("$root/scripts/test-services.sh" start)"
+registry="$(sed -n 's/^SLIPWAY_TEST_REGISTRY=//p' <<<"$registry_lines")"
+base="$(sed -n 's/^SLIPWAY_TEST_JRE_IMAGE=//p' <<<"$registry_lines")"
 
 if [ -z "${SLIPWAY_BIN_DIR:-}" ]; then
   echo "==> cargo build" >&2
@@ -26,6 +32,8 @@ report="$work/pipeline.env"
 : >"$report"
 # An output of an earlier step, read from the dotenv report (never sourced: values are data).
 output() { sed -n "s/^SLIPWAY_$1=//p" "$report" | tail -n 1; }
+name="${SLIPWAY_SAMPLE_NAME:-slipway-sample}"
+repository="$registry/slipway-sample/app"
 
 # A clean copy of the sample, so the checkout is never written to.
 project="$work/sample-app"
@@ -36,24 +44,29 @@ mkdir -p "$project"
 echo "==> build-jar" >&2
 "$SLIPWAY_BIN_DIR/build-jar" --project-dir "$project" --offline --skip-tests \
   --build-arg=-Dmaven.repo.local=/usr/share/maven-repo --dotenv "$report" >&2
-artifact="$(output ARTIFACT)"
 version="$(output VERSION)"
 
+echo "==> containerize" >&2
+"$SLIPWAY_BIN_DIR/containerize" --artifact "$(output ARTIFACT)" --base "$base" \
+  --image "$repository:$version" --output "$work/layout" --dotenv "$report" >&2
+
+echo "==> push-image" >&2
+"$SLIPWAY_BIN_DIR/push-image" --layout "$(output LAYOUT)" --image "$repository" --tag "$version" \
+  --dotenv "$report" >&2
+
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-echo "==> run $artifact on 127.0.0.1:$port" >&2
-PORT="$port" java -jar "$artifact" >"$work/app.log" 2>&1 &
-app_pid=$!
-# A failed pipeline leaves nothing running.
-trap 'kill "$app_pid" 2>/dev/null || true' EXIT
+echo "==> deploy to the Docker Engine as $name on 127.0.0.1:$port" >&2
+"$SLIPWAY_BIN_DIR/deploy" --target docker --image "$(output IMAGE_REF)" --name "$name" \
+  --publish "127.0.0.1:$port:8080" --version-label "$version" --timeout 2m --dotenv "$report" >&2
+if [ "${SLIPWAY_KEEP_RUNNING:-1}" != "1" ]; then
+  trap 'docker rm --force "$name" "$name-previous" >/dev/null 2>&1 || true' EXIT
+fi
 
 echo "==> verify" >&2
-"$SLIPWAY_BIN_DIR/verify" --url "http://127.0.0.1:$port" --check /health \
+"$SLIPWAY_BIN_DIR/verify" --url "$(output URL)" --check /health \
   --expect-version "$version" --timeout 60s --dotenv "$report" >&2
 
-if [ "${SLIPWAY_KEEP_RUNNING:-1}" = "1" ]; then
-  trap - EXIT
-  echo "pid=$app_pid"
-fi
-echo "url=http://127.0.0.1:$port"
+echo "url=$(output URL)"
+echo "image-ref=$(output IMAGE_REF)"
 echo "version=$version"
 echo "healthy=$(output HEALTHY)"

@@ -1,12 +1,14 @@
 //! The whole pipeline on the bundled sample app, exactly as the README's main command
-//! runs it (`scripts/pipeline.sh`), with the binaries `cargo build --workspace` made.
+//! runs it (`scripts/pipeline.sh`): build-jar, containerize, push-image to the loopback
+//! registry, deploy to the local Docker Engine, verify; with the binaries that
+//! `cargo build --workspace` made.
 
 #![allow(clippy::unwrap_used)] // A test panics on a broken fixture.
 
 use std::path::PathBuf;
 use std::process::Command;
 
-use slipway_testkit::{java_ready, maven_ready, prerequisite, workspace_root};
+use slipway_testkit::{docker_ready, java_ready, maven_ready, prerequisite, test_registry, workspace_root};
 
 /// target/<profile>/, where this test binary's sibling binaries are.
 fn binaries_dir() -> PathBuf {
@@ -15,19 +17,28 @@ fn binaries_dir() -> PathBuf {
 }
 
 #[test]
-fn readme_pipeline_builds_runs_and_verifies_the_sample() {
+fn readme_pipeline_builds_pushes_deploys_and_verifies_the_sample() {
     let bins = binaries_dir();
-    let built = ["build-jar", "verify"].iter().all(|name| bins.join(name).is_file());
-    if !(prerequisite("the suite's binaries (cargo build --workspace)", built) && maven_ready() && java_ready()) {
+    let steps = ["build-jar", "containerize", "push-image", "deploy", "verify"];
+    let built = steps.iter().all(|name| bins.join(name).is_file());
+    let ready = prerequisite("the suite's binaries (cargo build --workspace)", built)
+        && maven_ready()
+        && java_ready()
+        && docker_ready()
+        && test_registry().is_some();
+    if !ready {
         return;
     }
     let work = tempfile::tempdir().unwrap();
+    let name = format!("slipway-pipeline-test-{}", std::process::id());
     let run = Command::new(workspace_root().join("scripts/pipeline.sh"))
         .env("SLIPWAY_BIN_DIR", &bins)
         .env("SLIPWAY_WORK_DIR", work.path())
+        .env("SLIPWAY_SAMPLE_NAME", &name)
         .env("SLIPWAY_KEEP_RUNNING", "0")
         .env_remove("GITHUB_OUTPUT")
         .env_remove("GITHUB_ACTIONS")
+        .env_remove("SLIPWAY_DOTENV")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&run.stdout);
@@ -36,12 +47,17 @@ fn readme_pipeline_builds_runs_and_verifies_the_sample() {
 
     let value = |key: &str| stdout.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix('=')).map(str::to_owned);
     assert!(value("url").unwrap().starts_with("http://127.0.0.1:"), "{stdout}");
+    assert!(value("image-ref").unwrap().contains("/slipway-sample/app@sha256:"), "{stdout}");
     assert_eq!(value("version").as_deref(), Some("1.0.0"));
     assert_eq!(value("healthy").as_deref(), Some("true"));
-    assert_eq!(value("pid"), None, "SLIPWAY_KEEP_RUNNING=0 stops the app");
 
     // The steps chained through one dotenv report.
     let report = std::fs::read_to_string(work.path().join("pipeline.env")).unwrap();
-    assert!(report.contains("SLIPWAY_KIND=fat-jar\n"), "{report}");
-    assert!(report.contains("SLIPWAY_VERSION_SEEN=1.0.0\n"), "{report}");
+    for expected in ["SLIPWAY_KIND=fat-jar", "SLIPWAY_TAGS=1.0.0", "SLIPWAY_HEALTHY=true", "SLIPWAY_VERSION_SEEN=1.0.0"]
+    {
+        assert!(report.lines().any(|l| l == expected), "{expected} missing from {report}");
+    }
+    // SLIPWAY_KEEP_RUNNING=0: the container is gone once the pipeline ends.
+    let left = Command::new("docker").args(["ps", "-aq", "--filter", &format!("name=^{name}$")]).output().unwrap();
+    assert!(left.stdout.is_empty(), "the container was removed");
 }

@@ -195,7 +195,8 @@ async fn execute(plan: &Plan, console: &Console) -> Result<StepReport, StepError
         _ => None,
     };
     let references: Vec<&ImageReference> = base_reference.iter().collect();
-    let options = RegistryOptions { insecure_registries: plan.insecure_registries.clone(), login: None };
+    let options =
+        RegistryOptions { insecure_registries: plan.insecure_registries.clone(), login: None, provided: None };
     let registry = Registry::new(options, &references, console);
 
     let base = base::resolve(&plan.base, &plan.platforms, &registry).await.map_err(base_error)?;

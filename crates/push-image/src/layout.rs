@@ -1,6 +1,7 @@
 //! Reads the OCI layout containerize wrote: the image (or index) to push, its
-//! manifests in push order, and every blob with where it comes from. Local blobs are
-//! checked against their digests here, so a corrupt layout is refused before upload.
+//! manifests in push order, and every blob with where it comes from. Manifests and
+//! configs are checked against their digests here; layers by [`check_file`] once the
+//! registry says which it lacks, still before any upload.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -95,8 +96,10 @@ fn check(path: &Path, digest: &str, bytes: &[u8]) -> Result<(), LayoutError> {
     }
 }
 
-/// Hashes a local blob file (streamed: layers may be large).
-fn check_file(path: &Path, digest: &str, size: u64) -> Result<(), LayoutError> {
+/// Hashes a local blob file (streamed: layers may be large). push-image checks each
+/// blob it is about to upload, before the first upload; blobs the registry already has
+/// are not read at all.
+pub fn check_file(path: &Path, digest: &str, size: u64) -> Result<(), LayoutError> {
     let mut file = File::open(path).map_err(|e| invalid(path, format!("cannot read: {e}")))?;
     let mut hasher = Sha256::new();
     let read = std::io::copy(&mut file, &mut hasher).map_err(|e| invalid(path, format!("cannot read: {e}")))?;
@@ -213,7 +216,6 @@ pub fn read(layout: &Path) -> Result<LayoutImage, LayoutError> {
             }
             let path = blob_path(layout, &blob_digest);
             let source = if path.is_file() {
-                check_file(&path, &blob_digest, size)?;
                 BlobSource::Local(path)
             } else {
                 BlobSource::Base(base.clone().ok_or(LayoutError::Incomplete { digest: blob_digest.clone() })?)
@@ -289,9 +291,14 @@ mod tests {
 
     #[test]
     fn a_corrupt_blob_is_refused() {
-        let (dir, base_layer, _) = layout_with(true);
+        let (dir, base_layer, manifest) = layout_with(true);
         std::fs::write(blob_path(dir.path(), &base_layer), b"tampered!!").unwrap();
-        assert!(matches!(read(dir.path()), Err(LayoutError::Corrupt { .. })));
+        let image = read(dir.path()).unwrap();
+        let blob = image.blobs.iter().find(|b| b.digest == base_layer).unwrap();
+        let BlobSource::Local(path) = &blob.source else { panic!("local") };
+        assert!(matches!(check_file(path, &blob.digest, blob.size), Err(LayoutError::Corrupt { .. })));
+        std::fs::write(blob_path(dir.path(), &manifest), b"{}").unwrap();
+        assert!(matches!(read(dir.path()), Err(LayoutError::Corrupt { .. })), "manifests are checked on read");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! several at once, retried), then child manifests by digest, then the top manifest,
 //! then the tags, so a tag never points at something incomplete -> outputs.
 
+pub mod ecr;
 pub mod layout;
 pub mod tags;
 
@@ -212,8 +213,18 @@ async fn execute(plan: &Plan, console: &Console) -> Result<StepReport, StepError
         });
     let mut references: Vec<&ImageReference> = vec![&plan.repository];
     references.extend(bases.iter());
-    let login = plan.login.clone().map(|login| (plan.repository.registry().to_owned(), login));
-    let options = RegistryOptions { insecure_registries: plan.insecure_registries.clone(), login };
+    let registry_host = plan.repository.registry();
+    let login = plan.login.clone().map(|login| (registry_host.to_owned(), login));
+    // ECR, in the contract's order: after an explicit login and docker's config.json.
+    let provided = match ecr::ecr_region(registry_host) {
+        Some(region)
+            if login.is_none() && slipway_registry::auth::from_docker_config(registry_host, console).is_none() =>
+        {
+            Some(ecr::login(&ecr::client(&region).await, registry_host, console).await?)
+        }
+        _ => None,
+    };
+    let options = RegistryOptions { insecure_registries: plan.insecure_registries.clone(), login, provided };
     let registry = Arc::new(Registry::new(options, &references, console));
     let destination = Destination::connect(&registry, &plan.repository).await.map_err(|error| match error {
         RegistryError::Unreachable { .. } => StepError::failed(error.to_string()),
@@ -225,25 +236,74 @@ async fn execute(plan: &Plan, console: &Console) -> Result<StepReport, StepError
     let progress = Arc::new(Progress::new(console, "push", Some(total), Unit::Bytes));
     let uploaded_bytes = Arc::new(AtomicU64::new(0));
     let group = console.group(&format!("push {} blob(s) to {}", plan.image.blobs.len(), plan.repository.name()));
-    let outcomes: Vec<(String, BlobOutcome)> = futures_util::stream::iter(plan.image.blobs.iter().cloned())
+    let retry = |attempt, failure: &Failure, delay| retry_line(console, attempt, failure, delay);
+
+    // Which blobs does the registry lack? (HEAD, several at once.)
+    let presence: Vec<(BlobToPush, bool)> = futures_util::stream::iter(plan.image.blobs.iter().cloned())
         .map(|blob| {
             let destination = destination.clone();
-            let registry = Arc::clone(&registry);
-            let progress = Arc::clone(&progress);
-            let uploaded_bytes = Arc::clone(&uploaded_bytes);
-            let console = console.clone();
-            let dry_run = plan.dry_run;
             async move {
-                let outcome =
-                    push_blob(&blob, &destination, &registry, &policy, &console, dry_run, &progress, &uploaded_bytes)
-                        .await?;
-                Ok::<_, Failure>((blob.digest, outcome))
+                let exists = with_retries(&policy, |_| destination.blob_exists(&blob.digest), retry).await?;
+                Ok::<_, Failure>((blob, exists))
             }
         })
         .buffer_unordered(plan.concurrency)
         .try_collect()
         .await
         .map_err(|failure| push_failure(&failure, &plan.repository))?;
+    let mut outcomes: Vec<(String, BlobOutcome)> = Vec::new();
+    let mut missing: Vec<BlobToPush> = Vec::new();
+    for (blob, exists) in presence {
+        if exists {
+            progress.inc(blob.size);
+            outcomes.push((blob.digest, BlobOutcome::Skipped));
+        } else {
+            missing.push(blob);
+        }
+    }
+
+    // Every blob about to leave the disk is checked against its digest before the first
+    // upload: a corrupt layout is refused with nothing pushed.
+    let to_check: Vec<(PathBuf, String, u64)> = missing
+        .iter()
+        .filter_map(|blob| match &blob.source {
+            BlobSource::Local(path) => Some((path.clone(), blob.digest.clone(), blob.size)),
+            BlobSource::Base(_) => None,
+        })
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        to_check.iter().try_for_each(|(path, digest, size)| layout::check_file(path, digest, *size))
+    })
+    .await
+    .map_err(|error| StepError::failed(format!("the digest check stopped: {error}")))?
+    .map_err(|error| StepError::usage(error.to_string()))?;
+
+    if plan.dry_run {
+        for blob in &missing {
+            let mountable = blob.base.as_ref().is_some_and(|base| base.registry() == plan.repository.registry());
+            outcomes.push((blob.digest.clone(), BlobOutcome::Missing { mountable }));
+        }
+    } else {
+        let transferred: Vec<(String, BlobOutcome)> = futures_util::stream::iter(missing)
+            .map(|blob| {
+                let destination = destination.clone();
+                let registry = Arc::clone(&registry);
+                let progress = Arc::clone(&progress);
+                let uploaded_bytes = Arc::clone(&uploaded_bytes);
+                let console = console.clone();
+                async move {
+                    let outcome =
+                        transfer_blob(&blob, &destination, &registry, &policy, &console, &progress, &uploaded_bytes)
+                            .await?;
+                    Ok::<_, Failure>((blob.digest, outcome))
+                }
+            })
+            .buffer_unordered(plan.concurrency)
+            .try_collect()
+            .await
+            .map_err(|failure| push_failure(&failure, &plan.repository))?;
+        outcomes.extend(transferred);
+    }
     drop(group);
 
     let count = |wanted: fn(&BlobOutcome) -> bool| outcomes.iter().filter(|(_, o)| wanted(o)).count();
@@ -270,7 +330,9 @@ async fn execute(plan: &Plan, console: &Console) -> Result<StepReport, StepError
     } else {
         // Children by digest, then the top manifest, then the tags: a tag is the last
         // thing to move, and only onto a complete image.
-        for manifest in &plan.image.manifests {
+        // The top manifest goes in with its first tag (a PUT by tag stores it by digest too).
+        let children = &plan.image.manifests[..plan.image.manifests.len() - 1];
+        for manifest in children {
             put_manifest(&destination, &manifest.digest, &manifest.media_type, &manifest.bytes, &policy, console, plan)
                 .await?;
         }
@@ -316,27 +378,19 @@ fn retry_line(console: &Console, attempt: u32, failure: &Failure, delay: Duratio
     console.info(&format!("retry {attempt} in {:.1}s: {}", delay.as_secs_f64(), failure.message));
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn push_blob(
+/// Mounts or uploads one blob the registry lacks.
+async fn transfer_blob(
     blob: &BlobToPush,
     destination: &Destination,
     registry: &Registry,
     policy: &RetryPolicy,
     console: &Console,
-    dry_run: bool,
     progress: &Arc<Progress>,
     uploaded_bytes: &Arc<AtomicU64>,
 ) -> Result<BlobOutcome, Failure> {
     let retry = |attempt, failure: &Failure, delay| retry_line(console, attempt, failure, delay);
-    if with_retries(policy, |_| destination.blob_exists(&blob.digest), retry).await? {
-        progress.inc(blob.size);
-        return Ok(BlobOutcome::Skipped);
-    }
-    // A base blob on the same registry is mounted, not copied.
+    // A base layer on the same registry is mounted, not copied.
     let mount_from = blob.base.as_ref().filter(|base| base.registry() == destination.reference.registry());
-    if dry_run {
-        return Ok(BlobOutcome::Missing { mountable: mount_from.is_some() });
-    }
     if let Some(base) = mount_from
         && with_retries(policy, |_| destination.mount(&blob.digest, base.repository()), retry).await? == Mount::Mounted
     {

@@ -68,13 +68,36 @@ fn docker_config_key(registry: &str) -> &str {
     }
 }
 
-/// Credentials for `registry`, trying each source in the contract's order.
-pub fn resolve(registry: &str, explicit: Option<&Login>, console: &Console) -> Credentials {
+/// A login another provider hands in for one registry (ECR's GetAuthorizationToken),
+/// used when docker's config.json has nothing for it.
+#[derive(Debug, Clone)]
+pub struct ProvidedLogin {
+    pub registry: String,
+    pub login: Login,
+    /// Where it came from, for the log.
+    pub source: String,
+}
+
+/// Credentials for `registry`, trying each source in the contract's order: explicit,
+/// docker's config.json and helpers, a provided login (ECR), GITHUB_TOKEN for GHCR.
+pub fn resolve(
+    registry: &str,
+    explicit: Option<&Login>,
+    provided: Option<&ProvidedLogin>,
+    console: &Console,
+) -> Credentials {
     if let Some(login) = explicit {
         return Credentials::basic(&login.username, &login.password, AuthSource::Explicit);
     }
     if let Some(credentials) = from_docker_config(registry, console) {
         return credentials;
+    }
+    if let Some(provided) = provided.filter(|p| p.registry == registry) {
+        return Credentials::basic(
+            &provided.login.username,
+            &provided.login.password,
+            AuthSource::Provided(provided.source.clone()),
+        );
     }
     if registry == "ghcr.io"
         && let Some(token) = Secret::from_env("GITHUB_TOKEN", console)
@@ -85,7 +108,8 @@ pub fn resolve(registry: &str, explicit: Option<&Login>, console: &Console) -> C
     Credentials::anonymous()
 }
 
-fn from_docker_config(registry: &str, console: &Console) -> Option<Credentials> {
+/// Credentials from docker's config.json (`auths`, `credsStore`, `credHelpers`), if any.
+pub fn from_docker_config(registry: &str, console: &Console) -> Option<Credentials> {
     use docker_credential::{CredentialRetrievalError as E, DockerCredential};
     match docker_credential::get_credential(docker_config_key(registry)) {
         Ok(DockerCredential::UsernamePassword(username, password)) => {

@@ -47,6 +47,8 @@ pub struct RegistryOptions {
     pub insecure_registries: Vec<String>,
     /// The explicit login, for the registry it is meant for.
     pub login: Option<(String, Login)>,
+    /// A login from another provider (ECR), used after docker's config.json.
+    pub provided: Option<auth::ProvidedLogin>,
 }
 
 /// A manifest or index as the registry served it.
@@ -129,7 +131,7 @@ impl Registry {
             .entry(registry.to_owned())
             .or_insert_with(|| {
                 let explicit = self.options.login.as_ref().filter(|(host, _)| host == registry).map(|(_, login)| login);
-                let credentials = auth::resolve(registry, explicit, &self.console);
+                let credentials = auth::resolve(registry, explicit, self.options.provided.as_ref(), &self.console);
                 self.console.info(&format!("{registry}: using {}", credentials.source));
                 credentials
             })

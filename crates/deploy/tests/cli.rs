@@ -1,0 +1,108 @@
+//! deploy's bad input through the real binary: each refused with one line and exit 2,
+//! before anything is called. No test reaches AWS: no credentials or endpoints exist
+//! here, and the instance metadata address is disabled.
+
+#![allow(clippy::unwrap_used)] // Test helpers panic on broken fixtures, as tests do.
+
+use std::process::Command;
+
+use slipway_testkit::{StepRun, run_with_sinks, step_command};
+
+const IMAGE: &str = "127.0.0.1:5555/shop@sha256:3f2a9c1b7d4e3f2a9c1b7d4e3f2a9c1b7d4e3f2a9c1b7d4e3f2a9c1b7d4eabcd";
+
+/// The binary with no AWS settings of the machine running the tests.
+fn deploy(home: &std::path::Path) -> Command {
+    let mut command = step_command(env!("CARGO_BIN_EXE_deploy"));
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy().into_owned();
+        if name.starts_with("AWS_") || name == "DOCKER_HOST" {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("HOME", home)
+        .env("AWS_CONFIG_FILE", home.join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("none"));
+    command
+}
+
+fn refused(args: &[&str], env: &[(&str, &str)]) -> (StepRun, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = deploy(dir.path());
+    command.args(args).env("GITHUB_ACTIONS", "true");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let run = run_with_sinks(command, dir.path());
+    let errors: Vec<String> =
+        run.stderr.lines().filter(|l| l.starts_with("::error title=deploy::")).map(str::to_owned).collect();
+    assert_eq!(errors.len(), 1, "one error line: {}", run.stderr);
+    let error = errors[0].clone();
+    (run, error)
+}
+
+fn assert_refused(args: &[&str], env: &[(&str, &str)], message: &str) {
+    let (run, error) = refused(args, env);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(error.contains(message), "`{error}` lacks `{message}`");
+    assert_eq!(run.github_output, None, "no outputs for bad input");
+}
+
+const EB: [&str; 6] = ["--target", "elastic-beanstalk", "--application", "shop", "--environment", "shop-prod"];
+
+#[test]
+fn unknown_target_and_strategy() {
+    assert_refused(&["--target", "heroku", "--image", IMAGE], &[], "invalid value 'heroku' for '--target <TARGET>'");
+    assert_refused(
+        &["--target", "docker", "--image", IMAGE, "--strategy", "yolo"],
+        &[],
+        "invalid value 'yolo' for '--strategy <STRATEGY>'",
+    );
+}
+
+#[test]
+fn promote_needs_a_phased_strategy_and_phases_exclude_each_other() {
+    assert_refused(&[&EB[..], &["--promote"]].concat(), &[], "--promote finishes a canary or blue-green deployment");
+    assert_refused(&[&EB[..], &["--promote", "--rollback"]].concat(), &[], "cannot be used with");
+}
+
+#[test]
+fn image_references_need_a_registry_and_optionally_a_digest() {
+    assert_refused(&[&EB[..], &["--image", "shop:1.0"]].concat(), &[], "names no registry");
+    assert_refused(
+        &[&EB[..], &["--image", "127.0.0.1:5555/shop:1.0", "--require-digest"]].concat(),
+        &[],
+        "is not pinned by digest and --require-digest is set",
+    );
+    assert_refused(&EB, &[], "--image is required to deploy");
+}
+
+#[test]
+fn elastic_beanstalk_needs_its_names_a_region_and_credentials() {
+    assert_refused(
+        &["--target", "elastic-beanstalk", "--image", IMAGE, "--environment", "e"],
+        &[("AWS_REGION", "eu-west-1")],
+        "--target elastic-beanstalk needs --application",
+    );
+    assert_refused(
+        &[&EB[..], &["--image", IMAGE, "--batch-size", "150%"]].concat(),
+        &[("AWS_REGION", "eu-west-1")],
+        "--batch-size `150%25`",
+    );
+    assert_refused(&[&EB[..], &["--image", IMAGE]].concat(), &[], "no AWS region");
+    assert_refused(&[&EB[..], &["--image", IMAGE]].concat(), &[("AWS_REGION", "eu-west-1")], "no AWS credentials");
+}
+
+#[test]
+fn a_tag_only_reference_is_a_warning_not_an_error() {
+    // The deploy still stops later (no credentials), but the tag itself only warns.
+    let (run, error) =
+        refused(&[&EB[..], &["--image", "127.0.0.1:5555/shop:1.0"]].concat(), &[("AWS_REGION", "eu-west-1")]);
+    assert!(
+        run.stderr.contains("::warning::--image `127.0.0.1:5555/shop:1.0` is a tag, which can move"),
+        "{}",
+        run.stderr
+    );
+    assert!(error.contains("no AWS credentials"), "{error}");
+}

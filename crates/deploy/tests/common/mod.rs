@@ -1,0 +1,131 @@
+//! Test support for the Docker target: the sample app's images, built once per test
+//! binary with containerize and push-image (in process) on the loopback registry, and
+//! a deploy command with a clean environment. Traffic stays on loopback.
+#![allow(dead_code)] // each test binary uses a different part
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use slipway_contract::CiMode;
+use slipway_contract::console::CapturedLog;
+use slipway_testkit::{StepRun, run_with_sinks, step_command};
+
+/// Three digest-pinned images of the sample app on the loopback registry.
+#[derive(Debug, Clone)]
+pub struct Images {
+    /// Answers /health; `APP_MARK=v1` in its environment.
+    pub v1: String,
+    /// Answers /health; `APP_MARK=v2` (a different digest).
+    pub v2: String,
+    /// Exits at once: the JVM refuses an unknown -XX flag.
+    pub broken: String,
+}
+
+/// The images, or `None` (skipped) without Docker, the test registry or Maven.
+pub fn images() -> Option<Images> {
+    if !(slipway_testkit::docker_ready() && slipway_testkit::maven_ready()) {
+        return None;
+    }
+    let registry = slipway_testkit::test_registry()?;
+    static IMAGES: OnceLock<Images> = OnceLock::new();
+    Some(IMAGES.get_or_init(|| build_images(&registry)).clone())
+}
+
+fn build_images(registry: &str) -> Images {
+    let work = tempfile::tempdir().unwrap();
+    let jar = slipway_testkit::build_sample_fat_jar(work.path());
+    let repository = format!("{registry}/deploy-test/app-{}-{}", std::process::id(), fastrand::u32(..));
+    let base = format!("{registry}/slipway/jre:17");
+    let image = |tag: &str, env: &[&str], jvm_flags: &[&str]| {
+        let layout = containerize(work.path(), &jar, &base, tag, env, jvm_flags);
+        push(&layout, &repository, tag)
+    };
+    Images {
+        v1: image("v1", &["APP_MARK=v1"], &[]),
+        v2: image("v2", &["APP_MARK=v2"], &[]),
+        broken: image("broken", &["APP_MARK=broken"], &["-XX:+UnknownFlagThatFails"]),
+    }
+}
+
+fn containerize(dir: &Path, jar: &Path, base: &str, tag: &str, env: &[&str], jvm_flags: &[&str]) -> PathBuf {
+    let output = dir.join(format!("layout-{tag}"));
+    let args = slipway_containerize::ContainerizeArgs {
+        artifact: jar.to_owned(),
+        kind: None,
+        base: Some(base.to_owned()),
+        output: output.clone(),
+        tarball: None,
+        platform: Vec::new(),
+        port: 8080,
+        env: env.iter().map(|e| (*e).to_owned()).collect(),
+        label: Vec::new(),
+        user: None,
+        workdir: None,
+        jvm_flag: jvm_flags.iter().map(|f| (*f).to_owned()).collect(),
+        webapps_dir: "/usr/local/tomcat/webapps".into(),
+        image: None,
+        creation_time: None,
+        insecure_registry: Vec::new(),
+    };
+    let log = CapturedLog::default();
+    slipway_containerize::run(&args, &log.console("containerize", CiMode::Plain))
+        .unwrap_or_else(|e| panic!("containerize {tag}: {e}: {}", log.text()));
+    output
+}
+
+fn push(layout: &Path, repository: &str, tag: &str) -> String {
+    let args = slipway_push_image::PushImageArgs {
+        layout: layout.to_owned(),
+        image: repository.to_owned(),
+        tag: vec![tag.to_owned()],
+        tags_from_ref: false,
+        concurrency: 4,
+        timeout: Duration::from_secs(300),
+        username: None,
+        password_stdin: false,
+        insecure_registry: Vec::new(),
+        dry_run: false,
+    };
+    let log = CapturedLog::default();
+    let report = slipway_push_image::run(&args, &log.console("push-image", CiMode::Plain))
+        .unwrap_or_else(|e| panic!("push-image {tag}: {e}: {}", log.text()));
+    report.outputs.get("image-ref").unwrap().to_owned()
+}
+
+/// The deploy binary with none of the machine's CI variables.
+pub fn deploy_command() -> Command {
+    step_command(env!("CARGO_BIN_EXE_deploy"))
+}
+
+/// Runs a deploy command with its sinks in a fresh directory.
+pub fn run(command: Command) -> StepRun {
+    let sinks = tempfile::tempdir().unwrap();
+    run_with_sinks(command, sinks.path())
+}
+
+/// A unique container name for one test.
+pub fn unique_name(what: &str) -> String {
+    format!("slipway-test-{what}-{}-{}", std::process::id(), fastrand::u32(..))
+}
+
+/// Removes every container a deployment under `name` may have made, when dropped.
+#[derive(Debug)]
+pub struct Containers(pub String);
+
+impl Drop for Containers {
+    fn drop(&mut self) {
+        for suffix in ["", "-next", "-replaced", "-previous"] {
+            let _ = Command::new("docker").args(["rm", "-f", &format!("{}{suffix}", self.0)]).output();
+        }
+    }
+}
+
+/// `docker inspect --format FORMAT NAME`, or `None` when there is no such container.
+pub fn inspect(name: &str, format: &str) -> Option<String> {
+    let output =
+        Command::new("docker").args(["inspect", "--type", "container", "--format", format, name]).output().unwrap();
+    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}

@@ -1,0 +1,671 @@
+//! The Elastic Beanstalk target through aws-smithy-mocks: one scenario per path, each
+//! asserting the exact requests sent (option settings, labels, bundles) and the outcome.
+//! The S3 upload is also run against moto's server when it is installed.
+
+#![allow(clippy::unwrap_used)] // Test helpers panic on broken fixtures, as tests do.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_elasticbeanstalk::Client as EbClient;
+use aws_sdk_elasticbeanstalk::error::ErrorMetadata;
+use aws_sdk_elasticbeanstalk::operation::abort_environment_update::AbortEnvironmentUpdateOutput;
+use aws_sdk_elasticbeanstalk::operation::create_application_version::CreateApplicationVersionOutput;
+use aws_sdk_elasticbeanstalk::operation::create_configuration_template::CreateConfigurationTemplateOutput;
+use aws_sdk_elasticbeanstalk::operation::create_environment::CreateEnvironmentOutput;
+use aws_sdk_elasticbeanstalk::operation::create_storage_location::CreateStorageLocationOutput;
+use aws_sdk_elasticbeanstalk::operation::describe_application_versions::DescribeApplicationVersionsOutput;
+use aws_sdk_elasticbeanstalk::operation::describe_environments::{
+    DescribeEnvironmentsError, DescribeEnvironmentsOutput,
+};
+use aws_sdk_elasticbeanstalk::operation::describe_events::DescribeEventsOutput;
+use aws_sdk_elasticbeanstalk::operation::swap_environment_cnames::SwapEnvironmentCnamEsOutput;
+use aws_sdk_elasticbeanstalk::operation::terminate_environment::TerminateEnvironmentOutput;
+use aws_sdk_elasticbeanstalk::operation::update_environment::UpdateEnvironmentOutput;
+use aws_sdk_elasticbeanstalk::types::{
+    ApplicationVersionDescription, ApplicationVersionStatus, EnvironmentDescription, EnvironmentHealth,
+    EnvironmentStatus, EventDescription, EventSeverity,
+};
+use aws_sdk_s3::operation::put_object::PutObjectOutput;
+use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
+use slipway_contract::CiMode;
+use slipway_contract::console::CapturedLog;
+use slipway_deploy::targets::elastic_beanstalk::{BatchSize, ElasticBeanstalk, Settings};
+use slipway_deploy::{DeployError, DeployOutcome, DeployRequest, Phase, Strategy, Target};
+
+const IMAGE: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop@sha256:3f2a9c1b7d4e3f2a9c1b7d4e3f2a9c1b7d4e3f2a9c1b7d4e3f2a9c1b7d4eabcd";
+
+/// One look at an environment: status, health, version.
+#[derive(Debug, Clone, Copy)]
+struct Look(&'static str, &'static str, &'static str);
+
+/// What the fake Elastic Beanstalk will answer, and what it was asked.
+#[derive(Debug, Default)]
+struct World {
+    /// Per environment, the looks DescribeEnvironments gives in turn (the last repeats).
+    looks: HashMap<String, VecDeque<Look>>,
+    /// Environments that become visible only once created.
+    created: Vec<String>,
+    abortable: bool,
+    throttle_first: usize,
+    events: Vec<(EventSeverity, &'static str)>,
+    /// Existing application versions: label -> description.
+    versions: HashMap<String, String>,
+    calls: Vec<String>,
+    option_settings: Vec<(String, String, String)>,
+    bundles: Vec<(String, String, String)>,
+}
+
+type Shared = Arc<Mutex<World>>;
+
+fn status(text: &str) -> EnvironmentStatus {
+    EnvironmentStatus::from(text)
+}
+
+fn describe(world: &Shared, name: &str) -> Option<EnvironmentDescription> {
+    let mut world = world.lock().unwrap();
+    let hidden = name.ends_with("-green") && !world.created.iter().any(|c| c == name);
+    let looks = world.looks.get_mut(name)?;
+    if hidden {
+        return None;
+    }
+    let look = if looks.len() > 1 { looks.pop_front().unwrap() } else { *looks.front()? };
+    let abortable = world.abortable && look.0 == "Updating";
+    Some(
+        EnvironmentDescription::builder()
+            .environment_name(name)
+            .environment_id(format!("e-{name}"))
+            .status(status(look.0))
+            .health(EnvironmentHealth::from(look.1))
+            .version_label(look.2)
+            .cname(format!("{name}.eu-west-1.elasticbeanstalk.com"))
+            .abortable_operation_in_progress(abortable)
+            .build(),
+    )
+}
+
+fn eb_client(world: &Shared) -> EbClient {
+    let w = Arc::clone(world);
+    let environments = mock!(EbClient::describe_environments).then_compute_response(move |input| {
+        {
+            let mut state = w.lock().unwrap();
+            if state.throttle_first > 0 {
+                state.throttle_first -= 1;
+                return MockResponse::Error(DescribeEnvironmentsError::generic(
+                    ErrorMetadata::builder().code("Throttling").message("Rate exceeded").build(),
+                ));
+            }
+        }
+        let names: Vec<String> = match input.environment_names() {
+            [] => w.lock().unwrap().looks.keys().cloned().collect(),
+            names => names.to_vec(),
+        };
+        let mut found: Vec<EnvironmentDescription> = names.iter().filter_map(|n| describe(&w, n)).collect();
+        found.sort_by(|a, b| a.environment_name().cmp(&b.environment_name()));
+        MockResponse::Output(DescribeEnvironmentsOutput::builder().set_environments(Some(found)).build())
+    });
+    let w = Arc::clone(world);
+    let versions = mock!(EbClient::describe_application_versions).then_compute_output(move |input| {
+        let state = w.lock().unwrap();
+        let wanted = input.version_labels();
+        let found: Vec<ApplicationVersionDescription> = state
+            .versions
+            .iter()
+            .filter(|(label, _)| wanted.is_empty() || wanted.contains(label))
+            .map(|(label, description)| {
+                ApplicationVersionDescription::builder()
+                    .version_label(label)
+                    .description(description)
+                    .status(ApplicationVersionStatus::Processed)
+                    .build()
+            })
+            .collect();
+        DescribeApplicationVersionsOutput::builder().set_application_versions(Some(found)).build()
+    });
+    let w = Arc::clone(world);
+    let create_version = mock!(EbClient::create_application_version).then_compute_output(move |input| {
+        let mut state = w.lock().unwrap();
+        assert_eq!(input.process(), Some(true), "versions are created with Process=true");
+        let label = input.version_label().unwrap().to_owned();
+        state.calls.push(format!("CreateApplicationVersion {label} {}", input.description().unwrap_or_default()));
+        state.versions.insert(label, input.description().unwrap_or_default().to_owned());
+        CreateApplicationVersionOutput::builder().build()
+    });
+    let storage = mock!(EbClient::create_storage_location).then_output(|| {
+        CreateStorageLocationOutput::builder().s3_bucket("elasticbeanstalk-eu-west-1-123456789012").build()
+    });
+    let w = Arc::clone(world);
+    let update = mock!(EbClient::update_environment).then_compute_output(move |input| {
+        let mut state = w.lock().unwrap();
+        state.calls.push(format!(
+            "UpdateEnvironment {} {}",
+            input.environment_name().unwrap_or_default(),
+            input.version_label().unwrap_or_default()
+        ));
+        state.option_settings = input
+            .option_settings()
+            .iter()
+            .map(|s| {
+                (
+                    s.namespace().unwrap_or_default().to_owned(),
+                    s.option_name().unwrap_or_default().to_owned(),
+                    s.value().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        UpdateEnvironmentOutput::builder().build()
+    });
+    let w = Arc::clone(world);
+    let events = mock!(EbClient::describe_events).then_compute_output(move |_| {
+        let state = w.lock().unwrap();
+        let events: Vec<EventDescription> = state
+            .events
+            .iter()
+            .enumerate()
+            .map(|(i, (severity, message))| {
+                EventDescription::builder()
+                    .severity(severity.clone())
+                    .message(*message)
+                    .event_date(aws_sdk_elasticbeanstalk::primitives::DateTime::from_secs(1_800_000_000 + i as i64))
+                    .build()
+            })
+            .collect();
+        DescribeEventsOutput::builder().set_events(Some(events)).build()
+    });
+    let recorder = |name: &'static str| {
+        let w = Arc::clone(world);
+        move |detail: String| w.lock().unwrap().calls.push(format!("{name} {detail}"))
+    };
+    let abort_record = recorder("AbortEnvironmentUpdate");
+    let abort = mock!(EbClient::abort_environment_update).then_compute_output(move |input| {
+        abort_record(input.environment_name().unwrap_or_default().to_owned());
+        AbortEnvironmentUpdateOutput::builder().build()
+    });
+    let template_record = recorder("CreateConfigurationTemplate");
+    let template = mock!(EbClient::create_configuration_template).then_compute_output(move |input| {
+        template_record(format!(
+            "{} from {}",
+            input.template_name().unwrap_or_default(),
+            input.environment_id().unwrap_or_default()
+        ));
+        CreateConfigurationTemplateOutput::builder().build()
+    });
+    let w = Arc::clone(world);
+    let create_env = mock!(EbClient::create_environment).then_compute_output(move |input| {
+        let mut state = w.lock().unwrap();
+        let name = input.environment_name().unwrap_or_default().to_owned();
+        state.calls.push(format!(
+            "CreateEnvironment {name} {} {}",
+            input.template_name().unwrap_or_default(),
+            input.version_label().unwrap_or_default()
+        ));
+        state.created.push(name);
+        CreateEnvironmentOutput::builder().build()
+    });
+    let swap_record = recorder("SwapEnvironmentCNAMEs");
+    let swap = mock!(EbClient::swap_environment_cnames).then_compute_output(move |input| {
+        swap_record(format!(
+            "{} {}",
+            input.source_environment_name().unwrap_or_default(),
+            input.destination_environment_name().unwrap_or_default()
+        ));
+        SwapEnvironmentCnamEsOutput::builder().build()
+    });
+    let terminate_record = recorder("TerminateEnvironment");
+    let terminate = mock!(EbClient::terminate_environment).then_compute_output(move |input| {
+        terminate_record(input.environment_name().unwrap_or_default().to_owned());
+        TerminateEnvironmentOutput::builder().build()
+    });
+    mock_client!(
+        aws_sdk_elasticbeanstalk,
+        RuleMode::MatchAny,
+        [
+            &environments,
+            &versions,
+            &create_version,
+            &storage,
+            &update,
+            &events,
+            &abort,
+            &template,
+            &create_env,
+            &swap,
+            &terminate
+        ],
+        // The target's own loop must cope with throttling, so the SDK's retries are off here.
+        |config| config.retry_config(aws_sdk_elasticbeanstalk::config::retry::RetryConfig::disabled())
+    )
+}
+
+fn s3_client(world: &Shared) -> aws_sdk_s3::Client {
+    let w = Arc::clone(world);
+    let put = mock!(aws_sdk_s3::Client::put_object).then_compute_output(move |input| {
+        let body = input.body().bytes().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+        w.lock().unwrap().bundles.push((
+            input.bucket().unwrap_or_default().to_owned(),
+            input.key().unwrap_or_default().to_owned(),
+            body,
+        ));
+        PutObjectOutput::builder().build()
+    });
+    mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&put])
+}
+
+fn settings() -> Settings {
+    Settings {
+        application: "shop".into(),
+        environment: "shop-prod".into(),
+        bucket: None,
+        batch_size: BatchSize::Percent(30),
+        canary_percent: 10,
+        canary_evaluation: Duration::from_secs(300),
+        green_environment: "shop-prod-green".into(),
+        terminate_old: false,
+        allow_yellow: false,
+        poll_interval: Duration::from_millis(2),
+    }
+}
+
+fn request(strategy: Strategy, phase: Phase) -> DeployRequest {
+    DeployRequest {
+        image: IMAGE.into(),
+        strategy,
+        phase,
+        version_label: "v2-3f2a9c1b7d4e".into(),
+        port: 8080,
+        timeout: Duration::from_secs(5),
+        dry_run: false,
+    }
+}
+
+/// A world where shop-prod runs v1, and answers the given looks in turn afterwards.
+fn world_with(looks: &[Look]) -> Shared {
+    let mut world = World::default();
+    let mut queue: VecDeque<Look> = VecDeque::from([Look("Ready", "Green", "v1")]);
+    queue.extend(looks.iter().copied());
+    world.looks.insert("shop-prod".into(), queue);
+    world.versions.insert("v1".into(), "slipway: old".into());
+    Arc::new(Mutex::new(world))
+}
+
+struct Run {
+    result: Result<DeployOutcome, DeployError>,
+    log: String,
+}
+
+fn run(world: &Shared, settings: Settings, request: &DeployRequest) -> Run {
+    run_with_s3(world, settings, request, s3_client(world))
+}
+
+fn run_with_s3(world: &Shared, settings: Settings, request: &DeployRequest, s3: aws_sdk_s3::Client) -> Run {
+    let target = ElasticBeanstalk::with_clients(settings, eb_client(world), s3);
+    let log = CapturedLog::default();
+    let console = log.console("deploy", CiMode::Plain);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let result = runtime.block_on(async {
+        target.check(request)?;
+        target.run(request, &console).await
+    });
+    Run { result, log: log.text() }
+}
+
+fn settings_sent(world: &Shared) -> Vec<(String, String, String)> {
+    world.lock().unwrap().option_settings.clone()
+}
+
+fn setting(namespace: &str, name: &str, value: &str) -> (String, String, String) {
+    (namespace.into(), name.into(), value.into())
+}
+
+fn failure(run: Run) -> (String, String) {
+    match run.result {
+        Err(DeployError::Failed { message, status, .. }) => (message, status),
+        other => panic!("expected a failed deployment, got {other:?}\n{}", run.log),
+    }
+}
+
+#[test]
+fn direct_deploy_bundles_the_image_creates_the_version_and_waits_for_green() {
+    let world = world_with(&[Look("Updating", "Grey", "v2-3f2a9c1b7d4e"), Look("Ready", "Green", "v2-3f2a9c1b7d4e")]);
+    world.lock().unwrap().events = vec![
+        (EventSeverity::Info, "Environment update is starting."),
+        (EventSeverity::Info, "Environment update completed successfully."),
+    ];
+    let run = run(&world, settings(), &request(Strategy::Direct, Phase::Deploy));
+    let outcome = run.result.unwrap();
+    assert_eq!(outcome.url, "http://shop-prod.eu-west-1.elasticbeanstalk.com");
+    assert_eq!(outcome.version_label, "v2-3f2a9c1b7d4e");
+    assert_eq!(outcome.previous_version, "v1");
+    assert_eq!(outcome.deployment_id, "e-shop-prod");
+    assert_eq!((outcome.status.as_str(), outcome.health.as_str()), ("deployed", "Green"));
+    assert!(run.log.contains("shop-prod [INFO] Environment update completed successfully."), "{}", run.log);
+
+    let state = world.lock().unwrap();
+    let (bucket, key, body) = state.bundles.first().cloned().unwrap();
+    assert_eq!(bucket, "elasticbeanstalk-eu-west-1-123456789012", "the bucket CreateStorageLocation returned");
+    assert_eq!(key, "shop/v2-3f2a9c1b7d4e/Dockerrun.aws.json");
+    let bundle: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        bundle,
+        serde_json::json!({"AWSEBDockerrunVersion": "1", "Image": {"Name": IMAGE, "Update": "true"}, "Ports": [{"ContainerPort": 8080}]})
+    );
+    assert_eq!(
+        state.calls,
+        [
+            format!("CreateApplicationVersion v2-3f2a9c1b7d4e slipway: {IMAGE}"),
+            "UpdateEnvironment shop-prod v2-3f2a9c1b7d4e".to_owned()
+        ]
+    );
+    drop(state);
+    assert_eq!(settings_sent(&world), [setting("aws:elasticbeanstalk:command", "DeploymentPolicy", "AllAtOnce")]);
+}
+
+#[test]
+fn each_strategy_sets_its_deployment_policy() {
+    let command = "aws:elasticbeanstalk:command";
+    let cases = [
+        (
+            Strategy::Rolling,
+            BatchSize::Percent(30),
+            vec![
+                setting(command, "DeploymentPolicy", "Rolling"),
+                setting(command, "BatchSizeType", "Percentage"),
+                setting(command, "BatchSize", "30"),
+            ],
+        ),
+        (
+            Strategy::RollingWithBatch,
+            BatchSize::Fixed(2),
+            vec![
+                setting(command, "DeploymentPolicy", "RollingWithAdditionalBatch"),
+                setting(command, "BatchSizeType", "Fixed"),
+                setting(command, "BatchSize", "2"),
+            ],
+        ),
+        (Strategy::Immutable, BatchSize::Percent(30), vec![setting(command, "DeploymentPolicy", "Immutable")]),
+    ];
+    for (strategy, batch_size, expected) in cases {
+        let world =
+            world_with(&[Look("Updating", "Grey", "v2-3f2a9c1b7d4e"), Look("Ready", "Green", "v2-3f2a9c1b7d4e")]);
+        let run = run(&world, Settings { batch_size, ..settings() }, &request(strategy, Phase::Deploy));
+        assert_eq!(run.result.unwrap().status, "deployed", "{strategy:?}");
+        assert_eq!(settings_sent(&world), expected, "{strategy:?}");
+    }
+}
+
+#[test]
+fn canary_splits_traffic_then_promote_waits_and_reject_aborts() {
+    let world = world_with(&[Look("Updating", "Green", "v2-3f2a9c1b7d4e")]);
+    let started = run(&world, settings(), &request(Strategy::Canary, Phase::Deploy));
+    let outcome = started.result.unwrap();
+    assert_eq!((outcome.status.as_str(), outcome.version_label.as_str()), ("canary", "v2-3f2a9c1b7d4e"));
+    let traffic = "aws:elasticbeanstalk:trafficsplitting";
+    assert_eq!(
+        settings_sent(&world),
+        [
+            setting("aws:elasticbeanstalk:command", "DeploymentPolicy", "TrafficSplitting"),
+            setting(traffic, "NewVersionPercent", "10"),
+            setting(traffic, "EvaluationTime", "5"),
+        ]
+    );
+
+    let promoted =
+        world_with(&[Look("Updating", "Green", "v2-3f2a9c1b7d4e"), Look("Ready", "Green", "v2-3f2a9c1b7d4e")]);
+    let mut promote = request(Strategy::Canary, Phase::Promote);
+    promote.image.clear();
+    let outcome = run(&promoted, settings(), &promote).result.unwrap();
+    assert_eq!((outcome.status.as_str(), outcome.version_label.as_str()), ("promoted", "v2-3f2a9c1b7d4e"));
+
+    let rejected = world_with(&[
+        Look("Updating", "Green", "v2-3f2a9c1b7d4e"),
+        Look("Aborting", "Grey", "v2-3f2a9c1b7d4e"),
+        Look("Ready", "Green", "v1"),
+    ]);
+    rejected.lock().unwrap().abortable = true;
+    let mut reject = request(Strategy::Canary, Phase::Reject);
+    reject.image.clear();
+    let outcome = run(&rejected, settings(), &reject).result.unwrap();
+    assert_eq!((outcome.status.as_str(), outcome.version_label.as_str()), ("rejected", "v1"));
+    assert!(rejected.lock().unwrap().calls.contains(&"AbortEnvironmentUpdate shop-prod".to_owned()));
+}
+
+#[test]
+fn an_error_event_fails_fast_and_the_previous_version_is_restored() {
+    let world = world_with(&[
+        Look("Updating", "Grey", "v2-3f2a9c1b7d4e"),
+        Look("Updating", "Red", "v2-3f2a9c1b7d4e"),
+        Look("Ready", "Green", "v1"),
+    ]);
+    {
+        let mut state = world.lock().unwrap();
+        state.abortable = true;
+        state.events = vec![(EventSeverity::Error, "Failed to pull Docker image: manifest unknown")];
+    }
+    let (message, status) = failure(run(&world, settings(), &request(Strategy::Direct, Phase::Deploy)));
+    assert!(message.contains("Failed to pull Docker image: manifest unknown"), "{message}");
+    assert!(message.ends_with("shop-prod is back on v1"), "{message}");
+    assert_eq!(status, "rolled-back");
+    assert!(world.lock().unwrap().calls.contains(&"AbortEnvironmentUpdate shop-prod".to_owned()));
+}
+
+#[test]
+fn red_health_on_the_new_version_fails_and_rolls_back() {
+    let world = world_with(&[
+        Look("Ready", "Red", "v2-3f2a9c1b7d4e"),
+        Look("Ready", "Red", "v2-3f2a9c1b7d4e"),
+        Look("Ready", "Red", "v2-3f2a9c1b7d4e"),
+        Look("Updating", "Grey", "v1"),
+        Look("Ready", "Green", "v1"),
+    ]);
+    let (message, status) = failure(run(&world, settings(), &request(Strategy::Direct, Phase::Deploy)));
+    assert!(message.contains("its health is Red"), "{message}");
+    assert_eq!(status, "rolled-back");
+    let calls = world.lock().unwrap().calls.clone();
+    assert_eq!(calls.last().unwrap(), "UpdateEnvironment shop-prod v1", "the previous version is put back: {calls:?}");
+}
+
+#[test]
+fn ready_on_the_previous_version_is_elastic_beanstalks_own_rollback() {
+    let world = world_with(&[Look("Updating", "Grey", "v2-3f2a9c1b7d4e"), Look("Ready", "Green", "v1")]);
+    let (message, status) = failure(run(&world, settings(), &request(Strategy::Direct, Phase::Deploy)));
+    assert!(
+        message.starts_with("Elastic Beanstalk rolled back: shop-prod is Ready on v1, not v2-3f2a9c1b7d4e"),
+        "{message}"
+    );
+    assert_eq!(status, "rolled-back");
+    assert_eq!(world.lock().unwrap().calls.len(), 2, "no further update: EB already restored v1");
+}
+
+#[test]
+fn a_timeout_aborts_the_update_then_rolls_back() {
+    let mut looks = vec![Look("Updating", "Grey", "v2-3f2a9c1b7d4e"); 200];
+    looks.extend([
+        Look("Ready", "Yellow", "v2-3f2a9c1b7d4e"),
+        Look("Updating", "Grey", "v1"),
+        Look("Ready", "Green", "v1"),
+    ]);
+    let world = world_with(&looks);
+    world.lock().unwrap().abortable = true;
+    let mut timed = request(Strategy::Rolling, Phase::Deploy);
+    timed.timeout = Duration::from_millis(100);
+    // The abort is answered by the looks draining until Ready (Yellow) on the new version.
+    let (message, status) = failure(run(&world, settings(), &timed));
+    assert!(message.contains("was not live on v2-3f2a9c1b7d4e within 100ms"), "{message}");
+    assert!(message.ends_with("shop-prod is back on v1"), "{message}");
+    assert_eq!(status, "rolled-back");
+    let calls = world.lock().unwrap().calls.clone();
+    assert!(calls.contains(&"AbortEnvironmentUpdate shop-prod".to_owned()), "{calls:?}");
+    assert_eq!(calls.last().unwrap(), "UpdateEnvironment shop-prod v1");
+}
+
+#[test]
+fn throttling_is_retried() {
+    let world = world_with(&[Look("Ready", "Green", "v2-3f2a9c1b7d4e")]);
+    world.lock().unwrap().throttle_first = 3;
+    let outcome = run(&world, settings(), &request(Strategy::Direct, Phase::Deploy)).result.unwrap();
+    assert_eq!(outcome.status, "deployed");
+}
+
+#[test]
+fn a_busy_environment_is_waited_for_before_deploying() {
+    let world = Arc::new(Mutex::new(World::default()));
+    {
+        let mut state = world.lock().unwrap();
+        state.looks.insert(
+            "shop-prod".into(),
+            VecDeque::from([
+                Look("Updating", "Grey", "v0"),
+                Look("Updating", "Grey", "v1"),
+                Look("Ready", "Green", "v1"),
+                Look("Ready", "Green", "v2-3f2a9c1b7d4e"),
+            ]),
+        );
+    }
+    let run = run(&world, settings(), &request(Strategy::Direct, Phase::Deploy));
+    assert!(run.log.contains("shop-prod is Updating; waiting for it to be Ready"), "{}", run.log);
+    let outcome = run.result.unwrap();
+    assert_eq!((outcome.status.as_str(), outcome.previous_version.as_str()), ("deployed", "v1"));
+}
+
+#[test]
+fn blue_green_creates_green_from_blue_then_promote_swaps_and_reject_terminates() {
+    let world = world_with(&[]);
+    world.lock().unwrap().looks.insert(
+        "shop-prod-green".into(),
+        VecDeque::from([Look("Launching", "Grey", "v2-3f2a9c1b7d4e"), Look("Ready", "Green", "v2-3f2a9c1b7d4e")]),
+    );
+    let outcome = run(&world, settings(), &request(Strategy::BlueGreen, Phase::Deploy)).result.unwrap();
+    assert_eq!(outcome.url, "http://shop-prod-green.eu-west-1.elasticbeanstalk.com", "verify checks green first");
+    assert_eq!((outcome.status.as_str(), outcome.previous_version.as_str()), ("green-ready", "v1"));
+    let calls = world.lock().unwrap().calls.clone();
+    assert_eq!(
+        calls[1..],
+        [
+            "CreateConfigurationTemplate slipway-shop-prod-green-v2-3f2a9c1b7d4e from e-shop-prod".to_owned(),
+            "CreateEnvironment shop-prod-green slipway-shop-prod-green-v2-3f2a9c1b7d4e v2-3f2a9c1b7d4e".to_owned(),
+        ]
+    );
+
+    let mut promote = request(Strategy::BlueGreen, Phase::Promote);
+    promote.image.clear();
+    let promoted = world_with(&[]);
+    {
+        let mut state = promoted.lock().unwrap();
+        state.looks.insert("shop-prod-green".into(), VecDeque::from([Look("Ready", "Green", "v2-3f2a9c1b7d4e")]));
+        state.created.push("shop-prod-green".into());
+    }
+    let outcome = run(&promoted, Settings { terminate_old: true, ..settings() }, &promote).result.unwrap();
+    assert_eq!(
+        (outcome.status.as_str(), outcome.version_label.as_str(), outcome.previous_version.as_str()),
+        ("promoted", "v2-3f2a9c1b7d4e", "v1")
+    );
+    assert_eq!(
+        promoted.lock().unwrap().calls,
+        ["SwapEnvironmentCNAMEs shop-prod shop-prod-green", "TerminateEnvironment shop-prod"]
+    );
+
+    let mut reject = request(Strategy::BlueGreen, Phase::Reject);
+    reject.image.clear();
+    let outcome = run(&promoted, settings(), &reject).result.unwrap();
+    assert_eq!((outcome.status.as_str(), outcome.version_label.as_str()), ("rejected", "v1"));
+    assert_eq!(promoted.lock().unwrap().calls.last().unwrap(), "TerminateEnvironment shop-prod-green");
+}
+
+#[test]
+fn a_missing_environment_is_bad_input_listing_the_applications_environments() {
+    let world = world_with(&[]);
+    let mut other = settings();
+    other.environment = "shop-staging".into();
+    match run(&world, other, &request(Strategy::Direct, Phase::Deploy)).result {
+        Err(DeployError::Usage(message)) => {
+            assert_eq!(
+                message,
+                "Elastic Beanstalk application shop has no environment shop-staging; it has: shop-prod"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_label_taken_by_another_image_is_refused() {
+    let world = world_with(&[]);
+    world.lock().unwrap().versions.insert("v2-3f2a9c1b7d4e".into(), "slipway: someone/else@sha256:0000".into());
+    match run(&world, settings(), &request(Strategy::Direct, Phase::Deploy)).result {
+        Err(DeployError::Usage(message)) => assert!(message.contains("already exists for another image"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(world.lock().unwrap().calls.is_empty(), "nothing changed");
+}
+
+#[test]
+fn the_same_label_and_image_is_reused() {
+    let world = world_with(&[Look("Ready", "Green", "v2-3f2a9c1b7d4e")]);
+    world.lock().unwrap().versions.insert("v2-3f2a9c1b7d4e".into(), format!("slipway: {IMAGE}"));
+    let run = run(&world, settings(), &request(Strategy::Direct, Phase::Deploy));
+    assert_eq!(run.result.unwrap().status, "deployed");
+    let state = world.lock().unwrap();
+    assert!(state.bundles.is_empty() && !state.calls.iter().any(|c| c.starts_with("CreateApplicationVersion")));
+}
+
+#[test]
+fn dry_run_changes_nothing() {
+    let world = world_with(&[]);
+    let mut dry = request(Strategy::Rolling, Phase::Deploy);
+    dry.dry_run = true;
+    let run = run(&world, settings(), &dry);
+    assert_eq!(run.result.unwrap().status, "planned");
+    assert!(run.log.contains("plan: update shop-prod from v1 to v2-3f2a9c1b7d4e with Rolling"), "{}", run.log);
+    let state = world.lock().unwrap();
+    assert!(state.calls.is_empty() && state.bundles.is_empty());
+}
+
+/// moto's S3 server on a loopback port, stopped when dropped.
+fn moto_s3() -> Option<(slipway_testkit::ChildGuard, aws_sdk_s3::Client)> {
+    let available = slipway_testkit::command_works("moto_server", &["--help"]);
+    if !slipway_testkit::prerequisite("moto's server (pip install 'moto[server]')", available) {
+        return None;
+    }
+    let port = slipway_testkit::free_port();
+    let server = slipway_testkit::ChildGuard(
+        std::process::Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "moto_server did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version_latest()
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .endpoint_url(format!("http://127.0.0.1:{port}"))
+        .force_path_style(true)
+        .credentials_provider(aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "test"))
+        .build();
+    Some((server, aws_sdk_s3::Client::from_conf(config)))
+}
+
+#[test]
+fn the_bundle_lands_in_s3_as_moto_serves_it() {
+    let Some((_server, s3)) = moto_s3() else { return };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(s3.create_bucket().bucket("shop-bundles").send()).unwrap();
+    let world = world_with(&[Look("Ready", "Green", "v2-3f2a9c1b7d4e")]);
+    let settings = Settings { bucket: Some("shop-bundles".into()), ..settings() };
+    let run = run_with_s3(&world, settings, &request(Strategy::Direct, Phase::Deploy), s3.clone());
+    assert_eq!(run.result.unwrap().status, "deployed", "{}", run.log);
+    let object = runtime
+        .block_on(s3.get_object().bucket("shop-bundles").key("shop/v2-3f2a9c1b7d4e/Dockerrun.aws.json").send())
+        .unwrap();
+    assert_eq!(object.content_type(), Some("application/json"));
+    let body = runtime.block_on(object.body.collect()).unwrap().into_bytes();
+    let bundle: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(bundle["Image"]["Name"], IMAGE);
+    assert_eq!(bundle["Ports"][0]["ContainerPort"], 8080);
+}

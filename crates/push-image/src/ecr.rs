@@ -1,0 +1,123 @@
+//! Amazon ECR logins: a registry `<account>.dkr.ecr.<region>.amazonaws.com` gets a
+//! token from `GetAuthorizationToken` through the AWS SDK's default credential chain
+//! (environment, profile, web identity for GitHub OIDC), when docker's config.json has
+//! nothing for it.
+
+use aws_sdk_ecr::error::ProvideErrorMetadata;
+use base64::Engine;
+use slipway_contract::{Console, Secret, StepError};
+use slipway_registry::auth::{Login, ProvidedLogin};
+
+/// The region of an ECR registry host, or `None` for any other registry.
+pub fn ecr_region(registry: &str) -> Option<String> {
+    let host = registry.split(':').next().unwrap_or(registry);
+    let parts: Vec<&str> = host.split('.').collect();
+    let account_ok = parts.first().is_some_and(|a| a.len() == 12 && a.chars().all(|c| c.is_ascii_digit()));
+    let suffix_ok = matches!(parts.get(4..), Some(["amazonaws", "com"]) | Some(["amazonaws", "com", "cn"]));
+    let ecr_ok = parts.get(1) == Some(&"dkr") && parts.get(2).is_some_and(|e| *e == "ecr" || *e == "ecr-fips");
+    (account_ok && ecr_ok && suffix_ok).then(|| parts[3].to_owned())
+}
+
+/// Asks ECR for a registry token and turns it into a masked login.
+pub async fn login(
+    client: &aws_sdk_ecr::Client,
+    registry: &str,
+    console: &Console,
+) -> Result<ProvidedLogin, StepError> {
+    let output = client.get_authorization_token().send().await.map_err(|error| {
+        let detail = match (error.code(), error.message()) {
+            (Some(code), Some(message)) => format!("{code}: {message}"),
+            _ => aws_sdk_ecr::error::DisplayErrorContext(&error).to_string(),
+        };
+        StepError::usage(format!(
+            "cannot get an ECR login for {registry}: {detail} (AWS credentials come from the environment, a profile, or web identity for GitHub OIDC)"
+        ))
+    })?;
+    let token = output
+        .authorization_data()
+        .first()
+        .and_then(|data| data.authorization_token())
+        .ok_or_else(|| StepError::failed(format!("ECR returned no authorization token for {registry}")))?;
+    console.add_mask(token);
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| StepError::failed("ECR's authorization token is not base64 text"))?;
+    let (username, password) =
+        decoded.split_once(':').ok_or_else(|| StepError::failed("ECR's authorization token is not USER:PASSWORD"))?;
+    Ok(ProvidedLogin {
+        registry: registry.to_owned(),
+        login: Login { username: username.to_owned(), password: Secret::new(password.to_owned(), console) },
+        source: "ECR GetAuthorizationToken".to_owned(),
+    })
+}
+
+/// An ECR client for `region`, credentials from the default chain.
+pub async fn client(region: &str) -> aws_sdk_ecr::Client {
+    let config = aws_config::from_env().region(aws_config::Region::new(region.to_owned())).load().await;
+    aws_sdk_ecr::Client::new(&config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ecr::operation::get_authorization_token::{GetAuthorizationTokenError, GetAuthorizationTokenOutput};
+    use aws_sdk_ecr::types::AuthorizationData;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use slipway_contract::CiMode;
+    use slipway_contract::console::CapturedLog;
+
+    const REGISTRY: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
+
+    #[test]
+    fn ecr_hosts_and_their_regions() {
+        assert_eq!(ecr_region(REGISTRY).as_deref(), Some("eu-west-1"));
+        assert_eq!(ecr_region("123456789012.dkr.ecr-fips.us-east-1.amazonaws.com").as_deref(), Some("us-east-1"));
+        assert_eq!(ecr_region("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn").as_deref(), Some("cn-north-1"));
+        for other in [
+            "ghcr.io",
+            "docker.io",
+            "12345.dkr.ecr.eu-west-1.amazonaws.com",
+            "123456789012.dkr.ecr.eu-west-1.example.com",
+        ] {
+            assert_eq!(ecr_region(other), None, "{other}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_token_becomes_a_masked_basic_login() {
+        let token = base64::engine::general_purpose::STANDARD.encode("AWS:ecr-s3cret-password");
+        let returned = token.clone();
+        let rule = mock!(aws_sdk_ecr::Client::get_authorization_token).then_output(move || {
+            GetAuthorizationTokenOutput::builder()
+                .authorization_data(AuthorizationData::builder().authorization_token(returned.clone()).build())
+                .build()
+        });
+        let client = mock_client!(aws_sdk_ecr, RuleMode::Sequential, [&rule]);
+        let log = CapturedLog::default();
+        let console = log.console("push-image", CiMode::GitHub);
+        let provided = login(&client, REGISTRY, &console).await.unwrap();
+        assert_eq!(provided.login.username, "AWS");
+        assert_eq!(provided.login.password.expose(), "ecr-s3cret-password");
+        assert_eq!(log.text(), format!("::add-mask::{token}\n::add-mask::ecr-s3cret-password\n"));
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_bad_configuration() {
+        let rule = mock!(aws_sdk_ecr::Client::get_authorization_token).then_error(|| {
+            GetAuthorizationTokenError::generic(
+                aws_sdk_ecr::error::ErrorMetadata::builder()
+                    .code("AccessDeniedException")
+                    .message("not authorized")
+                    .build(),
+            )
+        });
+        let client = mock_client!(aws_sdk_ecr, RuleMode::Sequential, [&rule]);
+        let log = CapturedLog::default();
+        let error = login(&client, REGISTRY, &log.console("push-image", CiMode::Plain)).await.unwrap_err();
+        assert_eq!(error.exit_code(), 2);
+        assert!(error.message.contains("AccessDeniedException: not authorized"), "{}", error.message);
+    }
+}
