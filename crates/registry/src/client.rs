@@ -278,7 +278,7 @@ impl Registry {
 }
 
 /// An error with its causes, which hold the useful part ("connection refused").
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

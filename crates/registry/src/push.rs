@@ -49,17 +49,7 @@ impl std::fmt::Debug for Destination {
 }
 
 fn transport_failure(context: &str, error: &reqwest::Error) -> Failure {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    Failure::transient(format!("{context}: {text}"), None, None)
+    Failure::transient(format!("{context}: {}", crate::client::error_chain(error)), None, None)
 }
 
 /// The registry's error codes from an error body (`{"errors":[{"code":...}]}`).
@@ -259,23 +249,6 @@ impl Destination {
             Ok(response.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).map(str::to_owned))
         } else {
             Err(failure_from(&context, response).await)
-        }
-    }
-
-    /// Whether a manifest exists under `reference` (HEAD).
-    pub async fn manifest_exists(&self, reference: &str, accept: &[&str]) -> Result<bool, Failure> {
-        let url = format!("{}/v2/{}/manifests/{reference}", self.base_url, self.repository);
-        let context = format!("HEAD manifest {reference}");
-        let response = self
-            .request(reqwest::Method::HEAD, &url)
-            .header(reqwest::header::ACCEPT, accept.join(", "))
-            .send()
-            .await
-            .map_err(|e| transport_failure(&context, &e))?;
-        match response.status() {
-            StatusCode::OK => Ok(true),
-            StatusCode::NOT_FOUND => Ok(false),
-            _ => Err(failure_from(&context, response).await),
         }
     }
 }

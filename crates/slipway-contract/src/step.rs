@@ -22,6 +22,40 @@ pub struct StepReport {
     pub summary: Summary,
 }
 
+/// Declares a step binary: its clap struct (the step's flags with the contract's output
+/// flags flattened in), the [`StepCli`] impl, and a `main` that hands both to
+/// [`run_step`] and the library's `run(&args, &console)`.
+///
+/// ```ignore
+/// slipway_contract::step_main! {
+///     #[command(name = "verify", version, about = "...")]
+///     step: "verify", args: slipway_verify::VerifyArgs, run: slipway_verify::run
+/// }
+/// ```
+#[macro_export]
+macro_rules! step_main {
+    ($(#[$meta:meta])* step: $name:literal, args: $args:ty, run: $run:path $(,)?) => {
+        #[derive(Debug, ::clap::Parser)]
+        $(#[$meta])*
+        struct Cli {
+            #[command(flatten)]
+            args: $args,
+            #[command(flatten)]
+            common: $crate::CommonArgs,
+        }
+
+        impl $crate::step::StepCli for Cli {
+            fn common(&self) -> &$crate::CommonArgs {
+                &self.common
+            }
+        }
+
+        fn main() -> ::std::process::ExitCode {
+            $crate::run_step($name, |cli: Cli, console| $run(&cli.args, console))
+        }
+    };
+}
+
 /// Runs `body` as the step `step` and returns the process exit code.
 pub fn run_step<C, F>(step: &'static str, body: F) -> ExitCode
 where
