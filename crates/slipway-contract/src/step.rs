@@ -26,7 +26,7 @@ pub struct StepReport {
 /// flags flattened in), the [`StepCli`] impl, and a `main` that hands both to
 /// [`run_step`] and the library's `run(&args, &console)`.
 ///
-/// ```ignore
+/// ```text
 /// slipway_contract::step_main! {
 ///     #[command(name = "verify", version, about = "...")]
 ///     step: "verify", args: slipway_verify::VerifyArgs, run: slipway_verify::run
