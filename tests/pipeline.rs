@@ -5,22 +5,16 @@
 
 #![allow(clippy::unwrap_used)] // A test panics on a broken fixture.
 
-use std::path::PathBuf;
 use std::process::Command;
 
-use slipway_testkit::{docker_ready, java_ready, maven_ready, prerequisite, test_registry, workspace_root};
-
-/// target/<profile>/, where this test binary's sibling binaries are.
-fn binaries_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(|deps| deps.parent()).unwrap().to_owned()
-}
+use slipway_testkit::{
+    docker_ready, java_ready, maven_ready, prerequisite, test_registry, workspace_binary, workspace_root,
+};
 
 #[test]
 fn readme_pipeline_builds_pushes_deploys_and_verifies_the_sample() {
-    let bins = binaries_dir();
     let steps = ["build-jar", "containerize", "push-image", "deploy", "verify"];
-    let built = steps.iter().all(|name| bins.join(name).is_file());
+    let built = steps.iter().all(|name| workspace_binary(name).is_some());
     let ready = prerequisite("the suite's binaries (cargo build --workspace)", built)
         && maven_ready()
         && java_ready()
@@ -29,6 +23,7 @@ fn readme_pipeline_builds_pushes_deploys_and_verifies_the_sample() {
     if !ready {
         return;
     }
+    let bins = workspace_binary("verify").and_then(|verify| verify.parent().map(std::path::Path::to_path_buf)).unwrap();
     let work = tempfile::tempdir().unwrap();
     let name = format!("slipway-pipeline-test-{}", std::process::id());
     let run = Command::new(workspace_root().join("scripts/pipeline.sh"))

@@ -26,6 +26,22 @@ fn health(port: u16) -> String {
     wait_for_http(port, "/health", Duration::from_secs(30)).unwrap()
 }
 
+/// The verify step (its binary, built beside this test) proves `version` serves at `url`.
+fn verified(url: &str, version: &str) {
+    let Some(verify) = slipway_testkit::workspace_binary("verify") else {
+        // Fails under SLIPWAY_REQUIRE_E2E=1; elsewhere the cycle is checked through /health.
+        slipway_testkit::prerequisite("the verify binary (cargo build --workspace)", false);
+        return;
+    };
+    let run = slipway_testkit::step_command(verify.to_str().unwrap())
+        .args(["--url", url, "--check", "/health", "--expect-version", version, "--timeout", "30s"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "verify {version}: {}", String::from_utf8_lossy(&run.stderr));
+    assert!(stdout.contains(&format!("version-seen={version}\n")), "{stdout}");
+}
+
 /// The one `::error`/`error:` line a failed run ends with.
 fn error_line(run: &StepRun) -> &str {
     run.stderr.lines().rfind(|line| line.contains("error")).unwrap_or_default()
@@ -49,6 +65,7 @@ fn deploys_replaces_restores_after_a_broken_version_and_rolls_back() {
     assert_eq!(first.output("health"), Some("started"));
     assert_eq!(first.output("deployment-id").map(str::to_owned), inspect(&name, "{{.Id}}"));
     assert!(health(port).contains("UP"));
+    verified(&url, "1.0.0");
     assert_eq!(inspect(&name, "{{.Config.Image}}").as_deref(), Some(images.v1.as_str()));
     assert_eq!(inspect(&name, "{{.HostConfig.RestartPolicy.Name}}").as_deref(), Some("unless-stopped"));
     assert_eq!(
@@ -69,7 +86,7 @@ fn deploys_replaces_restores_after_a_broken_version_and_rolls_back() {
     assert_eq!(second.code, 0, "{}", second.stderr);
     assert_eq!(second.output("previous-version"), Some("v1"));
     assert_eq!(second.output("version-label"), Some("v2"));
-    assert!(health(port).contains("UP"));
+    verified(&url, "2.0.0");
     assert_eq!(inspect(&name, "{{.Config.Image}}").as_deref(), Some(images.v2.as_str()));
     let previous = format!("{name}-previous");
     assert_eq!(inspect(&previous, "{{.Config.Image}} {{.State.Status}}"), Some(format!("{} exited", images.v1)));
@@ -82,7 +99,7 @@ fn deploys_replaces_restores_after_a_broken_version_and_rolls_back() {
     assert!(error.contains("restored the previous container (v2)"), "{error}");
     assert!(broken.stderr.contains("Unrecognized VM option"), "the container's log explains: {}", broken.stderr);
     assert_eq!(broken.output("status"), Some("restored"));
-    assert!(health(port).contains("UP"));
+    verified(&url, "2.0.0");
     assert_eq!(inspect(&name, "{{.Config.Image}} {{.State.Status}}"), Some(format!("{} running", images.v2)));
     assert_eq!(inspect(&previous, "{{.Config.Image}}").as_deref(), Some(images.v1.as_str()), "v1 survives");
     assert_eq!(inspect(&format!("{name}-next"), "{{.Id}}"), None);
@@ -109,7 +126,7 @@ fn deploys_replaces_restores_after_a_broken_version_and_rolls_back() {
     assert_eq!(rollback.output("version-label"), Some("v1"));
     assert_eq!(rollback.output("previous-version"), Some("v2"));
     assert_eq!(rollback.output("url"), Some(url.as_str()));
-    assert!(health(port).contains("UP"));
+    verified(&url, "1.0.0");
     assert_eq!(inspect(&name, "{{.Config.Image}} {{.State.Status}}"), Some(format!("{} running", images.v1)));
     assert_eq!(inspect(&previous, "{{.Config.Image}} {{.State.Status}}"), Some(format!("{} exited", images.v2)));
 }

@@ -180,8 +180,24 @@ fn run_checked(command: &mut Command, what: &str) {
 
 /// Builds the sample's fat JAR with Maven into `dir` and returns the jar.
 pub fn build_sample_fat_jar(dir: &Path) -> PathBuf {
-    let project = dir.join("sample-app-maven");
+    build_sample_fat_jar_version(dir, "1.0.0")
+}
+
+/// Builds the sample's fat JAR as `version` (its pom's project version rewritten), so
+/// tests can tell two deployed builds apart by what `/version` serves.
+pub fn build_sample_fat_jar_version(dir: &Path, version: &str) -> PathBuf {
+    let project = dir.join(format!("sample-app-maven-{version}"));
     copy_project(&sample_app_dir(), &project);
+    let pom_path = project.join("pom.xml");
+    let pom = std::fs::read_to_string(&pom_path).unwrap();
+    let project_version = "<artifactId>sample-app</artifactId>\n  <version>1.0.0</version>";
+    assert!(pom.contains(project_version), "the sample's pom no longer starts with its version");
+    let rewritten = pom.replacen(
+        project_version,
+        &format!("<artifactId>sample-app</artifactId>\n  <version>{version}</version>"),
+        1,
+    );
+    std::fs::write(&pom_path, rewritten).unwrap();
     run_checked(
         Command::new("mvn")
             .args(["--batch-mode", "--quiet", "--offline", "-DskipTests", "package"])
@@ -189,7 +205,15 @@ pub fn build_sample_fat_jar(dir: &Path) -> PathBuf {
             .current_dir(&project),
         "mvn package of the sample",
     );
-    project.join("target/sample-app-1.0.0.jar")
+    project.join(format!("target/sample-app-{version}.jar"))
+}
+
+/// A binary of the workspace, next to the running test's own directory
+/// (`target/<profile>/<name>`, built by `cargo build --workspace`), when it is there.
+pub fn workspace_binary(name: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let binary = exe.parent()?.parent()?.join(name);
+    binary.is_file().then_some(binary)
 }
 
 /// Builds the sample's distribution with Gradle into `dir` and returns its directory.

@@ -18,7 +18,7 @@ use slipway_testkit::{StepRun, run_with_sinks, step_command};
 pub struct Images {
     /// Answers /health; `APP_MARK=v1` in its environment.
     pub v1: String,
-    /// Answers /health; `APP_MARK=v2` (a different digest).
+    /// Another build of the sample, serving version 2.0.0 (`APP_MARK=v2`).
     pub v2: String,
     /// Exits at once: the JVM refuses an unknown -XX flag.
     pub broken: String,
@@ -37,16 +37,18 @@ pub fn images() -> Option<Images> {
 fn build_images(registry: &str) -> Images {
     let work = tempfile::tempdir().unwrap();
     let jar = slipway_testkit::build_sample_fat_jar(work.path());
+    // v2 is another build: it serves version 2.0.0, so verify can tell the two apart.
+    let jar_v2 = slipway_testkit::build_sample_fat_jar_version(work.path(), "2.0.0");
     let repository = format!("{registry}/deploy-test/app-{}-{}", std::process::id(), fastrand::u32(..));
     let base = format!("{registry}/slipway/jre:17");
-    let image = |tag: &str, env: &[&str], jvm_flags: &[&str]| {
-        let layout = containerize(work.path(), &jar, &base, tag, env, jvm_flags);
+    let image = |tag: &str, jar: &Path, env: &[&str], jvm_flags: &[&str]| {
+        let layout = containerize(work.path(), jar, &base, tag, env, jvm_flags);
         push(&layout, &repository, tag)
     };
     Images {
-        v1: image("v1", &["APP_MARK=v1"], &[]),
-        v2: image("v2", &["APP_MARK=v2"], &[]),
-        broken: image("broken", &["APP_MARK=broken"], &["-XX:+UnknownFlagThatFails"]),
+        v1: image("v1", &jar, &["APP_MARK=v1"], &[]),
+        v2: image("v2", &jar_v2, &["APP_MARK=v2"], &[]),
+        broken: image("broken", &jar, &["APP_MARK=broken"], &["-XX:+UnknownFlagThatFails"]),
     }
 }
 
