@@ -423,10 +423,7 @@ impl DockerHost {
         let ready = match swap.await {
             Ok(()) => {
                 let window = READINESS_WINDOW.min(deadline.saturating_duration_since(Instant::now()));
-                match wait_ready(docker, &id, healthcheck, self.probe_target(request.port), window, console).await {
-                    Ok(health) => keep_restarting(docker, &id).await.map(|()| health),
-                    Err(reason) => Err(reason),
-                }
+                start_serving(docker, &id, healthcheck, self.probe_target(request.port), window, console).await
             }
             Err(reason) => Err(reason),
         };
@@ -609,10 +606,7 @@ impl DockerHost {
         let ready = match swap.await {
             Ok(()) => {
                 let window = READINESS_WINDOW.min(request.timeout);
-                match wait_ready(docker, &id, healthcheck, self.probe_target(request.port), window, console).await {
-                    Ok(health) => keep_restarting(docker, &id).await.map(|()| health),
-                    Err(reason) => Err(reason),
-                }
+                start_serving(docker, &id, healthcheck, self.probe_target(request.port), window, console).await
             }
             Err(reason) => Err(reason),
         };
@@ -872,6 +866,21 @@ async fn set_restart_policy(docker: &Docker, id: &str, name: RestartPolicyNameEn
 }
 
 /// A ready container restarts from now on, unless stopped on purpose.
+/// Waits until a started container is ready, then lets Docker restart it from now on
+/// (restarts stay off until then, so a crash shows its exit code instead of a loop).
+async fn start_serving(
+    docker: &Docker,
+    id: &str,
+    healthcheck: bool,
+    probe: Option<(String, u16)>,
+    window: Duration,
+    console: &Console,
+) -> Result<&'static str, String> {
+    let health = wait_ready(docker, id, healthcheck, probe, window, console).await?;
+    keep_restarting(docker, id).await?;
+    Ok(health)
+}
+
 async fn keep_restarting(docker: &Docker, id: &str) -> Result<(), String> {
     set_restart_policy(docker, id, RestartPolicyNameEnum::UNLESS_STOPPED).await
 }
