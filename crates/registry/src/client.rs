@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use futures_util::StreamExt;
 use oci_client::client::{ClientConfig, ClientProtocol};
@@ -61,8 +61,10 @@ pub struct PulledManifest {
 
 /// A registry client shared by the steps; credentials are resolved once per registry.
 pub struct Registry {
-    client: oci_client::Client,
-    http: reqwest::Client,
+    /// Built on first use: each client loads the system's CA roots, which costs tens of
+    /// milliseconds, and a push to a registry without token auth never needs this one.
+    client: OnceLock<oci_client::Client>,
+    http: OnceLock<reqwest::Client>,
     plain_http: Vec<String>,
     options: RegistryOptions,
     console: Console,
@@ -87,23 +89,9 @@ impl Registry {
         plain.extend(options.insecure_registries.iter().cloned());
         plain.sort();
         plain.dedup();
-        let config = ClientConfig {
-            protocol: ClientProtocol::HttpsExcept(plain.clone()),
-            platform_resolver: None,
-            user_agent: concat!("slipway/", env!("CARGO_PKG_VERSION")),
-            connect_timeout: Some(std::time::Duration::from_secs(10)),
-            read_timeout: Some(std::time::Duration::from_secs(60)),
-            ..ClientConfig::default()
-        };
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("slipway/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(std::time::Duration::from_secs(10))
-            .read_timeout(std::time::Duration::from_secs(120))
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
         Self {
-            client: oci_client::Client::new(config),
-            http,
+            client: OnceLock::new(),
+            http: OnceLock::new(),
             plain_http: plain,
             options,
             console: console.clone(),
@@ -112,11 +100,27 @@ impl Registry {
     }
 
     pub(crate) fn oci(&self) -> &oci_client::Client {
-        &self.client
+        self.client.get_or_init(|| {
+            oci_client::Client::new(ClientConfig {
+                protocol: ClientProtocol::HttpsExcept(self.plain_http.clone()),
+                platform_resolver: None,
+                user_agent: concat!("slipway/", env!("CARGO_PKG_VERSION")),
+                connect_timeout: Some(std::time::Duration::from_secs(10)),
+                read_timeout: Some(std::time::Duration::from_secs(60)),
+                ..ClientConfig::default()
+            })
+        })
     }
 
     pub(crate) fn http(&self) -> &reqwest::Client {
-        &self.http
+        self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .user_agent(concat!("slipway/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(std::time::Duration::from_secs(10))
+                .read_timeout(std::time::Duration::from_secs(120))
+                .build()
+                .unwrap_or_else(|_| reqwest::Client::new())
+        })
     }
 
     /// `http` for loopback and `--insecure-registry` hosts, else `https`.
@@ -142,7 +146,7 @@ impl Registry {
     pub async fn pull_manifest(&self, reference: &ImageReference) -> Result<PulledManifest, RegistryError> {
         let credentials = self.credentials(reference.registry());
         let (bytes, digest) = self
-            .client
+            .oci()
             .pull_manifest_raw(reference.as_oci(), &credentials.auth, &MANIFEST_TYPES)
             .await
             .map_err(|error| self.explain(reference, &credentials, error))?;
@@ -163,7 +167,7 @@ impl Registry {
     {
         let credentials = self.credentials(reference.registry());
         let stream = self
-            .client
+            .oci()
             .pull_blob_stream(reference.as_oci(), descriptor)
             .await
             .map_err(|error| self.explain(reference, &credentials, error))?;
@@ -178,7 +182,7 @@ impl Registry {
     ) -> Result<Vec<u8>, RegistryError> {
         let credentials = self.credentials(reference.registry());
         let mut bytes = Vec::with_capacity(usize::try_from(descriptor.size).unwrap_or(0));
-        self.client
+        self.oci()
             .pull_blob(reference.as_oci(), descriptor, &mut bytes)
             .await
             .map_err(|error| self.explain(reference, &credentials, error))?;
@@ -199,7 +203,7 @@ impl Registry {
         let temporary = path.with_extension("partial");
         let mut file = tokio::fs::File::create(&temporary).await.map_err(io)?;
         let mut stream = self
-            .client
+            .oci()
             .pull_blob_stream(reference.as_oci(), descriptor)
             .await
             .map_err(|error| self.explain(reference, &credentials, error))?;

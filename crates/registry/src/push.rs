@@ -81,30 +81,48 @@ async fn failure_from(context: &str, response: reqwest::Response) -> Failure {
 }
 
 impl Destination {
-    /// Authenticates for push to `reference`'s repository.
+    /// Authenticates for push to `reference`'s repository: the registry's `/v2/` challenge
+    /// says how. Basic credentials go with every request; a Bearer challenge is answered
+    /// by oci-client's token exchange (scoped for pull and push).
     pub async fn connect(registry: &Registry, reference: &ImageReference) -> Result<Self, RegistryError> {
         let credentials = registry.credentials(reference.registry());
-        let token = registry
-            .oci()
-            .auth(reference.as_oci(), &credentials.auth, RegistryOperation::Push)
-            .await
-            .map_err(|error| registry.explain(reference, &credentials, error))?;
-        let authorization = match (token, &credentials.auth) {
-            (Some(token), _) => Some(format!("Bearer {token}")),
-            (None, RegistryAuth::Basic(user, password)) => {
-                use base64::Engine;
-                Some(format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-                ))
-            }
-            (None, RegistryAuth::Bearer(token)) => Some(format!("Bearer {token}")),
-            (None, RegistryAuth::Anonymous) => None,
-        };
         let host = reference.as_oci().resolve_registry();
+        let base_url = format!("{}://{host}", registry.scheme_for(host));
+        let http = registry.http().clone();
+        let challenge = http
+            .get(format!("{base_url}/v2/"))
+            .send()
+            .await
+            .map_err(|error| RegistryError::Unreachable {
+                registry: reference.registry().to_owned(),
+                reason: crate::client::error_chain(&error),
+            })?
+            .headers()
+            .get(reqwest::header::WWW_AUTHENTICATE)
+            .and_then(|value| value.to_str().ok())
+            .map(|value| value.trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        let authorization = if challenge.starts_with("bearer") {
+            let token = registry
+                .oci()
+                .auth(reference.as_oci(), &credentials.auth, RegistryOperation::Push)
+                .await
+                .map_err(|error| registry.explain(reference, &credentials, error))?;
+            token.map(|token| format!("Bearer {token}"))
+        } else {
+            match &credentials.auth {
+                RegistryAuth::Basic(user, password) => {
+                    use base64::Engine;
+                    let pair = format!("{user}:{password}");
+                    Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair)))
+                }
+                RegistryAuth::Bearer(token) => Some(format!("Bearer {token}")),
+                RegistryAuth::Anonymous => None,
+            }
+        };
         Ok(Self {
-            http: registry.http().clone(),
-            base_url: format!("{}://{host}", registry.scheme_for(host)),
+            http,
+            base_url,
             repository: reference.repository().to_owned(),
             authorization,
             reference: reference.clone(),
