@@ -302,6 +302,18 @@ impl DockerHost {
 
     /// Where readiness is probed; `None` when no TCP port is reachable from here (a
     /// remote engine publishing on its loopback only).
+    /// The outcome once a container serves: deploy and rollback end the same way.
+    fn running(&self, port: u16, version: String, previous: String, id: String, health: &str) -> DeployOutcome {
+        DeployOutcome {
+            url: self.url(port),
+            version_label: version,
+            previous_version: previous,
+            deployment_id: id,
+            status: "running".to_owned(),
+            health: health.to_owned(),
+        }
+    }
+
     fn probe_target(&self, port: u16) -> Option<(String, u16)> {
         let mapping = self.main_mapping(port)?;
         if matches!(self.engine, Engine::Remote { .. }) && mapping.host_ip.is_some_and(|ip| ip.is_loopback()) {
@@ -438,14 +450,7 @@ impl DockerHost {
                     request.version_label,
                     started.elapsed().as_secs()
                 ));
-                Ok(DeployOutcome {
-                    url: self.url(request.port),
-                    version_label: request.version_label.clone(),
-                    previous_version: live_version,
-                    deployment_id: id,
-                    status: "running".to_owned(),
-                    health: health.to_owned(),
-                })
+                Ok(self.running(request.port, request.version_label.clone(), live_version, id, health))
             }
             Err(reason) => {
                 let logs = tail_logs(docker, &id).await;
@@ -623,14 +628,7 @@ impl DockerHost {
                     names.live,
                     started.elapsed().as_secs()
                 ));
-                Ok(DeployOutcome {
-                    url: self.url(request.port),
-                    version_label: target_version,
-                    previous_version: live_version,
-                    deployment_id: id,
-                    status: "running".to_owned(),
-                    health: health.to_owned(),
-                })
+                Ok(self.running(request.port, target_version, live_version, id, health))
             }
             Err(reason) => {
                 let logs = tail_logs(docker, &id).await;
