@@ -792,7 +792,6 @@ impl ElasticBeanstalk {
     }
 
     async fn reject(&self, request: &DeployRequest, console: &Console) -> Result<DeployOutcome, DeployError> {
-        let deadline = Instant::now() + request.timeout;
         let environment = &self.settings.environment;
         if request.strategy == Strategy::Canary {
             let state = self.require(environment).await?;
@@ -817,7 +816,6 @@ impl ElasticBeanstalk {
             .await
             .map_err(|e| failed(aws_error("TerminateEnvironment", &e), "unchanged"))?;
         console.info(&format!("terminating {green}; {environment} keeps serving {}", blue.version));
-        let _ = deadline;
         Ok(Self::outcome(&blue, &green_state.version, "rejected"))
     }
 
