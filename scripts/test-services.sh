@@ -14,6 +14,8 @@
 #   <open>/slipway/jre:17        minimal JRE 17, native platform, user "app" 65532:65532 in /etc/passwd
 #   <open>/slipway/jre-multi:17  OCI index: native platform + a second (not runnable) platform
 #   <auth>/slipway/jre:17        same image as <open>/slipway/jre:17
+#   <open>/slipway/shell-base:1  busybox shell, glibc, libgcc and CA certificates, running as root
+#                                (what gcr.io/distroless/cc-debian12:debug holds): the suite image's base
 # `start` prints KEY=VALUE lines on stdout (SLIPWAY_TEST_REGISTRY=127.0.0.1:5555, ...); everything
 # else goes to stderr. State (configs, storage, pids, logs, cached OCI layout) lives in
 # ${SLIPWAY_SERVICES_DIR:-/var/tmp/slipway-services}. Needs the packages of scripts/install-deps.sh;
@@ -30,6 +32,8 @@ AUTH_REGISTRY=127.0.0.1:$AUTH_PORT
 JRE_REPO=slipway/jre
 JRE_MULTI_REPO=slipway/jre-multi
 JRE_TAG=17
+SHELL_REPO=slipway/shell-base
+SHELL_TAG=1
 JRE_MODULES=(java.base java.logging jdk.httpserver java.net.http jdk.crypto.ec java.management jdk.unsupported)
 # Fixed timestamps so that rebuilding the same JDK gives the same layer and config digests.
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1704067200}
@@ -406,6 +410,66 @@ build_layout() {
   log "built $LAYOUT: $JRE_TAG (linux/$arch), $JRE_TAG-other (linux/$other), $JRE_TAG-multi (index sha256:$digest)"
 }
 
+# Build the OCI layout $SHELL_LAYOUT tagged $SHELL_TAG: a busybox shell with its applets, the
+# C and GCC runtime libraries (as Debian's libc6 and libgcc-s1 install them), CA certificates.
+build_shell_layout() {
+  local arch created stamp busybox applet file top
+  arch=$(oci_arch)
+  created=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)
+  busybox=$(command -v busybox 2>/dev/null) || die "busybox not found: install busybox-static (scripts/install-deps.sh)"
+  [ -f /etc/ssl/certs/ca-certificates.crt ] || die "no /etc/ssl/certs/ca-certificates.crt: install ca-certificates"
+  stamp="recipe=$RECIPE_VERSION busybox=$(sha256sum "$busybox" | cut -c1-16) libc=$(dpkg-query -W -f='${Version}' libc6) certs=$(sha256sum /etc/ssl/certs/ca-certificates.crt | cut -c1-16) arch=$arch epoch=$SOURCE_DATE_EPOCH"
+  if [ -f "$SHELL_LAYOUT/index.json" ] && [ "$(cat "$SHELL_LAYOUT.stamp" 2>/dev/null)" = "$stamp" ]; then
+    log "using the cached OCI layout $SHELL_LAYOUT"
+    return 0
+  fi
+  need_root "building the test images"
+  log "building the shell base image (busybox, glibc, CA certificates; linux/$arch)"
+  rm -rf "$SHELL_LAYOUT" "$SHELL_LAYOUT.stamp" "$SHELL_BUNDLE"
+  umoci init --layout "$SHELL_LAYOUT"
+  umoci new --image "$SHELL_LAYOUT:$SHELL_TAG"
+  umoci unpack --image "$SHELL_LAYOUT:$SHELL_TAG" "$SHELL_BUNDLE" >&2
+  local rootfs=$SHELL_BUNDLE/rootfs
+  [ -d "$rootfs" ] || die "umoci unpack made no rootfs in $SHELL_BUNDLE"
+  ROOTFS=$rootfs
+  # The host's merged-/usr links (/lib -> usr/lib, ...), so library paths resolve as on the host.
+  for top in bin sbin lib lib32 lib64 libx32; do
+    if [ -L "/$top" ]; then ln -s "$(readlink "/$top")" "$rootfs/$top"; fi
+  done
+  mkdir -p "$rootfs/usr/bin" "$rootfs/usr/local/bin" "$rootfs/etc/ssl/certs" "$rootfs/root" "$rootfs/tmp"
+  cp "$(readlink -f "$busybox")" "$rootfs/usr/bin/busybox"
+  for applet in $("$busybox" --list); do
+    [ -e "$rootfs/usr/bin/$applet" ] || ln -s busybox "$rootfs/usr/bin/$applet"
+  done
+  while IFS= read -r file; do
+    if [ -e "$file" ]; then copy_host_file "$file"; fi
+  done < <(dpkg -L libc6 libgcc-s1 | grep -E '/lib(64)?/([^/]+/)?[^/]+\.so(\.[0-9]+)*$' |
+    grep -vE 'libmemusage|libpcprofile|libc_malloc_debug')
+  cp /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/ca-certificates.crt"
+  printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin' \
+    >"$rootfs/etc/passwd"
+  printf '%s\n' 'root:x:0:' 'nogroup:x:65534:' >"$rootfs/etc/group"
+  ldconfig -r "$rootfs" 2>/dev/null || log "warning: ldconfig -r failed; the image has no ld.so.cache"
+  chmod 0644 "$rootfs/etc/passwd" "$rootfs/etc/group" "$rootfs/etc/ssl/certs/ca-certificates.crt"
+  chmod 0700 "$rootfs/root"
+  chmod 1777 "$rootfs/tmp"
+  find "$rootfs" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+  umoci repack --image "$SHELL_LAYOUT:$SHELL_TAG" --history.created "$created" \
+    --history.created_by "slipway test-services.sh: busybox, libc6, libgcc-s1, ca-certificates" "$SHELL_BUNDLE"
+  umoci config --image "$SHELL_LAYOUT:$SHELL_TAG" --created "$created" --no-history \
+    --os linux --architecture "$arch" \
+    --config.env "PATH=/usr/local/bin:/usr/bin:/bin" \
+    --config.env "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt" \
+    --config.cmd sh \
+    --config.label "org.opencontainers.image.title=slipway test shell base" \
+    --config.label "org.opencontainers.image.description=busybox, glibc, libgcc, CA certificates; built by scripts/test-services.sh"
+  LAYOUT=$SHELL_LAYOUT add_manifest_media_type "$SHELL_TAG"
+  umoci gc --layout "$SHELL_LAYOUT" >/dev/null 2>&1 || true
+  rm -rf "$SHELL_BUNDLE"
+  echo "$stamp" >"$SHELL_LAYOUT.stamp"
+  log "built $SHELL_LAYOUT: $SHELL_TAG (linux/$arch)"
+}
+
 ensure_images() {
   local open_ref=$OPEN_REGISTRY/$JRE_REPO:$JRE_TAG
   local multi_ref=$OPEN_REGISTRY/$JRE_MULTI_REPO:$JRE_TAG
@@ -414,6 +478,16 @@ ensure_images() {
   skopeo_present "$open_ref" || todo+=(open)
   skopeo_present "$multi_ref" || todo+=(multi)
   skopeo_present "$auth_ref" --creds "$creds" || todo+=(auth)
+  local shell_ref=$OPEN_REGISTRY/$SHELL_REPO:$SHELL_TAG
+  SHELL_LAYOUT=$SERVICES_DIR/images/shell-oci
+  SHELL_BUNDLE=$SERVICES_DIR/images/shell-bundle
+  if ! skopeo_present "$shell_ref"; then
+    mkdir -p "$SERVICES_DIR/images"
+    build_shell_layout
+    log "pushing $shell_ref"
+    skopeo copy --quiet --preserve-digests --dest-tls-verify=false \
+      "oci:$SHELL_LAYOUT:$SHELL_TAG" "docker://$shell_ref" >&2
+  fi
   if [ ${#todo[@]} -eq 0 ]; then
     log "images present: $open_ref, $multi_ref, $auth_ref"
     return 0
@@ -450,6 +524,7 @@ SLIPWAY_TEST_AUTH_PASSWORD=$AUTH_PASSWORD
 SLIPWAY_TEST_JRE_IMAGE=$OPEN_REGISTRY/$JRE_REPO:$JRE_TAG
 SLIPWAY_TEST_JRE_MULTI_IMAGE=$OPEN_REGISTRY/$JRE_MULTI_REPO:$JRE_TAG
 SLIPWAY_TEST_AUTH_JRE_IMAGE=$AUTH_REGISTRY/$JRE_REPO:$JRE_TAG
+SLIPWAY_TEST_SHELL_IMAGE=$OPEN_REGISTRY/$SHELL_REPO:$SHELL_TAG
 EOF
 }
 
@@ -484,7 +559,7 @@ cmd_status() {
       ok=1
     fi
   done
-  for ref in "$OPEN_REGISTRY/$JRE_REPO:$JRE_TAG" "$OPEN_REGISTRY/$JRE_MULTI_REPO:$JRE_TAG" "$AUTH_REGISTRY/$JRE_REPO:$JRE_TAG"; do
+  for ref in "$OPEN_REGISTRY/$JRE_REPO:$JRE_TAG" "$OPEN_REGISTRY/$JRE_MULTI_REPO:$JRE_TAG" "$AUTH_REGISTRY/$JRE_REPO:$JRE_TAG" "$OPEN_REGISTRY/$SHELL_REPO:$SHELL_TAG"; do
     if skopeo inspect --raw --tls-verify=false --creds "$AUTH_USER:$AUTH_PASSWORD" "docker://$ref" >"$SERVICES_DIR/.manifest" 2>/dev/null; then
       digest=$(skopeo manifest-digest "$SERVICES_DIR/.manifest")
       echo "image $ref: present ($digest, $(jq -r .mediaType "$SERVICES_DIR/.manifest"))"

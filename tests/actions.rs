@@ -1,7 +1,8 @@
 //! The GitHub Actions of the suite: `actions/<step>/action.yml` for each binary, the
 //! top-level `action.yml` (the whole chain) and the example workflows.
 //!
-//! - every workflow under workflows-examples/ passes actionlint;
+//! - every workflow under workflows-examples/ (but the GitLab one) and .github/workflows/
+//!   passes actionlint;
 //! - every action.yml is a composite action whose `run:` scripts never expand `${{ … }}`
 //!   (inputs reach the binaries through `env:` only), whose outputs name existing steps, and
 //!   whose inputs are the binary's flags: every flag of `<step> --help` except `--help`,
@@ -21,8 +22,8 @@ use std::time::Duration;
 
 use serde_yaml_ng::{Mapping, Value};
 use slipway_testkit::{
-    command_works, docker_ready, maven_ready, prerequisite, test_registry, wait_for_http, workspace_binary,
-    workspace_root,
+    ChildGuard, command_works, docker_ready, free_port, maven_ready, prerequisite, test_registry, wait_for_http,
+    workspace_binary, workspace_root,
 };
 
 const STEPS: [&str; 5] = ["build-jar", "containerize", "push-image", "deploy", "verify"];
@@ -306,11 +307,12 @@ fn example_workflows_pass_actionlint() {
         return;
     }
     let mut workflows = Vec::new();
-    let mut dirs = vec![workspace_root().join("workflows-examples")];
+    // The examples and slipway's own workflows (the release); not the GitLab example.
+    let mut dirs = vec![workspace_root().join("workflows-examples"), workspace_root().join(".github/workflows")];
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
-            if path.is_dir() && path.file_name().is_some_and(|n| n != "sample-app") {
+            if path.is_dir() && path.file_name().is_some_and(|n| n != "sample-app" && n != "gitlab") {
                 dirs.push(path);
             } else if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
                 workflows.push(path);
@@ -394,4 +396,86 @@ fn act_runs_the_step_actions_on_the_sample() {
 #[test]
 fn act_runs_the_top_level_action_on_the_sample() {
     run_with_act("workflows-examples/local/chain.yml", "slipway-act-chain");
+}
+
+/// actions/setup/setup.sh with no binary at hand: it downloads the release asset of the
+/// action's tag for RUNNER_OS/RUNNER_ARCH (in act's lower case too) from a loopback stand-in
+/// for GitHub releases, checks its .sha256 and caches it; a tampered asset is refused.
+#[test]
+fn setup_downloads_the_release_asset_and_checks_its_sha256() {
+    let Some(verify) = workspace_binary("verify") else {
+        prerequisite("the suite's binaries (cargo build --workspace)", false);
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let release = work.path().join("site/slipway-dev/slipway/releases/download/v9.9.9");
+    std::fs::create_dir_all(&release).unwrap();
+    let asset = "slipway-verify-linux-x64";
+    std::fs::copy(&verify, release.join(asset)).unwrap();
+    let sum = Command::new("sha256sum").arg(asset).current_dir(&release).output().unwrap();
+    std::fs::write(release.join(format!("{asset}.sha256")), &sum.stdout).unwrap();
+    let port = free_port();
+    let server = Command::new("python3")
+        .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()])
+        .current_dir(work.path().join("site"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = ChildGuard(server);
+    let sha_path = format!("/slipway-dev/slipway/releases/download/v9.9.9/{asset}.sha256");
+    wait_for_http(port, &sha_path, Duration::from_secs(20)).unwrap();
+
+    let setup = |cache: &Path| {
+        Command::new(workspace_root().join("actions/setup/setup.sh"))
+            .arg("verify")
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("SLIPWAY_ACTION_REF", "v9.9.9")
+            .env("SLIPWAY_ACTION_REPOSITORY", "slipway-dev/slipway")
+            .env("SLIPWAY_RELEASE_BASE_URL", format!("http://127.0.0.1:{port}"))
+            .env("RUNNER_OS", "Linux")
+            .env("RUNNER_ARCH", "x64")
+            .env("RUNNER_TOOL_CACHE", cache)
+            .output()
+            .unwrap()
+    };
+    let cache = work.path().join("cache");
+    let run = setup(&cache);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    let path = PathBuf::from(String::from_utf8(run.stdout).unwrap().trim());
+    assert_eq!(path, cache.join("slipway/v9.9.9/bin/verify"), "{stderr}");
+    assert!(stderr.contains(&format!("downloading http://127.0.0.1:{port}/")), "{stderr}");
+    let version = Command::new(&path).arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("verify "));
+    // Cached: the second call downloads nothing.
+    let again = setup(&cache);
+    assert!(again.status.success() && !String::from_utf8_lossy(&again.stderr).contains("downloading"));
+
+    // A tampered asset: refused, nothing cached.
+    std::fs::write(release.join(asset), b"#!/bin/sh\necho verify 9.9.9\n").unwrap();
+    let fresh = work.path().join("fresh-cache");
+    let refused = setup(&fresh);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("checksum mismatch for slipway-verify-linux-x64"), "{stderr}");
+    assert!(!fresh.join("slipway/v9.9.9/bin/verify").exists());
+}
+
+/// The README's quick starts (its YAML blocks) are verbatim parts of the workflows the tests
+/// run: the local chain under act and the GitLab pipeline.
+#[test]
+fn readme_quick_starts_are_copied_from_files_the_tests_run() {
+    let root = workspace_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let sources: Vec<String> = ["workflows-examples/local/chain.yml", "workflows-examples/gitlab/.gitlab-ci.yml"]
+        .iter()
+        .map(|path| std::fs::read_to_string(root.join(path)).unwrap())
+        .collect();
+    let blocks: Vec<&str> = readme.split("```yaml\n").skip(1).map(|rest| rest.split("```").next().unwrap()).collect();
+    assert!(blocks.len() >= 2, "the README has a GitHub and a GitLab quick start");
+    for block in blocks {
+        assert!(sources.iter().any(|source| source.contains(block)), "README block not in a tested file:\n{block}");
+    }
 }

@@ -6,7 +6,8 @@
 #   1. $SLIPWAY_BIN_DIR/STEP, when SLIPWAY_BIN_DIR is set and holds it;
 #   2. STEP on PATH, when it is slipway's (its --version starts with "STEP ");
 #   3. the release asset slipway-STEP-<os>-<arch> of the action's version (SLIPWAY_ACTION_REF,
-#      a tag) from GitHub releases of SLIPWAY_ACTION_REPOSITORY, checked against its .sha256;
+#      a tag) from GitHub releases of SLIPWAY_ACTION_REPOSITORY, checked against its .sha256
+#      (SLIPWAY_RELEASE_BASE_URL replaces https://github.com, for a mirror or GitHub Enterprise);
 #   4. cargo install --locked --path <the action's checkout>/crates/STEP.
 # Environment: RUNNER_OS, RUNNER_ARCH (any case), RUNNER_TOOL_CACHE or RUNNER_TEMP (where
 # fetched binaries go).
@@ -53,7 +54,7 @@ case "$arch" in x86_64 | amd64) arch=x64 ;; aarch64) arch=arm64 ;; esac
 repository="${SLIPWAY_ACTION_REPOSITORY:-slipway-dev/slipway}"
 if [[ "$version" =~ ^v[0-9]+(\.[0-9]+)*([-+].*)?$ ]] && command -v curl >/dev/null; then
   asset="slipway-$step-$os-$arch"
-  url="https://github.com/$repository/releases/download/$version/$asset"
+  url="${SLIPWAY_RELEASE_BASE_URL:-https://github.com}/$repository/releases/download/$version/$asset"
   log "downloading $url"
   tmp="$(mktemp -d)"
   if curl -fsSL --retry 3 -o "$tmp/$asset" "$url" && curl -fsSL --retry 3 -o "$tmp/$asset.sha256" "$url.sha256"; then

@@ -54,7 +54,8 @@ pub fn write_layer(name: &str, files: &[LayerFile], mtime: u64, blobs_dir: &Path
         Ok(format!("sha256:{}", hex::encode(writer.hasher.finalize())))
     });
 
-    let temporary = blobs_dir.join(format!(".layer-{name}-{}.partial", std::process::id()));
+    let file_name: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    let temporary = blobs_dir.join(format!(".layer-{file_name}-{}.partial", std::process::id()));
     let compressed = compress(&receiver, &temporary);
     let tarred = tar_thread.join().map_err(|_| io::Error::other("the tar writer panicked"))?;
     let ((digest, size), diff_id) = match (compressed, tarred) {

@@ -14,7 +14,7 @@ pub mod plan;
 
 use std::path::PathBuf;
 
-use slipway_artifact::{ArtifactKind, dist_class_path};
+use slipway_artifact::{Artifact, ArtifactKind, dist_class_path};
 use slipway_contract::progress::format_bytes;
 use slipway_contract::{Console, Outputs, StepError, StepReport, Summary};
 use slipway_registry::{ImageReference, Registry, RegistryOptions};
@@ -23,21 +23,29 @@ use crate::base::{Base, BaseError, BaseSource, base_java_release};
 use crate::image::{Blob, PlatformImage, RunSettings, build_config, build_index, build_manifest};
 use crate::layers::{LayerBlob, LayerFile, write_layer};
 use crate::layout::{DockerManifest, StagedLayout, write_tarball};
-use crate::plan::{APP_DIR, Plan, format_time};
+use crate::plan::{APP_DIR, Addition, Plan, format_time};
 
 /// containerize's own flags (the contract's output flags are added by the binary).
 #[derive(Debug, Clone, clap::Args)]
 pub struct ContainerizeArgs {
     /// The artifact build-jar made: a fat JAR, a dist directory (bin/ and lib/) or a WAR.
+    /// Optional only with --add: an image of the base plus the added files (tools, not an app).
     #[arg(long, env = "SLIPWAY_ARTIFACT", value_name = "PATH")]
-    pub artifact: PathBuf,
+    pub artifact: Option<PathBuf>,
+
+    /// A file or directory to add to the image, SRC:DEST with DEST absolute (a directory's
+    /// contents go under DEST); repeatable. Each is a layer of its own after the app's: a Java
+    /// agent, configuration files, tools. Executable files stay executable.
+    #[arg(long, env = "SLIPWAY_ADD", value_name = "SRC:DEST", value_delimiter = '\n')]
+    pub add: Vec<String>,
 
     /// The artifact's kind, when its detection should be checked (detected from the path otherwise).
     #[arg(long, env = "SLIPWAY_KIND", value_enum)]
     pub kind: Option<ArtifactKind>,
 
     /// The base image: a registry reference (eclipse-temurin:21-jre), oci:DIR[:TAG] for a
-    /// local OCI layout, or scratch. Default: eclipse-temurin:<the artifact's java-release>-jre.
+    /// local OCI layout, or scratch. Default: eclipse-temurin:<the artifact's java-release>-jre
+    /// (required without --artifact).
     #[arg(long, env = "SLIPWAY_BASE", value_name = "IMAGE")]
     pub base: Option<String>,
 
@@ -128,9 +136,57 @@ fn io_error(what: &str) -> impl Fn(std::io::Error) -> StepError + '_ {
 /// Named layers, in order.
 type NamedLayers = Vec<(String, Vec<LayerFile>)>;
 
+/// The app's layers, then one per `--add`, and the entrypoint that starts the app (`None`
+/// keeps the base's).
+fn image_layout(plan: &Plan) -> Result<(NamedLayers, Option<Vec<String>>), StepError> {
+    let (mut layers, entrypoint) = match &plan.artifact {
+        Some(artifact) => app_layout(plan, artifact)?,
+        None => (Vec::new(), None),
+    };
+    for (number, addition) in plan.additions.iter().enumerate() {
+        let files = added_files(addition).map_err(io_error(&format!("cannot read {}", addition.source.display())))?;
+        layers.push((format!("added-{}", number + 1), files));
+    }
+    Ok((layers, entrypoint))
+}
+
+/// The files of an `--add`: the file itself, or every file under the directory (symbolic
+/// links followed), each keeping its executable bit.
+fn added_files(addition: &Addition) -> std::io::Result<Vec<LayerFile>> {
+    use std::os::unix::fs::PermissionsExt;
+    let destination = addition.destination.trim_start_matches('/');
+    let executable = |path: &std::path::Path| -> std::io::Result<bool> {
+        Ok(std::fs::metadata(path)?.permissions().mode() & 0o111 != 0)
+    };
+    if addition.source.is_file() {
+        return Ok(vec![LayerFile {
+            path: destination.to_owned(),
+            source: addition.source.clone(),
+            executable: executable(&addition.source)?,
+        }]);
+    }
+    let mut files = Vec::new();
+    let mut pending = vec![(addition.source.clone(), destination.to_owned())];
+    while let Some((directory, inside)) = pending.pop() {
+        for entry in std::fs::read_dir(&directory)? {
+            let path = entry?.path();
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let target = if inside.is_empty() { name } else { format!("{inside}/{name}") };
+            if path.is_dir() {
+                pending.push((path, target));
+            } else {
+                files.push(LayerFile { executable: executable(&path)?, path: target, source: path });
+            }
+        }
+    }
+    if files.is_empty() {
+        return Err(std::io::Error::other("the directory holds no file"));
+    }
+    Ok(files)
+}
+
 /// The app's layers and the entrypoint that starts it.
-fn app_layout(plan: &Plan) -> Result<(NamedLayers, Option<Vec<String>>), StepError> {
-    let artifact = &plan.artifact;
+fn app_layout(plan: &Plan, artifact: &Artifact) -> Result<(NamedLayers, Option<Vec<String>>), StepError> {
     let file_name =
         |path: &std::path::Path| path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let java = |mut tail: Vec<String>| {
@@ -200,20 +256,20 @@ async fn execute(plan: &Plan, console: &Console) -> Result<StepReport, StepError
     let registry = Registry::new(options, &references, console);
 
     let base = base::resolve(&plan.base, &plan.platforms, &registry).await.map_err(base_error)?;
-    for platform in &base.platforms {
+    for (platform, artifact) in base.platforms.iter().flat_map(|p| plan.artifact.as_ref().map(|a| (p, a))) {
         if let Some(release) = base_java_release(&platform.config)
-            && release < plan.artifact.java_release
+            && release < artifact.java_release
         {
             return Err(StepError::usage(format!(
                 "{} needs Java {} but the base {} ({}) has Java {release}; pick a newer base",
-                plan.artifact.path.display(),
-                plan.artifact.java_release,
+                artifact.path.display(),
+                artifact.java_release,
                 base.name,
                 platform.platform
             )));
         }
     }
-    if matches!(plan.base, BaseSource::Scratch) && plan.artifact.kind != ArtifactKind::War {
+    if matches!(plan.base, BaseSource::Scratch) && plan.artifact.as_ref().is_some_and(|a| a.kind != ArtifactKind::War) {
         console.warning("the base is scratch: the image has no java, so it cannot start the app as is");
     }
     let platforms: Vec<String> = base.platforms.iter().map(|p| p.platform.to_string()).collect();
@@ -225,7 +281,7 @@ async fn execute(plan: &Plan, console: &Console) -> Result<StepReport, StepError
     ));
 
     let staged = StagedLayout::create(&plan.output).map_err(io_error("cannot create the output layout"))?;
-    let (layer_files, entrypoint) = app_layout(plan)?;
+    let (layer_files, entrypoint) = image_layout(plan)?;
     let mut app_layers: Vec<LayerBlob> = Vec::new();
     for (name, files) in layer_files {
         let blobs = staged.blobs_dir();
@@ -351,7 +407,11 @@ fn report(
         .set("tarball", plan.tarball.as_ref().map(|t| t.display().to_string()).unwrap_or_default())
         .set("app-layers", app_layers.iter().map(|l| l.digest.clone()).collect::<Vec<_>>().join(","));
 
-    let name = plan.image.as_ref().map_or_else(|| plan.artifact.path.display().to_string(), ToString::to_string);
+    let name = match (&plan.image, &plan.artifact) {
+        (Some(image), _) => image.to_string(),
+        (None, Some(artifact)) => artifact.path.display().to_string(),
+        (None, None) => "image".to_owned(),
+    };
     let mut summary = Summary::new(&format!("containerize: `{name}`"));
     summary.facts(&[
         ("image digest", top.digest.clone()),

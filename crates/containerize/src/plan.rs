@@ -21,7 +21,9 @@ pub const APP_DIR: &str = "/app";
 /// Everything containerize will do, decided.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    pub artifact: Artifact,
+    /// `None`: an image of the base plus [`Plan::additions`], run as the base says.
+    pub artifact: Option<Artifact>,
+    pub additions: Vec<Addition>,
     pub base: BaseSource,
     pub platforms: Vec<Platform>,
     pub jvm_flags: Vec<String>,
@@ -38,6 +40,14 @@ pub struct Plan {
     /// Seconds since the epoch for every mtime and `created`.
     pub creation_time: u64,
     pub insecure_registries: Vec<String>,
+}
+
+/// `--add SRC:DEST`: a file or a directory's contents, copied to DEST in the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Addition {
+    pub source: PathBuf,
+    /// Absolute, without a trailing slash (`/usr/local/bin`).
+    pub destination: String,
 }
 
 fn usage(message: String) -> StepError {
@@ -120,22 +130,33 @@ pub fn format_time(seconds: u64) -> String {
 
 /// Checks every flag and inspects the artifact.
 pub fn plan(args: &ContainerizeArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, StepError> {
-    let artifact_path = std::path::absolute(&args.artifact).unwrap_or_else(|_| args.artifact.clone());
-    let artifact = slipway_artifact::inspect(&artifact_path).map_err(|error| usage(error.to_string()))?;
-    if let Some(kind) = args.kind
-        && kind != artifact.kind
-    {
-        return Err(usage(format!(
-            "--kind {} but {} is a {}",
-            kind.as_str(),
-            artifact.path.display(),
-            artifact.kind.as_str()
-        )));
+    let additions = parse_list(&args.add).iter().map(|entry| addition(entry)).collect::<Result<Vec<_>, _>>()?;
+    let artifact = match args.artifact.as_deref().filter(|path| !path.as_os_str().is_empty()) {
+        Some(path) => Some(slipway_artifact::inspect(&absolute(path)).map_err(|error| usage(error.to_string()))?),
+        None if additions.is_empty() => {
+            return Err(usage("give --artifact (the JAR, dist or WAR to run), or --add for an image of files".into()));
+        }
+        None => None,
+    };
+    if let Some(kind) = args.kind {
+        match &artifact {
+            Some(artifact) if kind != artifact.kind => {
+                return Err(usage(format!(
+                    "--kind {} but {} is a {}",
+                    kind.as_str(),
+                    artifact.path.display(),
+                    artifact.kind.as_str()
+                )));
+            }
+            Some(_) => {}
+            None => return Err(usage("--kind needs --artifact".into())),
+        }
     }
-    let base_text = match args.base.as_deref().map(str::trim).filter(|b| !b.is_empty()) {
-        Some(base) => base.to_owned(),
+    let base_text = match (args.base.as_deref().map(str::trim).filter(|b| !b.is_empty()), &artifact) {
+        (Some(base), _) => base.to_owned(),
         // A JRE of the release the code needs: Temurin publishes one per feature release.
-        None => format!("eclipse-temurin:{}-jre", artifact.java_release.max(8)),
+        (None, Some(artifact)) => format!("eclipse-temurin:{}-jre", artifact.java_release.max(8)),
+        (None, None) => return Err(usage("--base is required without --artifact".into())),
     };
     let base = BaseSource::parse(&base_text).map_err(|e| usage(format!("--base: {e}")))?;
     let platforms = parse_list(&args.platform)
@@ -146,7 +167,7 @@ pub fn plan(args: &ContainerizeArgs, env: &dyn Fn(&str) -> Option<String>) -> Re
         .map(|text| Platform::parse(&text).map_err(|e| usage(format!("--platform {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
     let env_vars = pairs(&args.env, "--env", is_env_name)?;
-    let mut labels = default_labels(&artifact, args.image.as_deref(), env);
+    let mut labels = default_labels(artifact.as_ref(), args.image.as_deref(), env);
     for (key, value) in pairs(&args.label, "--label", is_label_key)? {
         labels.retain(|(existing, _)| existing != &key);
         labels.push((key, value));
@@ -156,7 +177,7 @@ pub fn plan(args: &ContainerizeArgs, env: &dyn Fn(&str) -> Option<String>) -> Re
             check_user(user)?;
             Some(user.to_owned())
         }
-        None if artifact.kind == ArtifactKind::War => None,
+        None if artifact.as_ref().is_none_or(|a| a.kind == ArtifactKind::War) => None,
         None => Some(DEFAULT_USER.to_owned()),
     };
     let workdir = match args.workdir.as_deref().map(str::trim).filter(|w| !w.is_empty()) {
@@ -164,7 +185,7 @@ pub fn plan(args: &ContainerizeArgs, env: &dyn Fn(&str) -> Option<String>) -> Re
             return Err(usage(format!("--workdir `{dir}` must be an absolute path, like /app")));
         }
         Some(dir) => Some(dir.to_owned()),
-        None if artifact.kind == ArtifactKind::War => None,
+        None if artifact.as_ref().is_none_or(|a| a.kind == ArtifactKind::War) => None,
         None => Some(APP_DIR.to_owned()),
     };
     if !args.webapps_dir.starts_with('/') {
@@ -186,6 +207,7 @@ pub fn plan(args: &ContainerizeArgs, env: &dyn Fn(&str) -> Option<String>) -> Re
     let insecure_registries = parse_list(&args.insecure_registry);
     Ok(Plan {
         artifact,
+        additions,
         base,
         platforms,
         jvm_flags,
@@ -203,13 +225,31 @@ pub fn plan(args: &ContainerizeArgs, env: &dyn Fn(&str) -> Option<String>) -> Re
     })
 }
 
+fn addition(entry: &str) -> Result<Addition, StepError> {
+    let (source, destination) = entry.rsplit_once(':').ok_or_else(|| {
+        usage(format!("--add `{entry}` has no `:`; write it as SRC:DEST, like agent.jar:/opt/agent.jar"))
+    })?;
+    let destination = destination.trim_end_matches('/');
+    if !destination.starts_with('/') && !destination.is_empty() || destination.split('/').any(|part| part == "..") {
+        return Err(usage(format!("--add `{entry}`: `{destination}` must be an absolute path without `..`")));
+    }
+    let source = absolute(Path::new(source));
+    if !source.exists() {
+        return Err(usage(format!("--add `{entry}`: {} does not exist", source.display())));
+    }
+    if source.is_file() && destination.is_empty() {
+        return Err(usage(format!("--add `{entry}`: a file needs a destination path, not /")));
+    }
+    Ok(Addition { source, destination: destination.to_owned() })
+}
+
 fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 
 /// OCI labels filled from the CI environment where it is known.
 fn default_labels(
-    artifact: &Artifact,
+    artifact: Option<&Artifact>,
     image: Option<&str>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Vec<(String, String)> {
@@ -225,14 +265,14 @@ fn default_labels(
     if let Some(revision) = known("GITHUB_SHA").or_else(|| known("CI_COMMIT_SHA")) {
         labels.push(("org.opencontainers.image.revision".to_owned(), revision));
     }
-    if !artifact.version.is_empty() {
+    if let Some(artifact) = artifact.filter(|a| !a.version.is_empty()) {
         labels.push(("org.opencontainers.image.version".to_owned(), artifact.version.clone()));
     }
     let title = image
         .and_then(|image| image.split(['@', ':']).next())
         .and_then(|name| name.rsplit('/').next())
         .map(str::to_owned)
-        .or_else(|| artifact.path.file_stem().map(|s| s.to_string_lossy().into_owned()));
+        .or_else(|| artifact.and_then(|a| a.path.file_stem()).map(|s| s.to_string_lossy().into_owned()));
     if let Some(title) = title.filter(|t| !t.is_empty()) {
         labels.push(("org.opencontainers.image.title".to_owned(), title));
     }
@@ -271,5 +311,23 @@ mod tests {
         for bad in ["", ":", "a:b:c", "App", "65532:", "ro ot"] {
             assert!(check_user(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn additions_need_an_existing_source_and_an_absolute_destination() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("agent.jar");
+        std::fs::write(&file, "x").unwrap();
+        let file = file.display().to_string();
+        let dir_text = dir.path().display().to_string();
+        let added = addition(&format!("{file}:/opt/agent/agent.jar")).unwrap();
+        assert_eq!(added.destination, "/opt/agent/agent.jar");
+        assert_eq!(addition(&format!("{dir_text}:/usr/local/bin/")).unwrap().destination, "/usr/local/bin");
+        assert_eq!(addition(&format!("{dir_text}:/")).unwrap().destination, "");
+        assert!(addition(&format!("{file}:/")).unwrap_err().message.contains("needs a destination path"));
+        assert!(addition(&format!("{file}:opt/a.jar")).unwrap_err().message.contains("absolute path"));
+        assert!(addition(&format!("{file}:/opt/../etc/a")).unwrap_err().message.contains("without `..`"));
+        assert!(addition(&file.replace(':', "")).unwrap_err().message.contains("has no `:`"));
+        assert!(addition(&format!("{dir_text}/nope:/opt")).unwrap_err().message.contains("does not exist"));
     }
 }

@@ -519,4 +519,77 @@ fn bad_artifacts_and_settings_are_refused() {
         2,
         "--platform `linux` is not a platform",
     );
+    assert_refused(&["--base", &base], 2, "give --artifact");
+    assert_refused(&["--artifact", jar, "--base", &base, "--add", "notes"], 2, "--add `notes` has no `:`");
+    let missing = work.path().join("missing");
+    let missing = format!("{}:/opt", missing.display());
+    assert_refused(&["--artifact", jar, "--base", &base, "--add", &missing], 2, "does not exist");
+    let relative = format!("{}:opt/notes.txt", text.display());
+    assert_refused(&["--artifact", jar, "--base", &base, "--add", &relative], 2, "must be an absolute path");
+    let tools = format!("{}:/opt", empty_dir.display());
+    assert_refused(&["--add", &tools], 2, "--base is required without --artifact");
+}
+
+#[test]
+fn added_files_are_layers_of_their_own_and_an_image_without_an_app_keeps_the_base_config() {
+    let Some(registry) = test_registry() else { return };
+    if !oci_tools_ready() {
+        return;
+    }
+    let base = format!("{registry}/slipway/jre:17");
+    let work = tempfile::tempdir().unwrap();
+    let tools = work.path().join("tools");
+    std::fs::create_dir_all(tools.join("share")).unwrap();
+    std::fs::write(tools.join("hello"), "#!/bin/sh\necho hello\n").unwrap();
+    std::fs::set_permissions(tools.join("hello"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(tools.join("share/notes.txt"), "notes").unwrap();
+    let config = work.path().join("app.conf");
+    std::fs::write(&config, "port=1").unwrap();
+    let layout = work.path().join("layout");
+    let add_tools = format!("{}:/usr/local/bin/", tools.display());
+    let add_config = format!("{}:/etc/app/app.conf", config.display());
+    // --tarball: the layout then holds the base's layers too, for umoci.
+    let tarball = work.path().join("image.tar");
+    let run = run(
+        &[
+            "--base",
+            &base,
+            "--add",
+            &add_tools,
+            "--add",
+            &add_config,
+            "--output",
+            layout.to_str().unwrap(),
+            "--tarball",
+            tarball.to_str().unwrap(),
+        ],
+        work.path(),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let layers = run.output("app-layers").unwrap();
+    assert_eq!(layers.split(',').count(), 2, "one layer per --add: {layers}");
+
+    let image = format!("oci:{}:latest", layout.display());
+    let config_json = json(&output_of(Command::new("skopeo").args(["inspect", "--config"]).arg(&image)));
+    let base_config = json(&output_of(
+        Command::new("skopeo").args(["inspect", "--config", "--tls-verify=false"]).arg(format!("docker://{base}")),
+    ));
+    for key in ["Entrypoint", "Cmd", "User", "WorkingDir"] {
+        assert_eq!(config_json["config"][key], base_config["config"][key], "{key} is the base's");
+    }
+
+    let bundle = work.path().join("bundle");
+    output_of(
+        Command::new("umoci").args(["unpack", "--image"]).arg(format!("{}:latest", layout.display())).arg(&bundle),
+    );
+    let rootfs = bundle.join("rootfs");
+    let mode = |path: &str| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(rootfs.join(path)).unwrap().permissions()) & 0o777
+    };
+    assert_eq!(std::fs::read_to_string(rootfs.join("usr/local/bin/hello")).unwrap(), "#!/bin/sh\necho hello\n");
+    assert_eq!(mode("usr/local/bin/hello"), 0o755);
+    assert_eq!(std::fs::read_to_string(rootfs.join("usr/local/bin/share/notes.txt")).unwrap(), "notes");
+    assert_eq!(mode("usr/local/bin/share/notes.txt"), 0o644);
+    assert_eq!(std::fs::read_to_string(rootfs.join("etc/app/app.conf")).unwrap(), "port=1");
+    assert!(rootfs.join("opt/java/bin/java").is_file(), "the base's files are there");
 }

@@ -120,7 +120,9 @@ fn deploys_replaces_restores_after_a_broken_version_and_rolls_back() {
 
     // Rollback brings v1 back, and keeps v2 as the previous version.
     let mut command = deploy_command();
-    command.args(["--target", "docker", "--name", &name, "--rollback", "--publish", &format!("127.0.0.1:{port}:8080")]);
+    // No --publish: the container comes back on the ports it was created with, and the
+    // readiness probe and the URL follow them.
+    command.args(["--target", "docker", "--name", &name, "--rollback"]);
     let rollback = run(command);
     assert_eq!(rollback.code, 0, "{}", rollback.stderr);
     assert_eq!(rollback.output("version-label"), Some("v1"));

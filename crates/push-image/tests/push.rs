@@ -45,7 +45,8 @@ fn fresh_jar(dir: &Path) -> PathBuf {
 fn layout(dir: &Path, base: &str, tarball: bool) -> PathBuf {
     let output = dir.join(format!("layout-{}", fastrand::u32(..)));
     let args = slipway_containerize::ContainerizeArgs {
-        artifact: fresh_jar(dir),
+        artifact: Some(fresh_jar(dir)),
+        add: Vec::new(),
         kind: None,
         base: Some(base.to_owned()),
         output: output.clone(),

@@ -1,5 +1,6 @@
 //! Registry credentials, in the contract's order: an explicit login, docker's
 //! config.json and its credential helpers (`DOCKER_CONFIG`), `GITHUB_TOKEN` for GHCR,
+//! GitLab's job credentials (`CI_REGISTRY_USER`/`CI_REGISTRY_PASSWORD`) for `$CI_REGISTRY`,
 //! else anonymous. (ECR's token is resolved by push-image, which carries the AWS SDK.)
 //! Every secret is masked the moment it is read.
 
@@ -12,6 +13,8 @@ pub enum AuthSource {
     Explicit,
     DockerConfig,
     GithubToken,
+    /// GitLab's `CI_REGISTRY_USER`/`CI_REGISTRY_PASSWORD`, for the project's `$CI_REGISTRY`.
+    GitlabJob,
     /// A token another provider handed in (ECR's GetAuthorizationToken).
     Provided(String),
     Anonymous,
@@ -23,6 +26,7 @@ impl std::fmt::Display for AuthSource {
             Self::Explicit => f.write_str("the explicit login"),
             Self::DockerConfig => f.write_str("docker's config.json"),
             Self::GithubToken => f.write_str("GITHUB_TOKEN"),
+            Self::GitlabJob => f.write_str("CI_REGISTRY_USER/CI_REGISTRY_PASSWORD"),
             Self::Provided(source) => f.write_str(source),
             Self::Anonymous => f.write_str("no credentials (anonymous)"),
         }
@@ -79,7 +83,8 @@ pub struct ProvidedLogin {
 }
 
 /// Credentials for `registry`, trying each source in the contract's order: explicit,
-/// docker's config.json and helpers, a provided login (ECR), GITHUB_TOKEN for GHCR.
+/// docker's config.json and helpers, a provided login (ECR), GITHUB_TOKEN for GHCR, GitLab's
+/// job credentials for `$CI_REGISTRY`.
 pub fn resolve(
     registry: &str,
     explicit: Option<&Login>,
@@ -104,6 +109,13 @@ pub fn resolve(
     {
         let user = std::env::var("GITHUB_ACTOR").ok().filter(|u| !u.is_empty());
         return Credentials::basic(user.as_deref().unwrap_or("x-access-token"), &token, AuthSource::GithubToken);
+    }
+    // A GitLab job's registry login, valid for the job's lifetime, for the project's own registry.
+    if std::env::var("CI_REGISTRY").is_ok_and(|gitlab| !gitlab.is_empty() && gitlab == registry)
+        && let Some(user) = std::env::var("CI_REGISTRY_USER").ok().filter(|u| !u.is_empty())
+        && let Some(password) = Secret::from_env("CI_REGISTRY_PASSWORD", console)
+    {
+        return Credentials::basic(&user, &password, AuthSource::GitlabJob);
     }
     Credentials::anonymous()
 }

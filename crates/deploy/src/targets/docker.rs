@@ -65,6 +65,32 @@ pub struct PortMapping {
 }
 
 impl PortMapping {
+    /// The ports a container was created with (its `HostConfig.PortBindings`), sorted.
+    pub fn bound_by(container: &ContainerInspectResponse) -> Vec<Self> {
+        let mut mappings: Vec<Self> = container
+            .host_config
+            .as_ref()
+            .and_then(|config| config.port_bindings.as_ref())
+            .into_iter()
+            .flatten()
+            .flat_map(|(key, bindings)| {
+                let (port, protocol) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
+                let protocol: &'static str = if protocol == "udp" { "udp" } else { "tcp" };
+                let container_port = port.parse::<u16>().ok();
+                bindings.iter().flatten().filter_map(move |binding| {
+                    Some(Self {
+                        host_ip: binding.host_ip.as_deref().filter(|ip| !ip.is_empty()).and_then(|ip| ip.parse().ok()),
+                        host_port: binding.host_port.as_deref()?.parse().ok()?,
+                        container_port: container_port?,
+                        protocol,
+                    })
+                })
+            })
+            .collect();
+        mappings.sort_by_key(|m| (m.container_port, m.host_port));
+        mappings
+    }
+
     /// Parses one `--publish` value.
     pub fn parse(text: &str) -> Result<Self, String> {
         let trimmed = text.trim();
@@ -210,7 +236,7 @@ impl Names {
 }
 
 /// The Docker host target.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct DockerHost {
     names: Names,
     publish: Vec<PortMapping>,
@@ -359,8 +385,14 @@ impl DockerHost {
     }
 
     async fn connect(&self) -> Result<Docker, DeployError> {
-        let docker = Docker::connect_with_defaults()
-            .map_err(|error| DeployError::Usage(format!("cannot use DOCKER_HOST: {error}")))?;
+        // An empty DOCKER_HOST (a CI variable left blank) means the local engine, as for the
+        // docker CLI; bollard would refuse it.
+        let docker = if std::env::var("DOCKER_HOST").is_ok_and(|host| host.trim().is_empty()) {
+            Docker::connect_with_unix("/var/run/docker.sock", 120, bollard::API_DEFAULT_VERSION)
+        } else {
+            Docker::connect_with_defaults()
+        }
+        .map_err(|error| DeployError::Usage(format!("cannot use DOCKER_HOST: {error}")))?;
         docker.negotiate_version().await.map_err(|error| {
             DeployError::failed(
                 format!(
@@ -576,6 +608,11 @@ impl DockerHost {
         let target_version = version_of(&previous);
         let live_version = live.as_ref().map(version_of).unwrap_or_default();
         let id = previous.id.clone().unwrap_or_else(|| names.previous.clone());
+        // The container comes back with the ports it was created with, whatever --publish
+        // says now: probe and report those.
+        let bound = PortMapping::bound_by(&previous);
+        let restarted = Self { publish: if bound.is_empty() { self.publish.clone() } else { bound }, ..self.clone() };
+        let this = &restarted;
         if request.dry_run {
             let mut plan = format!("plan:\n  start {} ({target_version}) as {}", names.previous, names.live);
             if let Some(live) = &live {
@@ -584,7 +621,7 @@ impl DockerHost {
             }
             console.info(&plan);
             return Ok(DeployOutcome {
-                url: self.url(request.port),
+                url: this.url(request.port),
                 version_label: target_version,
                 previous_version: live_version,
                 deployment_id: id,
@@ -611,7 +648,7 @@ impl DockerHost {
         let ready = match swap.await {
             Ok(()) => {
                 let window = READINESS_WINDOW.min(request.timeout);
-                start_serving(docker, &id, healthcheck, self.probe_target(request.port), window, console).await
+                start_serving(docker, &id, healthcheck, this.probe_target(request.port), window, console).await
             }
             Err(reason) => Err(reason),
         };
@@ -628,7 +665,7 @@ impl DockerHost {
                     names.live,
                     started.elapsed().as_secs()
                 ));
-                Ok(self.running(request.port, target_version, live_version, id, health))
+                Ok(this.running(request.port, target_version, live_version, id, health))
             }
             Err(reason) => {
                 let logs = tail_logs(docker, &id).await;

@@ -55,7 +55,8 @@ fn build_images(registry: &str) -> Images {
 fn containerize(dir: &Path, jar: &Path, base: &str, tag: &str, env: &[&str], jvm_flags: &[&str]) -> PathBuf {
     let output = dir.join(format!("layout-{tag}"));
     let args = slipway_containerize::ContainerizeArgs {
-        artifact: jar.to_owned(),
+        artifact: Some(jar.to_owned()),
+        add: Vec::new(),
         kind: None,
         base: Some(base.to_owned()),
         output: output.clone(),

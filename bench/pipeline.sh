@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Benchmarks the local slipway pipeline against the equivalent Docker script, side by side in
+# one run. Both start from the same fat JAR (the sample app, built once, untimed) and end when
+# the new version answers on its port:
+#
+#   slipway  containerize (onto the test JRE base from the loopback registry, no daemon)
+#            -> push-image (to the loopback registry) -> deploy --target docker (pull by
+#            digest, replace the running container) -> verify --expect-version
+#   docker   docker build (FROM the same base; COPY the JAR) -> docker push -> docker rm -f +
+#            docker run -d -> curl --retry until /version answers the new version
+#
+# Every round gives the JAR new contents (a file added with zip, untimed), so both sides build,
+# push and start a new image; the order of the two sides alternates every round. One untimed
+# warm-up round runs first (docker pulls the base then). Wall time is measured with
+# `date +%s%N` around each whole side. Target: slipway's median <= 0.5 x docker's.
+#
+# Prints a table on stdout (progress on stderr). Exits 0 whether or not the target is met
+# (PASS/MISS is printed); 1 when a tool or a check fails.
+#
+# Environment:
+#   BENCH_RUNS=5        timed rounds
+#   SLIPWAY_BIN_DIR     prebuilt binaries; default ${CARGO_TARGET_DIR:-target}/release, built with
+#                       `cargo build --release --workspace --bins` when missing
+# Needs the packages of scripts/install-deps.sh, a running Docker Engine, and root for docker.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+runs=${BENCH_RUNS:-5}
+target=0.5
+log() { echo "bench: $*" >&2; }
+die() { echo "bench: error: $*" >&2; exit 1; }
+[[ $runs =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer, not '$runs'"
+for tool in docker curl mvn zip python3 awk; do
+  command -v "$tool" >/dev/null 2>&1 || die "missing $tool: run scripts/install-deps.sh first"
+done
+docker info >/dev/null 2>&1 || die "the Docker Engine does not answer (docker info)"
+export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}"
+
+services=$("$repo/scripts/test-services.sh" start)
+registry=$(sed -n 's/^SLIPWAY_TEST_REGISTRY=//p' <<<"$services")
+base=$(sed -n 's/^SLIPWAY_TEST_JRE_IMAGE=//p' <<<"$services")
+
+bin=${SLIPWAY_BIN_DIR:-${CARGO_TARGET_DIR:-$repo/target}/release}
+if [ -z "${SLIPWAY_BIN_DIR:-}" ]; then
+  log "cargo build --release --workspace --bins"
+  (cd "$repo" && cargo build --release --locked --workspace --bins --quiet)
+fi
+for step in containerize push-image deploy verify; do
+  [ -x "$bin/$step" ] || die "no $step in $bin"
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/slipway-bench-pipeline.XXXXXX")
+slipway_name=slipway-bench-slipway-$$
+docker_name=slipway-bench-docker-$$
+docker_repo=$registry/bench/docker-app
+slipway_repo=$registry/bench/slipway-app
+cleanup() {
+  docker rm --force "$slipway_name" "$slipway_name-previous" "$docker_name" >/dev/null 2>&1 || true
+  docker images --format '{{.Repository}}:{{.Tag}}' | grep -E "^($docker_repo|$slipway_repo)[:@]" |
+    xargs -r docker rmi --force >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+slipway_port=$(free_port)
+docker_port=$(free_port)
+
+log "building the sample's fat JAR (untimed)"
+project=$work/sample-app
+mkdir -p "$project"
+(cd "$repo/workflows-examples/sample-app" && tar --exclude=./target --exclude=./build --exclude=./.gradle -cf - .) |
+  tar -xf - -C "$project"
+(cd "$project" && mvn -o -q -B -Dmaven.repo.local=/usr/share/maven-repo -DskipTests package) >&2
+jar=$(ls "$project"/target/sample-app-*.jar | grep -v original | head -n 1)
+version=$(basename "$jar" .jar)
+version=${version#sample-app-}
+
+# The Docker side's build context: the JAR and a Dockerfile equivalent to containerize's image.
+context=$work/docker-context
+mkdir -p "$context"
+cat >"$context/Dockerfile" <<EOF
+FROM $base
+COPY app.jar /app/app.jar
+USER 65532:65532
+WORKDIR /app
+EXPOSE 8080
+ENTRYPOINT ["java", "-XX:MaxRAMPercentage=75", "-jar", "/app/app.jar"]
+EOF
+
+# A new JAR for round $1: the same app with one more file, so every image is new.
+new_jar() {
+  echo "round $1" >"$work/round.txt"
+  cp "$jar" "$work/app.jar"
+  (cd "$work" && zip -q app.jar round.txt)
+  cp "$work/app.jar" "$context/app.jar"
+}
+
+now() { date +%s%N; }
+
+run_slipway() {
+  local round=$1 report=$work/slipway.env
+  : >"$report"
+  "$bin/containerize" --artifact "$work/app.jar" --base "$base" --image "$slipway_repo:r$round" \
+    --output "$work/layout" --dotenv "$report" >/dev/null 2>>"$work/slipway.log"
+  "$bin/push-image" --layout "$work/layout" --image "$slipway_repo" --tag "r$round" --dotenv "$report" \
+    >/dev/null 2>>"$work/slipway.log"
+  local image_ref
+  image_ref=$(sed -n 's/^SLIPWAY_IMAGE_REF=//p' "$report" | tail -n 1)
+  "$bin/deploy" --target docker --image "$image_ref" --name "$slipway_name" \
+    --publish "127.0.0.1:$slipway_port:8080" --version-label "$version" --timeout 2m --dotenv "$report" \
+    >/dev/null 2>>"$work/slipway.log"
+  "$bin/verify" --url "http://127.0.0.1:$slipway_port" --check /health --expect-version "$version" \
+    --timeout 60s --dotenv "$report" >/dev/null 2>>"$work/slipway.log"
+  grep -qx 'SLIPWAY_HEALTHY=true' "$report" || die "slipway round $round: verify did not report healthy"
+}
+
+run_docker() {
+  local round=$1
+  docker build --quiet --tag "$docker_repo:r$round" "$context" >/dev/null 2>>"$work/docker.log"
+  docker push --quiet "$docker_repo:r$round" >/dev/null 2>>"$work/docker.log"
+  docker rm --force "$docker_name" >/dev/null 2>&1 || true
+  docker run --detach --name "$docker_name" --publish "127.0.0.1:$docker_port:8080" "$docker_repo:r$round" \
+    >/dev/null 2>>"$work/docker.log"
+  curl -fsS --retry 60 --retry-delay 1 --retry-all-errors --retry-connrefused --max-time 5 \
+    "http://127.0.0.1:$docker_port/version" 2>>"$work/docker.log" | grep -q "$version" ||
+    die "docker round $round: /version did not answer $version"
+}
+
+timed() {
+  local start end
+  start=$(now)
+  "$@" || die "$* failed (see $work/*.log)"
+  end=$(now)
+  echo $(((end - start) / 1000000))
+}
+
+log "warm-up round (untimed)"
+new_jar 0
+run_docker 0 || die "the docker side failed: $(cat "$work/docker.log")"
+run_slipway 0 || die "the slipway side failed: $(cat "$work/slipway.log")"
+
+slipway_ms=()
+docker_ms=()
+for round in $(seq 1 "$runs"); do
+  new_jar "$round"
+  if [ $((round % 2)) -eq 1 ]; then
+    slipway_ms+=("$(timed run_slipway "$round")")
+    docker_ms+=("$(timed run_docker "$round")")
+  else
+    docker_ms+=("$(timed run_docker "$round")")
+    slipway_ms+=("$(timed run_slipway "$round")")
+  fi
+  log "round $round: slipway ${slipway_ms[-1]} ms, docker ${docker_ms[-1]} ms"
+done
+
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+slipway_median=$(median "${slipway_ms[@]}")
+docker_median=$(median "${docker_ms[@]}")
+ratio=$(awk -v a="$slipway_median" -v b="$docker_median" 'BEGIN {printf "%.2f", a / b}')
+verdict=$(awk -v r="$ratio" -v t="$target" 'BEGIN {print (r <= t) ? "PASS" : "MISS"}')
+printf '%-48s %12s %12s %8s %8s\n' "pipeline (JAR built; containerize..verify)" "slipway ms" "docker ms" "ratio" "target"
+printf '%-48s %12s %12s %8s %8s  %s\n' "median of $runs rounds" "$slipway_median" "$docker_median" "$ratio" "<=$target" "$verdict"
+printf '%-48s %12s %12s\n' "rounds" "${slipway_ms[*]}" "${docker_ms[*]}"
