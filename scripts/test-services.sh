@@ -325,6 +325,15 @@ EOF
   find "$ROOTFS" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 }
 
+# True (and says so) when the OCI layout $1 was built by the recipe $2, its stamp file's content.
+layout_is_current() {
+  if [ -f "$1/index.json" ] && [ "$(cat "$1.stamp" 2>/dev/null)" = "$2" ]; then
+    log "using the cached OCI layout $1"
+    return 0
+  fi
+  return 1
+}
+
 # Rewrite the manifest tagged $1 in $LAYOUT with a mediaType field, and retag it.
 add_manifest_media_type() {
   local ref=$1 old manifest digest size
@@ -352,10 +361,7 @@ build_layout() {
   created=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)
   version=$(sed -n 's/^JAVA_VERSION="\(.*\)"$/\1/p' "$jdk/release")
   stamp="recipe=$RECIPE_VERSION jdk=$jdk version=$version arch=$arch modules=${JRE_MODULES[*]} epoch=$SOURCE_DATE_EPOCH"
-  if [ -f "$LAYOUT/index.json" ] && [ "$(cat "$LAYOUT.stamp" 2>/dev/null)" = "$stamp" ]; then
-    log "using the cached OCI layout $LAYOUT"
-    return 0
-  fi
+  if layout_is_current "$LAYOUT" "$stamp"; then return 0; fi
   need_root "building the test images"
   log "building the JRE image from $jdk (Java $version, linux/$arch)"
   rm -rf "$LAYOUT" "$LAYOUT.stamp" "$BUNDLE"
@@ -419,10 +425,7 @@ build_shell_layout() {
   busybox=$(command -v busybox 2>/dev/null) || die "busybox not found: install busybox-static (scripts/install-deps.sh)"
   [ -f /etc/ssl/certs/ca-certificates.crt ] || die "no /etc/ssl/certs/ca-certificates.crt: install ca-certificates"
   stamp="recipe=$RECIPE_VERSION busybox=$(sha256sum "$busybox" | cut -c1-16) libc=$(dpkg-query -W -f='${Version}' libc6) certs=$(sha256sum /etc/ssl/certs/ca-certificates.crt | cut -c1-16) arch=$arch epoch=$SOURCE_DATE_EPOCH"
-  if [ -f "$SHELL_LAYOUT/index.json" ] && [ "$(cat "$SHELL_LAYOUT.stamp" 2>/dev/null)" = "$stamp" ]; then
-    log "using the cached OCI layout $SHELL_LAYOUT"
-    return 0
-  fi
+  if layout_is_current "$SHELL_LAYOUT" "$stamp"; then return 0; fi
   need_root "building the test images"
   log "building the shell base image (busybox, glibc, CA certificates; linux/$arch)"
   rm -rf "$SHELL_LAYOUT" "$SHELL_LAYOUT.stamp" "$SHELL_BUNDLE"
