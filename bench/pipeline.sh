@@ -12,7 +12,8 @@
 # Every round gives the JAR new contents (a file added with zip, untimed), so both sides build,
 # push and start a new image; the order of the two sides alternates every round. One untimed
 # warm-up round runs first (docker pulls the base then). Wall time is measured with
-# `date +%s%N` around each whole side. Target: slipway's median <= 0.5 x docker's.
+# `date +%s%N` around each whole side, and around each phase for the breakdown printed after
+# the ratio. Target: slipway's median <= 0.5 x docker's.
 #
 # Prints a table on stdout (progress on stderr). Exits 0 whether or not the target is met
 # (PASS/MISS is printed); 1 when a tool or a check fails.
@@ -96,34 +97,51 @@ new_jar() {
 }
 
 now() { date +%s%N; }
+# Records how long the phase $1 of this round took since $phase_start (for the breakdown).
+phase_done() {
+  local end
+  end=$(now)
+  [ "${timing:-0}" = 1 ] && echo "$1 $(((end - phase_start) / 1000000))" >>"$work/phases.txt"
+  phase_start=$end
+}
 
 run_slipway() {
   local round=$1 report=$work/slipway.env
   : >"$report"
+  phase_start=$(now)
   "$bin/containerize" --artifact "$work/app.jar" --base "$base" --image "$slipway_repo:r$round" \
     --output "$work/layout" --dotenv "$report" >/dev/null 2>>"$work/slipway.log"
+  phase_done "slipway:containerize"
   "$bin/push-image" --layout "$work/layout" --image "$slipway_repo" --tag "r$round" --dotenv "$report" \
     >/dev/null 2>>"$work/slipway.log"
+  phase_done "slipway:push-image"
   local image_ref
   image_ref=$(sed -n 's/^SLIPWAY_IMAGE_REF=//p' "$report" | tail -n 1)
   "$bin/deploy" --target docker --image "$image_ref" --name "$slipway_name" \
     --publish "127.0.0.1:$slipway_port:8080" --version-label "$version" --timeout 2m --dotenv "$report" \
     >/dev/null 2>>"$work/slipway.log"
+  phase_done "slipway:deploy"
   "$bin/verify" --url "http://127.0.0.1:$slipway_port" --check /health --expect-version "$version" \
     --timeout 60s --dotenv "$report" >/dev/null 2>>"$work/slipway.log"
+  phase_done "slipway:verify"
   grep -qx 'SLIPWAY_HEALTHY=true' "$report" || die "slipway round $round: verify did not report healthy"
 }
 
 run_docker() {
   local round=$1
+  phase_start=$(now)
   docker build --quiet --tag "$docker_repo:r$round" "$context" >/dev/null 2>>"$work/docker.log"
+  phase_done "docker:build"
   docker push --quiet "$docker_repo:r$round" >/dev/null 2>>"$work/docker.log"
+  phase_done "docker:push"
   docker rm --force "$docker_name" >/dev/null 2>&1 || true
   docker run --detach --name "$docker_name" --publish "127.0.0.1:$docker_port:8080" "$docker_repo:r$round" \
     >/dev/null 2>>"$work/docker.log"
+  phase_done "docker:rm+run"
   curl -fsS --retry 60 --retry-delay 1 --retry-all-errors --retry-connrefused --max-time 5 \
     "http://127.0.0.1:$docker_port/version" 2>>"$work/docker.log" | grep -q "$version" ||
     die "docker round $round: /version did not answer $version"
+  phase_done "docker:curl"
 }
 
 timed() {
@@ -141,6 +159,7 @@ run_slipway 0 || die "the slipway side failed: $(cat "$work/slipway.log")"
 
 slipway_ms=()
 docker_ms=()
+timing=1
 for round in $(seq 1 "$runs"); do
   new_jar "$round"
   if [ $((round % 2)) -eq 1 ]; then
@@ -161,3 +180,9 @@ verdict=$(awk -v r="$ratio" -v t="$target" 'BEGIN {print (r <= t) ? "PASS" : "MI
 printf '%-48s %12s %12s %8s %8s\n' "pipeline (JAR built; containerize..verify)" "slipway ms" "docker ms" "ratio" "target"
 printf '%-48s %12s %12s %8s %8s  %s\n' "median of $runs rounds" "$slipway_median" "$docker_median" "$ratio" "<=$target" "$verdict"
 printf '%-48s %12s %12s\n' "rounds" "${slipway_ms[*]}" "${docker_ms[*]}"
+echo
+printf '%-48s %12s\n' "phase (median of $runs rounds)" "ms"
+for phase in slipway:containerize slipway:push-image slipway:deploy slipway:verify docker:build docker:push docker:rm+run docker:curl; do
+  # shellcheck disable=SC2046 # one value per line, numbers only
+  printf '%-48s %12s\n' "$phase" "$(median $(awk -v p="$phase" '$1 == p {print $2}' "$work/phases.txt"))"
+done

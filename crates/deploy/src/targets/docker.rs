@@ -51,7 +51,9 @@ const SETTLE: Duration = Duration::from_secs(2);
 const STOP_GRACE_SECONDS: i32 = 30;
 /// Log lines of a failed container kept for the error's detail.
 const LOG_TAIL_LINES: usize = 20;
-const POLL: Duration = Duration::from_millis(500);
+/// How often a starting container is inspected and its port probed: its readiness is noticed
+/// within this much (a local engine answers an inspect in about a millisecond).
+const POLL: Duration = Duration::from_millis(100);
 
 /// `[IP:]HOST_PORT:CONTAINER_PORT[/tcp|/udp]`, docker's `--publish` syntax.
 #[derive(Debug, Clone, PartialEq, Eq)]
