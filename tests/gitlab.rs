@@ -421,6 +421,10 @@ fn set_sample_version(project: &Path, version: &str) {
     std::fs::write(&pom, format!("{}<version>{version}{}", &text[..start], &text[end..])).unwrap();
 }
 
+fn variable_map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(key, value)| ((*key).to_owned(), (*value).to_owned())).collect()
+}
+
 /// Removes the deployed containers whatever the test's outcome.
 struct Containers(String);
 
@@ -449,7 +453,7 @@ fn the_gitlab_pipeline_passes_its_outputs_job_to_job_and_rolls_back_when_verify_
     let checkout = work.path().join("checkout");
     copy_project(&sample_app_dir(), &checkout);
     let project_dir = work.path().join("builds/group").join(&name);
-    let predefined: BTreeMap<String, String> = [
+    let predefined = variable_map(&[
         ("CI", "true"),
         ("GITLAB_CI", "true"),
         ("CI_PROJECT_DIR", project_dir.to_str().unwrap()),
@@ -463,12 +467,9 @@ fn the_gitlab_pipeline_passes_its_outputs_job_to_job_and_rolls_back_when_verify_
         ("CI_REGISTRY_IMAGE", &format!("{AUTH_REGISTRY}/group/{name}")),
         ("CI_REGISTRY_USER", AUTH_USER),
         ("CI_REGISTRY_PASSWORD", AUTH_PASSWORD),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
+    ]);
     // The project's CI/CD variables: this machine's stand-ins for the internet.
-    let project_variables: BTreeMap<String, String> = [
+    let project_variables = variable_map(&[
         ("SUITE_IMAGE", suite.reference.as_str()),
         ("SLIPWAY_RELEASES", &releases),
         ("BASE_IMAGE", &format!("{registry}/slipway/jre:17")),
@@ -476,10 +477,7 @@ fn the_gitlab_pipeline_passes_its_outputs_job_to_job_and_rolls_back_when_verify_
         ("VERIFY_TIMEOUT", "30s"),
         ("SLIPWAY_OFFLINE", "true"),
         ("SLIPWAY_BUILD_ARG", "-Dmaven.repo.local=/usr/share/maven-repo"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
+    ]);
     let (global, jobs) = load_pipeline(&workspace_root().join("workflows-examples/gitlab/.gitlab-ci.yml"));
     let names: Vec<&str> = jobs.iter().map(|job| job.name.as_str()).collect();
     assert_eq!(names, ["build", "package", "deploy", "verify"]);
