@@ -150,8 +150,9 @@ fn image_layout(plan: &Plan) -> Result<(NamedLayers, Option<Vec<String>>), StepE
     Ok((layers, entrypoint))
 }
 
-/// The files of an `--add`: the file itself, or every file under the directory (symbolic
-/// links followed), each keeping its executable bit.
+/// The files of an `--add`: the file itself, or every file under the directory, each keeping
+/// its executable bit. A symbolic link to a file adds the file; links to directories (which
+/// could loop) and special files are left out.
 fn added_files(addition: &Addition) -> std::io::Result<Vec<LayerFile>> {
     use std::os::unix::fs::PermissionsExt;
     let destination = addition.destination.trim_start_matches('/');
@@ -169,18 +170,16 @@ fn added_files(addition: &Addition) -> std::io::Result<Vec<LayerFile>> {
     let mut pending = vec![(addition.source.clone(), destination.to_owned())];
     while let Some((directory, inside)) = pending.pop() {
         for entry in std::fs::read_dir(&directory)? {
-            let path = entry?.path();
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let entry = entry?;
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
             let target = if inside.is_empty() { name } else { format!("{inside}/{name}") };
-            if path.is_dir() {
+            if entry.file_type()?.is_dir() {
                 pending.push((path, target));
-            } else {
+            } else if path.is_file() {
                 files.push(LayerFile { executable: executable(&path)?, path: target, source: path });
             }
         }
-    }
-    if files.is_empty() {
-        return Err(std::io::Error::other("the directory holds no file"));
     }
     Ok(files)
 }

@@ -240,7 +240,18 @@ fn addition(entry: &str) -> Result<Addition, StepError> {
     if source.is_file() && destination.is_empty() {
         return Err(usage(format!("--add `{entry}`: a file needs a destination path, not /")));
     }
+    if source.is_dir() && !holds_a_file(&source) {
+        return Err(usage(format!("--add `{entry}`: {} holds no file", source.display())));
+    }
     Ok(Addition { source, destination: destination.to_owned() })
+}
+
+/// Whether a file is anywhere under `dir`, as `--add` walks it (links to directories not
+/// followed; an unreadable directory counts as empty).
+fn holds_a_file(dir: &Path) -> bool {
+    std::fs::read_dir(dir).into_iter().flatten().filter_map(Result::ok).any(|entry| {
+        entry.path().is_file() || (entry.file_type().is_ok_and(|t| t.is_dir()) && holds_a_file(&entry.path()))
+    })
 }
 
 fn absolute(path: &Path) -> PathBuf {
@@ -329,5 +340,9 @@ mod tests {
         assert!(addition(&format!("{file}:/opt/../etc/a")).unwrap_err().message.contains("without `..`"));
         assert!(addition(&file.replace(':', "")).unwrap_err().message.contains("has no `:`"));
         assert!(addition(&format!("{dir_text}/nope:/opt")).unwrap_err().message.contains("does not exist"));
+        let empty = dir.path().join("empty/nested");
+        std::fs::create_dir_all(&empty).unwrap();
+        let empty_text = dir.path().join("empty").display().to_string();
+        assert!(addition(&format!("{empty_text}:/opt")).unwrap_err().message.contains("holds no file"));
     }
 }

@@ -526,8 +526,10 @@ fn bad_artifacts_and_settings_are_refused() {
     assert_refused(&["--artifact", jar, "--base", &base, "--add", &missing], 2, "does not exist");
     let relative = format!("{}:opt/notes.txt", text.display());
     assert_refused(&["--artifact", jar, "--base", &base, "--add", &relative], 2, "must be an absolute path");
-    let tools = format!("{}:/opt", empty_dir.display());
-    assert_refused(&["--add", &tools], 2, "--base is required without --artifact");
+    let empty_tools = format!("{}:/opt", empty_dir.display());
+    assert_refused(&["--artifact", jar, "--base", &base, "--add", &empty_tools], 2, "holds no file");
+    let notes = format!("{}:/opt/notes.txt", text.display());
+    assert_refused(&["--add", &notes], 2, "--base is required without --artifact");
 }
 
 #[test]
@@ -543,6 +545,9 @@ fn added_files_are_layers_of_their_own_and_an_image_without_an_app_keeps_the_bas
     std::fs::write(tools.join("hello"), "#!/bin/sh\necho hello\n").unwrap();
     std::fs::set_permissions(tools.join("hello"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     std::fs::write(tools.join("share/notes.txt"), "notes").unwrap();
+    // A link to a file adds the file; a link to a directory (here a loop) is left out.
+    std::os::unix::fs::symlink("share/notes.txt", tools.join("notes-link")).unwrap();
+    std::os::unix::fs::symlink(".", tools.join("loop")).unwrap();
     let config = work.path().join("app.conf");
     std::fs::write(&config, "port=1").unwrap();
     let layout = work.path().join("layout");
@@ -590,6 +595,9 @@ fn added_files_are_layers_of_their_own_and_an_image_without_an_app_keeps_the_bas
     assert_eq!(mode("usr/local/bin/hello"), 0o755);
     assert_eq!(std::fs::read_to_string(rootfs.join("usr/local/bin/share/notes.txt")).unwrap(), "notes");
     assert_eq!(mode("usr/local/bin/share/notes.txt"), 0o644);
+    assert_eq!(std::fs::read_to_string(rootfs.join("usr/local/bin/notes-link")).unwrap(), "notes");
+    assert!(std::fs::symlink_metadata(rootfs.join("usr/local/bin/notes-link")).unwrap().is_file());
+    assert!(!rootfs.join("usr/local/bin/loop").exists());
     assert_eq!(std::fs::read_to_string(rootfs.join("etc/app/app.conf")).unwrap(), "port=1");
     assert!(rootfs.join("opt/java/bin/java").is_file(), "the base's files are there");
 }
