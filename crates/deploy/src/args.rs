@@ -74,6 +74,7 @@ pub struct DeployArgs {
     pub name: String,
 
     /// Docker: a published port, [IP:]HOST_PORT:CONTAINER_PORT; repeatable. Default: 127.0.0.1:<port>:<port>.
+    /// A rollback restarts the previous container on the ports it was created with.
     #[arg(
         long,
         env = "SLIPWAY_PUBLISH",
