@@ -524,6 +524,15 @@ fn the_gitlab_pipeline_passes_its_outputs_job_to_job_and_rolls_back_when_verify_
     let verify = pipeline.run(&jobs[3]);
     assert!(!verify.succeeded, "verify passed against the wrong version:\n{}", verify.log);
     assert_eq!(value(&verify, "SLIPWAY_HEALTHY"), "false");
+    let leaked: Vec<&String> = verify
+        .dotenv
+        .iter()
+        .map(|(key, _)| key)
+        .filter(|key| *key == "SLIPWAY_STATUS" || *key == "SLIPWAY_URL")
+        .collect();
+    assert!(leaked.is_empty(), "the rollback's outputs stay out of verify's report: {leaked:?}");
+    let rollback = std::fs::read_to_string(pipeline.project_dir.join("rollback.env")).unwrap();
+    assert!(rollback.lines().any(|l| l == "SLIPWAY_VERSION_LABEL=1.0.0"), "{rollback}");
     let serving = wait_for_http(port, "/version", Duration::from_secs(60)).unwrap();
     assert!(serving.contains("1.0.0"), "after the rollback 1.0.0 serves: {serving}\n{}", verify.log);
     drop(containers);
