@@ -114,6 +114,26 @@ pub struct ContainerizeArgs {
     pub insecure_registry: Vec<String>,
 }
 
+impl ContainerizeArgs {
+    /// The flags as a command line gives them, each default from its definition above, for
+    /// callers that run containerize in process (tests of later steps). Like the binary, it
+    /// reads the flags' `SLIPWAY_*` environment twins for flags not given.
+    pub fn from_flags<I, T>(flags: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[command(flatten)]
+            args: ContainerizeArgs,
+        }
+        let command_line =
+            std::iter::once(std::ffi::OsString::from("containerize")).chain(flags.into_iter().map(Into::into));
+        <Flags as clap::Parser>::try_parse_from(command_line).map(|flags| flags.args)
+    }
+}
+
 /// Runs containerize.
 pub fn run(args: &ContainerizeArgs, console: &Console) -> Result<StepReport, StepError> {
     let env = |name: &str| std::env::var(name).ok();

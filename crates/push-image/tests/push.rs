@@ -44,25 +44,17 @@ fn fresh_jar(dir: &Path) -> PathBuf {
 /// An OCI layout made by containerize itself (in process), on `base`.
 fn layout(dir: &Path, base: &str, tarball: bool) -> PathBuf {
     let output = dir.join(format!("layout-{}", fastrand::u32(..)));
-    let args = slipway_containerize::ContainerizeArgs {
-        artifact: Some(fresh_jar(dir)),
-        add: Vec::new(),
-        kind: None,
-        base: Some(base.to_owned()),
-        output: output.clone(),
-        tarball: tarball.then(|| dir.join("image.tar")),
-        platform: Vec::new(),
-        port: 8080,
-        env: Vec::new(),
-        label: Vec::new(),
-        user: None,
-        workdir: None,
-        jvm_flag: Vec::new(),
-        webapps_dir: "/usr/local/tomcat/webapps".into(),
-        image: None,
-        creation_time: None,
-        insecure_registry: Vec::new(),
-    };
+    let jar = fresh_jar(dir);
+    let mut args = slipway_containerize::ContainerizeArgs::from_flags([
+        "--artifact".as_ref(),
+        jar.as_os_str(),
+        "--base".as_ref(),
+        base.as_ref(),
+        "--output".as_ref(),
+        output.as_os_str(),
+    ])
+    .unwrap();
+    args.tarball = tarball.then(|| dir.join("image.tar"));
     let log = CapturedLog::default();
     slipway_containerize::run(&args, &log.console("containerize", CiMode::Plain))
         .unwrap_or_else(|e| panic!("{e}: {}", log.text()));

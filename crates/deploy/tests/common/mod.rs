@@ -54,25 +54,17 @@ fn build_images(registry: &str) -> Images {
 
 fn containerize(dir: &Path, jar: &Path, base: &str, tag: &str, env: &[&str], jvm_flags: &[&str]) -> PathBuf {
     let output = dir.join(format!("layout-{tag}"));
-    let args = slipway_containerize::ContainerizeArgs {
-        artifact: Some(jar.to_owned()),
-        add: Vec::new(),
-        kind: None,
-        base: Some(base.to_owned()),
-        output: output.clone(),
-        tarball: None,
-        platform: Vec::new(),
-        port: 8080,
-        env: env.iter().map(|e| (*e).to_owned()).collect(),
-        label: Vec::new(),
-        user: None,
-        workdir: None,
-        jvm_flag: jvm_flags.iter().map(|f| (*f).to_owned()).collect(),
-        webapps_dir: "/usr/local/tomcat/webapps".into(),
-        image: None,
-        creation_time: None,
-        insecure_registry: Vec::new(),
-    };
+    let mut args = slipway_containerize::ContainerizeArgs::from_flags([
+        "--artifact".as_ref(),
+        jar.as_os_str(),
+        "--base".as_ref(),
+        base.as_ref(),
+        "--output".as_ref(),
+        output.as_os_str(),
+    ])
+    .unwrap();
+    args.env = env.iter().map(|e| (*e).to_owned()).collect();
+    args.jvm_flag = jvm_flags.iter().map(|f| (*f).to_owned()).collect();
     let log = CapturedLog::default();
     slipway_containerize::run(&args, &log.console("containerize", CiMode::Plain))
         .unwrap_or_else(|e| panic!("containerize {tag}: {e}: {}", log.text()));
