@@ -55,6 +55,8 @@ pub struct PlatformImage {
     pub base: PlatformBase,
     pub config: Blob,
     pub manifest: Blob,
+    /// The layers containerize put on this platform's base, in order.
+    pub app_layers: Vec<LayerBlob>,
 }
 
 fn object<'a>(value: &'a mut Value, key: &str) -> &'a mut Map<String, Value> {

@@ -35,7 +35,8 @@ pub struct ContainerizeArgs {
 
     /// A file or directory to add to the image, SRC:DEST with DEST absolute (a directory's
     /// contents go under DEST); repeatable. Each is a layer of its own after the app's: a Java
-    /// agent, configuration files, tools. Executable files stay executable.
+    /// agent, configuration files, tools. Executable files stay executable. {os}, {arch} and
+    /// {variant} in SRC give each platform its own files (bin/{arch}:/usr/local/bin).
     #[arg(long, env = "SLIPWAY_ADD", value_name = "SRC:DEST", value_delimiter = '\n')]
     pub add: Vec<String>,
 
@@ -156,38 +157,56 @@ fn io_error(what: &str) -> impl Fn(std::io::Error) -> StepError + '_ {
 /// Named layers, in order.
 type NamedLayers = Vec<(String, Vec<LayerFile>)>;
 
+/// What a layer holds: the same files on every platform, or a per-platform `--add`'s.
+enum LayerSource {
+    Files(Vec<LayerFile>),
+    PerPlatform(Addition),
+}
+
+/// The image's layers on top of the base, named, in order.
+type LayerSources = Vec<(String, LayerSource)>;
+
 /// The app's layers, then one per `--add`, and the entrypoint that starts the app (`None`
 /// keeps the base's).
-fn image_layout(plan: &Plan) -> Result<(NamedLayers, Option<Vec<String>>), StepError> {
-    let (mut layers, entrypoint) = match &plan.artifact {
+fn image_layout(plan: &Plan) -> Result<(LayerSources, Option<Vec<String>>), StepError> {
+    let (app, entrypoint) = match &plan.artifact {
         Some(artifact) => app_layout(plan, artifact)?,
         None => (Vec::new(), None),
     };
+    let mut layers: LayerSources = app.into_iter().map(|(name, files)| (name, LayerSource::Files(files))).collect();
     for (number, addition) in plan.additions.iter().enumerate() {
-        let files = added_files(addition).map_err(io_error(&format!("cannot read {}", addition.source.display())))?;
-        layers.push((format!("added-{}", number + 1), files));
+        let name = format!("added-{}", number + 1);
+        if addition.is_per_platform() {
+            layers.push((name, LayerSource::PerPlatform(addition.clone())));
+        } else {
+            layers.push((name, LayerSource::Files(added_files(&addition.source, &addition.destination)?)));
+        }
     }
     Ok((layers, entrypoint))
 }
 
-/// The files of an `--add`: the file itself, or every file under the directory, each keeping
-/// its executable bit. A symbolic link to a file adds the file; links to directories (which
-/// could loop) and special files are left out.
-fn added_files(addition: &Addition) -> std::io::Result<Vec<LayerFile>> {
+/// The files of an `--add` from `source`: the file itself, or every file under the directory,
+/// each keeping its executable bit. A symbolic link to a file adds the file; links to
+/// directories (which could loop) and special files are left out.
+fn added_files(source: &std::path::Path, destination: &str) -> Result<Vec<LayerFile>, StepError> {
+    walk_added(source, destination).map_err(io_error(&format!("cannot read {}", source.display())))
+}
+
+fn walk_added(source: &std::path::Path, destination: &str) -> std::io::Result<Vec<LayerFile>> {
     use std::os::unix::fs::PermissionsExt;
-    let destination = addition.destination.trim_start_matches('/');
+    let destination = destination.trim_start_matches('/');
     let executable = |path: &std::path::Path| -> std::io::Result<bool> {
         Ok(std::fs::metadata(path)?.permissions().mode() & 0o111 != 0)
     };
-    if addition.source.is_file() {
+    if source.is_file() {
         return Ok(vec![LayerFile {
             path: destination.to_owned(),
-            source: addition.source.clone(),
-            executable: executable(&addition.source)?,
+            source: source.to_owned(),
+            executable: executable(source)?,
         }]);
     }
     let mut files = Vec::new();
-    let mut pending = vec![(addition.source.clone(), destination.to_owned())];
+    let mut pending = vec![(source.to_owned(), destination.to_owned())];
     while let Some((directory, inside)) = pending.pop() {
         for entry in std::fs::read_dir(&directory)? {
             let entry = entry?;
@@ -299,20 +318,17 @@ async fn execute(plan: &Plan, console: &Console) -> Result<StepReport, StepError
         platforms.join(", ")
     ));
 
-    let staged = StagedLayout::create(&plan.output).map_err(io_error("cannot create the output layout"))?;
-    let (layer_files, entrypoint) = image_layout(plan)?;
-    let mut app_layers: Vec<LayerBlob> = Vec::new();
-    for (name, files) in layer_files {
-        let blobs = staged.blobs_dir();
-        let mtime = plan.creation_time;
-        let layer = tokio::task::spawn_blocking(move || write_layer(&name, &files, mtime, &blobs))
-            .await
-            .map_err(|error| StepError::failed(format!("the layer writer stopped: {error}")))?
-            .map_err(io_error("cannot write a layer"))?;
-        console.info(&format!("layer {}: {} {}", layer.name, format_bytes(layer.size), layer.digest));
-        app_layers.push(layer);
+    let (layer_sources, entrypoint) = image_layout(plan)?;
+    // A per-platform --add must have its files for every platform, checked before anything is written.
+    for (_, source) in &layer_sources {
+        if let LayerSource::PerPlatform(addition) = source {
+            for platform in &base.platforms {
+                addition.check_source(Some(&platform.platform))?;
+            }
+        }
     }
 
+    let staged = StagedLayout::create(&plan.output).map_err(io_error("cannot create the output layout"))?;
     let settings = RunSettings {
         entrypoint,
         env: plan.env.clone(),
@@ -322,14 +338,33 @@ async fn execute(plan: &Plan, console: &Console) -> Result<StepReport, StepError
         workdir: plan.workdir.clone(),
         created: format_time(plan.creation_time),
     };
+    // Layers every platform shares are written once; a per-platform --add once per platform.
+    let mut shared: Vec<Option<LayerBlob>> = vec![None; layer_sources.len()];
     let mut images = Vec::new();
     for platform in &base.platforms {
+        let mut app_layers: Vec<LayerBlob> = Vec::new();
+        for (index, (name, source)) in layer_sources.iter().enumerate() {
+            let layer = match (source, &shared[index]) {
+                (LayerSource::Files(_), Some(written)) => written.clone(),
+                (LayerSource::Files(files), None) => {
+                    let layer = write_app_layer(name, files.clone(), plan, &staged, console).await?;
+                    shared[index] = Some(layer.clone());
+                    layer
+                }
+                (LayerSource::PerPlatform(addition), _) => {
+                    let files = added_files(&addition.source_for(&platform.platform), &addition.destination)?;
+                    let name = format!("{name}-{}", platform.platform.architecture);
+                    write_app_layer(&name, files, plan, &staged, console).await?
+                }
+            };
+            app_layers.push(layer);
+        }
         let config =
             Blob::json(slipway_registry::media::OCI_CONFIG, &build_config(&platform.config, &settings, &app_layers));
         let manifest = build_manifest(&base, platform, &config, &app_layers);
         staged.write_blob(&config).map_err(io_error("cannot write a config"))?;
         staged.write_blob(&manifest).map_err(io_error("cannot write a manifest"))?;
-        images.push(PlatformImage { base: platform.clone(), config, manifest });
+        images.push(PlatformImage { base: platform.clone(), config, manifest, app_layers });
     }
     let top = if base.is_index {
         let index = build_index(&base, &images);
@@ -356,7 +391,7 @@ async fn execute(plan: &Plan, console: &Console) -> Result<StepReport, StepError
                 .layers
                 .iter()
                 .map(|layer| layer.digest.clone())
-                .chain(app_layers.iter().map(|layer| layer.digest.clone()))
+                .chain(tarball_image.app_layers.iter().map(|layer| layer.digest.clone()))
                 .collect(),
             repo_tag: plan
                 .image
@@ -367,7 +402,26 @@ async fn execute(plan: &Plan, console: &Console) -> Result<StepReport, StepError
             .map_err(io_error("cannot write the tarball"))?;
     }
     let layout = staged.commit().map_err(io_error("cannot move the layout into place"))?;
-    Ok(report(plan, &base, &images, &top, &app_layers, &layout))
+    Ok(report(plan, &base, &images, &top, &layout))
+}
+
+/// Writes one layer into the staged layout, off the async runtime's thread.
+async fn write_app_layer(
+    name: &str,
+    files: Vec<LayerFile>,
+    plan: &Plan,
+    staged: &StagedLayout,
+    console: &Console,
+) -> Result<LayerBlob, StepError> {
+    let blobs = staged.blobs_dir();
+    let mtime = plan.creation_time;
+    let name = name.to_owned();
+    let layer = tokio::task::spawn_blocking(move || write_layer(&name, &files, mtime, &blobs))
+        .await
+        .map_err(|error| StepError::failed(format!("the layer writer stopped: {error}")))?
+        .map_err(io_error("cannot write a layer"))?;
+    console.info(&format!("layer {}: {} {}", layer.name, format_bytes(layer.size), layer.digest));
+    Ok(layer)
 }
 
 async fn fetch_base_layers(
@@ -406,14 +460,14 @@ async fn fetch_base_layers(
     Ok(())
 }
 
-fn report(
-    plan: &Plan,
-    base: &Base,
-    images: &[PlatformImage],
-    top: &Blob,
-    app_layers: &[LayerBlob],
-    layout: &std::path::Path,
-) -> StepReport {
+fn report(plan: &Plan, base: &Base, images: &[PlatformImage], top: &Blob, layout: &std::path::Path) -> StepReport {
+    // Every layer containerize wrote, once, in image order (per-platform ones differ).
+    let mut app_layers: Vec<&LayerBlob> = Vec::new();
+    for layer in images.iter().flat_map(|image| &image.app_layers) {
+        if !app_layers.iter().any(|known| known.digest == layer.digest) {
+            app_layers.push(layer);
+        }
+    }
     let platforms: Vec<String> = images.iter().map(|image| image.base.platform.to_string()).collect();
     let configs: Vec<String> = images.iter().map(|image| image.config.digest.clone()).collect();
     let mut outputs = Outputs::new();

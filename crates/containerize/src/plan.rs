@@ -45,9 +45,52 @@ pub struct Plan {
 /// `--add SRC:DEST`: a file or a directory's contents, copied to DEST in the image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Addition {
+    /// `--add` as given, for messages.
+    pub entry: String,
+    /// May name the platform with `{os}`, `{arch}` and `{variant}`: each platform's image then
+    /// gets its own files (binaries built per architecture).
     pub source: PathBuf,
     /// Absolute, without a trailing slash (`/usr/local/bin`).
     pub destination: String,
+}
+
+/// The placeholders a per-platform `--add` source may hold.
+const PLATFORM_PLACEHOLDERS: [&str; 3] = ["{os}", "{arch}", "{variant}"];
+
+impl Addition {
+    /// Whether the source names the platform, so that each platform adds its own files.
+    pub fn is_per_platform(&self) -> bool {
+        let text = self.source.to_string_lossy();
+        PLATFORM_PLACEHOLDERS.iter().any(|placeholder| text.contains(placeholder))
+    }
+
+    /// The source for `platform`, its placeholders filled in (`{variant}` is empty without one).
+    pub fn source_for(&self, platform: &Platform) -> PathBuf {
+        let text = self.source.to_string_lossy();
+        let filled = text
+            .replace("{os}", &platform.os)
+            .replace("{arch}", &platform.architecture)
+            .replace("{variant}", platform.variant.as_deref().unwrap_or_default());
+        PathBuf::from(filled)
+    }
+
+    /// Refuses a source that does not exist, a file added as `/`, or a directory holding no
+    /// file (for a per-platform source: the one `platform` names).
+    pub fn check_source(&self, platform: Option<&Platform>) -> Result<(), StepError> {
+        let source = platform.map_or_else(|| self.source.clone(), |platform| self.source_for(platform));
+        let entry = &self.entry;
+        let for_platform = platform.map(|p| format!(" (for {p})")).unwrap_or_default();
+        if !source.exists() {
+            return Err(usage(format!("--add `{entry}`: {} does not exist{for_platform}", source.display())));
+        }
+        if source.is_file() && self.destination.is_empty() {
+            return Err(usage(format!("--add `{entry}`: a file needs a destination path, not /")));
+        }
+        if source.is_dir() && !holds_a_file(&source) {
+            return Err(usage(format!("--add `{entry}`: {} holds no file{for_platform}", source.display())));
+        }
+        Ok(())
+    }
 }
 
 fn usage(message: String) -> StepError {
@@ -233,17 +276,13 @@ fn addition(entry: &str) -> Result<Addition, StepError> {
     if !destination.starts_with('/') && !destination.is_empty() || destination.split('/').any(|part| part == "..") {
         return Err(usage(format!("--add `{entry}`: `{destination}` must be an absolute path without `..`")));
     }
-    let source = absolute(Path::new(source));
-    if !source.exists() {
-        return Err(usage(format!("--add `{entry}`: {} does not exist", source.display())));
+    let addition =
+        Addition { entry: entry.to_owned(), source: absolute(Path::new(source)), destination: destination.to_owned() };
+    // A per-platform source is checked once the base's platforms are known.
+    if !addition.is_per_platform() {
+        addition.check_source(None)?;
     }
-    if source.is_file() && destination.is_empty() {
-        return Err(usage(format!("--add `{entry}`: a file needs a destination path, not /")));
-    }
-    if source.is_dir() && !holds_a_file(&source) {
-        return Err(usage(format!("--add `{entry}`: {} holds no file", source.display())));
-    }
-    Ok(Addition { source, destination: destination.to_owned() })
+    Ok(addition)
 }
 
 /// Whether a file is anywhere under `dir`, as `--add` walks it (links to directories not
@@ -344,5 +383,17 @@ mod tests {
         std::fs::create_dir_all(&empty).unwrap();
         let empty_text = dir.path().join("empty").display().to_string();
         assert!(addition(&format!("{empty_text}:/opt")).unwrap_err().message.contains("holds no file"));
+
+        // {os}/{arch}/{variant}: checked per platform, once the platforms are known.
+        std::fs::create_dir_all(dir.path().join("bin/arm64")).unwrap();
+        std::fs::write(dir.path().join("bin/arm64/tool"), "x").unwrap();
+        let per_platform = addition(&format!("{dir_text}/bin/{{arch}}:/usr/local/bin")).unwrap();
+        assert!(per_platform.is_per_platform());
+        let arm = Platform::parse("linux/arm64/v8").unwrap();
+        let amd = Platform::parse("linux/amd64").unwrap();
+        assert_eq!(per_platform.source_for(&arm), dir.path().join("bin/arm64"));
+        per_platform.check_source(Some(&arm)).unwrap();
+        let missing = per_platform.check_source(Some(&amd)).unwrap_err().message;
+        assert!(missing.contains("bin/amd64 does not exist (for linux/amd64)"), "{missing}");
     }
 }

@@ -601,3 +601,43 @@ fn added_files_are_layers_of_their_own_and_an_image_without_an_app_keeps_the_bas
     assert_eq!(std::fs::read_to_string(rootfs.join("etc/app/app.conf")).unwrap(), "port=1");
     assert!(rootfs.join("opt/java/bin/java").is_file(), "the base's files are there");
 }
+
+/// `--add` with `{arch}` in its source: each platform of a multi-platform base gets its own
+/// files, in a layer of its own; a platform without its files is refused before anything is
+/// written.
+#[test]
+fn a_per_platform_add_gives_each_platform_its_own_files() {
+    let Some(registry) = test_registry() else { return };
+    if !oci_tools_ready() {
+        return;
+    }
+    let base = format!("{registry}/slipway/jre-multi:17");
+    let work = tempfile::tempdir().unwrap();
+    let bin = work.path().join("bin");
+    for arch in ["amd64", "arm64"] {
+        std::fs::create_dir_all(bin.join(arch)).unwrap();
+        std::fs::write(bin.join(arch).join("tool"), format!("tool for {arch}")).unwrap();
+    }
+    let add = format!("{}/{{arch}}:/usr/local/bin", bin.display());
+    let layout = work.path().join("layout");
+    let run = run(&["--base", &base, "--add", &add, "--output", layout.to_str().unwrap()], work.path());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.output("platforms"), Some("linux/amd64,linux/arm64"));
+    assert_eq!(run.output("app-layers").unwrap().split(',').count(), 2, "one layer per platform");
+
+    // Each platform's manifest ends with its own layer, holding that platform's tool.
+    let index = json(&std::fs::read(layout.join("index.json")).unwrap());
+    let top = index["manifests"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_owned();
+    let blob = |digest: &str| layout.join("blobs/sha256").join(digest.trim_start_matches("sha256:"));
+    let image_index = json(&std::fs::read(blob(&top)).unwrap());
+    for entry in image_index["manifests"].as_array().unwrap() {
+        let arch = entry["platform"]["architecture"].as_str().unwrap();
+        let manifest = json(&std::fs::read(blob(entry["digest"].as_str().unwrap())).unwrap());
+        let last = manifest["layers"].as_array().unwrap().last().unwrap()["digest"].as_str().unwrap().to_owned();
+        let tool = output_of(Command::new("tar").arg("-xzOf").arg(blob(&last)).arg("usr/local/bin/tool"));
+        assert_eq!(String::from_utf8(tool).unwrap(), format!("tool for {arch}"));
+    }
+
+    std::fs::remove_dir_all(bin.join("arm64")).unwrap();
+    assert_refused(&["--base", &base, "--add", &add], 2, "bin/arm64 does not exist (for linux/arm64)");
+}
