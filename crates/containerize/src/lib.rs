@@ -133,6 +133,19 @@ impl ContainerizeArgs {
             std::iter::once(std::ffi::OsString::from("containerize")).chain(flags.into_iter().map(Into::into));
         <Flags as clap::Parser>::try_parse_from(command_line).map(|flags| flags.args)
     }
+
+    /// `--artifact ARTIFACT --base BASE --output OUTPUT`, every other flag at its default.
+    pub fn for_artifact(artifact: &std::path::Path, base: &str, output: &std::path::Path) -> Result<Self, clap::Error> {
+        use std::ffi::OsStr;
+        Self::from_flags([
+            OsStr::new("--artifact"),
+            artifact.as_os_str(),
+            OsStr::new("--base"),
+            OsStr::new(base),
+            OsStr::new("--output"),
+            output.as_os_str(),
+        ])
+    }
 }
 
 /// Runs containerize.

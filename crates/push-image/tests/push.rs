@@ -45,15 +45,7 @@ fn fresh_jar(dir: &Path) -> PathBuf {
 fn layout(dir: &Path, base: &str, tarball: bool) -> PathBuf {
     let output = dir.join(format!("layout-{}", fastrand::u32(..)));
     let jar = fresh_jar(dir);
-    let mut args = slipway_containerize::ContainerizeArgs::from_flags([
-        "--artifact".as_ref(),
-        jar.as_os_str(),
-        "--base".as_ref(),
-        base.as_ref(),
-        "--output".as_ref(),
-        output.as_os_str(),
-    ])
-    .unwrap();
+    let mut args = slipway_containerize::ContainerizeArgs::for_artifact(&jar, base, &output).unwrap();
     args.tarball = tarball.then(|| dir.join("image.tar"));
     let log = CapturedLog::default();
     slipway_containerize::run(&args, &log.console("containerize", CiMode::Plain))

@@ -54,15 +54,7 @@ fn build_images(registry: &str) -> Images {
 
 fn containerize(dir: &Path, jar: &Path, base: &str, tag: &str, env: &[&str], jvm_flags: &[&str]) -> PathBuf {
     let output = dir.join(format!("layout-{tag}"));
-    let mut args = slipway_containerize::ContainerizeArgs::from_flags([
-        "--artifact".as_ref(),
-        jar.as_os_str(),
-        "--base".as_ref(),
-        base.as_ref(),
-        "--output".as_ref(),
-        output.as_os_str(),
-    ])
-    .unwrap();
+    let mut args = slipway_containerize::ContainerizeArgs::for_artifact(jar, base, &output).unwrap();
     args.env = env.iter().map(|e| (*e).to_owned()).collect();
     args.jvm_flag = jvm_flags.iter().map(|f| (*f).to_owned()).collect();
     let log = CapturedLog::default();
