@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use serde_yaml_ng::{Mapping, Value};
 use slipway_testkit::{
-    ChildGuard, command_works, docker_ready, free_port, maven_ready, prerequisite, test_registry, wait_for_http,
+    command_works, docker_ready, maven_ready, prerequisite, serve_directory, test_registry, wait_for_http,
     workspace_binary, workspace_root,
 };
 
@@ -414,17 +414,8 @@ fn setup_downloads_the_release_asset_and_checks_its_sha256() {
     std::fs::copy(&verify, release.join(asset)).unwrap();
     let sum = Command::new("sha256sum").arg(asset).current_dir(&release).output().unwrap();
     std::fs::write(release.join(format!("{asset}.sha256")), &sum.stdout).unwrap();
-    let port = free_port();
-    let server = Command::new("python3")
-        .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()])
-        .current_dir(work.path().join("site"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let _server = ChildGuard(server);
     let sha_path = format!("/slipway-dev/slipway/releases/download/v9.9.9/{asset}.sha256");
-    wait_for_http(port, &sha_path, Duration::from_secs(20)).unwrap();
+    let (_server, port) = serve_directory(&work.path().join("site"), &sha_path);
 
     let setup = |cache: &Path| {
         Command::new(workspace_root().join("actions/setup/setup.sh"))

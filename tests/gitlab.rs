@@ -23,8 +23,8 @@ use std::time::Duration;
 
 use serde_yaml_ng::Value;
 use slipway_testkit::{
-    ChildGuard, copy_project, docker_ready, free_port, http_get, maven_ready, prerequisite, sample_app_dir,
-    test_registry, wait_for_http, workspace_binary, workspace_root,
+    ChildGuard, copy_project, copy_tree, docker_ready, free_port, http_get, maven_ready, prerequisite, sample_app_dir,
+    serve_directory, test_registry, wait_for_http, workspace_binary, workspace_root,
 };
 
 const STEPS: [&str; 5] = ["build-jar", "containerize", "push-image", "deploy", "verify"];
@@ -372,20 +372,6 @@ impl Pipeline<'_> {
     }
 }
 
-/// Copies every file under `from` into `to`, build outputs included (restored artifacts).
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 fn value<'a>(run: &'a JobRun, key: &str) -> &'a str {
     run.dotenv
         .iter()
@@ -400,16 +386,7 @@ fn serve_release(dir: &Path) -> (ChildGuard, String) {
     std::fs::copy(workspace_binary("build-jar").unwrap(), dir.join(asset)).unwrap();
     let sum = output_of(Command::new("sha256sum").arg(asset).current_dir(dir));
     std::fs::write(dir.join(format!("{asset}.sha256")), sum).unwrap();
-    let port = free_port();
-    let child = Command::new("python3")
-        .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()])
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let guard = ChildGuard(child);
-    wait_for_http(port, &format!("/{asset}.sha256"), Duration::from_secs(20)).unwrap();
+    let (guard, port) = serve_directory(dir, &format!("/{asset}.sha256"));
     (guard, format!("http://127.0.0.1:{port}"))
 }
 

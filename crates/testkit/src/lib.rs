@@ -79,20 +79,45 @@ pub fn sample_app_dir() -> PathBuf {
 
 /// Copies a project tree without its build outputs, so tests build in isolation.
 pub fn copy_project(from: &Path, to: &Path) {
+    copy_skipping(from, to, &["target", "build", ".gradle"]);
+}
+
+/// Copies every file under `from` into `to`, build outputs included.
+pub fn copy_tree(from: &Path, to: &Path) {
+    copy_skipping(from, to, &[]);
+}
+
+fn copy_skipping(from: &Path, to: &Path, skipped: &[&str]) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
         let name = entry.file_name();
-        if ["target", "build", ".gradle"].iter().any(|skip| name == *skip) {
+        if skipped.iter().any(|skip| name == *skip) {
             continue;
         }
         let target = to.join(&name);
         if entry.file_type().unwrap().is_dir() {
-            copy_project(&entry.path(), &target);
+            copy_skipping(&entry.path(), &target, skipped);
         } else {
             std::fs::copy(entry.path(), &target).unwrap();
         }
     }
+}
+
+/// Serves `dir` over plain HTTP on a free loopback port (Python's http.server) until the
+/// guard drops; returns once `ready_path` answers 200.
+pub fn serve_directory(dir: &Path, ready_path: &str) -> (ChildGuard, u16) {
+    let port = free_port();
+    let child = Command::new("python3")
+        .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let guard = ChildGuard(child);
+    wait_for_http(port, ready_path, Duration::from_secs(20)).unwrap();
+    (guard, port)
 }
 
 /// A free TCP port on the loopback interface.
