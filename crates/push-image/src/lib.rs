@@ -5,7 +5,6 @@
 //! several at once, retried), then child manifests by digest, then the top manifest,
 //! then the tags, so a tag never points at something incomplete -> outputs.
 
-pub mod ecr;
 pub mod layout;
 pub mod tags;
 
@@ -216,14 +215,13 @@ async fn execute(plan: &Plan, console: &Console) -> Result<StepReport, StepError
     let registry_host = plan.repository.registry();
     let login = plan.login.clone().map(|login| (registry_host.to_owned(), login));
     // ECR, in the contract's order: after an explicit login and docker's config.json.
-    let provided = match ecr::ecr_region(registry_host) {
-        Some(region)
-            if login.is_none() && slipway_registry::auth::from_docker_config(registry_host, console).is_none() =>
-        {
-            Some(ecr::login(&ecr::client(&region).await, registry_host, console).await?)
-        }
-        _ => None,
-    };
+    let provided =
+        slipway_registry::ecr::provided_login(registry_host, login.is_some(), console).await.map_err(|error| {
+            match error {
+                slipway_registry::ecr::EcrError::Refused(message) => StepError::usage(message),
+                slipway_registry::ecr::EcrError::Failed(message) => StepError::failed(message),
+            }
+        })?;
     let options = RegistryOptions { insecure_registries: plan.insecure_registries.clone(), login, provided };
     let registry = Arc::new(Registry::new(options, &references, console));
     let destination = Destination::connect(&registry, &plan.repository).await.map_err(|error| match error {

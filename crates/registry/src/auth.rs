@@ -1,7 +1,7 @@
 //! Registry credentials, in the contract's order: an explicit login, docker's
 //! config.json and its credential helpers (`DOCKER_CONFIG`), `GITHUB_TOKEN` for GHCR,
 //! GitLab's job credentials (`CI_REGISTRY_USER`/`CI_REGISTRY_PASSWORD`) for `$CI_REGISTRY`,
-//! else anonymous. (ECR's token is resolved by push-image, which carries the AWS SDK.)
+//! else anonymous. (ECR's token comes from [`crate::ecr`] as a [`ProvidedLogin`].)
 //! Every secret is masked the moment it is read.
 
 use oci_client::secrets::RegistryAuth;

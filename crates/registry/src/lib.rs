@@ -1,9 +1,10 @@
 //! Registry access shared by containerize and push-image: image references, the
 //! contract's plain-HTTP rule, credentials in the contract's order, and manifest and
-//! blob transfer over `oci-client`.
+//! blob transfer over `oci-client`, and ECR's login (push-image, containerize and deploy share it).
 
 pub mod auth;
 pub mod client;
+pub mod ecr;
 pub mod media;
 pub mod push;
 pub mod reference;

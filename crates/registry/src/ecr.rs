@@ -1,12 +1,39 @@
 //! Amazon ECR logins: a registry `<account>.dkr.ecr.<region>.amazonaws.com` gets a
 //! token from `GetAuthorizationToken` through the AWS SDK's default credential chain
 //! (environment, profile, web identity for GitHub OIDC), when docker's config.json has
-//! nothing for it.
+//! nothing for it. push-image, containerize's bases and deploy's pulls share it.
 
 use aws_sdk_ecr::error::ProvideErrorMetadata;
 use base64::Engine;
-use slipway_contract::{Console, Secret, StepError};
-use slipway_registry::auth::{Login, ProvidedLogin};
+use slipway_contract::{Console, Secret};
+
+use crate::auth::{Login, ProvidedLogin, from_docker_config};
+
+/// Why no ECR login could be had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EcrError {
+    /// ECR refused (no credentials, no permission): the configuration's fault.
+    #[error("{0}")]
+    Refused(String),
+    /// ECR answered something unusable.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// ECR's login for `registry` in the contract's order: only for an ECR host, and only
+/// when there is no explicit login (`explicit`) and docker's config.json has nothing.
+pub async fn provided_login(
+    registry: &str,
+    explicit: bool,
+    console: &Console,
+) -> Result<Option<ProvidedLogin>, EcrError> {
+    match ecr_region(registry) {
+        Some(region) if !explicit && from_docker_config(registry, console).is_none() => {
+            Ok(Some(login(&client(&region).await, registry, console).await?))
+        }
+        _ => Ok(None),
+    }
+}
 
 /// The region of an ECR registry host, or `None` for any other registry.
 pub fn ecr_region(registry: &str) -> Option<String> {
@@ -19,17 +46,13 @@ pub fn ecr_region(registry: &str) -> Option<String> {
 }
 
 /// Asks ECR for a registry token and turns it into a masked login.
-pub async fn login(
-    client: &aws_sdk_ecr::Client,
-    registry: &str,
-    console: &Console,
-) -> Result<ProvidedLogin, StepError> {
+pub async fn login(client: &aws_sdk_ecr::Client, registry: &str, console: &Console) -> Result<ProvidedLogin, EcrError> {
     let output = client.get_authorization_token().send().await.map_err(|error| {
         let detail = match (error.code(), error.message()) {
             (Some(code), Some(message)) => format!("{code}: {message}"),
             _ => aws_sdk_ecr::error::DisplayErrorContext(&error).to_string(),
         };
-        StepError::usage(format!(
+        EcrError::Refused(format!(
             "cannot get an ECR login for {registry}: {detail} (AWS credentials come from the environment, a profile, or web identity for GitHub OIDC)"
         ))
     })?;
@@ -37,15 +60,16 @@ pub async fn login(
         .authorization_data()
         .first()
         .and_then(|data| data.authorization_token())
-        .ok_or_else(|| StepError::failed(format!("ECR returned no authorization token for {registry}")))?;
+        .ok_or_else(|| EcrError::Failed(format!("ECR returned no authorization token for {registry}")))?;
     console.add_mask(token);
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(token)
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or_else(|| StepError::failed("ECR's authorization token is not base64 text"))?;
-    let (username, password) =
-        decoded.split_once(':').ok_or_else(|| StepError::failed("ECR's authorization token is not USER:PASSWORD"))?;
+        .ok_or_else(|| EcrError::Failed("ECR's authorization token is not base64 text".to_owned()))?;
+    let (username, password) = decoded
+        .split_once(':')
+        .ok_or_else(|| EcrError::Failed("ECR's authorization token is not USER:PASSWORD".to_owned()))?;
     Ok(ProvidedLogin {
         registry: registry.to_owned(),
         login: Login { username: username.to_owned(), password: Secret::new(password.to_owned(), console) },
@@ -117,7 +141,9 @@ mod tests {
         let client = mock_client!(aws_sdk_ecr, RuleMode::Sequential, [&rule]);
         let log = CapturedLog::default();
         let error = login(&client, REGISTRY, &log.console("push-image", CiMode::Plain)).await.unwrap_err();
-        assert_eq!(error.exit_code(), 2);
-        assert!(error.message.contains("AccessDeniedException: not authorized"), "{}", error.message);
+        assert!(
+            matches!(&error, EcrError::Refused(message) if message.contains("AccessDeniedException: not authorized")),
+            "{error:?}"
+        );
     }
 }
