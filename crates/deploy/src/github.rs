@@ -181,14 +181,18 @@ impl GithubDeployment {
         let payload = json!({
             "image": request.image,
             "version_label": request.version_label,
-            "strategy": request.strategy.as_str(),
+            "strategy": request.strategy().as_str(),
             "phase": request.phase.as_str(),
         });
         body["payload"] = payload;
         let created: Created = client.post(&route, Some(&body)).await.map_err(|error| {
             let (reason, usage) = explain(&error);
             let message = format!("cannot record a GitHub deployment in {}: {reason}", settings.repository);
-            if usage { DeployError::Usage(message) } else { DeployError::failed(message, "unchanged") }
+            if usage {
+                DeployError::Usage(message)
+            } else {
+                DeployError::failed(message, crate::status::Status::Unchanged)
+            }
         })?;
         let deployment = Self {
             client,

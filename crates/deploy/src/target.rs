@@ -1,44 +1,13 @@
-//! The one trait every deploy target implements, and what flows through it.
+//! The one trait every deploy target implements, and what flows through it:
+//! [`DeployRequest`] in, a read-only [`Plan`], then [`DeployOutcome`] or [`DeployError`].
 
-use std::time::Duration;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
 
 use slipway_contract::Console;
 
-/// How a new version reaches traffic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Strategy {
-    /// Replace everything at once.
-    Direct,
-    /// Replace instances in batches.
-    Rolling,
-    /// Batches, with an extra batch launched first so capacity never drops.
-    RollingWithBatch,
-    /// A fresh set of instances, swapped in when healthy.
-    Immutable,
-    /// A share of traffic to the new version, then promote or reject.
-    Canary,
-    /// A second environment with the new version, then swap (promote) or drop (reject).
-    BlueGreen,
-}
-
-impl Strategy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Direct => "direct",
-            Self::Rolling => "rolling",
-            Self::RollingWithBatch => "rolling-with-batch",
-            Self::Immutable => "immutable",
-            Self::Canary => "canary",
-            Self::BlueGreen => "blue-green",
-        }
-    }
-
-    /// Canary and blue-green stop after starting the new version, so that verify can
-    /// judge it before `--promote` or `--reject` finishes them.
-    pub fn is_phased(self) -> bool {
-        matches!(self, Self::Canary | Self::BlueGreen)
-    }
-}
+use crate::rollout::{Param, Rollout, Strategy};
+use crate::status::Status;
 
 /// Which part of a deployment this run does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,8 +39,10 @@ pub struct DeployRequest {
     /// The image, pinned by digest (`registry/repo@sha256:...`); empty for promote,
     /// reject and rollback, which act on what is already there.
     pub image: String,
-    pub strategy: Strategy,
+    pub rollout: Rollout,
     pub phase: Phase,
+    /// The label of the version this run makes live; empty when the run finds it
+    /// (promote, reject, rollback without `--version-label`).
     pub version_label: String,
     /// The port the container listens on.
     pub port: u16,
@@ -81,8 +52,19 @@ pub struct DeployRequest {
     pub dry_run: bool,
 }
 
-/// What a finished run reports (the step's outputs).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+impl DeployRequest {
+    pub fn strategy(&self) -> Strategy {
+        self.rollout.strategy
+    }
+
+    /// The run's deadline, counted from now: every wait of the run ends by it.
+    pub fn deadline(&self) -> Instant {
+        Instant::now() + self.timeout
+    }
+}
+
+/// What a run reports (the step's outputs).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeployOutcome {
     /// Where the new version answers (green's or the canary's URL during a phased deploy).
     pub url: String,
@@ -91,52 +73,144 @@ pub struct DeployOutcome {
     pub previous_version: String,
     /// The target's id for what it deployed (EB environment id, container id).
     pub deployment_id: String,
-    /// The target's word for the end state (Ready, running, canary, green-ready...).
-    pub status: String,
-    /// The target's health (Green, healthy...).
+    pub status: Status,
+    /// The target's health word (Green, healthy, started...).
     pub health: String,
 }
 
-/// A target's failure: bad input (exit 2) or a failed deployment (exit 1). `status`
-/// says where things were left (rolled-back, restored, failed), published as an output.
+/// A target's failure: bad input (exit 2) or a failed deployment (exit 1), whose
+/// `status` says where things were left, published as an output.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeployError {
     #[error("{0}")]
     Usage(String),
     #[error("{message}")]
-    Failed { message: String, status: String, detail: Vec<String> },
+    Failed { message: String, status: Status, detail: Vec<String> },
 }
 
 impl DeployError {
-    pub fn failed(message: impl Into<String>, status: &str) -> Self {
-        Self::Failed { message: message.into(), status: status.to_owned(), detail: Vec::new() }
+    pub fn failed(message: impl Into<String>, status: Status) -> Self {
+        Self::Failed { message: message.into(), status, detail: Vec::new() }
+    }
+
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::Usage(message.into())
     }
 }
 
-/// A deploy target: refuses what it cannot do in [`Target::check`], before any change.
-#[allow(async_fn_in_trait)] // Used through generics, never as `dyn`.
-pub trait Target {
-    /// The `--target` value.
-    fn name(&self) -> &'static str;
+/// What a target read and what it will do: printed the same way for every target, as
+/// the whole of a `--dry-run` and before a real run's changes.
+#[derive(Debug, Clone)]
+pub struct Plan<S> {
+    /// What exists now, one fact a line.
+    pub now: Vec<String>,
+    /// The changes, in order.
+    pub steps: Vec<String>,
+    /// What a dry run reports (status `planned`).
+    pub outcome: DeployOutcome,
+    /// What the apply needs of what the plan read.
+    pub state: S,
+}
 
-    /// The strategies this target runs.
-    fn strategies(&self) -> &'static [Strategy];
-
-    /// Refuses a strategy or phase the target cannot do, and bad target settings.
-    fn check(&self, request: &DeployRequest) -> Result<(), DeployError> {
-        if self.strategies().contains(&request.strategy) {
-            Ok(())
-        } else {
-            let supported: Vec<&str> = self.strategies().iter().map(|s| s.as_str()).collect();
-            Err(DeployError::Usage(format!(
-                "the {} target cannot do --strategy {}; it does {}",
-                self.name(),
-                request.strategy.as_str(),
-                supported.join(", ")
-            )))
-        }
+impl<S> Plan<S> {
+    pub fn new(outcome: DeployOutcome, state: S) -> Self {
+        Self { now: Vec::new(), steps: Vec::new(), outcome, state }
     }
 
-    /// Runs `request.phase` (or, with `request.dry_run`, prints what it would do).
-    async fn run(&self, request: &DeployRequest, console: &Console) -> Result<DeployOutcome, DeployError>;
+    #[must_use]
+    pub fn now(mut self, fact: impl Into<String>) -> Self {
+        self.now.push(fact.into());
+        self
+    }
+
+    #[must_use]
+    pub fn step(mut self, step: impl Into<String>) -> Self {
+        self.steps.push(step.into());
+        self
+    }
+
+    /// `plan:` then what exists and the numbered steps.
+    pub fn render(&self) -> String {
+        let mut text = String::from("plan:");
+        for fact in &self.now {
+            let _ = write!(text, "\n  now: {fact}");
+        }
+        if self.steps.is_empty() {
+            text.push_str("\n  nothing to change");
+        }
+        for (index, step) in self.steps.iter().enumerate() {
+            let _ = write!(text, "\n  {}. {step}", index + 1);
+        }
+        text
+    }
+}
+
+/// A deploy target. `check` refuses, without I/O, what the target cannot do; `plan`
+/// reads (never changes) the target; `apply` carries the plan out. Both end by the
+/// run's deadline.
+#[allow(async_fn_in_trait)] // Used through generics, never as `dyn`.
+pub trait Target {
+    /// What `plan` hands to `apply`.
+    type State;
+
+    /// The `--target` value.
+    const NAME: &'static str;
+
+    /// The strategies this target runs.
+    const STRATEGIES: &'static [Strategy];
+
+    /// The rollout parameters `strategy` reads on this target.
+    fn reads(strategy: Strategy) -> &'static [Param];
+
+    /// Refuses a strategy, phase or rollout parameter the target cannot honour (exit 2),
+    /// before the target is even built (no credentials or connections needed).
+    fn check(request: &DeployRequest) -> Result<(), DeployError> {
+        let strategy = request.strategy();
+        if !Self::STRATEGIES.contains(&strategy) {
+            let supported: Vec<&str> = Self::STRATEGIES.iter().map(|s| s.as_str()).collect();
+            return Err(DeployError::Usage(format!(
+                "the {} target cannot do --strategy {strategy}; it does {}",
+                Self::NAME,
+                supported.join(", ")
+            )));
+        }
+        request.rollout.refuse_unread(Self::NAME, Self::reads(strategy)).map_err(DeployError::Usage)
+    }
+
+    /// Reads what is there and decides what `request.phase` will change, changing nothing.
+    async fn plan(
+        &self,
+        request: &DeployRequest,
+        deadline: Instant,
+        console: &Console,
+    ) -> Result<Plan<Self::State>, DeployError>;
+
+    /// Carries the plan out, by `deadline`.
+    async fn apply(
+        &self,
+        plan: Plan<Self::State>,
+        request: &DeployRequest,
+        deadline: Instant,
+        console: &Console,
+    ) -> Result<DeployOutcome, DeployError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_renders_what_is_there_then_numbered_steps() {
+        let outcome = DeployOutcome {
+            url: String::new(),
+            version_label: "v2".into(),
+            previous_version: "v1".into(),
+            deployment_id: String::new(),
+            status: Status::Planned,
+            health: "unknown".into(),
+        };
+        let plan = Plan::new(outcome.clone(), ()).now("app runs v1").step("pull it").step("start it");
+        assert_eq!(plan.render(), "plan:\n  now: app runs v1\n  1. pull it\n  2. start it");
+        assert_eq!(Plan::new(outcome, ()).render(), "plan:\n  nothing to change");
+    }
 }

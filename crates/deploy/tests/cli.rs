@@ -95,6 +95,36 @@ fn elastic_beanstalk_needs_its_names_a_region_and_credentials() {
 }
 
 #[test]
+fn rollout_parameters_a_target_does_not_read_are_refused_before_any_credentials() {
+    // No AWS region or credentials here: the rollout is judged before the target is built.
+    assert_refused(
+        &[&EB[..], &["--image", IMAGE, "--batch-size", "2"]].concat(),
+        &[],
+        "the elastic-beanstalk target does not use --batch-size with --strategy direct; it reads none of the rollout flags there",
+    );
+    assert_refused(
+        &[&EB[..], &["--image", IMAGE, "--strategy", "rolling", "--max-unavailable", "1"]].concat(),
+        &[],
+        "does not use --max-unavailable with --strategy rolling; it reads --batch-size there",
+    );
+    assert_refused(
+        &[&EB[..], &["--image", IMAGE, "--strategy", "canary", "--steps", "10,50"]].concat(),
+        &[],
+        "Elastic Beanstalk's traffic splitting has one canary step; --steps 10,50 has 2",
+    );
+    assert_refused(
+        &[&EB[..], &["--image", IMAGE, "--strategy", "canary", "--steps", "50,10"]].concat(),
+        &[],
+        "--steps must rise: 10 comes after 50",
+    );
+    assert_refused(
+        &[&EB[..], &["--image", IMAGE, "--strategy", "canary", "--steps", "100"]].concat(),
+        &[],
+        "100 is not in 1..=99",
+    );
+}
+
+#[test]
 fn a_tag_only_reference_is_a_warning_not_an_error() {
     // The deploy still stops later (no credentials), but the tag itself only warns.
     let (run, error) =

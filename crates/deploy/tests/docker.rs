@@ -61,7 +61,7 @@ fn deploys_replaces_restores_after_a_broken_version_and_rolls_back() {
     assert_eq!(first.output("url"), Some(url.as_str()));
     assert_eq!(first.output("version-label"), Some("v1"));
     assert_eq!(first.output("previous-version"), Some(""));
-    assert_eq!(first.output("status"), Some("running"));
+    assert_eq!(first.output("status"), Some("deployed"));
     assert_eq!(first.output("health"), Some("started"));
     assert_eq!(first.output("deployment-id").map(str::to_owned), inspect(&name, "{{.Id}}"));
     assert!(health(port).contains("UP"));
@@ -111,11 +111,8 @@ fn deploys_replaces_restores_after_a_broken_version_and_rolls_back() {
     assert_eq!(dry.code, 0, "{}", dry.stderr);
     assert_eq!(dry.output("status"), Some("planned"));
     assert_eq!(dry.output("previous-version"), Some("v2"));
-    assert!(
-        dry.stderr.contains("plan:") && dry.stderr.contains(&format!("stop {name} (v2, running)")),
-        "{}",
-        dry.stderr
-    );
+    assert!(dry.stderr.contains(&format!("plan:\n  now: {name} runs v2 (running)")), "{}", dry.stderr);
+    assert!(dry.stderr.contains(&format!("stop {name} (v2) and park it as {name}-replaced")), "{}", dry.stderr);
     assert_eq!(inspect(&name, "{{.Id}}"), live_id);
 
     // Rollback brings v1 back, and keeps v2 as the previous version.
@@ -128,6 +125,7 @@ fn deploys_replaces_restores_after_a_broken_version_and_rolls_back() {
     assert_eq!(rollback.output("version-label"), Some("v1"));
     assert_eq!(rollback.output("previous-version"), Some("v2"));
     assert_eq!(rollback.output("url"), Some(url.as_str()));
+    assert_eq!(rollback.output("status"), Some("rolled-back"));
     verified(&url, "1.0.0");
     assert_eq!(inspect(&name, "{{.Config.Image}} {{.State.Status}}"), Some(format!("{} running", images.v1)));
     assert_eq!(inspect(&previous, "{{.Config.Image}} {{.State.Status}}"), Some(format!("{} exited", images.v2)));
@@ -168,11 +166,13 @@ fn an_image_the_registry_does_not_have_and_nothing_to_roll_back_exit_2() {
 #[test]
 fn bad_publish_env_and_strategy_exit_2_before_touching_the_engine() {
     let image = format!("127.0.0.1:5555/deploy-test/app@{DIGEST}");
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 6] = [
         (&["--publish", "8080"], "--publish `8080` has no host port"),
         (&["--publish", "127.0.0.1:70000:8080"], "host port `70000`"),
         (&["--env", "NOEQUALS"], "--env `NOEQUALS` has no `=`"),
         (&["--strategy", "canary"], "the docker target cannot do --strategy canary; it does direct"),
+        (&["--bake", "1m"], "the docker target does not use --bake with --strategy direct"),
+        (&["--max-surge", "1"], "the docker target does not use --max-surge with --strategy direct"),
     ];
     for (args, expected) in cases {
         let mut command = deploy_command();

@@ -31,8 +31,9 @@ use aws_sdk_s3::operation::put_object::PutObjectOutput;
 use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
 use slipway_contract::CiMode;
 use slipway_contract::console::CapturedLog;
-use slipway_deploy::targets::elastic_beanstalk::{BatchSize, ElasticBeanstalk, Settings};
-use slipway_deploy::{DeployError, DeployOutcome, DeployRequest, Phase, Strategy, Target};
+use slipway_deploy::execute::Deployment;
+use slipway_deploy::targets::elastic_beanstalk::{ElasticBeanstalk, Settings};
+use slipway_deploy::{Amount, DeployError, DeployOutcome, DeployRequest, Phase, Rollout, Status, Strategy};
 
 const IMAGE: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop@sha256:3f2a9c1b7d4e3f2a9c1b7d4e3f2a9c1b7d4e3f2a9c1b7d4e3f2a9c1b7d4eabcd";
 
@@ -50,6 +51,17 @@ struct World {
     abortable: bool,
     throttle_first: usize,
     events: Vec<(EventSeverity, &'static str)>,
+    /// CNAMEs that differ from `<name>.eu-west-1.elasticbeanstalk.com` (after a swap).
+    cnames: HashMap<String, String>,
+    /// Throttle every DescribeEnvironments call.
+    throttle_always: bool,
+    /// What UpdateEnvironment to a version turns the environment's looks into (else they
+    /// go on as queued).
+    looks_after_update: HashMap<String, VecDeque<Look>>,
+    /// What AbortEnvironmentUpdate turns shop-prod's looks into.
+    looks_after_abort: Option<VecDeque<Look>>,
+    /// The status versions are described with (default Processed).
+    version_status: Option<ApplicationVersionStatus>,
     /// Existing application versions: label -> description.
     versions: HashMap<String, String>,
     calls: Vec<String>,
@@ -72,6 +84,7 @@ fn describe(world: &Shared, name: &str) -> Option<EnvironmentDescription> {
     }
     let look = if looks.len() > 1 { looks.pop_front().unwrap() } else { *looks.front()? };
     let abortable = world.abortable && look.0 == "Updating";
+    let cname = world.cnames.get(name).cloned().unwrap_or_else(|| format!("{name}.eu-west-1.elasticbeanstalk.com"));
     Some(
         EnvironmentDescription::builder()
             .environment_name(name)
@@ -79,7 +92,7 @@ fn describe(world: &Shared, name: &str) -> Option<EnvironmentDescription> {
             .status(status(look.0))
             .health(EnvironmentHealth::from(look.1))
             .version_label(look.2)
-            .cname(format!("{name}.eu-west-1.elasticbeanstalk.com"))
+            .cname(cname)
             .abortable_operation_in_progress(abortable)
             .build(),
     )
@@ -90,8 +103,8 @@ fn eb_client(world: &Shared) -> EbClient {
     let environments = mock!(EbClient::describe_environments).then_compute_response(move |input| {
         {
             let mut state = w.lock().unwrap();
-            if state.throttle_first > 0 {
-                state.throttle_first -= 1;
+            if state.throttle_always || state.throttle_first > 0 {
+                state.throttle_first = state.throttle_first.saturating_sub(1);
                 return MockResponse::Error(DescribeEnvironmentsError::generic(
                     ErrorMetadata::builder().code("Throttling").message("Rate exceeded").build(),
                 ));
@@ -117,7 +130,7 @@ fn eb_client(world: &Shared) -> EbClient {
                 ApplicationVersionDescription::builder()
                     .version_label(label)
                     .description(description)
-                    .status(ApplicationVersionStatus::Processed)
+                    .status(state.version_status.clone().unwrap_or(ApplicationVersionStatus::Processed))
                     .build()
             })
             .collect();
@@ -143,6 +156,9 @@ fn eb_client(world: &Shared) -> EbClient {
             input.environment_name().unwrap_or_default(),
             input.version_label().unwrap_or_default()
         ));
+        if let Some(looks) = state.looks_after_update.remove(input.version_label().unwrap_or_default()) {
+            state.looks.insert(input.environment_name().unwrap_or_default().to_owned(), looks);
+        }
         state.option_settings = input
             .option_settings()
             .iter()
@@ -177,9 +193,14 @@ fn eb_client(world: &Shared) -> EbClient {
         let w = Arc::clone(world);
         move |detail: String| w.lock().unwrap().calls.push(format!("{name} {detail}"))
     };
-    let abort_record = recorder("AbortEnvironmentUpdate");
+    let w = Arc::clone(world);
     let abort = mock!(EbClient::abort_environment_update).then_compute_output(move |input| {
-        abort_record(input.environment_name().unwrap_or_default().to_owned());
+        let name = input.environment_name().unwrap_or_default().to_owned();
+        let mut state = w.lock().unwrap();
+        state.calls.push(format!("AbortEnvironmentUpdate {name}"));
+        if let Some(looks) = state.looks_after_abort.take() {
+            state.looks.insert(name, looks);
+        }
         AbortEnvironmentUpdateOutput::builder().build()
     });
     let template_record = recorder("CreateConfigurationTemplate");
@@ -203,13 +224,18 @@ fn eb_client(world: &Shared) -> EbClient {
         state.created.push(name);
         CreateEnvironmentOutput::builder().build()
     });
-    let swap_record = recorder("SwapEnvironmentCNAMEs");
+    let w = Arc::clone(world);
     let swap = mock!(EbClient::swap_environment_cnames).then_compute_output(move |input| {
-        swap_record(format!(
-            "{} {}",
-            input.source_environment_name().unwrap_or_default(),
-            input.destination_environment_name().unwrap_or_default()
-        ));
+        let source = input.source_environment_name().unwrap_or_default().to_owned();
+        let destination = input.destination_environment_name().unwrap_or_default().to_owned();
+        let mut state = w.lock().unwrap();
+        state.calls.push(format!("SwapEnvironmentCNAMEs {source} {destination}"));
+        let cname = |state: &World, name: &str| {
+            state.cnames.get(name).cloned().unwrap_or_else(|| format!("{name}.eu-west-1.elasticbeanstalk.com"))
+        };
+        let (a, b) = (cname(&state, &source), cname(&state, &destination));
+        state.cnames.insert(source, b);
+        state.cnames.insert(destination, a);
         SwapEnvironmentCnamEsOutput::builder().build()
     });
     let terminate_record = recorder("TerminateEnvironment");
@@ -257,10 +283,11 @@ fn settings() -> Settings {
         application: "shop".into(),
         environment: "shop-prod".into(),
         bucket: None,
-        batch_size: BatchSize::Percent(30),
+        batch_size: Amount::Percent(30),
         canary_percent: 10,
         canary_evaluation: Duration::from_secs(300),
         green_environment: "shop-prod-green".into(),
+        cname: None,
         terminate_old: false,
         allow_yellow: false,
         poll_interval: Duration::from_millis(2),
@@ -270,7 +297,7 @@ fn settings() -> Settings {
 fn request(strategy: Strategy, phase: Phase) -> DeployRequest {
     DeployRequest {
         image: IMAGE.into(),
-        strategy,
+        rollout: Rollout::plain(strategy),
         phase,
         version_label: "v2-3f2a9c1b7d4e".into(),
         port: 8080,
@@ -281,10 +308,13 @@ fn request(strategy: Strategy, phase: Phase) -> DeployRequest {
 
 /// A world where shop-prod runs v1, and answers the given looks in turn afterwards.
 fn world_with(looks: &[Look]) -> Shared {
+    world_from(&[&[Look("Ready", "Green", "v1")], looks].concat())
+}
+
+/// A world where shop-prod answers exactly these looks in turn (the last repeats).
+fn world_from(looks: &[Look]) -> Shared {
     let mut world = World::default();
-    let mut queue: VecDeque<Look> = VecDeque::from([Look("Ready", "Green", "v1")]);
-    queue.extend(looks.iter().copied());
-    world.looks.insert("shop-prod".into(), queue);
+    world.looks.insert("shop-prod".into(), looks.iter().copied().collect());
     world.versions.insert("v1".into(), "slipway: old".into());
     Arc::new(Mutex::new(world))
 }
@@ -303,10 +333,16 @@ fn run_with_s3(world: &Shared, settings: Settings, request: &DeployRequest, s3: 
     let log = CapturedLog::default();
     let console = log.console("deploy", CiMode::Plain);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let result = runtime.block_on(async {
-        target.check(request)?;
-        target.run(request, &console).await
-    });
+    let env = |_: &str| None;
+    let deployment = Deployment {
+        request,
+        deadline: request.deadline(),
+        github: None,
+        environment_name: "production",
+        env: &env,
+        console: &console,
+    };
+    let result = runtime.block_on(deployment.run(&target));
     Run { result, log: log.text() }
 }
 
@@ -318,7 +354,7 @@ fn setting(namespace: &str, name: &str, value: &str) -> (String, String, String)
     (namespace.into(), name.into(), value.into())
 }
 
-fn failure(run: Run) -> (String, String) {
+fn failure(run: Run) -> (String, Status) {
     match run.result {
         Err(DeployError::Failed { message, status, .. }) => (message, status),
         other => panic!("expected a failed deployment, got {other:?}\n{}", run.log),
@@ -338,7 +374,7 @@ fn direct_deploy_bundles_the_image_creates_the_version_and_waits_for_green() {
     assert_eq!(outcome.version_label, "v2-3f2a9c1b7d4e");
     assert_eq!(outcome.previous_version, "v1");
     assert_eq!(outcome.deployment_id, "e-shop-prod");
-    assert_eq!((outcome.status.as_str(), outcome.health.as_str()), ("deployed", "Green"));
+    assert_eq!((outcome.status, outcome.health.as_str()), (Status::Deployed, "Green"));
     assert!(run.log.contains("shop-prod [INFO] Environment update completed successfully."), "{}", run.log);
 
     let state = world.lock().unwrap();
@@ -367,7 +403,7 @@ fn each_strategy_sets_its_deployment_policy() {
     let cases = [
         (
             Strategy::Rolling,
-            BatchSize::Percent(30),
+            Amount::Percent(30),
             vec![
                 setting(command, "DeploymentPolicy", "Rolling"),
                 setting(command, "BatchSizeType", "Percentage"),
@@ -376,20 +412,20 @@ fn each_strategy_sets_its_deployment_policy() {
         ),
         (
             Strategy::RollingWithBatch,
-            BatchSize::Fixed(2),
+            Amount::Count(2),
             vec![
                 setting(command, "DeploymentPolicy", "RollingWithAdditionalBatch"),
                 setting(command, "BatchSizeType", "Fixed"),
                 setting(command, "BatchSize", "2"),
             ],
         ),
-        (Strategy::Immutable, BatchSize::Percent(30), vec![setting(command, "DeploymentPolicy", "Immutable")]),
+        (Strategy::Immutable, Amount::Percent(30), vec![setting(command, "DeploymentPolicy", "Immutable")]),
     ];
     for (strategy, batch_size, expected) in cases {
         let world =
             world_with(&[Look("Updating", "Grey", "v2-3f2a9c1b7d4e"), Look("Ready", "Green", "v2-3f2a9c1b7d4e")]);
         let run = run(&world, Settings { batch_size, ..settings() }, &request(strategy, Phase::Deploy));
-        assert_eq!(run.result.unwrap().status, "deployed", "{strategy:?}");
+        assert_eq!(run.result.unwrap().status, Status::Deployed, "{strategy:?}");
         assert_eq!(settings_sent(&world), expected, "{strategy:?}");
     }
 }
@@ -399,7 +435,7 @@ fn canary_splits_traffic_then_promote_waits_and_reject_aborts() {
     let world = world_with(&[Look("Updating", "Green", "v2-3f2a9c1b7d4e")]);
     let started = run(&world, settings(), &request(Strategy::Canary, Phase::Deploy));
     let outcome = started.result.unwrap();
-    assert_eq!((outcome.status.as_str(), outcome.version_label.as_str()), ("canary", "v2-3f2a9c1b7d4e"));
+    assert_eq!((outcome.status, outcome.version_label.as_str()), (Status::Canary, "v2-3f2a9c1b7d4e"));
     let traffic = "aws:elasticbeanstalk:trafficsplitting";
     assert_eq!(
         settings_sent(&world),
@@ -415,9 +451,9 @@ fn canary_splits_traffic_then_promote_waits_and_reject_aborts() {
     let mut promote = request(Strategy::Canary, Phase::Promote);
     promote.image.clear();
     let outcome = run(&promoted, settings(), &promote).result.unwrap();
-    assert_eq!((outcome.status.as_str(), outcome.version_label.as_str()), ("promoted", "v2-3f2a9c1b7d4e"));
+    assert_eq!((outcome.status, outcome.version_label.as_str()), (Status::Promoted, "v2-3f2a9c1b7d4e"));
 
-    let rejected = world_with(&[
+    let rejected = world_from(&[
         Look("Updating", "Green", "v2-3f2a9c1b7d4e"),
         Look("Aborting", "Grey", "v2-3f2a9c1b7d4e"),
         Look("Ready", "Green", "v1"),
@@ -426,7 +462,7 @@ fn canary_splits_traffic_then_promote_waits_and_reject_aborts() {
     let mut reject = request(Strategy::Canary, Phase::Reject);
     reject.image.clear();
     let outcome = run(&rejected, settings(), &reject).result.unwrap();
-    assert_eq!((outcome.status.as_str(), outcome.version_label.as_str()), ("rejected", "v1"));
+    assert_eq!((outcome.status, outcome.version_label.as_str()), (Status::Rejected, "v1"));
     assert!(rejected.lock().unwrap().calls.contains(&"AbortEnvironmentUpdate shop-prod".to_owned()));
 }
 
@@ -445,7 +481,7 @@ fn an_error_event_fails_fast_and_the_previous_version_is_restored() {
     let (message, status) = failure(run(&world, settings(), &request(Strategy::Direct, Phase::Deploy)));
     assert!(message.contains("Failed to pull Docker image: manifest unknown"), "{message}");
     assert!(message.ends_with("shop-prod is back on v1"), "{message}");
-    assert_eq!(status, "rolled-back");
+    assert_eq!(status, Status::RolledBack);
     assert!(world.lock().unwrap().calls.contains(&"AbortEnvironmentUpdate shop-prod".to_owned()));
 }
 
@@ -460,7 +496,7 @@ fn red_health_on_the_new_version_fails_and_rolls_back() {
     ]);
     let (message, status) = failure(run(&world, settings(), &request(Strategy::Direct, Phase::Deploy)));
     assert!(message.contains("its health is Red"), "{message}");
-    assert_eq!(status, "rolled-back");
+    assert_eq!(status, Status::RolledBack);
     let calls = world.lock().unwrap().calls.clone();
     assert_eq!(calls.last().unwrap(), "UpdateEnvironment shop-prod v1", "the previous version is put back: {calls:?}");
 }
@@ -473,27 +509,31 @@ fn ready_on_the_previous_version_is_elastic_beanstalks_own_rollback() {
         message.starts_with("Elastic Beanstalk rolled back: shop-prod is Ready on v1, not v2-3f2a9c1b7d4e"),
         "{message}"
     );
-    assert_eq!(status, "rolled-back");
+    assert_eq!(status, Status::RolledBack);
     assert_eq!(world.lock().unwrap().calls.len(), 2, "no further update: EB already restored v1");
 }
 
 #[test]
 fn a_timeout_aborts_the_update_then_rolls_back() {
-    let mut looks = vec![Look("Updating", "Grey", "v2-3f2a9c1b7d4e"); 200];
-    looks.extend([
-        Look("Ready", "Yellow", "v2-3f2a9c1b7d4e"),
-        Look("Updating", "Grey", "v1"),
-        Look("Ready", "Green", "v1"),
-    ]);
-    let world = world_with(&looks);
-    world.lock().unwrap().abortable = true;
+    let world = world_with(&[Look("Updating", "Grey", "v2-3f2a9c1b7d4e")]);
+    {
+        let mut state = world.lock().unwrap();
+        state.abortable = true;
+        // The abort leaves the new version Ready (Yellow); slipway then puts v1 back.
+        state.looks_after_abort = Some(VecDeque::from([
+            Look("Aborting", "Grey", "v2-3f2a9c1b7d4e"),
+            Look("Ready", "Yellow", "v2-3f2a9c1b7d4e"),
+        ]));
+        state
+            .looks_after_update
+            .insert("v1".into(), VecDeque::from([Look("Updating", "Grey", "v1"), Look("Ready", "Green", "v1")]));
+    }
     let mut timed = request(Strategy::Rolling, Phase::Deploy);
     timed.timeout = Duration::from_millis(100);
-    // The abort is answered by the looks draining until Ready (Yellow) on the new version.
     let (message, status) = failure(run(&world, settings(), &timed));
     assert!(message.contains("was not live on v2-3f2a9c1b7d4e within 100ms"), "{message}");
     assert!(message.ends_with("shop-prod is back on v1"), "{message}");
-    assert_eq!(status, "rolled-back");
+    assert_eq!(status, Status::RolledBack);
     let calls = world.lock().unwrap().calls.clone();
     assert!(calls.contains(&"AbortEnvironmentUpdate shop-prod".to_owned()), "{calls:?}");
     assert_eq!(calls.last().unwrap(), "UpdateEnvironment shop-prod v1");
@@ -504,7 +544,7 @@ fn throttling_is_retried() {
     let world = world_with(&[Look("Ready", "Green", "v2-3f2a9c1b7d4e")]);
     world.lock().unwrap().throttle_first = 3;
     let outcome = run(&world, settings(), &request(Strategy::Direct, Phase::Deploy)).result.unwrap();
-    assert_eq!(outcome.status, "deployed");
+    assert_eq!(outcome.status, Status::Deployed);
 }
 
 #[test]
@@ -525,7 +565,7 @@ fn a_busy_environment_is_waited_for_before_deploying() {
     let run = run(&world, settings(), &request(Strategy::Direct, Phase::Deploy));
     assert!(run.log.contains("shop-prod is Updating; waiting for it to be Ready"), "{}", run.log);
     let outcome = run.result.unwrap();
-    assert_eq!((outcome.status.as_str(), outcome.previous_version.as_str()), ("deployed", "v1"));
+    assert_eq!((outcome.status, outcome.previous_version.as_str()), (Status::Deployed, "v1"));
 }
 
 #[test]
@@ -537,7 +577,7 @@ fn blue_green_creates_green_from_blue_then_promote_swaps_and_reject_terminates()
     );
     let outcome = run(&world, settings(), &request(Strategy::BlueGreen, Phase::Deploy)).result.unwrap();
     assert_eq!(outcome.url, "http://shop-prod-green.eu-west-1.elasticbeanstalk.com", "verify checks green first");
-    assert_eq!((outcome.status.as_str(), outcome.previous_version.as_str()), ("green-ready", "v1"));
+    assert_eq!((outcome.status, outcome.previous_version.as_str()), (Status::GreenReady, "v1"));
     let calls = world.lock().unwrap().calls.clone();
     assert_eq!(
         calls[1..],
@@ -557,8 +597,8 @@ fn blue_green_creates_green_from_blue_then_promote_swaps_and_reject_terminates()
     }
     let outcome = run(&promoted, Settings { terminate_old: true, ..settings() }, &promote).result.unwrap();
     assert_eq!(
-        (outcome.status.as_str(), outcome.version_label.as_str(), outcome.previous_version.as_str()),
-        ("promoted", "v2-3f2a9c1b7d4e", "v1")
+        (outcome.status, outcome.version_label.as_str(), outcome.previous_version.as_str()),
+        (Status::Promoted, "v2-3f2a9c1b7d4e", "v1")
     );
     assert_eq!(
         promoted.lock().unwrap().calls,
@@ -567,9 +607,137 @@ fn blue_green_creates_green_from_blue_then_promote_swaps_and_reject_terminates()
 
     let mut reject = request(Strategy::BlueGreen, Phase::Reject);
     reject.image.clear();
-    let outcome = run(&promoted, settings(), &reject).result.unwrap();
-    assert_eq!((outcome.status.as_str(), outcome.version_label.as_str()), ("rejected", "v1"));
-    assert_eq!(promoted.lock().unwrap().calls.last().unwrap(), "TerminateEnvironment shop-prod-green");
+    let rejected = world_with(&[]);
+    {
+        let mut state = rejected.lock().unwrap();
+        state.looks.insert("shop-prod-green".into(), VecDeque::from([Look("Ready", "Green", "v2-3f2a9c1b7d4e")]));
+        state.created.push("shop-prod-green".into());
+    }
+    let outcome = run(&rejected, settings(), &reject).result.unwrap();
+    assert_eq!((outcome.status, outcome.version_label.as_str()), (Status::Rejected, "v1"));
+    assert_eq!(rejected.lock().unwrap().calls, ["TerminateEnvironment shop-prod-green"]);
+}
+
+/// After a promote the names have swapped roles: shop-prod-green holds the production
+/// CNAME. The next blue-green deploy goes to shop-prod, and its reject terminates
+/// shop-prod, never the environment that serves production.
+#[test]
+fn blue_green_finds_which_environment_holds_production() {
+    let world = world_with(&[]);
+    {
+        let mut state = world.lock().unwrap();
+        state.looks.insert("shop-prod-green".into(), VecDeque::from([Look("Ready", "Green", "v1")]));
+        state.created.push("shop-prod-green".into());
+        state.looks.insert(
+            "shop-prod".into(),
+            VecDeque::from([
+                Look("Ready", "Green", "v0"),
+                Look("Updating", "Grey", "v0"),
+                Look("Ready", "Green", "v2-3f2a9c1b7d4e"),
+            ]),
+        );
+        state.cnames.insert("shop-prod".into(), "shop-prod-green-x7a1.eu-west-1.elasticbeanstalk.com".into());
+        state.cnames.insert("shop-prod-green".into(), "shop-prod.eu-west-1.elasticbeanstalk.com".into());
+    }
+    let outcome = run(&world, settings(), &request(Strategy::BlueGreen, Phase::Deploy)).result.unwrap();
+    assert_eq!((outcome.status, outcome.previous_version.as_str()), (Status::GreenReady, "v1"));
+    assert_eq!(outcome.url, "http://shop-prod-green-x7a1.eu-west-1.elasticbeanstalk.com", "the idle one's URL");
+    let calls = world.lock().unwrap().calls.clone();
+    assert_eq!(calls.last().unwrap(), "UpdateEnvironment shop-prod v2-3f2a9c1b7d4e", "the idle one: {calls:?}");
+
+    let mut reject = request(Strategy::BlueGreen, Phase::Reject);
+    reject.image.clear();
+    let outcome = run(&world, settings(), &reject).result.unwrap();
+    assert_eq!((outcome.status, outcome.version_label.as_str()), (Status::Rejected, "v1"));
+    assert_eq!(world.lock().unwrap().calls.last().unwrap(), "TerminateEnvironment shop-prod");
+
+    // --cname names production outright; one that neither holds is bad input.
+    let named = Settings { cname: Some("shop-prod".into()), ..settings() };
+    let outcome = run(&world, named, &reject).result.unwrap();
+    assert_eq!(outcome.url, "http://shop-prod.eu-west-1.elasticbeanstalk.com");
+    let unknown = Settings { cname: Some("shop-live".into()), ..settings() };
+    match run(&world, unknown, &reject).result {
+        Err(DeployError::Usage(message)) => assert!(
+            message.starts_with("cannot tell which of shop-prod and shop-prod-green serves production"),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A reject that comes after EB finished the traffic split (the new version serves
+/// everything, nothing to abort) must put the previous version back and say so; it
+/// reported `rejected` with the new version live before.
+#[test]
+fn a_canary_reject_after_the_split_completed_puts_the_previous_version_back() {
+    let world = world_from(&[Look("Ready", "Green", "v2-3f2a9c1b7d4e")]);
+    {
+        let mut state = world.lock().unwrap();
+        state.versions.insert("v2-3f2a9c1b7d4e".into(), format!("slipway: {IMAGE}"));
+        state
+            .looks_after_update
+            .insert("v1".into(), VecDeque::from([Look("Updating", "Grey", "v1"), Look("Ready", "Green", "v1")]));
+    }
+    let mut reject = request(Strategy::Canary, Phase::Reject);
+    reject.image.clear();
+    let run = run(&world, settings(), &reject);
+    let outcome = run.result.unwrap();
+    assert_eq!(
+        (outcome.status, outcome.version_label.as_str(), outcome.previous_version.as_str()),
+        (Status::RolledBack, "v1", "v2-3f2a9c1b7d4e")
+    );
+    assert!(run.log.contains("the traffic split had already completed"), "{}", run.log);
+    assert_eq!(world.lock().unwrap().calls, ["UpdateEnvironment shop-prod v1"]);
+}
+
+/// Runs `scenario` on another thread; a run that outlives `limit` fails the test
+/// (instead of hanging it, as an unbounded wait would).
+fn within<T: Send + 'static>(limit: Duration, scenario: impl FnOnce() -> T + Send + 'static) -> T {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(scenario());
+    });
+    receiver.recv_timeout(limit).unwrap_or_else(|_| panic!("the run did not end within {limit:?}"))
+}
+
+#[test]
+fn endless_throttling_ends_by_the_deadline() {
+    let world = world_with(&[]);
+    world.lock().unwrap().throttle_always = true;
+    let mut short = request(Strategy::Direct, Phase::Deploy);
+    short.timeout = Duration::from_millis(300);
+    let started = std::time::Instant::now();
+    let (message, status) = within(Duration::from_secs(20), move || failure(run(&world, settings(), &short)));
+    assert!(message.contains("DescribeEnvironments failed: Throttling: Rate exceeded until the deadline"), "{message}");
+    assert_eq!(status, Status::Unknown);
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+}
+
+/// The wait for a version to be processed counts against the run's deadline, not a
+/// fresh timeout of its own after the environment was waited for.
+#[test]
+fn an_unprocessed_version_ends_by_the_run_deadline() {
+    let mut looks = vec![Look("Updating", "Grey", "v0"); 300];
+    looks.push(Look("Ready", "Green", "v1"));
+    let world = world_from(&looks);
+    {
+        let mut state = world.lock().unwrap();
+        state.versions.insert("v2-3f2a9c1b7d4e".into(), format!("slipway: {IMAGE}"));
+        state.version_status = Some(ApplicationVersionStatus::Processing);
+    }
+    let mut timed = request(Strategy::Direct, Phase::Deploy);
+    timed.timeout = Duration::from_secs(1);
+    let started = std::time::Instant::now();
+    let (message, status) = within(Duration::from_secs(20), move || failure(run(&world, settings(), &timed)));
+    let elapsed = started.elapsed();
+    assert!(
+        message
+            == "application version v2-3f2a9c1b7d4e was not processed by the deadline (--timeout); nothing was deployed"
+            || message.starts_with("environment shop-prod stayed Updating until the timeout"),
+        "{message}"
+    );
+    assert!(matches!(status, Status::Unchanged | Status::Busy), "{status:?}");
+    assert!(elapsed < Duration::from_millis(1600), "one deadline for the whole run, not one per wait: {elapsed:?}");
 }
 
 #[test]
@@ -604,7 +772,7 @@ fn the_same_label_and_image_is_reused() {
     let world = world_with(&[Look("Ready", "Green", "v2-3f2a9c1b7d4e")]);
     world.lock().unwrap().versions.insert("v2-3f2a9c1b7d4e".into(), format!("slipway: {IMAGE}"));
     let run = run(&world, settings(), &request(Strategy::Direct, Phase::Deploy));
-    assert_eq!(run.result.unwrap().status, "deployed");
+    assert_eq!(run.result.unwrap().status, Status::Deployed);
     let state = world.lock().unwrap();
     assert!(state.bundles.is_empty() && !state.calls.iter().any(|c| c.starts_with("CreateApplicationVersion")));
 }
@@ -615,8 +783,17 @@ fn dry_run_changes_nothing() {
     let mut dry = request(Strategy::Rolling, Phase::Deploy);
     dry.dry_run = true;
     let run = run(&world, settings(), &dry);
-    assert_eq!(run.result.unwrap().status, "planned");
-    assert!(run.log.contains("plan: update shop-prod from v1 to v2-3f2a9c1b7d4e with Rolling"), "{}", run.log);
+    assert_eq!(run.result.unwrap().status, Status::Planned);
+    assert!(
+        run.log.contains("plan:\n  now: shop-prod runs v1 (Ready, Green)\n  1. upload a Dockerrun.aws.json"),
+        "{}",
+        run.log
+    );
+    assert!(
+        run.log.contains("\n  2. update shop-prod from v1 to v2-3f2a9c1b7d4e with Rolling (rolling)\n"),
+        "{}",
+        run.log
+    );
     let state = world.lock().unwrap();
     assert!(state.calls.is_empty() && state.bundles.is_empty());
 }
@@ -659,7 +836,7 @@ fn the_bundle_lands_in_s3_as_moto_serves_it() {
     let world = world_with(&[Look("Ready", "Green", "v2-3f2a9c1b7d4e")]);
     let settings = Settings { bucket: Some("shop-bundles".into()), ..settings() };
     let run = run_with_s3(&world, settings, &request(Strategy::Direct, Phase::Deploy), s3.clone());
-    assert_eq!(run.result.unwrap().status, "deployed", "{}", run.log);
+    assert_eq!(run.result.unwrap().status, Status::Deployed, "{}", run.log);
     let object = runtime
         .block_on(s3.get_object().bucket("shop-bundles").key("shop/v2-3f2a9c1b7d4e/Dockerrun.aws.json").send())
         .unwrap();

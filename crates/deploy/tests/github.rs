@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use slipway_contract::CiMode;
 use slipway_contract::console::CapturedLog;
 use slipway_deploy::github::{GithubDeployment, GithubSettings};
-use slipway_deploy::{DeployError, DeployOutcome, DeployRequest, Phase, Strategy};
+use slipway_deploy::{DeployError, DeployOutcome, DeployRequest, Phase, Rollout, Status, Strategy};
 use slipway_testkit::{StepRun, free_port};
 
 const TOKEN: &str = "ghs_FakeToken0123456789abcdefABCDEF";
@@ -169,7 +169,7 @@ fn settings(api_url: &str, console: &slipway_contract::Console) -> GithubSetting
 fn request() -> DeployRequest {
     DeployRequest {
         image: format!("127.0.0.1:5555/acme/shop@sha256:{}", "ab".repeat(32)),
-        strategy: Strategy::Direct,
+        rollout: Rollout::plain(Strategy::Direct),
         phase: Phase::Deploy,
         version_label: "v1.2.0-abababababab".into(),
         port: 8080,
@@ -207,7 +207,7 @@ async fn records_the_deployment_its_progress_and_its_success() {
         version_label: "v1.2.0-abababababab".into(),
         previous_version: "v1.1.0-cdcdcdcdcdcd".into(),
         deployment_id: "c0ffee".into(),
-        status: "running".into(),
+        status: Status::Deployed,
         health: "healthy".into(),
     };
     deployment.finish(&Ok(outcome), &console).await;
@@ -241,7 +241,7 @@ async fn records_the_deployment_its_progress_and_its_success() {
         requests[2].body,
         json!({
             "state": "success",
-            "description": "v1.2.0-abababababab is running",
+            "description": "v1.2.0-abababababab is deployed",
             "log_url": RUN_LOG,
             "environment_url": "http://127.0.0.1:18080"
         })
@@ -264,7 +264,7 @@ async fn a_failed_deployment_is_recorded_as_failure_with_a_short_redacted_descri
         .await
         .unwrap();
     let message = format!("the new container (v1.2.0) exited with code 1 after 0s; token {TOKEN} {}", "x".repeat(200));
-    let failure = DeployError::Failed { message, status: "restored".into(), detail: Vec::new() };
+    let failure = DeployError::Failed { message, status: Status::Restored, detail: Vec::new() };
     deployment.finish(&Err(failure), &console).await;
 
     let requests = fake.requests();
@@ -304,7 +304,15 @@ async fn a_refused_deployment_is_a_usage_error_and_a_lost_status_only_a_warning(
     let console = log.console("deploy", CiMode::GitHub);
     let deployment =
         GithubDeployment::start(&settings(&flaky.api_url(), &console), "staging", &request(), &console).await.unwrap();
-    deployment.finish(&Ok(DeployOutcome::default()), &console).await;
+    let outcome = DeployOutcome {
+        url: String::new(),
+        version_label: "v1.2.0-abababababab".into(),
+        previous_version: String::new(),
+        deployment_id: String::new(),
+        status: Status::Deployed,
+        health: String::new(),
+    };
+    deployment.finish(&Ok(outcome), &console).await;
     let text = log.text();
     assert!(text.contains("::warning::cannot set GitHub deployment 42 in progress: 500"), "{text}");
     assert!(text.contains("::warning::cannot record success on GitHub deployment 42: 500"), "{text}");
@@ -374,7 +382,7 @@ fn the_deploy_binary_records_a_docker_deployment_and_a_failed_one() {
     assert_eq!(requests[1].body["state"], "in_progress");
     assert_eq!(requests[2].body["state"], "success");
     assert_eq!(requests[2].body["environment_url"], url.as_str());
-    assert_eq!(requests[2].body["description"], format!("{label} is running").as_str());
+    assert_eq!(requests[2].body["description"], format!("{label} is deployed").as_str());
     assert_eq!(requests[3].body["payload"]["image"], images.broken.as_str());
     assert_eq!(requests[4].body["state"], "in_progress");
     assert_eq!(requests[5].body["state"], "failure");

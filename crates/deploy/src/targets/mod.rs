@@ -1,4 +1,49 @@
-//! The deploy targets, one module each, all behind [`crate::Target`].
+//! The deploy targets, one module each behind [`crate::Target`]. Adding a target is a
+//! module, a [`TargetKind`] variant, and its arm in [`TargetKind::deploy`].
 
 pub mod docker;
 pub mod elastic_beanstalk;
+
+use crate::args::DeployArgs;
+use crate::execute::Deployment;
+use crate::target::{DeployError, DeployOutcome, Target};
+
+/// Where to deploy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TargetKind {
+    /// A Docker Engine: the local one, or DOCKER_HOST (an EC2 instance running Docker).
+    Docker,
+    /// AWS Elastic Beanstalk, Docker platform.
+    ElasticBeanstalk,
+}
+
+impl TargetKind {
+    /// The `--target` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Docker => docker::DockerHost::NAME,
+            Self::ElasticBeanstalk => elastic_beanstalk::ElasticBeanstalk::NAME,
+        }
+    }
+
+    /// Builds the target from its own flags (bad ones refused) and runs the deployment on it.
+    pub async fn deploy(self, args: &DeployArgs, deployment: &Deployment<'_>) -> Result<DeployOutcome, DeployError> {
+        match self {
+            Self::Docker => {
+                docker::DockerHost::check(deployment.request)?;
+                let target = docker::DockerHost::from_flags(&args.docker, deployment.request)?;
+                deployment.run(&target).await
+            }
+            Self::ElasticBeanstalk => {
+                elastic_beanstalk::ElasticBeanstalk::check(deployment.request)?;
+                let target = elastic_beanstalk::ElasticBeanstalk::from_flags(
+                    &args.elastic_beanstalk,
+                    deployment.request,
+                    deployment.env,
+                )
+                .await?;
+                deployment.run(&target).await
+            }
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! The side effects, the same for every target: check, plan (printed), then apply,
+//! recorded as a GitHub deployment when asked. Every wait ends by one deadline.
+
+use std::time::Instant;
+
+use slipway_contract::Console;
+
+use crate::github::{GithubDeployment, GithubSettings};
+use crate::target::{DeployError, DeployOutcome, DeployRequest, Phase, Target};
+
+/// The environment variables, as a function (tests pass their own).
+pub type Env<'a> = dyn Fn(&str) -> Option<String> + 'a;
+
+/// One run of deploy on whichever target.
+pub struct Deployment<'a> {
+    pub request: &'a DeployRequest,
+    /// Every wait of the run ends by this.
+    pub deadline: Instant,
+    pub github: Option<&'a GithubSettings>,
+    /// The GitHub environment a recorded deployment goes to.
+    pub environment_name: &'a str,
+    pub env: &'a Env<'a>,
+    pub console: &'a Console,
+}
+
+impl std::fmt::Debug for Deployment<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deployment").field("request", self.request).finish_non_exhaustive()
+    }
+}
+
+impl Deployment<'_> {
+    /// Checks, plans and (unless a dry run) applies on `target`.
+    pub async fn run<T: Target>(&self, target: &T) -> Result<DeployOutcome, DeployError> {
+        let (request, console) = (self.request, self.console);
+        T::check(request)?;
+        console.info(&format!(
+            "{} {} to {} with strategy {}{}",
+            request.phase.as_str(),
+            if request.image.is_empty() { "(what is there)" } else { &request.image },
+            T::NAME,
+            request.rollout.describe(),
+            if request.dry_run { " (dry run)" } else { "" }
+        ));
+        let plan = target.plan(request, self.deadline, console).await?;
+        console.info(&plan.render());
+        if request.dry_run {
+            return Ok(plan.outcome);
+        }
+        let recorded = match self.github {
+            Some(settings) if request.phase != Phase::Reject => {
+                Some(GithubDeployment::start(settings, self.environment_name, request, console).await?)
+            }
+            _ => None,
+        };
+        let result = target.apply(plan, request, self.deadline, console).await;
+        if let Some(deployment) = &recorded {
+            deployment.finish(&result, console).await;
+        }
+        result
+    }
+}

@@ -1,0 +1,30 @@
+//! deploy's outputs and summary section.
+
+use slipway_contract::{Outputs, StepReport, Summary};
+
+use crate::target::{DeployOutcome, DeployRequest};
+
+/// The outputs and summary of a run that ended in `outcome` on `target`.
+pub fn report(target: &str, request: &DeployRequest, outcome: &DeployOutcome) -> StepReport {
+    let mut outputs = Outputs::new();
+    outputs
+        .set("url", &outcome.url)
+        .set("version-label", &outcome.version_label)
+        .set("previous-version", &outcome.previous_version)
+        .set("deployment-id", &outcome.deployment_id)
+        .set("status", outcome.status.as_str())
+        .set("health", &outcome.health);
+    let title = if request.dry_run { format!("deploy (dry run) to {target}") } else { format!("deploy to {target}") };
+    let mut summary = Summary::new(&title);
+    summary.facts(&[
+        ("phase", request.phase.as_str().to_owned()),
+        ("strategy", request.rollout.describe()),
+        ("image", request.image.clone()),
+        ("version", outcome.version_label.clone()),
+        ("previous version", outcome.previous_version.clone()),
+        ("status", outcome.status.as_str().to_owned()),
+        ("health", outcome.health.clone()),
+        ("url", outcome.url.clone()),
+    ]);
+    StepReport { outputs, summary }
+}

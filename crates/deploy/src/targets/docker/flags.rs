@@ -1,0 +1,185 @@
+//! The Docker target's flags and the values they parse into: `--name`, `--publish`
+//! (docker's syntax), `--env`, and `DOCKER_HOST`, which decides the URL's host.
+
+use std::net::IpAddr;
+
+use bollard::models::ContainerInspectResponse;
+
+/// The Docker target's flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DockerFlags {
+    /// Docker: the container's name; the one running under it is replaced.
+    #[arg(long, env = "SLIPWAY_NAME", value_name = "NAME", default_value = "slipway-app")]
+    pub name: String,
+
+    /// Docker: a published port, [IP:]HOST_PORT:CONTAINER_PORT; repeatable. Default: 127.0.0.1:<port>:<port>.
+    /// A rollback restarts the previous container on the ports it was created with.
+    #[arg(long, env = "SLIPWAY_PUBLISH", value_name = "MAPPING", value_delimiter = '\n')]
+    pub publish: Vec<String>,
+
+    /// Docker: an environment variable for the container, KEY=VALUE; repeatable.
+    #[arg(long, env = "SLIPWAY_ENV", value_name = "KEY=VALUE", value_delimiter = '\n')]
+    pub env: Vec<String>,
+}
+
+/// `[IP:]HOST_PORT:CONTAINER_PORT[/tcp|/udp]`, docker's `--publish` syntax.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortMapping {
+    /// The host address to bind; `None` for every interface.
+    pub host_ip: Option<IpAddr>,
+    pub host_port: u16,
+    pub container_port: u16,
+    /// `tcp` or `udp`.
+    pub protocol: &'static str,
+}
+
+impl PortMapping {
+    /// The ports a container was created with (its `HostConfig.PortBindings`), sorted.
+    pub fn bound_by(container: &ContainerInspectResponse) -> Vec<Self> {
+        let mut mappings: Vec<Self> = container
+            .host_config
+            .as_ref()
+            .and_then(|config| config.port_bindings.as_ref())
+            .into_iter()
+            .flatten()
+            .flat_map(|(key, bindings)| {
+                let (port, protocol) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
+                let protocol: &'static str = if protocol == "udp" { "udp" } else { "tcp" };
+                let container_port = port.parse::<u16>().ok();
+                bindings.iter().flatten().filter_map(move |binding| {
+                    Some(Self {
+                        host_ip: binding.host_ip.as_deref().filter(|ip| !ip.is_empty()).and_then(|ip| ip.parse().ok()),
+                        host_port: binding.host_port.as_deref()?.parse().ok()?,
+                        container_port: container_port?,
+                        protocol,
+                    })
+                })
+            })
+            .collect();
+        mappings.sort_by_key(|m| (m.container_port, m.host_port));
+        mappings
+    }
+
+    /// Parses one `--publish` value.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let trimmed = text.trim();
+        let bad = |why: &str| {
+            format!("--publish `{trimmed}` {why}; write it [IP:]HOST_PORT:CONTAINER_PORT, e.g. 127.0.0.1:8080:8080")
+        };
+        let (mapping, protocol) = match trimmed.rsplit_once('/') {
+            Some((mapping, "tcp")) => (mapping, "tcp"),
+            Some((mapping, "udp")) => (mapping, "udp"),
+            Some(_) => return Err(bad("has an unknown protocol (tcp or udp)")),
+            None => (trimmed, "tcp"),
+        };
+        let (rest, container) = mapping.rsplit_once(':').ok_or_else(|| bad("has no host port"))?;
+        let (ip, host) = match rest.rsplit_once(':') {
+            Some((ip, host)) => (Some(ip), host),
+            None => (None, rest),
+        };
+        let port = |value: &str, what: &str| -> Result<u16, String> {
+            match value.parse::<u16>() {
+                Ok(0) | Err(_) => Err(bad(&format!("has a {what} port `{value}` that is not 1 to 65535"))),
+                Ok(port) => Ok(port),
+            }
+        };
+        let host_port = port(host, "host")?;
+        let container_port = port(container, "container")?;
+        let host_ip = match ip {
+            None => None,
+            Some(ip) => {
+                let bare = ip.strip_prefix('[').and_then(|ip| ip.strip_suffix(']')).unwrap_or(ip);
+                Some(
+                    bare.parse::<IpAddr>()
+                        .map_err(|_| bad(&format!("has a host address `{ip}` that is not an IP address")))?,
+                )
+            }
+        };
+        Ok(Self { host_ip, host_port, container_port, protocol })
+    }
+
+    pub(super) fn port_key(&self) -> String {
+        format!("{}/{}", self.container_port, self.protocol)
+    }
+}
+
+impl std::fmt::Display for PortMapping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.host_ip {
+            Some(IpAddr::V6(ip)) => write!(f, "[{ip}]:")?,
+            Some(ip) => write!(f, "{ip}:")?,
+            None => {}
+        }
+        write!(f, "{}:{}/{}", self.host_port, self.container_port, self.protocol)
+    }
+}
+
+/// Checks one `--env` value, `KEY=VALUE`.
+pub fn parse_env(text: &str) -> Result<String, String> {
+    let Some((key, value)) = text.split_once('=') else {
+        return Err(format!("--env `{}` has no `=`; write it KEY=VALUE", key_only(text)));
+    };
+    let mut chars = key.chars();
+    let key_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if !key_ok {
+        return Err(format!("--env `{key}=...` has a bad name: letters, digits, _ . - and not starting with a digit"));
+    }
+    if value.contains('\0') {
+        return Err(format!("--env {key} holds a NUL character"));
+    }
+    Ok(format!("{key}={value}"))
+}
+
+/// The part of an env value safe to print (the value may be a secret).
+fn key_only(text: &str) -> String {
+    text.chars().take(40).collect()
+}
+
+/// Where the engine runs, which decides the URL's host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Engine {
+    /// A Unix socket (or the default): containers publish on this machine.
+    Local,
+    /// `DOCKER_HOST=tcp://host:port` (or http/https): containers publish on `host`.
+    Remote { host: String, display: String },
+}
+
+impl Engine {
+    /// Reads `DOCKER_HOST` as bollard's `connect_with_defaults` does.
+    pub fn from_docker_host(value: Option<&str>) -> Result<Self, String> {
+        let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+            return Ok(Self::Local);
+        };
+        if value.starts_with("unix://") || value.starts_with("npipe://") {
+            return Ok(Self::Local);
+        }
+        if value.starts_with("ssh://") {
+            return Err(format!(
+                "DOCKER_HOST `{value}` uses ssh, which deploy does not speak; expose the engine as tcp://HOST:2376 with TLS (DOCKER_TLS_VERIFY=1, DOCKER_CERT_PATH) or forward its socket (ssh -L /tmp/docker.sock:/var/run/docker.sock) and use unix://"
+            ));
+        }
+        let rest = ["tcp://", "http://", "https://"]
+            .iter()
+            .find_map(|scheme| value.strip_prefix(scheme))
+            .ok_or_else(|| format!("DOCKER_HOST `{value}` is not unix://PATH, tcp://HOST:PORT or https://HOST:PORT"))?;
+        let authority = rest.split('/').next().unwrap_or_default();
+        let authority = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+        let host = if let Some(bracketed) = authority.strip_prefix('[') {
+            bracketed.split(']').next().unwrap_or_default()
+        } else {
+            authority.split(':').next().unwrap_or_default()
+        };
+        if host.is_empty() {
+            return Err(format!("DOCKER_HOST `{value}` names no host"));
+        }
+        Ok(Self::Remote { host: host.to_owned(), display: value.to_owned() })
+    }
+
+    pub(super) fn describe(&self) -> String {
+        match self {
+            Self::Local => "the local Docker Engine".to_owned(),
+            Self::Remote { display, .. } => format!("the Docker Engine at {display}"),
+        }
+    }
+}
