@@ -37,6 +37,12 @@ else
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
 fi
 
+# cargo-machete (scripts/test.sh fails on a dependency no crate uses), from crates.io.
+if ! command -v cargo-machete >/dev/null 2>&1; then
+  echo "install-deps: installing cargo-machete from crates.io"
+  cargo install --locked --quiet cargo-machete
+fi
+
 # PyPI tools: moto's server, the local S3 the deploy tests upload Elastic Beanstalk bundles to.
 if ! command -v moto_server >/dev/null 2>&1; then
   echo "install-deps: installing moto[server] from PyPI"
