@@ -12,6 +12,7 @@ pub mod project;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use slipway_contract::keys::build_jar as keys;
 use slipway_contract::progress::format_bytes;
 use slipway_contract::{Console, Outputs, StepError, StepReport, Summary, parse_list};
 
@@ -117,14 +118,14 @@ fn inspect(path: &Path) -> Result<Artifact, StepError> {
 fn report(artifact: &Artifact, tool: Option<&str>, took: Option<Duration>) -> StepReport {
     let mut outputs = Outputs::new();
     outputs
-        .set("artifact", artifact.path.display())
-        .set("kind", artifact.kind.as_str())
-        .set("main-class", &artifact.main_class)
-        .set("java-release", artifact.java_release)
-        .set("version", &artifact.version)
-        .set("sha256", &artifact.sha256)
-        .set("size-bytes", artifact.size_bytes)
-        .set("tool", tool.unwrap_or("none"));
+        .set(keys::ARTIFACT, artifact.path.display())
+        .set(keys::KIND, artifact.kind.as_str())
+        .set(keys::MAIN_CLASS, &artifact.main_class)
+        .set(keys::JAVA_RELEASE, artifact.java_release)
+        .set(keys::VERSION, &artifact.version)
+        .set(keys::SHA256, &artifact.sha256)
+        .set(keys::SIZE_BYTES, artifact.size_bytes)
+        .set(keys::TOOL, tool.unwrap_or("none"));
 
     let name = artifact.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut summary = Summary::new(&format!("build-jar: `{name}`"));

@@ -15,6 +15,7 @@ pub mod plan;
 use std::path::PathBuf;
 
 use slipway_artifact::{Artifact, ArtifactKind, dist_class_path};
+use slipway_contract::keys::containerize as keys;
 use slipway_contract::progress::format_bytes;
 use slipway_contract::{Console, Outputs, StepError, StepReport, Summary};
 use slipway_registry::{ImageReference, Registry, RegistryOptions};
@@ -485,13 +486,13 @@ fn report(plan: &Plan, base: &Base, images: &[PlatformImage], top: &Blob, layout
     let configs: Vec<String> = images.iter().map(|image| image.config.digest.clone()).collect();
     let mut outputs = Outputs::new();
     outputs
-        .set("layout", layout.display())
-        .set("image-digest", &top.digest)
-        .set("config-digest", configs.join(","))
-        .set("platforms", platforms.join(","))
-        .set("base-digest", &base.digest)
-        .set("tarball", plan.tarball.as_ref().map(|t| t.display().to_string()).unwrap_or_default())
-        .set("app-layers", app_layers.iter().map(|l| l.digest.clone()).collect::<Vec<_>>().join(","));
+        .set(keys::LAYOUT, layout.display())
+        .set(keys::IMAGE_DIGEST, &top.digest)
+        .set(keys::CONFIG_DIGEST, configs.join(","))
+        .set(keys::PLATFORMS, platforms.join(","))
+        .set(keys::BASE_DIGEST, &base.digest)
+        .set(keys::TARBALL, plan.tarball.as_ref().map(|t| t.display().to_string()).unwrap_or_default())
+        .set(keys::APP_LAYERS, app_layers.iter().map(|l| l.digest.clone()).collect::<Vec<_>>().join(","));
 
     let name = match (&plan.image, &plan.artifact) {
         (Some(image), _) => image.to_string(),

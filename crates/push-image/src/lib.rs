@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt, TryStreamExt};
+use slipway_contract::keys::push_image as keys;
 use slipway_contract::progress::{Unit, format_bytes};
 use slipway_contract::{Console, Outputs, Progress, Secret, StepError, StepReport, Summary, parse_list};
 use slipway_registry::auth::Login;
@@ -448,13 +449,13 @@ fn report(
     let image_ref = format!("{}@{digest}", plan.repository.name());
     let mut outputs = Outputs::new();
     outputs
-        .set("image-ref", &image_ref)
-        .set("digest", digest)
-        .set("tags", plan.tags.join(","))
-        .set("bytes-uploaded", bytes)
-        .set("blobs-uploaded", uploaded)
-        .set("blobs-skipped", skipped)
-        .set("blobs-mounted", mounted);
+        .set(keys::IMAGE_REF, &image_ref)
+        .set(keys::DIGEST, digest)
+        .set(keys::TAGS, plan.tags.join(","))
+        .set(keys::BYTES_UPLOADED, bytes)
+        .set(keys::BLOBS_UPLOADED, uploaded)
+        .set(keys::BLOBS_SKIPPED, skipped)
+        .set(keys::BLOBS_MOUNTED, mounted);
     let title = if plan.dry_run { "push-image (dry run)" } else { "push-image" };
     let mut summary = Summary::new(&format!("{title}: `{}`", plan.repository.name()));
     summary.facts(&[

@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod console;
 pub mod error;
+pub mod keys;
 pub mod outputs;
 pub mod progress;
 pub mod secret;

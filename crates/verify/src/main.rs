@@ -11,7 +11,7 @@ slipway_contract::step_main! {
             refused, DNS, TLS, 5xx, a wrong version, an unmet expectation) are retried with \
             exponential backoff and jitter. Then the TLS certificate lifetime and the latency \
             budget are checked.\n\n\
-            Outputs: healthy, attempts, status, version-seen, p50-ms, p95-ms, p99-ms, \
+            Outputs: healthy, attempts, http-status, version-seen, p50-ms, p95-ms, p99-ms, \
             tls-days-left. Exit codes: 0 healthy, 1 unhealthy (with the last reason), 2 bad input."
     )]
     step: "verify",

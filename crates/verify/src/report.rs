@@ -1,5 +1,6 @@
 //! A verification as the contract's outputs and summary section.
 
+use slipway_contract::keys::verify as keys;
 use slipway_contract::{Outputs, Summary};
 
 use crate::latency::millis;
@@ -14,14 +15,14 @@ pub fn outputs(run: &Verification) -> Outputs {
         run.latency.as_ref().map(|stats| millis(pick(stats)).to_string()).unwrap_or_default()
     };
     outputs
-        .set("healthy", "true")
-        .set("attempts", run.attempts)
-        .set("status", run.last_status.map(|s| s.to_string()).unwrap_or_default())
-        .set("version-seen", run.version_seen.clone().unwrap_or_default())
-        .set("p50-ms", ms(|stats| stats.p50))
-        .set("p95-ms", ms(|stats| stats.p95))
-        .set("p99-ms", ms(|stats| stats.p99))
-        .set("tls-days-left", run.cert.as_ref().map(|cert| cert.days_left.to_string()).unwrap_or_default());
+        .set(keys::HEALTHY, "true")
+        .set(keys::ATTEMPTS, run.attempts)
+        .set(keys::HTTP_STATUS, run.last_status.map(|s| s.to_string()).unwrap_or_default())
+        .set(keys::VERSION_SEEN, run.version_seen.clone().unwrap_or_default())
+        .set(keys::P50_MS, ms(|stats| stats.p50))
+        .set(keys::P95_MS, ms(|stats| stats.p95))
+        .set(keys::P99_MS, ms(|stats| stats.p99))
+        .set(keys::TLS_DAYS_LEFT, run.cert.as_ref().map(|cert| cert.days_left.to_string()).unwrap_or_default());
     outputs
 }
 
@@ -133,7 +134,7 @@ mod tests {
             [
                 "healthy=true",
                 "attempts=3",
-                "status=200",
+                "http-status=200",
                 "version-seen=1.0.0",
                 "p50-ms=4",
                 "p95-ms=9",
