@@ -5,20 +5,17 @@
 
 #![allow(clippy::unwrap_used)] // A test panics on a broken fixture.
 
-use clap::Command;
+use clap::{Command, CommandFactory as _};
 use slipway_contract::keys::{CHAIN, LINKS};
 
-/// Each step's flags, read from its library's clap definitions.
+/// A step's command line, from its library: the binary's own clap definition.
 fn command(step: &str) -> Command {
-    fn flags<A: clap::Args>() -> Command {
-        A::augment_args(Command::new("step"))
-    }
     match step {
-        "build-jar" => flags::<slipway_build_jar::BuildJarArgs>(),
-        "containerize" => flags::<slipway_containerize::ContainerizeArgs>(),
-        "push-image" => flags::<slipway_push_image::PushImageArgs>(),
-        "deploy" => flags::<slipway_deploy::DeployArgs>(),
-        "verify" => flags::<slipway_verify::VerifyArgs>(),
+        "build-jar" => slipway_build_jar::Cli::command(),
+        "containerize" => slipway_containerize::Cli::command(),
+        "push-image" => slipway_push_image::Cli::command(),
+        "deploy" => slipway_deploy::Cli::command(),
+        "verify" => slipway_verify::Cli::command(),
         other => panic!("no step {other}"),
     }
 }
@@ -70,6 +67,22 @@ fn no_output_feeds_a_later_step_unless_it_is_a_link() {
                     producer.step, output.key, consumer.step
                 );
             }
+        }
+    }
+}
+
+#[test]
+fn each_steps_help_names_its_outputs() {
+    for entry in CHAIN {
+        let help = command(entry.step).render_long_help().to_string();
+        let words: Vec<&str> = help.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')).collect();
+        for output in entry.outputs {
+            assert!(
+                words.contains(&output.key),
+                "{} --help does not name its output `{}`:\n{help}",
+                entry.step,
+                output.key
+            );
         }
     }
 }

@@ -66,6 +66,18 @@ pub struct BuildJarArgs {
     pub build_args: Vec<String>,
 }
 
+slipway_contract::step_cli! {
+    #[command(
+        name = "build-jar",
+        version,
+        about = "Builds a runnable JVM artifact (fat JAR, dist or WAR) with the project's own Maven or Gradle, finds it and proves it runnable.",
+        after_help = "Outputs (to $GITHUB_OUTPUT, the dotenv report and standard output): artifact, kind, main-class, java-release, version, sha256, size-bytes, tool.\nExit codes: 0 done, 1 the build failed, 2 bad input or an artifact that cannot run."
+    )]
+    step: "build-jar",
+    args: BuildJarArgs,
+    run: run,
+}
+
 /// Runs build-jar: builds (unless `--jar`), finds and proves the artifact.
 pub fn run(args: &BuildJarArgs, console: &Console) -> Result<StepReport, StepError> {
     if let Some(jar) = &args.jar {

@@ -149,6 +149,18 @@ impl ContainerizeArgs {
     }
 }
 
+slipway_contract::step_cli! {
+    #[command(
+        name = "containerize",
+        version,
+        about = "Turns a JVM artifact (fat JAR, dist or WAR) into a reproducible, layered OCI image on a base image from a registry, without a Docker daemon.",
+        after_help = "Outputs (to $GITHUB_OUTPUT, the dotenv report and standard output): layout, image-digest, config-digest, platforms, base-digest, tarball, app-layers.\nExit codes: 0 done, 1 a registry or disk failure, 2 bad input (an unknown base, a platform the base lacks, a Java release newer than the base's)."
+    )]
+    step: "containerize",
+    args: ContainerizeArgs,
+    run: run,
+}
+
 /// Runs containerize.
 pub fn run(args: &ContainerizeArgs, console: &Console) -> Result<StepReport, StepError> {
     let env = |name: &str| std::env::var(name).ok();
