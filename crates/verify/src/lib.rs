@@ -6,17 +6,18 @@
 
 mod args;
 mod error;
+mod execute;
 mod expect;
 mod latency;
 mod plan;
 mod probe;
 mod report;
-mod wait;
 
 use slipway_contract::{Console, StepError, StepReport};
 
 pub use args::VerifyArgs;
 pub use error::{PlanError, VerifyError};
+pub use execute::{CheckRecord, Verification, backoff_delay, execute};
 pub use expect::{
     Expectations, HeaderExpectation, JsonExpectation, StatusSet, Verdict, VersionExpectation, evaluate, served_version,
 };
@@ -24,7 +25,6 @@ pub use latency::{LatencyStats, percentile};
 pub use plan::{Check, LatencyPolicy, Plan, RequestHeader, TlsPolicy, WaitPolicy};
 pub use probe::{CertInfo, Client, Response, cert_info};
 pub use report::{outputs, summary};
-pub use wait::{CheckRecord, Verification, backoff_delay, execute};
 
 slipway_contract::step_cli! {
     #[command(
