@@ -15,6 +15,7 @@ pub mod layout;
 pub mod plan;
 mod report;
 
+use slipway_contract::runtime::{Threads, block_on};
 use slipway_contract::{Console, StepError, StepReport};
 
 pub use crate::args::ContainerizeArgs;
@@ -35,9 +36,5 @@ slipway_contract::step_cli! {
 pub fn run(args: &ContainerizeArgs, console: &Console) -> Result<StepReport, StepError> {
     let env = |name: &str| std::env::var(name).ok();
     let plan = plan::plan(args, &env)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|error| StepError::failed(format!("cannot start the async runtime: {error}")))?;
-    runtime.block_on(execute::execute(&plan, console))
+    block_on(Threads::Current, execute::execute(&plan, console))?
 }

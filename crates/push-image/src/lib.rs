@@ -14,6 +14,7 @@ mod plan;
 mod report;
 pub mod tags;
 
+use slipway_contract::runtime::{Threads, block_on};
 use slipway_contract::{Console, StepError, StepReport};
 
 pub use crate::args::PushImageArgs;
@@ -35,10 +36,5 @@ slipway_contract::step_cli! {
 pub fn run(args: &PushImageArgs, console: &Console) -> Result<StepReport, StepError> {
     let env = |name: &str| std::env::var(name).ok();
     let plan = plan(args, &env, console)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|error| StepError::failed(format!("cannot start the async runtime: {error}")))?;
-    runtime.block_on(execute::execute(&plan, console))
+    block_on(Threads::Workers(2), execute::execute(&plan, console))?
 }

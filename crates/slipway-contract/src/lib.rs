@@ -11,6 +11,7 @@ pub mod error;
 pub mod keys;
 pub mod outputs;
 pub mod progress;
+pub mod runtime;
 pub mod secret;
 pub mod step;
 pub mod summary;

@@ -13,6 +13,7 @@ mod plan;
 mod probe;
 mod report;
 
+use slipway_contract::runtime::{Threads, block_on};
 use slipway_contract::{Console, StepError, StepReport};
 
 pub use args::VerifyArgs;
@@ -56,10 +57,6 @@ pub fn run(args: &VerifyArgs, console: &Console) -> Result<StepReport, StepError
         );
     }
     let client = Client::new(&plan)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|error| StepError::failed(format!("cannot start the async runtime: {error}")))?;
-    let verification = runtime.block_on(execute(&plan, &client, console))?;
+    let verification = block_on(Threads::Current, execute(&plan, &client, console))??;
     Ok(StepReport { outputs: outputs(&verification), summary: summary(&plan, &verification) })
 }
