@@ -23,7 +23,7 @@ base="$(sed -n 's/^SLIPWAY_TEST_JRE_IMAGE=//p' <<<"$registry_lines")"
 
 if [ -z "${SLIPWAY_BIN_DIR:-}" ]; then
   echo "==> cargo build" >&2
-  (cd "$root" && cargo build --locked --workspace --bins --quiet)
+  (cd "$root" && cargo build --locked --workspace --exclude xtask --bins --quiet)
   SLIPWAY_BIN_DIR="$(cd "$root" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug"
 fi
 work="${SLIPWAY_WORK_DIR:-$(mktemp -d)}"

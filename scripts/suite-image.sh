@@ -32,7 +32,7 @@ IFS=',' read -r -a platforms <<<"${SLIPWAY_SUITE_PLATFORM:-linux/$host_arch}"
 
 if [ -z "${SLIPWAY_BIN_DIR:-}" ]; then
   echo "==> cargo build --release" >&2
-  (cd "$root" && cargo build --release --locked --workspace --bins --quiet)
+  (cd "$root" && cargo build --release --locked --workspace --exclude xtask --bins --quiet)
   SLIPWAY_BIN_DIR="$(cd "$root" && cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release"
 fi

@@ -12,6 +12,7 @@ pub mod project;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use slipway_contract::keys::build_jar as keys;
 use slipway_contract::progress::format_bytes;
 use slipway_contract::{Console, Outputs, StepError, StepReport, Summary, parse_list};
 
@@ -63,6 +64,18 @@ pub struct BuildJarArgs {
         value_delimiter = '\n'
     )]
     pub build_args: Vec<String>,
+}
+
+slipway_contract::step_cli! {
+    #[command(
+        name = "build-jar",
+        version,
+        about = "Builds a runnable JVM artifact (fat JAR, dist or WAR) with the project's own Maven or Gradle, finds it and proves it runnable.",
+        after_help = "Outputs (to $GITHUB_OUTPUT, the dotenv report and standard output): artifact, kind, main-class, java-release, version, sha256, size-bytes, tool.\nExit codes: 0 done, 1 the build failed, 2 bad input or an artifact that cannot run."
+    )]
+    step: "build-jar",
+    args: BuildJarArgs,
+    run: run,
 }
 
 /// Runs build-jar: builds (unless `--jar`), finds and proves the artifact.
@@ -117,14 +130,14 @@ fn inspect(path: &Path) -> Result<Artifact, StepError> {
 fn report(artifact: &Artifact, tool: Option<&str>, took: Option<Duration>) -> StepReport {
     let mut outputs = Outputs::new();
     outputs
-        .set("artifact", artifact.path.display())
-        .set("kind", artifact.kind.as_str())
-        .set("main-class", &artifact.main_class)
-        .set("java-release", artifact.java_release)
-        .set("version", &artifact.version)
-        .set("sha256", &artifact.sha256)
-        .set("size-bytes", artifact.size_bytes)
-        .set("tool", tool.unwrap_or("none"));
+        .set(keys::ARTIFACT, artifact.path.display())
+        .set(keys::KIND, artifact.kind.as_str())
+        .set(keys::MAIN_CLASS, &artifact.main_class)
+        .set(keys::JAVA_RELEASE, artifact.java_release)
+        .set(keys::VERSION, &artifact.version)
+        .set(keys::SHA256, &artifact.sha256)
+        .set(keys::SIZE_BYTES, artifact.size_bytes)
+        .set(keys::TOOL, tool.unwrap_or("none"));
 
     let name = artifact.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut summary = Summary::new(&format!("build-jar: `{name}`"));

@@ -16,6 +16,8 @@ pub mod status;
 pub mod target;
 pub mod targets;
 
+use slipway_contract::keys::deploy as keys;
+use slipway_contract::runtime::{Threads, block_on};
 use slipway_contract::{Console, Outputs, StepError, StepReport};
 
 pub use crate::args::DeployArgs;
@@ -28,6 +30,18 @@ pub use crate::status::Status;
 pub use crate::target::{DeployError, DeployOutcome, DeployRequest, Phase, Plan, Target};
 pub use crate::targets::TargetKind;
 
+slipway_contract::step_cli! {
+    #[command(
+        name = "deploy",
+        version,
+        about = "Rolls a pushed image out to a target (a Docker host, AWS Elastic Beanstalk) with a strategy, waits until it is really live, and rolls back.",
+        after_help = "Credentials: the registry's as push-image resolves them (Docker target); AWS's default chain (environment, profile, web identity for GitHub OIDC) for Elastic Beanstalk; GITHUB_TOKEN for --github-deployment.\nOutputs (to $GITHUB_OUTPUT, the dotenv report and standard output): url, version-label, previous-version, deployment-id, status, health.\nExit codes: 0 live and healthy, 1 the deployment failed or was rolled back, 2 bad input (an unknown target or strategy, a strategy the target cannot do, a missing environment, no credentials)."
+    )]
+    step: "deploy",
+    args: DeployArgs,
+    run: run,
+}
+
 /// Runs deploy.
 pub fn run(args: &DeployArgs, console: &Console) -> Result<StepReport, StepError> {
     let env = |name: &str| std::env::var(name).ok();
@@ -37,11 +51,6 @@ pub fn run(args: &DeployArgs, console: &Console) -> Result<StepReport, StepError
     } else {
         None
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|error| StepError::failed(format!("cannot start the async runtime: {error}")))?;
     let deployment = Deployment {
         request: &request,
         deadline: request.deadline(),
@@ -50,7 +59,8 @@ pub fn run(args: &DeployArgs, console: &Console) -> Result<StepReport, StepError
         env: &env,
         console,
     };
-    let outcome = runtime.block_on(args.target.deploy(args, &deployment)).map_err(to_step_error)?;
+    // A deployment is a sequence of requests and waits: the step's own thread is enough.
+    let outcome = block_on(Threads::Current, args.target.deploy(args, &deployment))?.map_err(to_step_error)?;
     Ok(report(args.target.name(), &request, &outcome))
 }
 
@@ -61,7 +71,7 @@ fn to_step_error(error: DeployError) -> StepError {
         DeployError::Usage(message) => StepError::usage(message),
         DeployError::Failed { message, status, detail } => {
             let mut outputs = Outputs::new();
-            outputs.set("status", status.as_str());
+            outputs.set(keys::STATUS, status.as_str());
             StepError::failed(message).with_detail(detail).with_outputs(outputs)
         }
     }

@@ -1,5 +1,6 @@
 //! deploy's outputs and summary section.
 
+use slipway_contract::keys::deploy as keys;
 use slipway_contract::{Outputs, StepReport, Summary};
 
 use crate::target::{DeployOutcome, DeployRequest};
@@ -8,12 +9,12 @@ use crate::target::{DeployOutcome, DeployRequest};
 pub fn report(target: &str, request: &DeployRequest, outcome: &DeployOutcome) -> StepReport {
     let mut outputs = Outputs::new();
     outputs
-        .set("url", &outcome.url)
-        .set("version-label", &outcome.version_label)
-        .set("previous-version", &outcome.previous_version)
-        .set("deployment-id", &outcome.deployment_id)
-        .set("status", outcome.status.as_str())
-        .set("health", &outcome.health);
+        .set(keys::URL, &outcome.url)
+        .set(keys::VERSION_LABEL, &outcome.version_label)
+        .set(keys::PREVIOUS_VERSION, &outcome.previous_version)
+        .set(keys::DEPLOYMENT_ID, &outcome.deployment_id)
+        .set(keys::STATUS, outcome.status.as_str())
+        .set(keys::HEALTH, &outcome.health);
     let title = if request.dry_run { format!("deploy (dry run) to {target}") } else { format!("deploy to {target}") };
     let mut summary = Summary::new(&title);
     summary.facts(&[

@@ -132,20 +132,33 @@ pub struct RolloutArgs {
 
     /// Canary: the new version's share of traffic at each step, in percent, rising
     /// (10,25,50); promoting takes it to 100. Default: 10.
-    #[arg(
-        long,
-        env = "SLIPWAY_STEPS",
-        value_name = "PERCENTS",
-        alias = "canary-percent",
-        value_delimiter = ',',
-        value_parser = clap::value_parser!(u8).range(1..=99)
-    )]
-    pub steps: Vec<u8>,
+    #[arg(long, env = "SLIPWAY_STEPS", value_name = "PERCENTS", alias = "canary-percent", value_parser = parse_steps)]
+    pub steps: Option<Steps>,
 
     /// Canary: how long each step runs before traffic moves on (Elastic Beanstalk: how
     /// long it evaluates the canary's health). Default: 5m.
     #[arg(long, env = "SLIPWAY_BAKE", value_name = "DURATION", alias = "canary-evaluation", value_parser = parse_positive_duration)]
     pub bake: Option<Duration>,
+}
+
+/// Canary steps as given: traffic percentages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Steps(pub Vec<u8>);
+
+/// Parses `10,25,50` (commas, spaces or one per line): each a percentage from 1 to 99.
+pub fn parse_steps(text: &str) -> Result<Steps, String> {
+    let steps: Vec<u8> = text
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|part| !part.is_empty())
+        .map(|part| match part.trim_end_matches('%').parse::<u8>() {
+            Ok(step @ 1..=99) => Ok(step),
+            _ => Err(format!("`{part}` is not a share of traffic from 1 to 99 (percent); write steps like 10,25,50")),
+        })
+        .collect::<Result<_, _>>()?;
+    if steps.is_empty() {
+        return Err("no steps; write them like 10,25,50".to_owned());
+    }
+    Ok(Steps(steps))
 }
 
 /// The default canary: 10% of traffic for five minutes.
@@ -167,7 +180,8 @@ pub struct Rollout {
 impl Rollout {
     /// Checks what the flags say on their own (rising steps, a budget that can move).
     pub fn new(strategy: Strategy, args: &RolloutArgs) -> Result<Self, String> {
-        if let Some(pair) = args.steps.windows(2).find(|pair| pair[0] >= pair[1]) {
+        let steps = args.steps.clone().map(|steps| steps.0).unwrap_or_default();
+        if let Some(pair) = steps.windows(2).find(|pair| pair[0] >= pair[1]) {
             return Err(format!("--steps must rise: {} comes after {}; write them like 10,25,50", pair[1], pair[0]));
         }
         if let (Some(surge), Some(unavailable)) = (args.max_surge, args.max_unavailable)
@@ -181,7 +195,7 @@ impl Rollout {
             batch_size: args.batch_size,
             max_surge: args.max_surge,
             max_unavailable: args.max_unavailable,
-            steps: args.steps.clone(),
+            steps,
             bake: args.bake,
         })
     }
@@ -273,8 +287,19 @@ mod tests {
     }
 
     #[test]
+    fn steps_are_percentages_by_comma_or_line() {
+        assert_eq!(parse_steps("10,25,50"), Ok(Steps(vec![10, 25, 50])));
+        assert_eq!(parse_steps("10%\n25%\n"), Ok(Steps(vec![10, 25])));
+        assert_eq!(parse_steps(" 5 "), Ok(Steps(vec![5])));
+        assert!(parse_steps("100").unwrap_err().contains("`100` is not a share of traffic from 1 to 99"));
+        assert!(parse_steps("0,10").is_err());
+        assert!(parse_steps("ten").is_err());
+        assert_eq!(parse_steps(", ").unwrap_err(), "no steps; write them like 10,25,50");
+    }
+
+    #[test]
     fn steps_must_rise_and_budgets_must_move() {
-        let args = |steps: &[u8]| RolloutArgs { steps: steps.to_vec(), ..RolloutArgs::default() };
+        let args = |steps: &[u8]| RolloutArgs { steps: Some(Steps(steps.to_vec())), ..RolloutArgs::default() };
         assert!(Rollout::new(Strategy::Canary, &args(&[10, 25, 50])).is_ok());
         assert!(Rollout::new(Strategy::Canary, &args(&[25, 10])).unwrap_err().contains("must rise"));
         assert!(Rollout::new(Strategy::Canary, &args(&[10, 10])).is_err());

@@ -120,7 +120,7 @@ fn rollout_parameters_a_target_does_not_read_are_refused_before_any_credentials(
     assert_refused(
         &[&EB[..], &["--image", IMAGE, "--strategy", "canary", "--steps", "100"]].concat(),
         &[],
-        "100 is not in 1..=99",
+        "`100` is not a share of traffic from 1 to 99",
     );
 }
 

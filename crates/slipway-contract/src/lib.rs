@@ -1,15 +1,17 @@
 //! The step contract shared by every slipway binary (see `shared/CONTRACT.md`).
 //!
-//! A step's `main.rs` parses its flags with clap (flattening [`CommonArgs`]) and hands
-//! control to [`run_step`], which owns everything a step must do the same way as its
-//! siblings: rendering one-line errors with the right exit code, GitHub/GitLab log
+//! A step's library declares its command line with [`step_cli!`] (its flags, flattening
+//! [`CommonArgs`]); its binary's `main` is [`step::main`], which hands control to
+//! [`run_step`], which owns everything a step must do the same way as its siblings: rendering one-line errors with the right exit code, GitHub/GitLab log
 //! annotations, masking secrets, and publishing outputs to every sink that is present.
 
 pub mod cli;
 pub mod console;
 pub mod error;
+pub mod keys;
 pub mod outputs;
 pub mod progress;
+pub mod runtime;
 pub mod secret;
 pub mod step;
 pub mod summary;

@@ -36,8 +36,10 @@ impl Outputs {
         Self::default()
     }
 
-    /// Sets `key` (kebab-case, checked in debug builds) to `value`, replacing an earlier value.
-    pub fn set(&mut self, key: &str, value: impl ToString) -> &mut Self {
+    /// Sets `key` (kebab-case, checked in debug builds; a [`crate::keys::OutputKey`] or
+    /// text) to `value`, replacing an earlier value.
+    pub fn set(&mut self, key: impl AsRef<str>, value: impl ToString) -> &mut Self {
+        let key = key.as_ref();
         debug_assert!(is_kebab_case(key), "output key `{key}` is not kebab-case");
         let value = value.to_string();
         match self.entries.iter_mut().find(|(existing, _)| existing == key) {
@@ -47,7 +49,8 @@ impl Outputs {
         self
     }
 
-    pub fn get(&self, key: &str) -> Option<&str> {
+    pub fn get(&self, key: impl AsRef<str>) -> Option<&str> {
+        let key = key.as_ref();
         self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 

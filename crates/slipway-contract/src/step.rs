@@ -10,9 +10,17 @@ use clap::Parser;
 use crate::summary::Summary;
 use crate::{CommonArgs, Console, Outputs, Sinks, StepError};
 
-/// A step's clap struct: it flattens [`CommonArgs`] and says where.
+/// A step's command line: its clap struct (the step's flags with [`CommonArgs`] flattened
+/// in), declared in the step's library with [`step_cli!`](crate::step_cli), so that tools
+/// (the actions' generator, the chain's tests) read the same definitions as the binary.
 pub trait StepCli: Parser {
+    /// The step's name, as its binary, log lines and annotations say it.
+    const STEP: &'static str;
+
     fn common(&self) -> &CommonArgs;
+
+    /// Runs the step with the flags parsed.
+    fn run(&self, console: &Console) -> Result<StepReport, StepError>;
 }
 
 /// What a successful step hands back: its outputs and its summary section.
@@ -22,38 +30,46 @@ pub struct StepReport {
     pub summary: Summary,
 }
 
-/// Declares a step binary: its clap struct (the step's flags with the contract's output
-/// flags flattened in), the [`StepCli`] impl, and a `main` that hands both to
-/// [`run_step`] and the library's `run(&args, &console)`.
+/// Declares a step's command line in its library: `pub struct Cli` (the step's flags with
+/// the contract's output flags flattened in) and its [`StepCli`] impl, which runs the
+/// library's `run(&args, &console)`. The binary's `main` is then [`main::<Cli>()`](main).
 ///
 /// ```text
-/// slipway_contract::step_main! {
+/// slipway_contract::step_cli! {
 ///     #[command(name = "verify", version, about = "...")]
-///     step: "verify", args: slipway_verify::VerifyArgs, run: slipway_verify::run
+///     step: "verify", args: VerifyArgs, run: run
 /// }
 /// ```
 #[macro_export]
-macro_rules! step_main {
-    ($(#[$meta:meta])* step: $name:literal, args: $args:ty, run: $run:path $(,)?) => {
+macro_rules! step_cli {
+    ($(#[$meta:meta])* step: $name:expr, args: $args:ty, run: $run:path $(,)?) => {
+        /// The step's command line: its own flags, then the contract's output flags.
         #[derive(Debug, ::clap::Parser)]
         $(#[$meta])*
-        struct Cli {
+        pub struct Cli {
             #[command(flatten)]
-            args: $args,
+            pub args: $args,
             #[command(flatten)]
-            common: $crate::CommonArgs,
+            pub common: $crate::CommonArgs,
         }
 
         impl $crate::step::StepCli for Cli {
+            const STEP: &'static str = $name;
+
             fn common(&self) -> &$crate::CommonArgs {
                 &self.common
             }
-        }
 
-        fn main() -> ::std::process::ExitCode {
-            $crate::run_step($name, |cli: Cli, console| $run(&cli.args, console))
+            fn run(&self, console: &$crate::Console) -> ::std::result::Result<$crate::StepReport, $crate::StepError> {
+                $run(&self.args, console)
+            }
         }
     };
+}
+
+/// A step binary's `main`: parses `C` and runs it under the contract ([`run_step`]).
+pub fn main<C: StepCli>() -> ExitCode {
+    run_step(C::STEP, |cli: C, console| cli.run(console))
 }
 
 /// Runs `body` as the step `step` and returns the process exit code.

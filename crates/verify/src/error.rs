@@ -1,6 +1,7 @@
 //! The step's two kinds of failure: bad input (exit 2) and an unhealthy service (exit 1).
 
 use slipway_contract::StepError;
+use slipway_contract::keys::verify as keys;
 
 /// Bad input, found while planning, before any request: exit 2.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,9 +66,9 @@ impl From<VerifyError> for StepError {
         };
         // A workflow may branch on `healthy` (with continue-on-error): say it was not.
         let mut outputs = slipway_contract::Outputs::new();
-        outputs.set("healthy", "false");
+        outputs.set(keys::HEALTHY, "false");
         if let VerifyError::Unhealthy { attempts, .. } = &error {
-            outputs.set("attempts", attempts);
+            outputs.set(keys::ATTEMPTS, attempts);
         }
         StepError::failed(error.to_string()).with_detail(detail).with_outputs(outputs)
     }

@@ -6,17 +6,19 @@
 
 mod args;
 mod error;
+mod execute;
 mod expect;
 mod latency;
 mod plan;
 mod probe;
 mod report;
-mod wait;
 
+use slipway_contract::runtime::{Threads, block_on};
 use slipway_contract::{Console, StepError, StepReport};
 
 pub use args::VerifyArgs;
 pub use error::{PlanError, VerifyError};
+pub use execute::{CheckRecord, Verification, backoff_delay, execute};
 pub use expect::{
     Expectations, HeaderExpectation, JsonExpectation, StatusSet, Verdict, VersionExpectation, evaluate, served_version,
 };
@@ -24,7 +26,25 @@ pub use latency::{LatencyStats, percentile};
 pub use plan::{Check, LatencyPolicy, Plan, RequestHeader, TlsPolicy, WaitPolicy};
 pub use probe::{CertInfo, Client, Response, cert_info};
 pub use report::{outputs, summary};
-pub use wait::{CheckRecord, Verification, backoff_delay, execute};
+
+slipway_contract::step_cli! {
+    #[command(
+        name = "verify",
+        version,
+        about = "Wait until a deployed service is healthy, prove its version, measure its latency",
+        long_about = "Wait until a deployed service is healthy, prove its version, measure its latency.\n\n\
+            Every --check path is requested under --url, all in one attempt, until an attempt \
+            passes (--consecutive times in a row) or --timeout runs out; failures (connection \
+            refused, DNS, TLS, 5xx, a wrong version, an unmet expectation) are retried with \
+            exponential backoff and jitter. Then the TLS certificate lifetime and the latency \
+            budget are checked.\n\n\
+            Outputs: healthy, attempts, http-status, version-seen, p50-ms, p95-ms, p99-ms, \
+            tls-days-left. Exit codes: 0 healthy, 1 unhealthy (with the last reason), 2 bad input."
+    )]
+    step: "verify",
+    args: VerifyArgs,
+    run: run,
+}
 
 /// Runs the step: plans, waits for the service, and reports. Builds its own runtime.
 pub fn run(args: &VerifyArgs, console: &Console) -> Result<StepReport, StepError> {
@@ -37,10 +57,6 @@ pub fn run(args: &VerifyArgs, console: &Console) -> Result<StepReport, StepError
         );
     }
     let client = Client::new(&plan)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|error| StepError::failed(format!("cannot start the async runtime: {error}")))?;
-    let verification = runtime.block_on(execute(&plan, &client, console))?;
+    let verification = block_on(Threads::Current, execute(&plan, &client, console))??;
     Ok(StepReport { outputs: outputs(&verification), summary: summary(&plan, &verification) })
 }

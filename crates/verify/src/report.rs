@@ -1,11 +1,12 @@
 //! A verification as the contract's outputs and summary section.
 
+use slipway_contract::keys::verify as keys;
 use slipway_contract::{Outputs, Summary};
 
+use crate::execute::Verification;
 use crate::latency::millis;
 use crate::plan::Plan;
 use crate::probe::humanize;
-use crate::wait::{CheckRecord, Verification};
 
 /// The outputs of a healthy run, in CONTRACT.md's order; empty when not measured.
 pub fn outputs(run: &Verification) -> Outputs {
@@ -14,14 +15,14 @@ pub fn outputs(run: &Verification) -> Outputs {
         run.latency.as_ref().map(|stats| millis(pick(stats)).to_string()).unwrap_or_default()
     };
     outputs
-        .set("healthy", "true")
-        .set("attempts", run.attempts)
-        .set("status", run.last_status.map(|s| s.to_string()).unwrap_or_default())
-        .set("version-seen", run.version_seen.clone().unwrap_or_default())
-        .set("p50-ms", ms(|stats| stats.p50))
-        .set("p95-ms", ms(|stats| stats.p95))
-        .set("p99-ms", ms(|stats| stats.p99))
-        .set("tls-days-left", run.cert.as_ref().map(|cert| cert.days_left.to_string()).unwrap_or_default());
+        .set(keys::HEALTHY, "true")
+        .set(keys::ATTEMPTS, run.attempts)
+        .set(keys::HTTP_STATUS, run.last_status.map(|s| s.to_string()).unwrap_or_default())
+        .set(keys::VERSION_SEEN, run.version_seen.clone().unwrap_or_default())
+        .set(keys::P50_MS, ms(|stats| stats.p50))
+        .set(keys::P95_MS, ms(|stats| stats.p95))
+        .set(keys::P99_MS, ms(|stats| stats.p99))
+        .set(keys::TLS_DAYS_LEFT, run.cert.as_ref().map(|cert| cert.days_left.to_string()).unwrap_or_default());
     outputs
 }
 
@@ -64,28 +65,13 @@ pub fn summary(plan: &Plan, run: &Verification) -> Summary {
     summary
 }
 
-/// One line per check, for the log and the failure summary of an unhealthy run.
-pub fn detail_lines(checks: &[CheckRecord]) -> Vec<String> {
-    checks
-        .iter()
-        .map(|record| {
-            let status = record.last_status.map_or_else(|| "no response".to_owned(), |s| format!("last status {s}"));
-            let last = match &record.last_failure {
-                Some(failure) => format!("; last failure: {failure}"),
-                None if record.attempts == 0 => "; not reached".to_owned(),
-                None => String::new(),
-            };
-            format!("{}: {} attempt(s), {} passed, {status}{last}", record.label, record.attempts, record.passes)
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use super::*;
     use crate::LatencyStats;
+    use crate::execute::CheckRecord;
     use crate::probe::CertInfo;
 
     fn healthy_run() -> Verification {
@@ -133,7 +119,7 @@ mod tests {
             [
                 "healthy=true",
                 "attempts=3",
-                "status=200",
+                "http-status=200",
                 "version-seen=1.0.0",
                 "p50-ms=4",
                 "p95-ms=9",
@@ -163,19 +149,5 @@ mod tests {
         | latency | `p50 4 ms, p95 9 ms, p99 15 ms (20 samples)` |
         | TLS certificate | `42 day(s) left, until 2030-01-01` |
         ");
-    }
-
-    #[test]
-    fn detail_lines_say_what_each_check_saw() {
-        let mut run = healthy_run();
-        run.checks[0].last_failure = Some("status 503, expected 2xx".to_owned());
-        run.checks[1] = CheckRecord { label: "GET /version".to_owned(), ..CheckRecord::default() };
-        assert_eq!(
-            detail_lines(&run.checks),
-            [
-                "GET /health: 3 attempt(s), 1 passed, last status 200; last failure: status 503, expected 2xx",
-                "GET /version: 0 attempt(s), 0 passed, no response; not reached"
-            ]
-        );
     }
 }

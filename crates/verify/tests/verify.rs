@@ -52,7 +52,7 @@ fn healthy_run_publishes_the_contract_outputs() {
     insta::assert_snapshot!(redact(&std::fs::read_to_string(&github_output).unwrap()), @r"
     healthy=true
     attempts=1
-    status=200
+    http-status=200
     version-seen=1.2.3
     p50-ms=[ms]
     p95-ms=[ms]
@@ -96,7 +96,7 @@ fn json_flag_prints_one_object() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let object: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(object["healthy"], "true");
-    assert_eq!(object["status"], "200");
+    assert_eq!(object["http-status"], "200");
     assert_eq!(object["version-seen"], "");
     assert_eq!(object["p95-ms"], "");
 }
@@ -125,7 +125,7 @@ fn status_503_then_200_passes_after_retries() {
     let log = stderr(&output);
     assert_eq!(output.status.code(), Some(0), "{log}");
     assert_eq!(output_value(&output, "attempts").as_deref(), Some("3"));
-    assert_eq!(output_value(&output, "status").as_deref(), Some("200"));
+    assert_eq!(output_value(&output, "http-status").as_deref(), Some("200"));
     assert!(log.contains("attempt 1 failed: GET /: status 503, expected 2xx; body: warming up; retrying in"));
 }
 

@@ -117,7 +117,7 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rollout::{RolloutArgs, Strategy};
+    use crate::rollout::{RolloutArgs, Steps, Strategy};
 
     fn flags() -> ElasticBeanstalkFlags {
         ElasticBeanstalkFlags {
@@ -133,14 +133,18 @@ mod tests {
         assert_eq!(settings.environment, "shop-prod");
         assert_eq!(settings.green_environment, "shop-prod-green");
         assert_eq!((settings.batch_size, settings.canary_percent), (Amount::Percent(30), 10));
-        let canary = RolloutArgs { steps: vec![25], bake: Some(Duration::from_secs(120)), ..RolloutArgs::default() };
+        let canary = RolloutArgs {
+            steps: Some(Steps(vec![25])),
+            bake: Some(Duration::from_secs(120)),
+            ..RolloutArgs::default()
+        };
         let settings = Settings::new(&flags(), &Rollout::new(Strategy::Canary, &canary).unwrap()).unwrap();
         assert_eq!((settings.canary_percent, settings.canary_evaluation), (25, Duration::from_secs(120)));
     }
 
     #[test]
     fn more_than_one_canary_step_and_missing_names_are_refused() {
-        let steps = RolloutArgs { steps: vec![10, 50], ..RolloutArgs::default() };
+        let steps = RolloutArgs { steps: Some(Steps(vec![10, 50])), ..RolloutArgs::default() };
         let error = Settings::new(&flags(), &Rollout::new(Strategy::Canary, &steps).unwrap()).unwrap_err();
         assert_eq!(
             error,

@@ -10,7 +10,6 @@ use crate::expect::evaluate;
 use crate::latency::{LatencyStats, millis};
 use crate::plan::{Check, Plan};
 use crate::probe::{CertInfo, Client, humanize};
-use crate::report::detail_lines;
 
 /// A request under way at the deadline still gets this long, so the last attempt is a
 /// real one rather than an instant timeout.
@@ -267,6 +266,22 @@ async fn measure_latency(plan: &Plan, client: &Client, console: &Console) -> Res
     Ok(Some(stats))
 }
 
+/// One line per check, for the log and the failure summary of an unhealthy run.
+pub fn detail_lines(checks: &[CheckRecord]) -> Vec<String> {
+    checks
+        .iter()
+        .map(|record| {
+            let status = record.last_status.map_or_else(|| "no response".to_owned(), |s| format!("last status {s}"));
+            let last = match &record.last_failure {
+                Some(failure) => format!("; last failure: {failure}"),
+                None if record.attempts == 0 => "; not reached".to_owned(),
+                None => String::new(),
+            };
+            format!("{}: {} attempt(s), {} passed, {status}{last}", record.label, record.attempts, record.passes)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,5 +296,27 @@ mod tests {
         assert_eq!(backoff_delay(second, max, 3, 0.5), Duration::from_secs(3));
         assert_eq!(backoff_delay(second, max, 10, 1.0), max);
         assert_eq!(backoff_delay(second, max, u32::MAX, 0.0), max / 2);
+    }
+
+    #[test]
+    fn detail_lines_say_what_each_check_saw() {
+        let checks = [
+            CheckRecord {
+                label: "GET /health".to_owned(),
+                attempts: 3,
+                passes: 1,
+                last_status: Some(200),
+                last_latency: Some(Duration::from_millis(12)),
+                last_failure: Some("status 503, expected 2xx".to_owned()),
+            },
+            CheckRecord { label: "GET /version".to_owned(), ..CheckRecord::default() },
+        ];
+        assert_eq!(
+            detail_lines(&checks),
+            [
+                "GET /health: 3 attempt(s), 1 passed, last status 200; last failure: status 503, expected 2xx",
+                "GET /version: 0 attempt(s), 0 passed, no response; not reached"
+            ]
+        );
     }
 }

@@ -1,0 +1,93 @@
+//! The flags, the credentials' shape and the layout, checked and decided: a [`Plan`], or
+//! bad input refused before anything is pushed.
+
+use std::time::Duration;
+
+use slipway_contract::{Console, Secret, StepError, parse_list};
+use slipway_registry::ImageReference;
+use slipway_registry::auth::Login;
+
+use crate::PushImageArgs;
+use crate::layout::{self, LayoutImage};
+use crate::tags;
+
+/// The decided push.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub image: LayoutImage,
+    pub repository: ImageReference,
+    pub tags: Vec<String>,
+    pub concurrency: usize,
+    pub timeout: Duration,
+    pub login: Option<Login>,
+    pub insecure_registries: Vec<String>,
+    pub dry_run: bool,
+}
+
+/// Checks the flags, the credentials' shape and the layout.
+pub fn plan(args: &PushImageArgs, env: &dyn Fn(&str) -> Option<String>, console: &Console) -> Result<Plan, StepError> {
+    let text = args.image.trim();
+    let reference = ImageReference::parse(text).map_err(|e| StepError::usage(format!("--image {e}")))?;
+    if reference.digest().is_some() {
+        return Err(StepError::usage(format!(
+            "--image `{text}` holds a digest; give the repository, and tags with --tag"
+        )));
+    }
+    let mut tags: Vec<String> = parse_list(&args.tag);
+    // `repo:tag` is accepted as a shorthand for `--image repo --tag tag`.
+    if text.rsplit('/').next().is_some_and(|last| last.contains(':'))
+        && let Some(tag) = reference.tag()
+    {
+        tags.insert(0, tag.to_owned());
+    }
+    if args.tags_from_ref {
+        tags.extend(tags::tags_from_ref(env));
+    }
+    if tags.is_empty() {
+        match tags::default_tag(env) {
+            Some(tag) => tags.push(tag),
+            None => {
+                return Err(StepError::usage(
+                    "no tag: give --tag, or run where GITHUB_SHA or CI_COMMIT_SHA is set for the default sha-<short sha>",
+                ));
+            }
+        }
+    }
+    let mut unique = Vec::new();
+    for tag in tags {
+        if !tags::is_valid_tag(&tag) {
+            return Err(StepError::usage(format!(
+                "tag `{tag}` is not valid: letters, digits, _ . - only, not starting with . or -, at most 128"
+            )));
+        }
+        if !unique.contains(&tag) {
+            unique.push(tag);
+        }
+    }
+    let login = match args.username.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+        Some(username) => {
+            let password = if args.password_stdin {
+                Secret::from_reader(&mut std::io::stdin(), "the registry password", console)?
+            } else {
+                Secret::from_env("REGISTRY_PASSWORD", console).ok_or_else(|| {
+                    StepError::usage("--username needs a password: set REGISTRY_PASSWORD or pass --password-stdin")
+                })?
+            };
+            Some(Login { username: username.to_owned(), password })
+        }
+        None if args.password_stdin => return Err(StepError::usage("--password-stdin needs --username")),
+        None => None,
+    };
+    let image = layout::read(&args.layout).map_err(|error| StepError::usage(error.to_string()))?;
+    let repository = ImageReference::parse(&reference.name()).map_err(StepError::usage)?;
+    Ok(Plan {
+        image,
+        repository,
+        tags: unique,
+        concurrency: usize::from(args.concurrency),
+        timeout: args.timeout,
+        login,
+        insecure_registries: parse_list(&args.insecure_registry),
+        dry_run: args.dry_run,
+    })
+}
