@@ -395,7 +395,10 @@ fn act_runs_the_step_actions_on_the_sample() {
 
 #[test]
 fn act_runs_the_top_level_action_on_the_sample() {
-    run_with_act("workflows-examples/local/chain.yml", "slipway-act-chain");
+    let Some(results) = run_with_act("workflows-examples/local/chain.yml", "slipway-act-chain") else { return };
+    // deploy's default label: the build's version, then the image digest's first 12 hex.
+    let digest = results["image-ref"].split("@sha256:").nth(1).unwrap();
+    assert_eq!(results.get("version-label"), Some(&format!("1.0.0-{}", &digest[..12])), "{results:?}");
 }
 
 /// actions/setup/setup.sh with no binary at hand: it downloads the release asset of the
