@@ -3,13 +3,15 @@
 //! A step's `main.rs` parses its flags with clap (flattening [`CommonArgs`]) and hands
 //! control to [`run_step`], which owns everything a step must do the same way as its
 //! siblings: rendering one-line errors with the right exit code, GitHub/GitLab log
-//! annotations, masking secrets, and publishing outputs to every sink that is present.
+//! annotations, masking secrets, cutting credentials out of URLs ([`redact`]), and
+//! publishing outputs to every sink that is present.
 
 pub mod cli;
 pub mod console;
 pub mod error;
 pub mod outputs;
 pub mod progress;
+pub mod redact;
 pub mod secret;
 pub mod step;
 pub mod summary;
@@ -19,6 +21,7 @@ pub use console::{CiMode, Console};
 pub use error::{ErrorKind, StepError};
 pub use outputs::{Outputs, Sinks};
 pub use progress::Progress;
+pub use redact::{redact_url, redact_urls};
 pub use secret::Secret;
 pub use step::{StepReport, run_step};
 pub use summary::Summary;
