@@ -211,7 +211,7 @@ impl Registry {
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|error| RegistryError::Unreachable {
                 registry: reference.registry().to_owned(),
-                reason: format!("the download of {} broke off: {error}", descriptor.digest),
+                reason: format!("the download of {} broke off: {}", descriptor.digest, error_chain(&error)),
             })?;
             hasher.update(&chunk);
             file.write_all(&chunk).await.map_err(io)?;
@@ -281,7 +281,8 @@ impl Registry {
     }
 }
 
-/// An error with its causes, which hold the useful part ("connection refused").
+/// An error with its causes, which hold the useful part ("connection refused"), with
+/// the URL reqwest names cut down to what is safe to print ([`slipway_contract::redact_urls`]).
 pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
@@ -293,7 +294,7 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
         }
         source = cause.source();
     }
-    text
+    slipway_contract::redact_urls(&text)
 }
 
 fn media_type_of(bytes: &[u8]) -> Option<String> {
@@ -313,6 +314,19 @@ fn check_digest(reference: &ImageReference, digest: &str, bytes: &[u8]) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// reqwest names the URL in its errors: what reaches a message keeps the host and path.
+    #[tokio::test]
+    async fn error_chains_name_the_url_without_its_query_or_user_info() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let url =
+            format!("http://user:SECRETCANARY@127.0.0.1:{closed}/v2/a/blobs/uploads/u?X-Amz-Signature=SECRETCANARY");
+        let error = reqwest::Client::new().get(&url).send().await.unwrap_err();
+        assert!(error.to_string().contains("SECRETCANARY"), "reqwest itself prints the URL: {error}");
+        let chain = error_chain(&error);
+        assert!(!chain.contains("SECRETCANARY"), "{chain}");
+        assert!(chain.contains(&format!("127.0.0.1:{closed}/v2/a/blobs/uploads/u?…")), "{chain}");
+    }
 
     #[test]
     fn media_type_comes_from_the_document() {
