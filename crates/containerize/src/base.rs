@@ -241,7 +241,8 @@ fn read_platforms(
     fetch: impl Fn(&str) -> Result<Vec<u8>, BaseError>,
 ) -> Result<(bool, Vec<PlatformBase>), BaseError> {
     let document = parse_json(bytes, "the base manifest")?;
-    let media_type = document.get("mediaType").and_then(Value::as_str).unwrap_or(media_type).to_owned();
+    // The document's own mediaType, else its descriptor's (umoci leaves it out), else its content.
+    let media_type = media::manifest_media_type(bytes, Some(media_type)).unwrap_or_default();
     if is_index(&media_type) {
         let entries = choose_platforms(&document, wanted, name)?;
         let mut platforms = Vec::new();

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use slipway_registry::ImageReference;
-use slipway_registry::media::is_index;
+use slipway_registry::media::{self, is_index};
 
 /// Where a blob's bytes come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,25 +173,26 @@ pub fn read(layout: &Path) -> Result<LayoutImage, LayoutError> {
     let mut blobs: BTreeMap<String, BlobToPush> = BTreeMap::new();
     let mut manifests = Vec::new();
     let (top_bytes, top_value) = read_json(layout, &top_digest)?;
-    let top_type = top_value.get("mediaType").and_then(Value::as_str).map(str::to_owned).unwrap_or(top_type);
-    let children: Vec<String> = if is_index(&top_type) {
+    // The document's own mediaType, else its descriptor's (umoci leaves it out), else its content.
+    let top_type = media::manifest_media_type(&top_bytes, Some(&top_type)).unwrap_or(top_type);
+    let children: Vec<(String, String)> = if is_index(&top_type) {
         top_value
             .get("manifests")
             .and_then(Value::as_array)
-            .map(|m| m.iter().filter_map(descriptor_fields).map(|(d, _, _)| d).collect())
+            .map(|m| m.iter().filter_map(descriptor_fields).map(|(d, t, _)| (d, t)).collect())
             .unwrap_or_default()
     } else {
         Vec::new()
     };
-    let mut image_manifests: Vec<(String, Vec<u8>, Value)> = Vec::new();
-    for child in &children {
+    let mut image_manifests: Vec<(String, String, Vec<u8>, Value)> = Vec::new();
+    for (child, child_type) in &children {
         let (bytes, value) = read_json(layout, child)?;
-        image_manifests.push((child.clone(), bytes, value));
+        image_manifests.push((child.clone(), child_type.clone(), bytes, value));
     }
     if children.is_empty() {
-        image_manifests.push((top_digest.clone(), top_bytes.clone(), top_value.clone()));
+        image_manifests.push((top_digest.clone(), top_type.clone(), top_bytes.clone(), top_value.clone()));
     }
-    for (digest, bytes, manifest) in &image_manifests {
+    for (digest, given_type, bytes, manifest) in &image_manifests {
         let base = manifest
             .pointer("/annotations/org.opencontainers.image.base.name")
             .and_then(Value::as_str)
@@ -225,7 +226,7 @@ pub fn read(layout: &Path) -> Result<LayoutImage, LayoutError> {
             blobs.insert(blob_digest.clone(), BlobToPush { digest: blob_digest, size, source, base: mountable_from });
         }
         if !children.is_empty() {
-            let media_type = manifest.get("mediaType").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let media_type = media::manifest_media_type(bytes, Some(given_type)).unwrap_or_default();
             manifests.push(ManifestToPush { digest: digest.clone(), media_type, bytes: bytes.clone() });
         }
     }
@@ -299,6 +300,34 @@ mod tests {
         assert!(matches!(check_file(path, &blob.digest, blob.size), Err(LayoutError::Corrupt { .. })));
         std::fs::write(blob_path(dir.path(), &manifest), b"{}").unwrap();
         assert!(matches!(read(dir.path()), Err(LayoutError::Corrupt { .. })), "manifests are checked on read");
+    }
+
+    /// umoci leaves mediaType out of manifests (OCI allows it): the descriptor names it.
+    #[test]
+    fn manifests_and_indexes_without_media_type_take_their_descriptors() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = dir.path();
+        std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
+        std::fs::write(layout.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        let config_bytes: &[u8] = br#"{"architecture":"amd64","os":"linux"}"#;
+        let config = put(layout, config_bytes);
+        let layer = put(layout, b"layer");
+        let manifest = serde_json::to_vec(&json!({"schemaVersion": 2,
+            "config": {"mediaType": media::OCI_CONFIG, "digest": config, "size": config_bytes.len()},
+            "layers": [{"mediaType": media::OCI_LAYER_GZIP, "digest": layer, "size": 5}]}))
+        .unwrap();
+        let manifest_digest = put(layout, &manifest);
+        let index = serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [{"mediaType": media::OCI_MANIFEST,
+            "digest": manifest_digest, "size": manifest.len(), "platform": {"os": "linux", "architecture": "amd64"}}]}))
+        .unwrap();
+        let index_digest = put(layout, &index);
+        let top = json!({"schemaVersion": 2, "manifests": [{"mediaType": media::OCI_INDEX, "digest": index_digest,
+            "size": index.len()}]});
+        std::fs::write(layout.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+        let image = read(layout).unwrap();
+        let types: Vec<(&str, &str)> =
+            image.manifests.iter().map(|m| (m.digest.as_str(), m.media_type.as_str())).collect();
+        assert_eq!(types, [(manifest_digest.as_str(), media::OCI_MANIFEST), (index_digest.as_str(), media::OCI_INDEX)]);
     }
 
     #[test]

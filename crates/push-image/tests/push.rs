@@ -10,7 +10,7 @@ use std::process::Command;
 use serde_json::Value;
 use slipway_contract::CiMode;
 use slipway_contract::console::CapturedLog;
-use slipway_testkit::faults::{FaultPlan, FaultProxy};
+use slipway_testkit::faults::{FaultPlan, FaultProxy, SignedUrls};
 use slipway_testkit::{StepRun, class_bytes, run_with_sinks, step_command, test_registry, write_zip};
 
 const AUTH_REGISTRY: &str = "127.0.0.1:5556";
@@ -348,4 +348,77 @@ fn dry_run_checks_and_plans_but_pushes_nothing() {
     assert!(run.stderr.contains("dry run, nothing pushed"));
     assert_eq!(run.output("bytes-uploaded"), Some("0"));
     assert_eq!(remote_digest(&format!("{repository}:1"), None), None);
+}
+
+/// In no URL's query, so only URL redaction (not secret masking) can keep it out.
+const CANARY: &str = "SECRETCANARY";
+
+/// Fails when anything push-image wrote (standard output and error, $GITHUB_OUTPUT,
+/// the dotenv report, the step summary) holds the canary.
+fn assert_no_canary(run: &StepRun) {
+    let sinks = [
+        ("stdout", Some(&run.stdout)),
+        ("stderr", Some(&run.stderr)),
+        ("GITHUB_OUTPUT", run.github_output.as_ref()),
+        ("dotenv", run.dotenv.as_ref()),
+        ("GITHUB_STEP_SUMMARY", run.summary.as_ref()),
+    ];
+    for (sink, text) in sinks {
+        let text = text.map(String::as_str).unwrap_or_default();
+        assert!(!text.contains(CANARY), "{sink} holds a signed URL:\n{text}");
+    }
+}
+
+#[test]
+fn signed_upload_locations_and_blob_redirects_never_reach_what_push_image_writes() {
+    let Some(registry) = test_registry() else { return };
+    let upstream: u16 = registry.rsplit(':').next().unwrap().parse().unwrap();
+    let signed = SignedUrls {
+        query: format!(
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F{CANARY}&X-Amz-Signature={CANARY}0f3a9c"
+        ),
+        sign_upload_locations: true,
+        redirect_blob_gets: true,
+    };
+    let calm = FaultPlan { error_500: 0, error_429: 0, reset_mid_body: 0, seed: 0x5eed };
+    // The base's registry redirects blob GETs to signed URLs (as S3-backed ones do); the
+    // destination hands out signed upload sessions and fails some requests besides.
+    let base = FaultProxy::start_signed(upstream, calm, signed.clone()).unwrap();
+    let destination = FaultProxy::start_signed(upstream, FaultPlan { error_500: 60, ..calm }, signed).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let layout = layout(work.path(), &format!("127.0.0.1:{}/slipway/jre:17", base.port), false);
+    // The first requests to signed URLs die without an answer: the retries print their errors.
+    base.break_signed(2);
+    destination.break_signed(3);
+    let repository = format!("127.0.0.1:{}/{}", destination.port, unique("signed"));
+    let mut command = push_image();
+    command.arg("--layout").arg(&layout).args(["--image", &repository, "--tag", "1", "--timeout", "2m"]);
+    command.env("GITHUB_ACTIONS", "true");
+    let run = run_with_sinks(command, work.path());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_no_canary(&run);
+    use std::sync::atomic::Ordering;
+    assert!(base.stats.redirects.load(Ordering::Relaxed) > 0, "the base layer came through a signed redirect");
+    assert_eq!(base.stats.broken_signed.load(Ordering::Relaxed), 2);
+    assert!(destination.stats.signed_locations.load(Ordering::Relaxed) > 0);
+    assert_eq!(destination.stats.broken_signed.load(Ordering::Relaxed), 3);
+    let retries: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("retry ")).collect();
+    assert!(retries.len() >= 5, "every cut-off request is retried:\n{}", run.stderr);
+    let signed_uploads = retries.iter().filter(|l| l.contains("/blobs/uploads/") && l.contains("?…")).count();
+    assert!(signed_uploads >= 3, "a cut-off upload's line names its URL without the query:\n{}", run.stderr);
+    let direct = repository.replace(&format!("127.0.0.1:{}", destination.port), &registry);
+    assert_eq!(remote_digest(&format!("{direct}:1"), None), Some(top_digest(&layout)));
+
+    // A push that gives up: its error line and the failure summary name the URL too.
+    destination.break_signed(u64::MAX);
+    let layout = self::layout(work.path(), "scratch", false);
+    let mut command = push_image();
+    command.arg("--layout").arg(&layout).args(["--image", &repository, "--tag", "2", "--timeout", "3s"]);
+    command.env("GITHUB_ACTIONS", "true");
+    let failed = run_with_sinks(command, work.path());
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert_no_canary(&failed);
+    let error = failed.stderr.lines().find(|l| l.starts_with("::error title=push-image::")).unwrap();
+    assert!(error.contains("/blobs/uploads/") && error.contains("?…"), "{error}");
+    assert!(failed.summary.unwrap().contains("?…"));
 }

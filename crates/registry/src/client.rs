@@ -5,15 +5,18 @@ use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 
 use futures_util::StreamExt;
+use oci_client::RegistryOperation;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::manifest::OciDescriptor;
+use oci_client::secrets::RegistryAuth;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use sha2::{Digest, Sha256};
 use slipway_contract::Console;
 use tokio::io::AsyncWriteExt;
 
 use crate::auth::{self, Credentials, Login};
-use crate::media::MANIFEST_TYPES;
+use crate::media::{self, MANIFEST_TYPES};
 use crate::reference::{ImageReference, is_loopback_registry};
 
 /// A registry problem, worded for the user. `is_usage` tells bad input (exit 2) from a
@@ -142,7 +145,9 @@ impl Registry {
             .clone()
     }
 
-    /// Pulls a manifest or an index by tag or digest.
+    /// Pulls a manifest or an index by tag or digest. Its media type is the document's
+    /// `mediaType`; OCI lets a document leave it out (umoci's do), and then it is the
+    /// registry's `Content-Type`, else what the content says ([`media::manifest_media_type`]).
     pub async fn pull_manifest(&self, reference: &ImageReference) -> Result<PulledManifest, RegistryError> {
         let credentials = self.credentials(reference.registry());
         let (bytes, digest) = self
@@ -150,12 +155,89 @@ impl Registry {
             .pull_manifest_raw(reference.as_oci(), &credentials.auth, &MANIFEST_TYPES)
             .await
             .map_err(|error| self.explain(reference, &credentials, error))?;
-        let media_type = media_type_of(&bytes).ok_or_else(|| RegistryError::Protocol {
-            registry: reference.registry().to_owned(),
-            reference: reference.to_string(),
-            reason: "the manifest names no mediaType".to_owned(),
-        })?;
+        // oci-client keeps the response's headers to itself: ask again, only when needed.
+        let served = match media_type_of(&bytes) {
+            Some(_) => None,
+            None => self.served_media_type(reference, &digest, &credentials).await,
+        };
+        let media_type =
+            media::manifest_media_type(&bytes, served.as_deref()).ok_or_else(|| RegistryError::Protocol {
+                registry: reference.registry().to_owned(),
+                reference: reference.to_string(),
+                reason:
+                    "the manifest is neither an image manifest nor an index (no mediaType, no manifests, no layers)"
+                        .to_owned(),
+            })?;
         Ok(PulledManifest { bytes: bytes.to_vec(), digest, media_type })
+    }
+
+    /// The `Content-Type` the registry serves manifest `digest` of `reference`'s repository
+    /// with (a HEAD request), or `None` when it will not say.
+    async fn served_media_type(
+        &self,
+        reference: &ImageReference,
+        digest: &str,
+        credentials: &Credentials,
+    ) -> Option<String> {
+        let (base_url, authorization) =
+            self.authorization(reference, credentials, RegistryOperation::Pull).await.ok()?;
+        let url = format!("{base_url}/v2/{}/manifests/{digest}", reference.repository());
+        let mut request = self.http().head(url).header(ACCEPT, MANIFEST_TYPES.join(", "));
+        if let Some(value) = authorization {
+            request = request.header(AUTHORIZATION, value);
+        }
+        let response = request.send().await.ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        response.headers().get(CONTENT_TYPE)?.to_str().ok().map(str::to_owned)
+    }
+
+    /// The base URL of `reference`'s registry and the `Authorization` our own requests to
+    /// it carry for `operation`: the registry's `/v2/` challenge says how. Basic
+    /// credentials go with every request; a Bearer challenge is answered by oci-client's
+    /// token exchange (scoped for `operation`).
+    pub(crate) async fn authorization(
+        &self,
+        reference: &ImageReference,
+        credentials: &Credentials,
+        operation: RegistryOperation,
+    ) -> Result<(String, Option<String>), RegistryError> {
+        let host = reference.as_oci().resolve_registry();
+        let base_url = format!("{}://{host}", self.scheme_for(host));
+        let challenge = self
+            .http()
+            .get(format!("{base_url}/v2/"))
+            .send()
+            .await
+            .map_err(|error| RegistryError::Unreachable {
+                registry: reference.registry().to_owned(),
+                reason: error_chain(&error),
+            })?
+            .headers()
+            .get(WWW_AUTHENTICATE)
+            .and_then(|value| value.to_str().ok())
+            .map(|value| value.trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        let authorization = if challenge.starts_with("bearer") {
+            let token = self
+                .oci()
+                .auth(reference.as_oci(), &credentials.auth, operation)
+                .await
+                .map_err(|error| self.explain(reference, credentials, error))?;
+            token.map(|token| format!("Bearer {token}"))
+        } else {
+            match &credentials.auth {
+                RegistryAuth::Basic(user, password) => {
+                    use base64::Engine;
+                    let pair = format!("{user}:{password}");
+                    Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair)))
+                }
+                RegistryAuth::Bearer(token) => Some(format!("Bearer {token}")),
+                RegistryAuth::Anonymous => None,
+            }
+        };
+        Ok((base_url, authorization))
     }
 
     /// A blob as a stream of bytes (its digest is checked by the caller or the receiver).
@@ -211,7 +293,7 @@ impl Registry {
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|error| RegistryError::Unreachable {
                 registry: reference.registry().to_owned(),
-                reason: format!("the download of {} broke off: {error}", descriptor.digest),
+                reason: format!("the download of {} broke off: {}", descriptor.digest, error_chain(&error)),
             })?;
             hasher.update(&chunk);
             file.write_all(&chunk).await.map_err(io)?;
@@ -281,7 +363,8 @@ impl Registry {
     }
 }
 
-/// An error with its causes, which hold the useful part ("connection refused").
+/// An error with its causes, which hold the useful part ("connection refused"), with
+/// the URL reqwest names cut down to what is safe to print ([`slipway_contract::redact_urls`]).
 pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
@@ -293,7 +376,7 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
         }
         source = cause.source();
     }
-    text
+    slipway_contract::redact_urls(&text)
 }
 
 fn media_type_of(bytes: &[u8]) -> Option<String> {
@@ -313,6 +396,19 @@ fn check_digest(reference: &ImageReference, digest: &str, bytes: &[u8]) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// reqwest names the URL in its errors: what reaches a message keeps the host and path.
+    #[tokio::test]
+    async fn error_chains_name_the_url_without_its_query_or_user_info() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let url =
+            format!("http://user:SECRETCANARY@127.0.0.1:{closed}/v2/a/blobs/uploads/u?X-Amz-Signature=SECRETCANARY");
+        let error = reqwest::Client::new().get(&url).send().await.unwrap_err();
+        assert!(error.to_string().contains("SECRETCANARY"), "reqwest itself prints the URL: {error}");
+        let chain = error_chain(&error);
+        assert!(!chain.contains("SECRETCANARY"), "{chain}");
+        assert!(chain.contains(&format!("127.0.0.1:{closed}/v2/a/blobs/uploads/u?…")), "{chain}");
+    }
 
     #[test]
     fn media_type_comes_from_the_document() {

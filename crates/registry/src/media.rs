@@ -15,6 +15,32 @@ pub const DOCKER_FOREIGN_LAYER: &str = "application/vnd.docker.image.rootfs.fore
 /// Every manifest type a pull accepts.
 pub const MANIFEST_TYPES: [&str; 4] = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST];
 
+/// The media type of a manifest or index document. OCI lets a document leave out its
+/// `mediaType` (umoci does), and then the registry's `Content-Type` or the descriptor
+/// that points at it says what it is: `given`, used only when it names a manifest or an
+/// index. Without either, the content decides: `manifests` makes an index, `config` or
+/// `layers` a manifest. A document without `mediaType` is OCI: Docker's always have one.
+/// `None` when the bytes are not a JSON object or none of these applies.
+pub fn manifest_media_type(bytes: &[u8], given: Option<&str>) -> Option<String> {
+    let document: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let document = document.as_object()?;
+    if let Some(declared) = document.get("mediaType").and_then(|m| m.as_str()).filter(|m| !m.is_empty()) {
+        return Some(declared.to_owned());
+    }
+    // `application/vnd.oci.image.index.v1+json; charset=utf-8` names the index type too.
+    let given = given.and_then(|g| g.split(';').next()).map(str::trim).filter(|g| MANIFEST_TYPES.contains(g));
+    if let Some(given) = given {
+        return Some(given.to_owned());
+    }
+    if document.contains_key("manifests") {
+        Some(OCI_INDEX.to_owned())
+    } else if document.contains_key("config") || document.contains_key("layers") {
+        Some(OCI_MANIFEST.to_owned())
+    } else {
+        None
+    }
+}
+
 pub fn is_index(media_type: &str) -> bool {
     media_type == OCI_INDEX || media_type == DOCKER_MANIFEST_LIST
 }
@@ -33,6 +59,34 @@ pub fn oci_layer_type(media_type: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_manifest_without_media_type_takes_it_from_its_server_or_descriptor_then_its_content() {
+        let umoci = br#"{"schemaVersion":2,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:d3","size":1},"layers":[]}"#;
+        let index = br#"{"schemaVersion":2,"manifests":[]}"#;
+        let declared =
+            br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{}}"#;
+        let cases: [(&[u8], Option<&str>, Option<&str>); 12] = [
+            (declared, Some(OCI_MANIFEST), Some(DOCKER_MANIFEST)),
+            (umoci, Some(OCI_MANIFEST), Some(OCI_MANIFEST)),
+            (umoci, Some("application/vnd.oci.image.manifest.v1+json; charset=utf-8"), Some(OCI_MANIFEST)),
+            (umoci, Some(DOCKER_MANIFEST), Some(DOCKER_MANIFEST)),
+            (umoci, Some("application/json"), Some(OCI_MANIFEST)),
+            (umoci, Some("application/octet-stream"), Some(OCI_MANIFEST)),
+            (umoci, None, Some(OCI_MANIFEST)),
+            (index, Some(OCI_INDEX), Some(OCI_INDEX)),
+            (index, Some(""), Some(OCI_INDEX)),
+            (index, None, Some(OCI_INDEX)),
+            (br#"{"schemaVersion":2}"#, Some("text/plain"), None),
+            (b"not json", Some(OCI_MANIFEST), None),
+        ];
+        for (bytes, given, expected) in cases {
+            let text = String::from_utf8_lossy(bytes);
+            assert_eq!(manifest_media_type(bytes, given).as_deref(), expected, "{text} given {given:?}");
+        }
+        assert_eq!(manifest_media_type(br#"{"layers":[]}"#, None).as_deref(), Some(OCI_MANIFEST));
+        assert_eq!(manifest_media_type(b"[]", Some(OCI_INDEX)), None, "a manifest is an object");
+    }
 
     #[test]
     fn docker_layers_map_to_oci() {

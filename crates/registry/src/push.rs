@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use oci_client::RegistryOperation;
-use oci_client::secrets::RegistryAuth;
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, LOCATION};
 
@@ -86,42 +85,10 @@ impl Destination {
     /// by oci-client's token exchange (scoped for pull and push).
     pub async fn connect(registry: &Registry, reference: &ImageReference) -> Result<Self, RegistryError> {
         let credentials = registry.credentials(reference.registry());
-        let host = reference.as_oci().resolve_registry();
-        let base_url = format!("{}://{host}", registry.scheme_for(host));
-        let http = registry.http().clone();
-        let challenge = http
-            .get(format!("{base_url}/v2/"))
-            .send()
-            .await
-            .map_err(|error| RegistryError::Unreachable {
-                registry: reference.registry().to_owned(),
-                reason: crate::client::error_chain(&error),
-            })?
-            .headers()
-            .get(reqwest::header::WWW_AUTHENTICATE)
-            .and_then(|value| value.to_str().ok())
-            .map(|value| value.trim().to_ascii_lowercase())
-            .unwrap_or_default();
-        let authorization = if challenge.starts_with("bearer") {
-            let token = registry
-                .oci()
-                .auth(reference.as_oci(), &credentials.auth, RegistryOperation::Push)
-                .await
-                .map_err(|error| registry.explain(reference, &credentials, error))?;
-            token.map(|token| format!("Bearer {token}"))
-        } else {
-            match &credentials.auth {
-                RegistryAuth::Basic(user, password) => {
-                    use base64::Engine;
-                    let pair = format!("{user}:{password}");
-                    Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair)))
-                }
-                RegistryAuth::Bearer(token) => Some(format!("Bearer {token}")),
-                RegistryAuth::Anonymous => None,
-            }
-        };
+        let (base_url, authorization) =
+            registry.authorization(reference, &credentials, RegistryOperation::Push).await?;
         Ok(Self {
-            http,
+            http: registry.http().clone(),
             base_url,
             repository: reference.repository().to_owned(),
             authorization,

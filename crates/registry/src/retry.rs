@@ -4,6 +4,8 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use slipway_contract::redact_urls;
+
 /// Why a request failed, and whether trying again can help.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
@@ -16,12 +18,15 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// A failure retrying cannot help. Like [`Failure::transient`], its message is printed
+    /// (retry lines, the error line), so URLs in it lose their credentials and queries:
+    /// an upload `Location` can be a pre-signed URL.
     pub fn permanent(message: impl Into<String>, status: Option<u16>) -> Self {
-        Self { message: message.into(), retryable: false, retry_after: None, status }
+        Self { message: redact_urls(&message.into()), retryable: false, retry_after: None, status }
     }
 
     pub fn transient(message: impl Into<String>, status: Option<u16>, retry_after: Option<Duration>) -> Self {
-        Self { message: message.into(), retryable: true, retry_after, status }
+        Self { message: redact_urls(&message.into()), retryable: true, retry_after, status }
     }
 
     /// Classifies a response status: 5xx and 429 are worth another try, the rest is not.
@@ -110,6 +115,22 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failure_messages_never_carry_a_signed_url() {
+        let url = "http://127.0.0.1:5/v2/a/blobs/uploads/u?_state=s&X-Amz-Signature=SECRETCANARY";
+        let message = format!("upload sha256:1: error sending request for url ({url})");
+        for failure in [
+            Failure::transient(message.clone(), None, None),
+            Failure::permanent(message.clone(), None),
+            Failure::from_status(500, None, message.clone()),
+        ] {
+            assert_eq!(
+                failure.to_string(),
+                "upload sha256:1: error sending request for url (http://127.0.0.1:5/v2/a/blobs/uploads/u?…)"
+            );
+        }
+    }
 
     #[test]
     fn statuses_are_classified() {

@@ -2,7 +2,9 @@
 //! sections, depending on where the step runs. Standard output is kept for outputs.
 //!
 //! Every line goes through [`Console::redact`], so a secret registered with
-//! [`Console::add_mask`] never reaches the log even when a child process echoes it.
+//! [`Console::add_mask`] never reaches the log even when a child process echoes it, and
+//! no URL keeps its user info, query or fragment ([`crate::redact`]) even when a step
+//! forgot to redact it where it formatted the line.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -115,14 +117,15 @@ impl Console {
         masks.iter().any(|secret| text.contains(secret.as_str()))
     }
 
-    /// `text` with every registered secret replaced by `***`.
+    /// `text` with every registered secret replaced by `***` and every URL's user info,
+    /// query and fragment by `…` ([`crate::redact_urls`]).
     pub fn redact(&self, text: &str) -> String {
         let masks = self.masks.lock().unwrap_or_else(PoisonError::into_inner);
         let mut redacted = text.to_owned();
         for secret in masks.iter() {
             redacted = redacted.replace(secret.as_str(), "***");
         }
-        redacted
+        crate::redact_urls(&redacted)
     }
 
     /// A plain log line.
@@ -308,6 +311,25 @@ mod tests {
         password=***
         verify: error: a:b, c
         ");
+    }
+
+    #[test]
+    fn urls_lose_credentials_in_every_kind_of_line() {
+        let signed = "https://bucket.s3.amazonaws.com/blob?X-Amz-Signature=SECRETCANARY";
+        let with_user = "http://user:SECRETCANARY@127.0.0.1:8080/health";
+        for mode in [CiMode::GitHub, CiMode::GitLab, CiMode::Plain] {
+            let log = CapturedLog::default();
+            let console = log.console("push-image", mode);
+            drop(console.group(&format!("fetch {signed}")));
+            console.info(&format!("retry 1 in 0.2s: error sending request for url ({signed})"));
+            console.write_line(&format!("child says: {with_user}"));
+            console.warning(&format!("slow: {with_user}"));
+            console.error(&format!("failed: {signed}"));
+            let text = log.text();
+            assert!(!text.contains("SECRETCANARY"), "{text}");
+            assert!(text.contains("https://bucket.s3.amazonaws.com/blob?…"), "{text}");
+            assert!(text.contains("http://…@127.0.0.1:8080/health"), "{text}");
+        }
     }
 
     #[test]

@@ -38,10 +38,14 @@ impl Outputs {
 
     /// Sets `key` (kebab-case, checked in debug builds; a [`crate::keys::OutputKey`] or
     /// text) to `value`, replacing an earlier value.
+    ///
+    /// A URL in `value` loses its user info, query and fragment ([`crate::redact_urls`]):
+    /// an output that carries a URL (deploy's `url`) carries scheme, host, port and path,
+    /// never a credential or a signature.
     pub fn set(&mut self, key: impl AsRef<str>, value: impl ToString) -> &mut Self {
         let key = key.as_ref();
         debug_assert!(is_kebab_case(key), "output key `{key}` is not kebab-case");
-        let value = value.to_string();
+        let value = crate::redact_urls(&value.to_string());
         match self.entries.iter_mut().find(|(existing, _)| existing == key) {
             Some(entry) => entry.1 = value,
             None => self.entries.push((key.to_owned(), value)),
@@ -249,6 +253,18 @@ mod tests {
         let mut outputs = Outputs::new();
         outputs.set("a", 1).set("b", 2).set("a", 3);
         assert_eq!(outputs.iter().collect::<Vec<_>>(), vec![("a", "3"), ("b", "2")]);
+    }
+
+    #[test]
+    fn url_outputs_keep_host_and_path_but_no_credentials() {
+        let mut outputs = Outputs::new();
+        outputs
+            .set("url", "http://app.example.com:8080/")
+            .set("signed", "https://b.s3.amazonaws.com/k?X-Amz-Signature=SECRETCANARY")
+            .set("login", "http://user:SECRETCANARY@127.0.0.1:9/");
+        assert_eq!(outputs.get("url"), Some("http://app.example.com:8080/"));
+        assert_eq!(outputs.get("signed"), Some("https://b.s3.amazonaws.com/k?…"));
+        assert_eq!(outputs.get("login"), Some("http://…@127.0.0.1:9/"));
     }
 
     #[test]

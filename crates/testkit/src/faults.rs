@@ -3,6 +3,11 @@
 //! connections in the middle of request bodies (blob uploads). One request per
 //! connection (`Connection: close`); the `Host` header is kept, so the registry's
 //! `Location` URLs point back through the proxy.
+//!
+//! With [`SignedUrls`] it also dresses the registry up as one whose URLs are
+//! credentials (an S3-backed registry): upload `Location`s and blob redirects carry a
+//! secret-looking query, and requests to those URLs can be cut off so that the client
+//! reports an error naming the URL.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
@@ -20,6 +25,17 @@ pub struct FaultPlan {
     pub seed: u64,
 }
 
+/// URLs that are credentials, as registries backed by object storage hand them out.
+#[derive(Debug, Clone, Default)]
+pub struct SignedUrls {
+    /// The query that signs a URL (`X-Amz-Signature=...`), without `?`.
+    pub query: String,
+    /// Append `query` to every upload `Location` the registry answers.
+    pub sign_upload_locations: bool,
+    /// Answer blob GETs with a 307 to the same URL plus `query` (then proxy that one).
+    pub redirect_blob_gets: bool,
+}
+
 /// What the proxy did.
 #[derive(Debug, Default)]
 pub struct FaultStats {
@@ -27,6 +43,12 @@ pub struct FaultStats {
     pub errors_500: AtomicU64,
     pub errors_429: AtomicU64,
     pub resets: AtomicU64,
+    /// Upload `Location`s given the signing query.
+    pub signed_locations: AtomicU64,
+    /// Blob GETs redirected to a signed URL.
+    pub redirects: AtomicU64,
+    /// Requests to a signed URL cut off by [`FaultProxy::break_signed`].
+    pub broken_signed: AtomicU64,
 }
 
 /// A running proxy; stops when dropped.
@@ -35,6 +57,8 @@ pub struct FaultProxy {
     pub port: u16,
     pub stats: Arc<FaultStats>,
     stop: Arc<AtomicBool>,
+    /// How many of the next requests to a signed URL are cut off.
+    break_budget: Arc<AtomicU64>,
 }
 
 impl Drop for FaultProxy {
@@ -56,14 +80,22 @@ fn next(state: &Mutex<u64>) -> u32 {
 impl FaultProxy {
     /// Proxies 127.0.0.1:<new port> to 127.0.0.1:`upstream` with `plan`'s faults.
     pub fn start(upstream: u16, plan: FaultPlan) -> std::io::Result<Self> {
+        Self::start_signed(upstream, plan, SignedUrls::default())
+    }
+
+    /// [`FaultProxy::start`], with the registry's URLs signed as `signed` says.
+    pub fn start_signed(upstream: u16, plan: FaultPlan, signed: SignedUrls) -> std::io::Result<Self> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
         let port = listener.local_addr()?.port();
         let stats = Arc::new(FaultStats::default());
         let stop = Arc::new(AtomicBool::new(false));
+        let break_budget = Arc::new(AtomicU64::new(0));
         let rng = Arc::new(Mutex::new(plan.seed.max(1)));
+        let signed = Arc::new(signed);
         {
             let stats = Arc::clone(&stats);
             let stop = Arc::clone(&stop);
+            let break_budget = Arc::clone(&break_budget);
             std::thread::spawn(move || {
                 for client in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
@@ -72,13 +104,67 @@ impl FaultProxy {
                     let Ok(client) = client else { continue };
                     let stats = Arc::clone(&stats);
                     let rng = Arc::clone(&rng);
+                    let signed = Arc::clone(&signed);
+                    let break_budget = Arc::clone(&break_budget);
                     std::thread::spawn(move || {
-                        let _ = handle(client, upstream, plan, &stats, &rng);
+                        let faults = Faults { plan, signed: &signed, break_budget: &break_budget, stats: &stats };
+                        let _ = handle(client, upstream, &faults, &rng);
                     });
                 }
             });
         }
-        Ok(Self { port, stats, stop })
+        Ok(Self { port, stats, stop, break_budget })
+    }
+
+    /// Cuts off the next `count` requests to a signed URL: an upload halfway through its
+    /// body, any other before it is answered. The client's error then names the URL.
+    pub fn break_signed(&self, count: u64) {
+        self.break_budget.store(count, Ordering::SeqCst);
+    }
+}
+
+/// Everything one connection's handler needs to decide its faults.
+struct Faults<'a> {
+    plan: FaultPlan,
+    signed: &'a SignedUrls,
+    break_budget: &'a AtomicU64,
+    stats: &'a FaultStats,
+}
+
+impl Faults<'_> {
+    /// Whether this request to a signed URL is one to cut off (spends the budget).
+    fn breaks(&self, target: &str) -> bool {
+        let signed = !self.signed.query.is_empty() && target.contains(&self.signed.query);
+        signed && self.break_budget.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
+    }
+
+    /// The 307 that sends a blob GET to its signed URL, when blob GETs are redirected.
+    fn redirect(&self, method: &str, target: &str, head: &str) -> Option<String> {
+        let blob = target.contains("/blobs/sha256:") && !target.contains('?');
+        if !(self.signed.redirect_blob_gets && method == "GET" && blob) {
+            return None;
+        }
+        let host = header_value(head, "host")?;
+        Some(format!("Location: http://{host}{target}?{}\r\n", self.signed.query))
+    }
+
+    /// The response head with the signing query added to an upload `Location`.
+    fn sign_location(&self, response_head: &str) -> String {
+        if !self.signed.sign_upload_locations {
+            return response_head.to_owned();
+        }
+        let lines: Vec<String> = response_head
+            .lines()
+            .map(|line| match line.split_once(':') {
+                Some((name, value)) if name.eq_ignore_ascii_case("location") && value.contains("/blobs/uploads/") => {
+                    self.stats.signed_locations.fetch_add(1, Ordering::Relaxed);
+                    let separator = if value.contains('?') { '&' } else { '?' };
+                    format!("{name}: {}{separator}{}", value.trim(), self.signed.query)
+                }
+                _ => line.to_owned(),
+            })
+            .collect();
+        format!("{}\r\n\r\n", lines.join("\r\n").trim_end())
     }
 }
 
@@ -116,18 +202,15 @@ fn reply(mut client: TcpStream, status: &str, extra: &str) -> std::io::Result<()
     client.flush()
 }
 
-fn handle(
-    client: TcpStream,
-    upstream: u16,
-    plan: FaultPlan,
-    stats: &FaultStats,
-    rng: &Mutex<u64>,
-) -> std::io::Result<()> {
+fn handle(client: TcpStream, upstream: u16, faults: &Faults<'_>, rng: &Mutex<u64>) -> std::io::Result<()> {
+    let (plan, stats) = (faults.plan, faults.stats);
     client.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut reader = BufReader::new(client.try_clone()?);
     let head = read_head(&mut reader)?;
     stats.requests.fetch_add(1, Ordering::Relaxed);
     let length: u64 = header_value(&head, "content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let mut request_line = head.lines().next().unwrap_or_default().split_whitespace();
+    let (method, target) = (request_line.next().unwrap_or_default(), request_line.next().unwrap_or_default());
     let roll = next(rng);
 
     let drain = |reader: &mut BufReader<TcpStream>| std::io::copy(&mut reader.take(length), &mut std::io::sink());
@@ -140,6 +223,16 @@ fn handle(
         stats.errors_429.fetch_add(1, Ordering::Relaxed);
         drain(&mut reader)?;
         return reply(client, "429 Too Many Requests", "Retry-After: 1\r\n");
+    }
+    if faults.breaks(target) {
+        stats.broken_signed.fetch_add(1, Ordering::Relaxed);
+        std::io::copy(&mut (&mut reader).take(length / 2), &mut std::io::sink())?;
+        let _ = client.shutdown(Shutdown::Both);
+        return Ok(());
+    }
+    if let Some(location) = faults.redirect(method, target, &head) {
+        stats.redirects.fetch_add(1, Ordering::Relaxed);
+        return reply(client, "307 Temporary Redirect", &location);
     }
     let mut server = TcpStream::connect((Ipv4Addr::LOCALHOST, upstream))?;
     server.write_all(close_head(&head).as_bytes())?;
@@ -156,7 +249,7 @@ fn handle(
     let mut response = BufReader::new(server);
     let response_head = read_head(&mut response)?;
     let mut client_writer = client;
-    client_writer.write_all(close_head(&response_head).as_bytes())?;
+    client_writer.write_all(close_head(&faults.sign_location(&response_head)).as_bytes())?;
     std::io::copy(&mut response, &mut client_writer)?;
     client_writer.flush()?;
     let _ = client_writer.shutdown(Shutdown::Both);

@@ -332,3 +332,70 @@ pub fn write_zip(path: &Path, entries: &[(&str, Vec<u8>)]) {
     }
     zip.finish().unwrap();
 }
+
+/// OCI's name for this machine's architecture.
+pub fn host_oci_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// A base image exactly as umoci writes it, nothing rewritten: `umoci init`, `new`,
+/// `insert` (one layer: a JRE's `release` file) and `config` (this machine's platform,
+/// `JAVA_VERSION=17.0.9`), in a fresh layout `dir/umoci` tagged `tag`. umoci 0.4 leaves
+/// `mediaType` out of its manifests, as the OCI image spec allows. Needs [`oci_tools_ready`].
+pub fn umoci_image(dir: &Path, tag: &str) -> PathBuf {
+    let layout = dir.join("umoci");
+    let image = format!("{}:{tag}", layout.display());
+    let source = dir.join("umoci-rootfs");
+    std::fs::create_dir_all(source.join("java")).unwrap();
+    std::fs::write(source.join("java/release"), "JAVA_VERSION=\"17.0.9\"\n").unwrap();
+    run_checked(Command::new("umoci").args(["init", "--layout"]).arg(&layout), "umoci init");
+    run_checked(Command::new("umoci").args(["new", "--image", &image]), "umoci new");
+    run_checked(
+        Command::new("umoci").args(["insert", "--image", &image]).arg(source.join("java")).arg("/opt/java"),
+        "umoci insert",
+    );
+    run_checked(
+        Command::new("umoci").args([
+            "config",
+            "--image",
+            &image,
+            "--os",
+            "linux",
+            "--architecture",
+            host_oci_arch(),
+            "--config.env",
+            "JAVA_VERSION=17.0.9",
+            "--config.env",
+            "PATH=/opt/java/bin:/usr/bin:/bin",
+        ]),
+        "umoci config",
+    );
+    layout
+}
+
+/// `skopeo copy --preserve-digests oci:LAYOUT:TAG docker://REFERENCE` to a loopback registry:
+/// the manifest lands byte for byte as the layout holds it.
+pub fn skopeo_copy_to_registry(layout: &Path, tag: &str, reference: &str) {
+    run_checked(
+        Command::new("skopeo")
+            .args(["copy", "--quiet", "--preserve-digests", "--dest-tls-verify=false"])
+            .arg(format!("oci:{}:{tag}", layout.display()))
+            .arg(format!("docker://{reference}")),
+        "skopeo copy",
+    );
+}
+
+/// The manifest `reference` names in a loopback registry, as served (`skopeo inspect --raw`).
+pub fn skopeo_raw_manifest(reference: &str) -> Vec<u8> {
+    let output = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "skopeo inspect {reference}: {}", String::from_utf8_lossy(&output.stderr));
+    output.stdout
+}

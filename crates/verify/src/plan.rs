@@ -117,7 +117,7 @@ impl Plan {
         for path in &paths {
             let (path, url) = join_path(&base_url, "--check", path)?;
             checks.push(Check {
-                label: format!("{method} {path}"),
+                label: format!("{method} {}", slipway_contract::redact_url(&path)),
                 method: method.clone(),
                 url,
                 expect: expect.clone(),
@@ -131,7 +131,7 @@ impl Plan {
         validate_pointer(version_pointer).map_err(|message| PlanError::invalid("--version-pointer", message))?;
         if let Some(expected) = non_empty(args.expect_version.as_deref()) {
             checks.push(Check {
-                label: format!("GET {version_path}"),
+                label: format!("GET {}", slipway_contract::redact_url(&version_path)),
                 method: Method::GET,
                 url: version_url,
                 expect: Expectations {
@@ -210,17 +210,22 @@ fn count(flag: &'static str, text: &str, min: u32, max: u32) -> Result<u32, Plan
 
 fn parse_base_url(text: &str) -> Result<Url, PlanError> {
     let text = text.trim();
+    // Messages show the URL without user info or query: either may be a credential.
+    let shown = slipway_contract::redact_url(text);
     let invalid = |message: String| PlanError::invalid("--url", message);
     if text.is_empty() {
         return Err(invalid("is empty; give the service's base URL, like https://app.example.com".to_owned()));
     }
     let url = Url::parse(text)
-        .map_err(|error| invalid(format!("`{text}` is not a URL ({error}); write it like https://app.example.com")))?;
+        .map_err(|error| invalid(format!("`{shown}` is not a URL ({error}); write it like https://app.example.com")))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(invalid(format!("`{text}` uses the scheme `{}`; verify speaks http and https only", url.scheme())));
+        return Err(invalid(format!(
+            "`{shown}` uses the scheme `{}`; verify speaks http and https only",
+            url.scheme()
+        )));
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(invalid(format!("`{text}` has no host")));
+        return Err(invalid(format!("`{shown}` has no host")));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(invalid(
@@ -228,7 +233,7 @@ fn parse_base_url(text: &str) -> Result<Url, PlanError> {
         ));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(invalid(format!("`{text}` has a query or fragment; give a base URL and put queries on --check")));
+        return Err(invalid(format!("`{shown}` has a query or fragment; give a base URL and put queries on --check")));
     }
     Ok(url)
 }
@@ -236,19 +241,21 @@ fn parse_base_url(text: &str) -> Result<Url, PlanError> {
 /// Appends a check path to the base URL, keeping the base's own path.
 fn join_path(base: &Url, flag: &'static str, path: &str) -> Result<(String, Url), PlanError> {
     let path = path.trim();
+    let shown = slipway_contract::redact_url(path);
     if path.contains("://") || path.starts_with("//") {
         return Err(PlanError::invalid(
             flag,
-            format!("`{path}` is not a path; give a path like /health, the host comes from --url"),
+            format!("`{shown}` is not a path; give a path like /health, the host comes from --url"),
         ));
     }
     if path.chars().any(char::is_whitespace) {
-        return Err(PlanError::invalid(flag, format!("`{path}` holds white space; percent-encode it (%20)")));
+        return Err(PlanError::invalid(flag, format!("`{shown}` holds white space; percent-encode it (%20)")));
     }
     let path = if path.starts_with('/') { path.to_owned() } else { format!("/{path}") };
     let joined = format!("{}{path}", base.as_str().trim_end_matches('/'));
-    let url = Url::parse(&joined)
-        .map_err(|error| PlanError::invalid(flag, format!("`{path}` does not make a URL ({error})")))?;
+    let url = Url::parse(&joined).map_err(|error| {
+        PlanError::invalid(flag, format!("`{}` does not make a URL ({error})", slipway_contract::redact_url(&path)))
+    })?;
     Ok((path, url))
 }
 
@@ -483,7 +490,7 @@ mod tests {
             urls,
             ["https://host:8443/app/health", "https://host:8443/app/ready?deep=1", "https://host:8443/app/version"]
         );
-        assert_eq!(plan.checks[1].label, "HEAD /ready?deep=1");
+        assert_eq!(plan.checks[1].label, "HEAD /ready?…", "a query may hold a token: labels are printed");
         assert_eq!(plan.checks[2].label, "GET /version");
         assert!(plan.checks[2].proves_version());
     }
