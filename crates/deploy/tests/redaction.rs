@@ -29,20 +29,6 @@ fn deploy(home: &std::path::Path) -> Command {
     command
 }
 
-fn assert_no_canary(run: &StepRun) {
-    let sinks = [
-        ("stdout", Some(&run.stdout)),
-        ("stderr", Some(&run.stderr)),
-        ("GITHUB_OUTPUT", run.github_output.as_ref()),
-        ("dotenv", run.dotenv.as_ref()),
-        ("GITHUB_STEP_SUMMARY", run.summary.as_ref()),
-    ];
-    for (sink, text) in sinks {
-        let text = text.map(String::as_str).unwrap_or_default();
-        assert!(!text.contains(CANARY), "{sink} holds the secret:\n{text}");
-    }
-}
-
 fn error_line(run: &StepRun) -> &str {
     run.stderr.lines().find(|l| l.starts_with("::error title=deploy::")).unwrap_or_else(|| panic!("{}", run.stderr))
 }
@@ -61,7 +47,7 @@ fn a_docker_host_with_user_info_is_never_echoed() {
         let run = run_with_sinks(command, dir.path());
         assert_ne!(run.code, 0, "{}", run.stderr);
         assert!(error_line(&run).contains(&format!("tcp://…@127.0.0.1:{port}")), "{}", run.stderr);
-        assert_no_canary(&run);
+        run.assert_never_wrote(CANARY);
     }
 }
 
@@ -81,5 +67,5 @@ fn an_aws_endpoint_with_a_signed_query_is_never_echoed() {
     let run = run_with_sinks(command, dir.path());
     assert_ne!(run.code, 0, "{}", run.stderr);
     error_line(&run);
-    assert_no_canary(&run);
+    run.assert_never_wrote(CANARY);
 }

@@ -353,22 +353,6 @@ fn dry_run_checks_and_plans_but_pushes_nothing() {
 /// In no URL's query, so only URL redaction (not secret masking) can keep it out.
 const CANARY: &str = "SECRETCANARY";
 
-/// Fails when anything push-image wrote (standard output and error, $GITHUB_OUTPUT,
-/// the dotenv report, the step summary) holds the canary.
-fn assert_no_canary(run: &StepRun) {
-    let sinks = [
-        ("stdout", Some(&run.stdout)),
-        ("stderr", Some(&run.stderr)),
-        ("GITHUB_OUTPUT", run.github_output.as_ref()),
-        ("dotenv", run.dotenv.as_ref()),
-        ("GITHUB_STEP_SUMMARY", run.summary.as_ref()),
-    ];
-    for (sink, text) in sinks {
-        let text = text.map(String::as_str).unwrap_or_default();
-        assert!(!text.contains(CANARY), "{sink} holds a signed URL:\n{text}");
-    }
-}
-
 #[test]
 fn signed_upload_locations_and_blob_redirects_never_reach_what_push_image_writes() {
     let Some(registry) = test_registry() else { return };
@@ -396,7 +380,7 @@ fn signed_upload_locations_and_blob_redirects_never_reach_what_push_image_writes
     command.env("GITHUB_ACTIONS", "true");
     let run = run_with_sinks(command, work.path());
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_no_canary(&run);
+    run.assert_never_wrote(CANARY);
     use std::sync::atomic::Ordering;
     assert!(base.stats.redirects.load(Ordering::Relaxed) > 0, "the base layer came through a signed redirect");
     assert_eq!(base.stats.broken_signed.load(Ordering::Relaxed), 2);
@@ -417,7 +401,7 @@ fn signed_upload_locations_and_blob_redirects_never_reach_what_push_image_writes
     command.env("GITHUB_ACTIONS", "true");
     let failed = run_with_sinks(command, work.path());
     assert_eq!(failed.code, 1, "{}", failed.stderr);
-    assert_no_canary(&failed);
+    failed.assert_never_wrote(CANARY);
     let error = failed.stderr.lines().find(|l| l.starts_with("::error title=push-image::")).unwrap();
     assert!(error.contains("/blobs/uploads/") && error.contains("?…"), "{error}");
     assert!(failed.summary.unwrap().contains("?…"));

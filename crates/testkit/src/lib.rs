@@ -271,6 +271,25 @@ impl StepRun {
     pub fn output(&self, key: &str) -> Option<&str> {
         output_value(&self.stdout, key)
     }
+
+    /// Everything the step wrote: standard output and error, $GITHUB_OUTPUT, the dotenv
+    /// report and the step summary, each named.
+    pub fn sinks(&self) -> [(&'static str, &str); 5] {
+        [
+            ("stdout", self.stdout.as_str()),
+            ("stderr", self.stderr.as_str()),
+            ("GITHUB_OUTPUT", self.github_output.as_deref().unwrap_or_default()),
+            ("dotenv", self.dotenv.as_deref().unwrap_or_default()),
+            ("GITHUB_STEP_SUMMARY", self.summary.as_deref().unwrap_or_default()),
+        ]
+    }
+
+    /// Fails when anything the step wrote holds `secret`.
+    pub fn assert_never_wrote(&self, secret: &str) {
+        for (sink, text) in self.sinks() {
+            assert!(!text.contains(secret), "{sink} holds `{secret}`:\n{text}");
+        }
+    }
 }
 
 /// The value of `key` among `key=value` lines.

@@ -30,22 +30,6 @@ fn run(args: &[&str]) -> StepRun {
     run_with_sinks(command, sinks.path())
 }
 
-/// Fails when standard output or error, $GITHUB_OUTPUT, the dotenv report or the step
-/// summary holds the canary.
-fn assert_no_canary(run: &StepRun) {
-    let sinks = [
-        ("stdout", Some(&run.stdout)),
-        ("stderr", Some(&run.stderr)),
-        ("GITHUB_OUTPUT", run.github_output.as_ref()),
-        ("dotenv", run.dotenv.as_ref()),
-        ("GITHUB_STEP_SUMMARY", run.summary.as_ref()),
-    ];
-    for (sink, text) in sinks {
-        let text = text.map(String::as_str).unwrap_or_default();
-        assert!(!text.contains(CANARY), "{sink} holds the secret:\n{text}");
-    }
-}
-
 fn error_line(run: &StepRun) -> &str {
     run.stderr.lines().find(|l| l.starts_with("::error title=verify::")).unwrap_or_else(|| panic!("{}", run.stderr))
 }
@@ -68,7 +52,7 @@ fn a_url_with_credentials_or_a_token_is_refused_without_echoing_them() {
         let refused = run(&["--url", &url, "--timeout", "3s"]);
         assert_eq!(refused.code, 2, "{url}: {}", refused.stderr);
         assert!(error_line(&refused).contains(&message), "{url}: {}", refused.stderr);
-        assert_no_canary(&refused);
+        refused.assert_never_wrote(CANARY);
     }
     assert_eq!(server.hits(), 0, "no request on bad input");
 }
@@ -81,11 +65,11 @@ fn a_token_in_a_check_query_is_sent_but_never_printed() {
     });
     let healthy = run(&["--url", &server.url(), "--check", &format!("/health?token={CANARY}"), "--timeout", "5s"]);
     assert_eq!(healthy.code, 0, "the token reached the service: {}", healthy.stderr);
-    assert_no_canary(&healthy);
+    healthy.assert_never_wrote(CANARY);
     assert!(healthy.summary.as_deref().unwrap_or_default().contains("GET /health?…"), "{:?}", healthy.summary);
 
     let unhealthy = run(&["--url", &server.url(), "--check", &format!("/down?token={CANARY}"), "--timeout", "2s"]);
     assert_eq!(unhealthy.code, 1, "{}", unhealthy.stderr);
-    assert_no_canary(&unhealthy);
+    unhealthy.assert_never_wrote(CANARY);
     assert!(error_line(&unhealthy).contains("GET /down?…"), "{}", unhealthy.stderr);
 }
