@@ -67,9 +67,21 @@ pub fn java_ready() -> bool {
     prerequisite("java (a JDK 17 or newer)", command_works("java", &["-version"]))
 }
 
-/// The workspace root (the directory holding the root Cargo.toml).
+/// The workspace root (the directory holding the root Cargo.toml and Cargo.lock).
+///
+/// Found from the running test's own `CARGO_MANIFEST_DIR` (cargo sets it when it runs a
+/// test), not from testkit's compile-time one: cargo shares testkit's build between
+/// checkouts of the workspace in different folders (its hash uses the path relative to the
+/// workspace), so a compile-time path can name another checkout.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap().to_owned()
+    let start = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    start
+        .ancestors()
+        .find(|dir| dir.join("Cargo.lock").is_file())
+        .unwrap_or_else(|| panic!("no Cargo.lock above {}", start.display()))
+        .to_owned()
 }
 
 /// The bundled sample application.
