@@ -7,10 +7,14 @@ pub mod actions;
 
 use std::path::{Path, PathBuf};
 
-/// The workspace's root directory (this crate is `crates/xtask`).
+/// The workspace's root directory (this crate is `crates/xtask`), from the
+/// `CARGO_MANIFEST_DIR` cargo sets when it runs us (a build shared between checkouts may
+/// carry another checkout's compile-time path), else the compile-time one.
 pub fn workspace_root() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.ancestors().nth(2).unwrap_or(manifest).to_owned()
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest.ancestors().nth(2).map(Path::to_path_buf).unwrap_or(manifest)
 }
 
 /// A checked-in file that differs from what the generator writes.
