@@ -129,6 +129,11 @@ impl<S> Plan<S> {
         self
     }
 
+    /// The same plan carrying `state` (plans are built before what apply needs is known).
+    pub fn with_state<T>(self, state: T) -> Plan<T> {
+        Plan { now: self.now, steps: self.steps, outcome: self.outcome, state }
+    }
+
     /// `plan:` then what exists and the numbered steps.
     pub fn render(&self) -> String {
         let mut text = String::from("plan:");
@@ -162,9 +167,16 @@ pub trait Target {
     /// The rollout parameters `strategy` reads on this target.
     fn reads(strategy: Strategy) -> &'static [Param];
 
-    /// Refuses a strategy, phase or rollout parameter the target cannot honour (exit 2),
+    /// Refuses a phase, strategy or rollout parameter the target cannot honour (exit 2),
     /// before the target is even built (no credentials or connections needed).
     fn check(request: &DeployRequest) -> Result<(), DeployError> {
+        if matches!(request.phase, Phase::Promote | Phase::Reject) && !Self::STRATEGIES.iter().any(|s| s.is_phased()) {
+            return Err(DeployError::Usage(format!(
+                "the {} target deploys directly; there is nothing to {}",
+                Self::NAME,
+                request.phase.as_str()
+            )));
+        }
         let strategy = request.strategy();
         if !Self::STRATEGIES.contains(&strategy) {
             let supported: Vec<&str> = Self::STRATEGIES.iter().map(|s| s.as_str()).collect();

@@ -308,11 +308,7 @@ impl DockerHost {
         } else {
             self.env.iter().map(|e| e.split('=').next().unwrap_or_default()).collect::<Vec<_>>().join(", ")
         };
-        let mut plan = Plan::new(outcome, ());
-        plan = match &live {
-            Some(live) => plan.now(format!("{} runs {} ({})", names.live, version_of(live), state_word(live))),
-            None => plan.now(format!("no container {} runs yet: nothing to replace", names.live)),
-        };
+        let mut plan = Plan::new(outcome, ()).now(live_fact(names, live.as_ref()));
         if let Some(previous) = &previous {
             plan = plan.now(format!("{} keeps {} for a rollback", names.previous, version_of(previous)));
         }
@@ -324,7 +320,7 @@ impl DockerHost {
             request.version_label
         ));
         if let Some(live) = &live {
-            plan = plan.step(format!("stop {} ({}) and park it as {}", names.live, version_of(live), names.replaced));
+            plan = plan.step(park_step(names, live));
         }
         plan = plan.step(format!(
             "start {} as {} and wait until it is {}; restart unless-stopped from then on",
@@ -337,13 +333,12 @@ impl DockerHost {
             plan = plan.step(format!("keep the parked one as {}{}", names.previous, older.unwrap_or_default()));
         }
         plan = plan.step(format!("answer at {}", self.url(request.port)));
-        let Plan { now, steps, outcome, .. } = plan;
         let state = DockerState {
             docker,
             seen: Seen { leftovers, live },
             action: Action::Deploy(Box::new(Pull { image, credentials })),
         };
-        Ok(Plan { now, steps, outcome, state })
+        Ok(plan.with_state(state))
     }
 
     async fn plan_rollback(&self, docker: Docker, request: &DeployRequest) -> Result<Plan<DockerState>, DeployError> {
@@ -364,15 +359,12 @@ impl DockerHost {
         let host = Self { publish: if bound.is_empty() { self.publish.clone() } else { bound }, ..self.clone() };
         let id = previous.id.clone().unwrap_or_else(|| names.previous.clone());
         let outcome = host.outcome(request.port, target_version.clone(), live_version, id, Status::Planned, "unknown");
-        let mut plan = Plan::new(outcome, ());
-        plan = match &live {
-            Some(live) => plan.now(format!("{} runs {} ({})", names.live, version_of(live), state_word(live))),
-            None => plan.now(format!("no container {} runs", names.live)),
-        };
-        plan = plan.now(format!("{} keeps {target_version}", names.previous));
+        let mut plan = Plan::new(outcome, ())
+            .now(live_fact(names, live.as_ref()))
+            .now(format!("{} keeps {target_version}", names.previous));
         plan.steps.extend(leftovers.steps(names));
         if let Some(live) = &live {
-            plan = plan.step(format!("stop {} ({}) and park it as {}", names.live, version_of(live), names.replaced));
+            plan = plan.step(park_step(names, live));
         }
         plan = plan.step(format!(
             "start {} ({target_version}) as {} on its own ports ({}) and wait until it is {}",
@@ -384,9 +376,8 @@ impl DockerHost {
         if live.is_some() {
             plan = plan.step(format!("keep the parked one as {}", names.previous));
         }
-        let Plan { now, steps, outcome, .. } = plan;
         let action = Action::Rollback(Box::new(Previous { container: previous, host }));
-        Ok(Plan { now, steps, outcome, state: DockerState { docker, seen: Seen { leftovers, live }, action } })
+        Ok(plan.with_state(DockerState { docker, seen: Seen { leftovers, live }, action }))
     }
 
     async fn apply_deploy(
@@ -508,6 +499,19 @@ impl DockerHost {
     }
 }
 
+/// The plan's fact about what runs under the live name.
+fn live_fact(names: &Names, live: Option<&ContainerInspectResponse>) -> String {
+    match live {
+        Some(live) => format!("{} runs {} ({})", names.live, version_of(live), state_word(live)),
+        None => format!("no container {} runs yet: nothing to replace", names.live),
+    }
+}
+
+/// The plan's step that stops the live container and parks it.
+fn park_step(names: &Names, live: &ContainerInspectResponse) -> String {
+    format!("stop {} ({}) and park it as {}", names.live, version_of(live), names.replaced)
+}
+
 impl Target for DockerHost {
     type State = DockerState;
 
@@ -516,22 +520,6 @@ impl Target for DockerHost {
 
     fn reads(_strategy: Strategy) -> &'static [Param] {
         &[]
-    }
-
-    fn check(request: &DeployRequest) -> Result<(), DeployError> {
-        if matches!(request.phase, Phase::Promote | Phase::Reject) {
-            return Err(DeployError::Usage(format!(
-                "the docker target deploys directly; there is nothing to {}",
-                request.phase.as_str()
-            )));
-        }
-        let strategy = request.strategy();
-        if !Self::STRATEGIES.contains(&strategy) {
-            return Err(DeployError::Usage(format!(
-                "the docker target cannot do --strategy {strategy}; it does direct"
-            )));
-        }
-        request.rollout.refuse_unread(Self::NAME, Self::reads(strategy)).map_err(DeployError::Usage)
     }
 
     async fn plan(

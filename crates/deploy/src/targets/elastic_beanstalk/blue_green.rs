@@ -11,7 +11,7 @@ use slipway_contract::Console;
 
 use super::environment::{EnvState, WaitFailure, aws_error, failed};
 use super::version::AppVersion;
-use super::{EbState, ElasticBeanstalk, version_step, with_state};
+use super::{EbState, ElasticBeanstalk, version_step};
 use crate::rollout::Strategy;
 use crate::status::Status;
 use crate::target::{DeployError, DeployOutcome, DeployRequest, Phase, Plan};
@@ -125,7 +125,7 @@ impl ElasticBeanstalk {
                     live.name,
                     live.version
                 ));
-                Ok(with_state(plan, EbState::BlueGreen(Step::Deploy { pair, version })))
+                Ok(plan.with_state(EbState::BlueGreen(Step::Deploy { pair, version })))
             }
             Phase::Promote => {
                 let Some(idle) = idle else {
@@ -139,7 +139,7 @@ impl ElasticBeanstalk {
                 if self.settings.terminate_old {
                     plan = plan.step(format!("terminate {} ({})", live.name, live.version));
                 }
-                Ok(with_state(plan, EbState::BlueGreen(Step::Swap { live: pair.live.clone(), idle })))
+                Ok(plan.with_state(EbState::BlueGreen(Step::Swap { live: pair.live.clone(), idle })))
             }
             Phase::Reject | Phase::Rollback => {
                 let Some(idle) = idle.clone() else {
@@ -149,7 +149,7 @@ impl ElasticBeanstalk {
                     "terminate {} ({}); {} keeps serving {}",
                     idle.name, idle.version, live.name, live.version
                 ));
-                Ok(with_state(plan, EbState::BlueGreen(Step::Drop { live: pair.live.clone(), idle })))
+                Ok(plan.with_state(EbState::BlueGreen(Step::Drop { live: pair.live.clone(), idle })))
             }
         }
     }

@@ -7,7 +7,7 @@ use std::time::{Instant, SystemTime};
 use slipway_contract::Console;
 
 use super::environment::{EnvState, failed};
-use super::{EbState, ElasticBeanstalk, with_state};
+use super::{EbState, ElasticBeanstalk};
 use crate::rollout::Strategy;
 use crate::status::Status;
 use crate::target::{DeployError, DeployOutcome, DeployRequest, Phase, Plan};
@@ -41,7 +41,7 @@ impl ElasticBeanstalk {
             let plan = Plan::new(ElasticBeanstalk::planned(&state, &canary, ""), ())
                 .now(now)
                 .step(format!("wait until the traffic split ends with {canary} serving all of {environment}"));
-            return Ok(with_state(plan, EbState::Canary(Finish::Promote { state, version: canary })));
+            return Ok(plan.with_state(EbState::Canary(Finish::Promote { state, version: canary })));
         }
         if !state.abortable && !state.is_ready() {
             state = self.require_ready(environment, deadline, console).await?;
@@ -63,7 +63,7 @@ impl ElasticBeanstalk {
             let plan = plan.now(format!("{environment} no longer runs {canary}"));
             (plan, Finish::AlreadyOff { state, canary })
         };
-        Ok(with_state(plan, EbState::Canary(finish)))
+        Ok(plan.with_state(EbState::Canary(finish)))
     }
 
     pub(super) async fn apply_canary(

@@ -150,7 +150,7 @@ impl ElasticBeanstalk {
                 live.version
             ))
         };
-        Ok(with_state(plan, EbState::Update { live, version }))
+        Ok(plan.with_state(EbState::Update { live, version }))
     }
 
     async fn apply_update(
@@ -205,7 +205,7 @@ impl ElasticBeanstalk {
             .now(live.describe())
             .step(format!("update {environment} from {} back to {target} all at once", live.version))
             .step(format!("wait until {environment} is Ready on {target} and {}", self.healthy_words()));
-        Ok(with_state(plan, EbState::Rollback { live, target }))
+        Ok(plan.with_state(EbState::Rollback { live, target }))
     }
 
     async fn apply_rollback(
@@ -287,11 +287,6 @@ fn version_step(version: AppVersion, request: &DeployRequest) -> String {
             request.image, request.version_label
         ),
     }
-}
-
-/// A plan built with `()` given the state it read.
-fn with_state(plan: Plan<()>, state: EbState) -> Plan<EbState> {
-    Plan { now: plan.now, steps: plan.steps, outcome: plan.outcome, state }
 }
 
 /// The deployment policy among option settings (AllAtOnce when none is set).
