@@ -22,9 +22,10 @@ pub struct DeployArgs {
     pub image: Option<String>,
 
     /// How the new version reaches traffic. canary and blue-green stop once the new
-    /// version runs beside the old; finish them with --promote or --reject.
-    #[arg(long, env = "SLIPWAY_STRATEGY", value_enum, default_value_t = Strategy::Direct)]
-    pub strategy: Strategy,
+    /// version runs beside the old; finish them with --promote or --reject. Default: the
+    /// target's (docker: rolling, behind a proxy; elastic-beanstalk: direct).
+    #[arg(long, env = "SLIPWAY_STRATEGY", value_enum)]
+    pub strategy: Option<Strategy>,
 
     /// Finish a canary or blue-green deployment: the new version takes all traffic.
     #[arg(long, env = "SLIPWAY_PROMOTE", conflicts_with_all = ["reject", "rollback"])]

@@ -17,13 +17,14 @@ pub fn plan(args: &DeployArgs, env: &Env<'_>, console: &Console) -> Result<Deplo
         (_, _, true) => Phase::Rollback,
         _ => Phase::Deploy,
     };
-    if matches!(phase, Phase::Promote | Phase::Reject) && !args.strategy.is_phased() {
+    let strategy = args.strategy.unwrap_or_else(|| args.target.default_strategy());
+    if matches!(phase, Phase::Promote | Phase::Reject) && !strategy.is_phased() {
         return Err(StepError::usage(format!(
             "--{} finishes a canary or blue-green deployment; say which with --strategy canary or --strategy blue-green",
             phase.as_str()
         )));
     }
-    let rollout = Rollout::new(args.strategy, &args.rollout).map_err(StepError::usage)?;
+    let rollout = Rollout::new(strategy, &args.rollout).map_err(StepError::usage)?;
     let image = match args.image.as_deref().map(str::trim).filter(|i| !i.is_empty()) {
         Some(text) => Some(image_reference(text, args.require_digest, console)?),
         None if phase == Phase::Deploy => {

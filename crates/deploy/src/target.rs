@@ -164,6 +164,9 @@ pub trait Target {
     /// The strategies this target runs.
     const STRATEGIES: &'static [Strategy];
 
+    /// The strategy without `--strategy`.
+    const DEFAULT_STRATEGY: Strategy;
+
     /// The rollout parameters `strategy` reads on this target.
     fn reads(strategy: Strategy) -> &'static [Param];
 

@@ -16,7 +16,7 @@ const DIGEST: &str = "sha256:000000000000000000000000000000000000000000000000000
 fn deploy(name: &str, port: u16, args: &[&str]) -> StepRun {
     let mut command = deploy_command();
     command
-        .args(["--target", "docker", "--name", name, "--timeout", "3m"])
+        .args(["--target", "docker", "--strategy", "direct", "--name", name, "--timeout", "3m"])
         .args(["--publish", &format!("127.0.0.1:{port}:8080")])
         .args(args);
     run(command)
@@ -119,7 +119,7 @@ fn deploys_replaces_restores_after_a_broken_version_and_rolls_back() {
     let mut command = deploy_command();
     // No --publish: the container comes back on the ports it was created with, and the
     // readiness probe and the URL follow them.
-    command.args(["--target", "docker", "--name", &name, "--rollback"]);
+    command.args(["--target", "docker", "--strategy", "direct", "--name", &name, "--rollback"]);
     let rollback = run(command);
     assert_eq!(rollback.code, 0, "{}", rollback.stderr);
     assert_eq!(rollback.output("version-label"), Some("v1"));
@@ -157,7 +157,7 @@ fn an_image_the_registry_does_not_have_and_nothing_to_roll_back_exit_2() {
     assert_eq!(inspect(&name, "{{.Id}}"), None);
 
     let mut command = deploy_command();
-    command.args(["--target", "docker", "--name", &name, "--rollback"]);
+    command.args(["--target", "docker", "--strategy", "direct", "--name", &name, "--rollback"]);
     let rollback = run(command);
     assert_eq!(rollback.code, 2, "{}", rollback.stderr);
     assert!(error_line(&rollback).contains(&format!("no container {name}-previous")), "{}", rollback.stderr);
@@ -166,13 +166,21 @@ fn an_image_the_registry_does_not_have_and_nothing_to_roll_back_exit_2() {
 #[test]
 fn bad_publish_env_and_strategy_exit_2_before_touching_the_engine() {
     let image = format!("127.0.0.1:5555/deploy-test/app@{DIGEST}");
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 11] = [
         (&["--publish", "8080"], "--publish `8080` has no host port"),
+        (&["--strategy", "blue-green"], "--strategy blue-green on the docker target needs --preview-port"),
+        (&["--strategy", "canary", "--steps", "10,20,30", "--bake", "15m"], "do not fit in --timeout (1200s)"),
+        (&["--check", "health"], "--check `health` is not a path"),
+        (&["--proxy-name", "a b"], "--proxy-name `a b` is not a container name"),
+        (&["--preview-port", "9000", "--publish", "127.0.0.1:9000:8080"], "--preview-port 9000 is already published"),
         (&["--publish", "127.0.0.1:70000:8080"], "host port `70000`"),
         (&["--env", "NOEQUALS"], "--env `NOEQUALS` has no `=`"),
-        (&["--strategy", "canary"], "the docker target cannot do --strategy canary; it does direct"),
-        (&["--bake", "1m"], "the docker target does not use --bake with --strategy direct"),
-        (&["--max-surge", "1"], "the docker target does not use --max-surge with --strategy direct"),
+        (&["--strategy", "immutable"], "cannot do --strategy immutable; it does rolling, blue-green, canary, direct"),
+        (&["--bake", "1m"], "the docker target does not use --bake with --strategy rolling"),
+        (
+            &["--strategy", "direct", "--max-surge", "1"],
+            "the docker target does not use --max-surge with --strategy direct",
+        ),
     ];
     for (args, expected) in cases {
         let mut command = deploy_command();

@@ -322,7 +322,8 @@ async fn a_refused_deployment_is_a_usage_error_and_a_lost_status_only_a_warning(
 fn deploy_with_github(fake: &FakeGithub, args: &[&str], token: Option<&str>) -> StepRun {
     let mut command = deploy_command();
     command
-        .args(["--target", "docker", "--github-deployment", "--environment-name", "staging", "--timeout", "3m"])
+        .args(["--target", "docker", "--strategy", "direct", "--github-deployment", "--environment-name", "staging"])
+        .args(["--timeout", "3m"])
         .args(args)
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_REPOSITORY", REPOSITORY)

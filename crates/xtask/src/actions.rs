@@ -361,6 +361,14 @@ fn top_wiring() -> Vec<(&'static str, &'static str, How)> {
         (deploy::STEP, "rollback", How::Omitted),
         (deploy::STEP, "dry-run", How::Omitted),
         (verify::STEP, "expect-version", How::Value(format!("${{{{ {version} }}}}"))),
+        // One path for both: deploy's Docker target waits until the new container answers
+        // it through the proxy, verify judges it.
+        (deploy::STEP, "check", How::Value("${{ inputs.check }}".to_owned())),
+        (
+            verify::STEP,
+            "check",
+            How::Noted("deploy's Docker target also waits for it through its proxy before traffic moves."),
+        ),
     ]
 }
 

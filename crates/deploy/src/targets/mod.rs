@@ -6,6 +6,7 @@ pub mod elastic_beanstalk;
 
 use crate::args::DeployArgs;
 use crate::execute::Deployment;
+use crate::rollout::Strategy;
 use crate::target::{DeployError, DeployOutcome, Target};
 
 /// Where to deploy.
@@ -23,6 +24,14 @@ impl TargetKind {
         match self {
             Self::Docker => docker::DockerHost::NAME,
             Self::ElasticBeanstalk => elastic_beanstalk::ElasticBeanstalk::NAME,
+        }
+    }
+
+    /// The strategy a run uses without `--strategy`.
+    pub fn default_strategy(self) -> Strategy {
+        match self {
+            Self::Docker => docker::DockerHost::DEFAULT_STRATEGY,
+            Self::ElasticBeanstalk => elastic_beanstalk::ElasticBeanstalk::DEFAULT_STRATEGY,
         }
     }
 

@@ -20,6 +20,35 @@ pub struct DockerFlags {
     /// Docker: an environment variable for the container, KEY=VALUE; repeatable.
     #[arg(long, env = "SLIPWAY_ENV", value_name = "KEY=VALUE", value_delimiter = '\n')]
     pub env: Vec<String>,
+
+    /// Docker, behind the proxy (rolling, blue-green, canary): the proxy's image (Caddy 2; pin or mirror it here).
+    #[arg(long, env = "SLIPWAY_PROXY_IMAGE", value_name = "REF", default_value = "caddy:2")]
+    pub proxy_image: String,
+
+    /// Docker, behind the proxy (rolling, blue-green, canary): the proxy container, holding the published address. Default:
+    /// <name>-proxy; name a shared one to route several apps by --host.
+    #[arg(long, env = "SLIPWAY_PROXY_NAME", value_name = "NAME")]
+    pub proxy_name: Option<String>,
+
+    /// Docker, behind the proxy (rolling, blue-green, canary): the host name the proxy routes to this app (default: every host).
+    #[arg(long, env = "SLIPWAY_HOST", value_name = "HOST")]
+    pub host: Option<String>,
+
+    /// Docker, behind the proxy (rolling, blue-green, canary): the path a new container must answer through the proxy (any
+    /// answer of its own, not a gateway error) before it takes traffic; of several lines
+    /// (verify's list), the first.
+    #[arg(long = "check", env = "SLIPWAY_CHECK", value_name = "PATH", default_value = "/")]
+    pub check: String,
+
+    /// Docker, blue-green: the host port where the proxy previews the new version, on the
+    /// main address (the proxy publishes it from its creation on).
+    #[arg(long, env = "SLIPWAY_PREVIEW_PORT", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub preview_port: Option<u16>,
+
+    /// Docker, behind the proxy (rolling, blue-green, canary): how long requests in flight on the old container may take to
+    /// finish after traffic moves, before it is stopped.
+    #[arg(long, env = "SLIPWAY_DRAIN_TIMEOUT", value_name = "DURATION", default_value = "30s", value_parser = slipway_contract::cli::parse_positive_duration)]
+    pub drain_timeout: std::time::Duration,
 }
 
 /// `[IP:]HOST_PORT:CONTAINER_PORT[/tcp|/udp]`, docker's `--publish` syntax.

@@ -11,8 +11,12 @@
 //! `<name>`, so `<name>-previous` survives a failed deployment too. `--rollback` swaps
 //! `<name>-previous` in the same way.
 
+mod caddy;
 mod engine;
 mod flags;
+mod lock;
+mod proxied;
+mod proxy;
 mod readiness;
 mod swap;
 
@@ -35,6 +39,9 @@ use self::engine::{
     remove_if_exists, set_restart_policy, state_word, version_of,
 };
 pub use self::flags::{DockerFlags, Engine, PortMapping, parse_env};
+pub use self::proxied::LABEL_APP;
+use self::proxied::ProxiedState;
+use self::proxy::ProxySettings;
 use self::swap::{Incoming, Leftovers, Names, OnFailure};
 use crate::rollout::{Param, Strategy};
 use crate::status::Status;
@@ -45,21 +52,33 @@ use crate::target::{DeployError, DeployOutcome, DeployRequest, Phase, Plan, Targ
 pub struct DockerHost {
     names: Names,
     publish: Vec<PortMapping>,
+    /// `--publish` was given (else the default, which a proxy's own ports override).
+    publish_given: bool,
     env: Vec<String>,
     engine: Engine,
+    proxy: ProxySettings,
+    /// The host name the proxy routes to the app; empty for every host.
+    host: String,
+    /// The path a new container must answer through the proxy.
+    check: String,
+    /// How long Caddy lets requests in flight finish after a switch.
+    drain: std::time::Duration,
+    /// Blue-green: the host port the proxy previews the new version on.
+    preview_port: Option<u16>,
 }
 
 /// What the plan read, for the apply.
 #[derive(Debug)]
-pub struct DockerState {
-    docker: Docker,
-    seen: Seen,
-    action: Action,
+pub enum DockerState {
+    /// `--strategy direct`: containers swapped in place.
+    Direct { docker: Docker, seen: Box<Seen>, action: Action },
+    /// Behind the proxy; `target` is this one with the proxy's own published ports.
+    Proxied { docker: Docker, state: Box<ProxiedState>, target: Box<DockerHost> },
 }
 
 /// The containers the plan found.
 #[derive(Debug)]
-struct Seen {
+pub struct Seen {
     leftovers: Leftovers,
     live: Option<ContainerInspectResponse>,
 }
@@ -82,21 +101,21 @@ impl Seen {
 }
 
 #[derive(Debug)]
-enum Action {
+pub enum Action {
     Deploy(Box<Pull>),
     Rollback(Box<Previous>),
 }
 
 /// The image to pull and the registry credentials for it.
 #[derive(Debug)]
-struct Pull {
+pub struct Pull {
     image: ImageReference,
     credentials: Option<DockerCredentials>,
 }
 
 /// The container a rollback brings back, and this target as it was created (its ports).
 #[derive(Debug)]
-struct Previous {
+pub struct Previous {
     container: ContainerInspectResponse,
     host: DockerHost,
 }
@@ -105,7 +124,80 @@ impl DockerHost {
     /// Checks the Docker flags (`--name`, `--publish`, `--env`) and `DOCKER_HOST`.
     pub fn from_flags(flags: &DockerFlags, request: &DeployRequest) -> Result<Self, DeployError> {
         let docker_host = std::env::var("DOCKER_HOST").ok();
-        Self::new(&flags.name, &flags.publish, &flags.env, request.port, docker_host.as_deref())
+        let target = Self::new(&flags.name, &flags.publish, &flags.env, request.port, docker_host.as_deref())?;
+        let mut target = target.with_proxy(
+            &flags.proxy_image,
+            flags.proxy_name.as_deref(),
+            flags.host.as_deref().unwrap_or_default(),
+            // verify's --check may list several paths, one per line (the chain shares the
+            // variable): the proxy waits for the first.
+            flags.check.lines().map(str::trim).find(|line| !line.is_empty()).unwrap_or("/"),
+            flags.drain_timeout,
+        )?;
+        target.preview_port = flags.preview_port;
+        let strategy = request.strategy();
+        if request.phase == Phase::Deploy && strategy == Strategy::BlueGreen && target.preview_port.is_none() {
+            return Err(DeployError::Usage(
+                "--strategy blue-green on the docker target needs --preview-port: the port where the proxy previews the new version".into(),
+            ));
+        }
+        if let Some(port) = target.preview_port
+            && target.publish.iter().any(|m| m.host_port == port)
+        {
+            return Err(DeployError::Usage(format!("--preview-port {port} is already published by --publish")));
+        }
+        if request.phase == Phase::Deploy && strategy == Strategy::Canary {
+            let steps = request.rollout.steps_or_default();
+            let baking = request.rollout.bake_or_default() * u32::try_from(steps.len() - 1).unwrap_or(u32::MAX);
+            if baking >= request.timeout {
+                return Err(DeployError::Usage(format!(
+                    "{} canary steps {}s apart ({}s) do not fit in --timeout ({}s)",
+                    steps.len(),
+                    request.rollout.bake_or_default().as_secs(),
+                    baking.as_secs(),
+                    request.timeout.as_secs()
+                )));
+            }
+        }
+        Ok(target)
+    }
+
+    /// The proxy's settings (`--proxy-image`, `--proxy-name`, `--host`, `--check`,
+    /// `--drain-timeout`), checked.
+    pub fn with_proxy(
+        mut self,
+        image: &str,
+        name: Option<&str>,
+        host: &str,
+        check: &str,
+        drain: std::time::Duration,
+    ) -> Result<Self, DeployError> {
+        let image = image.trim();
+        ImageReference::parse(image).map_err(|e| DeployError::Usage(format!("--proxy-image {e}")))?;
+        let name = name
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map_or_else(|| format!("{}-proxy", self.names.live), str::to_owned);
+        if !container_name_ok(&name) || name == self.names.live {
+            return Err(DeployError::Usage(format!(
+                "--proxy-name `{name}` is not a container name apart from --name: letters, digits, _ . - and starting with a letter or digit"
+            )));
+        }
+        let host = host.trim().to_ascii_lowercase();
+        if !host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '*')) {
+            return Err(DeployError::Usage(format!("--host `{host}` is not a host name")));
+        }
+        let check = check.trim();
+        if !check.starts_with('/') || check.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(DeployError::Usage(format!(
+                "--check `{check}` is not a path: it starts with / and has no spaces"
+            )));
+        }
+        self.proxy = ProxySettings::new(name, image.to_owned());
+        self.host = host;
+        self.check = check.to_owned();
+        self.drain = drain;
+        Ok(self)
     }
 
     /// [`DockerHost::from_flags`] with every input explicit.
@@ -117,15 +209,12 @@ impl DockerHost {
         docker_host: Option<&str>,
     ) -> Result<Self, DeployError> {
         let name = name.trim();
-        let mut chars = name.chars();
-        let name_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-            && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-            && name.len() <= 200;
-        if !name_ok {
+        if !container_name_ok(name) {
             return Err(DeployError::Usage(format!(
                 "--name `{name}` is not a container name: letters, digits, _ . - and starting with a letter or digit"
             )));
         }
+        let publish_given = !parse_list(publish).is_empty();
         let mut publish: Vec<PortMapping> = parse_list(publish)
             .iter()
             .map(|text| PortMapping::parse(text))
@@ -153,7 +242,18 @@ impl DockerHost {
         let env =
             parse_list(env).iter().map(|text| parse_env(text)).collect::<Result<_, _>>().map_err(DeployError::Usage)?;
         let engine = Engine::from_docker_host(docker_host).map_err(DeployError::Usage)?;
-        Ok(Self { names: Names::new(name), publish, env, engine })
+        Ok(Self {
+            names: Names::new(name),
+            publish,
+            publish_given,
+            env,
+            engine,
+            proxy: ProxySettings::new(format!("{name}-proxy"), "caddy:2".to_owned()),
+            host: String::new(),
+            check: "/".to_owned(),
+            drain: std::time::Duration::from_secs(30),
+            preview_port: None,
+        })
     }
 
     /// The mapping the URL and the readiness probe use: the first TCP one publishing
@@ -263,13 +363,13 @@ impl DockerHost {
         }
     }
 
-    async fn plan_deploy(
+    /// The image to pull and its credentials; a dry run also asks the registry for it.
+    async fn pull_source(
         &self,
-        docker: Docker,
+        docker: &Docker,
         request: &DeployRequest,
         console: &Console,
-    ) -> Result<Plan<DockerState>, DeployError> {
-        let names = &self.names;
+    ) -> Result<Pull, DeployError> {
         let image = ImageReference::parse(&request.image).map_err(|e| DeployError::Usage(format!("--image {e}")))?;
         let provided = slipway_registry::ecr::provided_login(image.registry(), false, console)
             .await
@@ -291,6 +391,17 @@ impl DockerHost {
                 }
             }
         }
+        Ok(Pull { image, credentials })
+    }
+
+    async fn plan_deploy(
+        &self,
+        docker: Docker,
+        request: &DeployRequest,
+        console: &Console,
+    ) -> Result<Plan<DockerState>, DeployError> {
+        let names = &self.names;
+        let Pull { image, credentials } = self.pull_source(&docker, request, console).await?;
         let leftovers = Leftovers::find(&docker, names).await?;
         let live = find(&docker, &names.live).await?;
         let previous = find(&docker, &names.previous).await?;
@@ -333,9 +444,9 @@ impl DockerHost {
             plan = plan.step(format!("keep the parked one as {}{}", names.previous, older.unwrap_or_default()));
         }
         plan = plan.step(format!("answer at {}", self.url(request.port)));
-        let state = DockerState {
+        let state = DockerState::Direct {
             docker,
-            seen: Seen { leftovers, live },
+            seen: Box::new(Seen { leftovers, live }),
             action: Action::Deploy(Box::new(Pull { image, credentials })),
         };
         Ok(plan.with_state(state))
@@ -377,7 +488,7 @@ impl DockerHost {
             plan = plan.step(format!("keep the parked one as {}", names.previous));
         }
         let action = Action::Rollback(Box::new(Previous { container: previous, host }));
-        Ok(plan.with_state(DockerState { docker, seen: Seen { leftovers, live }, action }))
+        Ok(plan.with_state(DockerState::Direct { docker, seen: Box::new(Seen { leftovers, live }), action }))
     }
 
     async fn apply_deploy(
@@ -499,6 +610,14 @@ impl DockerHost {
     }
 }
 
+/// Docker's rules for a container name.
+fn container_name_ok(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        && name.len() <= 200
+}
+
 /// The plan's fact about what runs under the live name.
 fn live_fact(names: &Names, live: Option<&ContainerInspectResponse>) -> String {
     match live {
@@ -516,10 +635,15 @@ impl Target for DockerHost {
     type State = DockerState;
 
     const NAME: &'static str = "docker";
-    const STRATEGIES: &'static [Strategy] = &[Strategy::Direct];
+    const STRATEGIES: &'static [Strategy] =
+        &[Strategy::Rolling, Strategy::BlueGreen, Strategy::Canary, Strategy::Direct];
+    const DEFAULT_STRATEGY: Strategy = Strategy::Rolling;
 
-    fn reads(_strategy: Strategy) -> &'static [Param] {
-        &[]
+    fn reads(strategy: Strategy) -> &'static [Param] {
+        match strategy {
+            Strategy::Canary => &[Param::Steps, Param::Bake],
+            _ => &[],
+        }
     }
 
     async fn plan(
@@ -529,6 +653,16 @@ impl Target for DockerHost {
         console: &Console,
     ) -> Result<Plan<DockerState>, DeployError> {
         let docker = engine::connect(&self.engine).await?;
+        if matches!(request.strategy(), Strategy::Rolling | Strategy::BlueGreen | Strategy::Canary) {
+            let pull = match request.phase {
+                Phase::Deploy => Some(Box::new(self.pull_source(&docker, request, console).await?)),
+                Phase::Promote | Phase::Reject | Phase::Rollback => None,
+            };
+            let (plan, target) = self.plan_proxied(&docker, request, pull).await?;
+            let Plan { now, steps, outcome, state } = plan;
+            let state = DockerState::Proxied { docker, state: Box::new(state), target: Box::new(target) };
+            return Ok(Plan { now, steps, outcome, state });
+        }
         match request.phase {
             Phase::Rollback => self.plan_rollback(docker, request).await,
             _ => self.plan_deploy(docker, request, console).await,
@@ -542,11 +676,15 @@ impl Target for DockerHost {
         deadline: Instant,
         console: &Console,
     ) -> Result<DeployOutcome, DeployError> {
-        let DockerState { docker, seen, action } = plan.state;
-        match action {
-            Action::Deploy(pull) => self.apply_deploy(&docker, seen, pull, request, deadline, console).await,
-            Action::Rollback(previous) => {
-                self.apply_rollback(&docker, seen, previous, request, deadline, console).await
+        match plan.state {
+            DockerState::Direct { docker, seen, action: Action::Deploy(pull) } => {
+                self.apply_deploy(&docker, *seen, pull, request, deadline, console).await
+            }
+            DockerState::Direct { docker, seen, action: Action::Rollback(previous) } => {
+                self.apply_rollback(&docker, *seen, previous, request, deadline, console).await
+            }
+            DockerState::Proxied { docker, state, target } => {
+                target.apply_proxied(&docker, *state, request, deadline, console).await
             }
         }
     }

@@ -311,6 +311,7 @@ impl Target for ElasticBeanstalk {
         Strategy::Canary,
         Strategy::BlueGreen,
     ];
+    const DEFAULT_STRATEGY: Strategy = Strategy::Direct;
 
     fn reads(strategy: Strategy) -> &'static [Param] {
         match strategy {

@@ -1,0 +1,323 @@
+//! The proxy's configuration as Caddy reads it (its native JSON), and the part of it
+//! each app owns: a route whose `@id` names the app, dialling the app's live container,
+//! and while a deployment runs, a probe route that reaches the new container alone.
+//!
+//! Routes of other apps sharing the proxy are kept as they are: deploy reads the
+//! configuration Caddy last loaded (its autosave), changes its own routes, loads the
+//! whole again.
+
+use serde_json::{Value, json};
+
+/// The header a probe route matches; its value is a token only this run knows.
+pub const PROBE_HEADER: &str = "X-Slipway-Probe";
+
+/// The server every app's routes live in.
+const SERVER: &str = "slipway";
+/// The server of blue-green previews, on its own published port.
+const PREVIEW_SERVER: &str = "slipway-preview";
+
+/// Caddy's whole configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaddyConfig(Value);
+
+/// Where an app's traffic goes: `container:port` dial addresses, the live one first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppRoute {
+    /// The `Host` it answers for; empty for every host.
+    pub host: String,
+    pub dial: Vec<String>,
+    /// Each upstream's share, in the order of `dial`, when traffic is split (a canary).
+    pub weights: Vec<u32>,
+}
+
+fn route_id(app: &str) -> String {
+    format!("slipway:{app}")
+}
+
+fn probe_id(app: &str) -> String {
+    format!("slipway:{app}:probe")
+}
+
+fn preview_id(app: &str) -> String {
+    format!("slipway:{app}:preview")
+}
+
+/// A route for `host` (or every host) sending everything to `upstreams` by weight.
+fn proxy_route(id: &str, host: &str, upstreams: &[(&str, u32)]) -> Value {
+    let dials: Vec<Value> = upstreams.iter().map(|(dial, _)| json!({"dial": dial})).collect();
+    let mut handler = json!({"handler": "reverse_proxy", "upstreams": dials});
+    if upstreams.len() > 1 {
+        let weights: Vec<u32> = upstreams.iter().map(|(_, weight)| *weight).collect();
+        handler["load_balancing"] = json!({"selection_policy": {"policy": "weighted_round_robin", "weights": weights}});
+    }
+    let mut route = json!({"@id": id, "handle": [handler], "terminal": true});
+    if !host.is_empty() {
+        route["match"] = json!([{"host": [host]}]);
+    }
+    route
+}
+
+impl CaddyConfig {
+    /// A proxy listening on `ports` (inside its container) with no routes yet: the admin
+    /// API on the container's own loopback only, automatic HTTPS off (plain HTTP).
+    pub fn new(ports: &[u16]) -> Self {
+        let listen: Vec<String> = ports.iter().map(|port| format!(":{port}")).collect();
+        Self(json!({
+            "admin": {"listen": "localhost:2019"},
+            "apps": {"http": {"servers": {SERVER: {
+                "listen": listen,
+                "routes": [],
+                "automatic_https": {"disable": true}
+            }}}}
+        }))
+    }
+
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        let value: Value =
+            serde_json::from_slice(bytes).map_err(|e| format!("the proxy's configuration is not JSON: {e}"))?;
+        if !value.is_object() {
+            return Err("the proxy's configuration is not a JSON object".into());
+        }
+        Ok(Self(value))
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(&self.0).unwrap_or_default()
+    }
+
+    /// How long Caddy lets requests in flight on a replaced configuration finish (its
+    /// `grace_period`): a switch returns once they have, or this much has passed.
+    pub fn set_grace_period(&mut self, grace: std::time::Duration) {
+        if let Some(http) = self.0.pointer_mut("/apps/http").and_then(Value::as_object_mut) {
+            http.insert("grace_period".to_owned(), json!(format!("{}ms", grace.as_millis())));
+        }
+    }
+
+    fn server(&self) -> Option<&Value> {
+        self.0.pointer(&format!("/apps/http/servers/{SERVER}"))
+    }
+
+    fn routes(&self) -> &[Value] {
+        self.server().and_then(|s| s.get("routes")).and_then(Value::as_array).map_or(&[], Vec::as_slice)
+    }
+
+    fn routes_mut(&mut self) -> Result<&mut Vec<Value>, String> {
+        let server = self
+            .0
+            .pointer_mut(&format!("/apps/http/servers/{SERVER}"))
+            .ok_or_else(|| format!("the proxy's configuration has no server `{SERVER}`: it was not made by slipway"))?;
+        let object = server.as_object_mut().ok_or("the proxy's server is not a JSON object")?;
+        let routes = object.entry("routes").or_insert_with(|| json!([]));
+        routes.as_array_mut().ok_or_else(|| "the proxy's routes are not a list".to_owned())
+    }
+
+    /// The app's route, if the proxy has one.
+    pub fn app_route(&self, app: &str) -> Option<AppRoute> {
+        let id = route_id(app);
+        let route = self.routes().iter().find(|route| route.get("@id").and_then(Value::as_str) == Some(&id))?;
+        let host = route.pointer("/match/0/host/0").and_then(Value::as_str).map(str::to_owned).unwrap_or_default();
+        let dial = route
+            .pointer("/handle/0/upstreams")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|upstream| upstream.get("dial").and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        let weights = route
+            .pointer("/handle/0/load_balancing/selection_policy/weights")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|weight| weight.as_u64().and_then(|w| u32::try_from(w).ok()))
+            .collect();
+        Some(AppRoute { host, dial, weights })
+    }
+
+    /// Where the app's preview route sends requests, if it has one.
+    pub fn preview_dial(&self, app: &str) -> Option<String> {
+        let id = preview_id(app);
+        let routes = self.0.pointer(&format!("/apps/http/servers/{PREVIEW_SERVER}/routes"))?.as_array()?;
+        let route = routes.iter().find(|route| route.get("@id").and_then(Value::as_str) == Some(&id))?;
+        route.pointer("/handle/0/upstreams/0/dial").and_then(Value::as_str).map(str::to_owned)
+    }
+
+    /// Sends the app's requests on the preview port (`--preview-port`) to `dial`.
+    pub fn set_preview_route(&mut self, app: &str, host: &str, port: u16, dial: &str) -> Result<(), String> {
+        let servers = self
+            .0
+            .pointer_mut("/apps/http/servers")
+            .and_then(Value::as_object_mut)
+            .ok_or("the proxy's configuration has no HTTP servers: it was not made by slipway")?;
+        let server = servers.entry(PREVIEW_SERVER).or_insert_with(
+            || json!({"listen": [format!(":{port}")], "routes": [], "automatic_https": {"disable": true}}),
+        );
+        let listens = server.pointer("/listen/0").and_then(Value::as_str).unwrap_or_default().to_owned();
+        if listens != format!(":{port}") {
+            return Err(format!("the proxy's previews listen on {listens}, not :{port} (--preview-port)"));
+        }
+        let routes = server
+            .as_object_mut()
+            .and_then(|s| s.entry("routes").or_insert_with(|| json!([])).as_array_mut())
+            .ok_or("the proxy's preview routes are not a list")?;
+        let id = preview_id(app);
+        routes.retain(|route| route.get("@id").and_then(Value::as_str) != Some(&id));
+        routes.push(proxy_route(&id, host, &[(dial, 1)]));
+        routes.sort_by_key(|route| route.get("match").is_none());
+        Ok(())
+    }
+
+    pub fn remove_preview_route(&mut self, app: &str) {
+        let id = preview_id(app);
+        if let Some(routes) =
+            self.0.pointer_mut(&format!("/apps/http/servers/{PREVIEW_SERVER}/routes")).and_then(Value::as_array_mut)
+        {
+            routes.retain(|route| route.get("@id").and_then(Value::as_str) != Some(&id));
+        }
+    }
+
+    /// Another app's route answering for the same host (a shared proxy routes apps by
+    /// `Host`; two apps for every host would shadow each other).
+    pub fn host_taken_by(&self, app: &str, host: &str) -> Option<String> {
+        self.routes().iter().find_map(|route| {
+            let id = route.get("@id").and_then(Value::as_str)?.strip_prefix("slipway:")?;
+            if id == app || id.ends_with(":probe") {
+                return None;
+            }
+            let theirs = route.pointer("/match/0/host/0").and_then(Value::as_str).unwrap_or_default();
+            (theirs.eq_ignore_ascii_case(host)).then(|| id.to_owned())
+        })
+    }
+
+    /// Routes the app's traffic to `dial` (replacing its route), for `host` or every host.
+    pub fn set_app_route(&mut self, app: &str, host: &str, dial: &str) -> Result<(), String> {
+        self.replace_route(&route_id(app), proxy_route(&route_id(app), host, &[(dial, 1)]))
+    }
+
+    /// Splits the app's traffic: `percent` of it to `canary`, the rest to `live`.
+    pub fn set_canary_route(
+        &mut self,
+        app: &str,
+        host: &str,
+        live: &str,
+        canary: &str,
+        percent: u8,
+    ) -> Result<(), String> {
+        let canary_weight = u32::from(percent.min(100));
+        let upstreams = [(live, 100 - canary_weight), (canary, canary_weight)];
+        self.replace_route(&route_id(app), proxy_route(&route_id(app), host, &upstreams))
+    }
+
+    /// A route that sends requests carrying the probe header with `token` to `dial` alone.
+    pub fn set_probe_route(&mut self, app: &str, host: &str, token: &str, dial: &str) -> Result<(), String> {
+        let mut route = proxy_route(&probe_id(app), host, &[(dial, 1)]);
+        let mut matcher = json!({"header": {PROBE_HEADER: [token]}});
+        if !host.is_empty() {
+            matcher["host"] = json!([host]);
+        }
+        route["match"] = json!([matcher]);
+        self.replace_route(&probe_id(app), route)
+    }
+
+    pub fn remove_probe_route(&mut self, app: &str) -> Result<(), String> {
+        let id = probe_id(app);
+        self.routes_mut()?.retain(|route| route.get("@id").and_then(Value::as_str) != Some(&id));
+        Ok(())
+    }
+
+    pub fn has_probe_route(&self, app: &str) -> bool {
+        let id = probe_id(app);
+        self.routes().iter().any(|route| route.get("@id").and_then(Value::as_str) == Some(&id))
+    }
+
+    /// Puts `route` in place of the one with `id`, then orders the routes so that the
+    /// first match is the right one: probes, then host routes, then catch-alls.
+    fn replace_route(&mut self, id: &str, route: Value) -> Result<(), String> {
+        let routes = self.routes_mut()?;
+        routes.retain(|existing| existing.get("@id").and_then(Value::as_str) != Some(id));
+        routes.push(route);
+        routes.sort_by_key(|route| {
+            let probe = route.get("@id").and_then(Value::as_str).is_some_and(|id| id.ends_with(":probe"));
+            let has_match = route.get("match").is_some();
+            match (probe, has_match) {
+                (true, _) => 0,
+                (false, true) => 1,
+                (false, false) => 2,
+            }
+        });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_proxy_listens_and_routes_nothing() {
+        let mut config = CaddyConfig::new(&[8080]);
+        assert_eq!(config.0["apps"]["http"]["servers"]["slipway"]["listen"], json!([":8080"]));
+        config.set_grace_period(std::time::Duration::from_secs(5));
+        assert_eq!(config.0["apps"]["http"]["grace_period"], "5000ms");
+        assert_eq!(config.app_route("shop"), None);
+        let text = String::from_utf8(config.to_bytes()).unwrap();
+        assert!(text.contains("\"localhost:2019\""), "admin only on the container's loopback: {text}");
+    }
+
+    #[test]
+    fn routes_are_set_replaced_and_read_back_through_caddys_json() {
+        let mut config = CaddyConfig::new(&[80]);
+        config.set_app_route("shop", "", "shop-1a2b:8080").unwrap();
+        config.set_app_route("blog", "blog.example.com", "blog-9f:3000").unwrap();
+        config.set_probe_route("shop", "", "t0k3n", "shop-3c4d:8080").unwrap();
+        let config = CaddyConfig::parse(&config.to_bytes()).unwrap();
+        let shop = AppRoute { host: String::new(), dial: vec!["shop-1a2b:8080".into()], weights: Vec::new() };
+        assert_eq!(config.app_route("shop"), Some(shop));
+        assert_eq!(config.app_route("blog").unwrap().host, "blog.example.com");
+        assert!(config.has_probe_route("shop"));
+        let ids: Vec<&str> = config.routes().iter().filter_map(|r| r["@id"].as_str()).collect();
+        assert_eq!(ids, ["slipway:shop:probe", "slipway:blog", "slipway:shop"], "probe, host, catch-all");
+        assert_eq!(config.routes()[0]["match"][0]["header"][PROBE_HEADER][0], "t0k3n");
+
+        let mut switched = config.clone();
+        switched.set_app_route("shop", "", "shop-3c4d:8080").unwrap();
+        switched.remove_probe_route("shop").unwrap();
+        assert_eq!(switched.app_route("shop").unwrap().dial, vec!["shop-3c4d:8080".to_owned()]);
+        assert!(!switched.has_probe_route("shop"));
+        assert_eq!(switched.app_route("blog"), config.app_route("blog"), "another app's route is kept");
+    }
+
+    #[test]
+    fn a_canary_splits_by_weight_and_a_preview_has_its_own_port() {
+        let mut config = CaddyConfig::new(&[80]);
+        config.set_canary_route("shop", "", "shop-1:8080", "shop-2:8080", 10).unwrap();
+        let route = config.app_route("shop").unwrap();
+        assert_eq!(route.dial, ["shop-1:8080", "shop-2:8080"]);
+        assert_eq!(route.weights, [90, 10]);
+        let handler = &config.routes()[0]["handle"][0];
+        assert_eq!(handler["load_balancing"]["selection_policy"]["policy"], "weighted_round_robin");
+
+        config.set_preview_route("shop", "", 8081, "shop-2:8080").unwrap();
+        assert_eq!(config.preview_dial("shop").as_deref(), Some("shop-2:8080"));
+        assert_eq!(config.0["apps"]["http"]["servers"][PREVIEW_SERVER]["listen"], json!([":8081"]));
+        assert!(config.set_preview_route("shop", "", 9090, "shop-2:8080").unwrap_err().contains("not :9090"));
+        config.remove_preview_route("shop");
+        assert_eq!(config.preview_dial("shop"), None);
+    }
+
+    #[test]
+    fn a_host_is_owned_by_one_app() {
+        let mut config = CaddyConfig::new(&[80]);
+        config.set_app_route("blog", "Blog.example.com", "blog-1:3000").unwrap();
+        assert_eq!(config.host_taken_by("shop", "blog.example.com"), Some("blog".into()));
+        assert_eq!(config.host_taken_by("blog", "blog.example.com"), None);
+        assert_eq!(config.host_taken_by("shop", ""), None);
+    }
+
+    #[test]
+    fn a_configuration_slipway_did_not_write_is_refused_not_overwritten() {
+        let mut foreign = CaddyConfig::parse(br#"{"apps":{"http":{"servers":{"srv0":{"listen":[":80"]}}}}}"#).unwrap();
+        assert!(foreign.set_app_route("shop", "", "shop-1:8080").unwrap_err().contains("not made by slipway"));
+        assert!(CaddyConfig::parse(b"[1]").is_err());
+        assert!(CaddyConfig::parse(b"not json").is_err());
+    }
+}

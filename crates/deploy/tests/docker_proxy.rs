@@ -1,0 +1,355 @@
+//! The Docker target's rolling strategy behind a real Caddy proxy (the caddy:2 stand-in
+//! scripts/test-services.sh builds from Caddy's release binary), on the real Docker
+//! Engine: while a client polls the published address, a new connection per request,
+//! deploy rolls v1 -> v2, tries a version that crashes, and rolls back, and the client
+//! sees no request refused, reset, answered with an error or by the wrong version; the
+//! one thing a configuration load of Caddy can do is close a connection it accepted
+//! before the client's request arrived (its old server stops; measured at about one in 50
+//! loads at this poll rate), and those are counted and bounded. Then the failure paths: an unpullable proxy image, a
+//! proxy removed by hand, a deployment already running. Skips without Docker, the
+//! registry, Maven or the proxy image unless SLIPWAY_REQUIRE_E2E=1.
+
+#![allow(clippy::unwrap_used)] // Tests panic on broken fixtures, as tests do.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use common::{deploy_command, images, inspect, run, unique_name};
+use slipway_testkit::{StepRun, free_port};
+
+/// The caddy:2 stand-in on the loopback registry, if it is there.
+fn proxy_image() -> Option<String> {
+    let registry = slipway_testkit::test_registry()?;
+    let image = std::env::var("SLIPWAY_TEST_CADDY_IMAGE").unwrap_or_else(|_| format!("{registry}/slipway/caddy:2"));
+    let present =
+        slipway_testkit::command_works("skopeo", &["inspect", "--tls-verify=false", &format!("docker://{image}")]);
+    slipway_testkit::prerequisite(&format!("the proxy image {image} (scripts/test-services.sh start)"), present)
+        .then_some(image)
+}
+
+/// Removes everything a proxied deployment of `name` may have made, when dropped.
+struct Cleanup(String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let name = &self.0;
+        let listed = Command::new("docker")
+            .args(["ps", "-aq", "--filter", &format!("label=dev.slipway.app={name}")])
+            .output()
+            .unwrap();
+        let mut ids: Vec<String> =
+            String::from_utf8_lossy(&listed.stdout).split_whitespace().map(str::to_owned).collect();
+        ids.extend([format!("{name}-proxy"), format!("{name}-lock"), name.clone()]);
+        let _ = Command::new("docker").arg("rm").arg("-f").args(&ids).output();
+        let _ = Command::new("docker").args(["network", "rm", &format!("{name}-proxy-net")]).output();
+    }
+}
+
+fn deploy<S: AsRef<std::ffi::OsStr>>(name: &str, port: u16, proxy: &str, args: &[S]) -> StepRun {
+    let mut command = deploy_command();
+    command
+        .args(["--target", "docker", "--name", name, "--timeout", "3m", "--proxy-image", proxy])
+        .args(["--publish", &format!("127.0.0.1:{port}:8080"), "--check", "/health", "--drain-timeout", "5s"])
+        .args(args);
+    run(command)
+}
+
+/// What [`version_served`] says of a connection closed before any answer.
+const CLOSED_UNANSWERED: &str = "closed without an answer";
+
+/// One GET on a new connection; the version the app reports, or why there was none.
+fn version_served(port: u16) -> Result<String, String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .write_all(b"GET /version HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n")
+        .map_err(|e| format!("send: {e}"))?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).map_err(|e| format!("read: {e}"))?;
+    if answer.is_empty() {
+        return Err(CLOSED_UNANSWERED.to_owned());
+    }
+    let status = answer.split_whitespace().nth(1).unwrap_or("none");
+    if status != "200" {
+        return Err(format!("HTTP {status}: {}", answer.lines().next().unwrap_or("no answer")));
+    }
+    let version = answer.split("\"version\":\"").nth(1).and_then(|rest| rest.split('"').next());
+    version.map(str::to_owned).ok_or_else(|| format!("no version in {answer}"))
+}
+
+/// What a poller saw: answers by version, connections closed with no answer (by a
+/// configuration load of the proxy), and every other failure.
+#[derive(Debug, Default)]
+struct Seen {
+    served: BTreeMap<String, usize>,
+    closed_unanswered: usize,
+    failures: Vec<String>,
+}
+
+impl Seen {
+    /// No failure but at most `loads_closed` connections closed unanswered, and each
+    /// version seen often enough to have been really served.
+    fn assert_clean(&self, loads_closed: usize, versions: &[&str]) {
+        assert!(self.failures.is_empty(), "{} failed requests: {:#?} ({self:?})", self.failures.len(), self.failures);
+        assert!(self.closed_unanswered <= loads_closed, "{self:?}");
+        for version in versions {
+            assert!(self.served.get(*version).is_some_and(|n| *n > 10), "{version}: {self:?}");
+        }
+    }
+}
+
+/// A client polling the published address every 25 ms until stopped.
+struct Poller {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<Seen>,
+}
+
+impl Poller {
+    fn start(port: u16) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let handle = std::thread::spawn(move || {
+            let mut seen = Seen::default();
+            let started = Instant::now();
+            while !flag.load(Ordering::Relaxed) {
+                match version_served(port) {
+                    Ok(version) => *seen.served.entry(version).or_insert(0) += 1,
+                    Err(error) if error == CLOSED_UNANSWERED => seen.closed_unanswered += 1,
+                    Err(error) => seen.failures.push(format!("{:.2}s: {error}", started.elapsed().as_secs_f64())),
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            seen
+        });
+        Self { stop, handle }
+    }
+
+    fn finish(self) -> Seen {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().unwrap()
+    }
+}
+
+fn app_containers(name: &str) -> Vec<String> {
+    let listed = Command::new("docker")
+        .args(["ps", "-a", "--format", "{{.Names}} {{.State}}", "--filter", &format!("label=dev.slipway.app={name}")])
+        .output()
+        .unwrap();
+    let mut lines: Vec<String> = String::from_utf8_lossy(&listed.stdout).lines().map(str::to_owned).collect();
+    lines.sort();
+    lines
+}
+
+/// The one `::error`/`error:` line a failed run ends with.
+fn error_line(run: &StepRun) -> &str {
+    run.stderr.lines().rfind(|line| line.contains("error")).unwrap_or_default()
+}
+
+#[test]
+fn rolling_deploys_a_crash_and_a_rollback_never_fail_a_request() {
+    let Some(images) = images() else { return };
+    let Some(proxy) = proxy_image() else { return };
+    let name = unique_name("rolling");
+    let _cleanup = Cleanup(name.clone());
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+
+    // v1 on an empty host: the proxy is created in front of it.
+    let first = deploy(&name, port, &proxy, &["--image", &images.v1, "--version-label", "v1"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(first.output("url"), Some(url.as_str()));
+    assert_eq!(first.output("status"), Some("deployed"));
+    assert_eq!(first.output("previous-version"), Some(""));
+    assert_eq!(version_served(port).as_deref(), Ok("1.0.0"));
+    assert!(first.stderr.contains(&format!("create the network {name}-proxy-net and the proxy {name}-proxy")));
+    assert_eq!(inspect(&format!("{name}-proxy"), "{{.State.Status}}").as_deref(), Some("running"));
+    let app_ports = inspect(first.output("deployment-id").unwrap(), "{{json .HostConfig.PortBindings}}").unwrap();
+    assert!(app_ports == "{}" || app_ports == "null", "app containers publish nothing: {app_ports}");
+
+    let poller = Poller::start(port);
+
+    // v2 rolls in beside v1; v1 is drained, stopped and kept.
+    let second = deploy(&name, port, &proxy, &["--image", &images.v2, "--version-label", "v2"]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_eq!(second.output("status"), Some("deployed"));
+    assert_eq!(second.output("previous-version"), Some("v1"));
+    assert_eq!(version_served(port).as_deref(), Ok("2.0.0"), "deploy ended serving the version it reported");
+
+    // A version that crashes never takes traffic: exit 1, v2 serves throughout.
+    let broken = deploy(&name, port, &proxy, &["--image", &images.broken, "--version-label", "broken"]);
+    assert_eq!(broken.code, 1, "{}", broken.stderr);
+    assert!(error_line(&broken).contains("exited with code 1"), "{}", broken.stderr);
+    assert!(error_line(&broken).contains("still routes to what it served before"), "{}", broken.stderr);
+    assert_eq!(broken.output("status"), Some("unchanged"));
+    assert!(broken.stderr.contains("Unrecognized VM option"), "the container's log explains: {}", broken.stderr);
+    assert_eq!(version_served(port).as_deref(), Ok("2.0.0"));
+
+    // Rollback brings v1 back the same way; v2 is kept for the next one.
+    let mut command = deploy_command();
+    command.args(["--target", "docker", "--name", &name, "--rollback", "--check", "/health", "--drain-timeout", "5s"]);
+    let rollback = run(command);
+    assert_eq!(rollback.code, 0, "{}", rollback.stderr);
+    assert_eq!(rollback.output("status"), Some("rolled-back"));
+    assert_eq!(rollback.output("version-label"), Some("v1"));
+    assert_eq!(rollback.output("previous-version"), Some("v2"));
+    assert_eq!(rollback.output("url"), Some(url.as_str()), "the proxy's own address, without --publish");
+    assert_eq!(version_served(port).as_deref(), Ok("1.0.0"));
+
+    // Eight configuration loads: two for each deploy and the rollback.
+    poller.finish().assert_clean(1, &["1.0.0", "2.0.0"]);
+
+    // At rest: the live container and one stopped for a rollback; no lock, no leftovers.
+    let containers = app_containers(&name);
+    assert_eq!(containers.len(), 2, "{containers:?}");
+    assert_eq!(containers.iter().filter(|c| c.ends_with(" running")).count(), 1, "{containers:?}");
+    assert_eq!(inspect(&format!("{name}-lock"), "{{.Id}}"), None);
+}
+
+#[test]
+fn an_unpullable_proxy_a_removed_proxy_and_a_held_lock() {
+    let Some(images) = images() else { return };
+    let Some(proxy) = proxy_image() else { return };
+    let registry = slipway_testkit::test_registry().unwrap();
+    let name = unique_name("proxy-faults");
+    let _cleanup = Cleanup(name.clone());
+    let port = free_port();
+
+    // The proxy image cannot be pulled: exit 1 before anything is created.
+    let missing = format!("{registry}/deploy-test/no-such-proxy:2");
+    let unpullable = deploy(&name, port, &missing, &["--image", &images.v1, "--version-label", "v1"]);
+    assert_eq!(unpullable.code, 1, "{}", unpullable.stderr);
+    assert!(error_line(&unpullable).contains("cannot pull the proxy image"), "{}", unpullable.stderr);
+    assert_eq!(unpullable.output("status"), Some("unchanged"));
+    assert_eq!(inspect(&format!("{name}-proxy"), "{{.Id}}"), None);
+    assert!(app_containers(&name).is_empty(), "{:?}", app_containers(&name));
+
+    let first = deploy(&name, port, &proxy, &["--image", &images.v1, "--version-label", "v1"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+
+    // The proxy removed by hand is re-created, and the app is routed again.
+    Command::new("docker").args(["rm", "-f", &format!("{name}-proxy")]).output().unwrap();
+    let again = deploy(&name, port, &proxy, &["--image", &images.v2, "--version-label", "v2"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(version_served(port).as_deref(), Ok("2.0.0"));
+
+    // Another deployment holds the lock: refused, nothing changed.
+    let lock = format!("{name}-lock");
+    let until = (std::time::SystemTime::now() + Duration::from_secs(600))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let held = Command::new("docker")
+        .args(["create", "--name", &lock, "--label", &format!("dev.slipway.lock.expires={until}")])
+        .args(["--label", "dev.slipway.lock.holder=another run", &proxy, "true"])
+        .output()
+        .unwrap();
+    assert!(held.status.success(), "{}", String::from_utf8_lossy(&held.stderr));
+    let before = app_containers(&name);
+    let busy = deploy(&name, port, &proxy, &["--image", &images.v1, "--version-label", "v1-again"]);
+    assert_eq!(busy.code, 1, "{}", busy.stderr);
+    assert!(error_line(&busy).contains("another deployment of"), "{}", busy.stderr);
+    assert!(error_line(&busy).contains("another run"), "{}", busy.stderr);
+    assert_eq!(busy.output("status"), Some("busy"));
+    assert_eq!(app_containers(&name), before);
+    assert_eq!(version_served(port).as_deref(), Ok("2.0.0"));
+
+    // A lock past its deadline (a runner killed mid-run) is taken over.
+    Command::new("docker").args(["rm", "-f", &lock]).output().unwrap();
+    let stale = Command::new("docker")
+        .args(["create", "--name", &lock, "--label", "dev.slipway.lock.expires=1", &proxy, "true"])
+        .output()
+        .unwrap();
+    assert!(stale.status.success());
+    let taken = deploy(&name, port, &proxy, &["--image", &images.v1, "--version-label", "v1-again"]);
+    assert_eq!(taken.code, 0, "{}", taken.stderr);
+    assert!(taken.stderr.contains("taking over the lock"), "{}", taken.stderr);
+    assert_eq!(version_served(port).as_deref(), Ok("1.0.0"));
+    assert_eq!(inspect(&lock, "{{.Id}}"), None);
+}
+
+#[test]
+fn blue_green_previews_then_promotes_or_rejects_and_a_canary_splits_traffic_by_weight() {
+    let Some(images) = images() else { return };
+    let Some(proxy) = proxy_image() else { return };
+    let name = unique_name("phased");
+    let _cleanup = Cleanup(name.clone());
+    let (port, preview_port) = (free_port(), free_port());
+    let preview = preview_port.to_string();
+    let with_preview = |args: &[&str]| {
+        let mut all = vec!["--preview-port".to_owned(), preview.clone()];
+        all.extend(args.iter().map(|arg| (*arg).to_owned()));
+        all
+    };
+
+    let first = deploy(&name, port, &proxy, &with_preview(&["--image", &images.v1, "--version-label", "v1"]));
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let poller = Poller::start(port);
+
+    // Blue-green: v2 answers on the preview port only; reject drops it.
+    let green = ["--strategy", "blue-green"];
+    let staged = deploy(
+        &name,
+        port,
+        &proxy,
+        &with_preview(&[&green[..], &["--image", &images.v2, "--version-label", "v2"]].concat()),
+    );
+    assert_eq!(staged.code, 0, "{}", staged.stderr);
+    assert_eq!(staged.output("status"), Some("green-ready"));
+    assert_eq!(staged.output("url"), Some(format!("http://127.0.0.1:{preview_port}").as_str()));
+    assert_eq!(version_served(preview_port).as_deref(), Ok("2.0.0"));
+    assert_eq!(version_served(port).as_deref(), Ok("1.0.0"), "the live version keeps all traffic");
+    let again = deploy(&name, port, &proxy, &with_preview(&["--image", &images.v2]));
+    assert_eq!(again.code, 2, "a second deployment waits for promote or reject: {}", again.stderr);
+    assert!(error_line(&again).contains("in progress"), "{}", again.stderr);
+    let rejected = deploy(&name, port, &proxy, &with_preview(&[&green[..], &["--reject"]].concat()));
+    assert_eq!(rejected.code, 0, "{}", rejected.stderr);
+    assert_eq!(rejected.output("status"), Some("rejected"));
+    assert_eq!(rejected.output("version-label"), Some("v1"));
+    assert!(version_served(preview_port).is_err(), "nothing previews any more");
+    assert_eq!(app_containers(&name).len(), 1, "{:?}", app_containers(&name));
+
+    // Blue-green again, promoted: v2 takes all traffic, v1 is kept stopped.
+    let staged = deploy(
+        &name,
+        port,
+        &proxy,
+        &with_preview(&[&green[..], &["--image", &images.v2, "--version-label", "v2"]].concat()),
+    );
+    assert_eq!(staged.code, 0, "{}", staged.stderr);
+    let promoted = deploy(&name, port, &proxy, &with_preview(&[&green[..], &["--promote"]].concat()));
+    assert_eq!(promoted.code, 0, "{}", promoted.stderr);
+    assert_eq!(promoted.output("status"), Some("promoted"));
+    assert_eq!(promoted.output("version-label"), Some("v2"));
+    assert_eq!(promoted.output("previous-version"), Some("v1"));
+    assert_eq!(version_served(port).as_deref(), Ok("2.0.0"));
+
+    // Canary: 20% of requests go to the new version, by weight; promote gives it all.
+    let canary = deploy(
+        &name,
+        port,
+        &proxy,
+        &["--strategy", "canary", "--steps", "10,20", "--bake", "1s", "--image", &images.v1, "--version-label", "v1b"],
+    );
+    assert_eq!(canary.code, 0, "{}", canary.stderr);
+    assert_eq!(canary.output("status"), Some("canary"));
+    assert!(canary.stderr.contains("takes 20% of"), "{}", canary.stderr);
+    let samples = 200;
+    let on_canary = (0..samples).filter(|_| version_served(port).as_deref() == Ok("1.0.0")).count();
+    assert!((30..=50).contains(&on_canary), "{on_canary} of {samples} requests on the 20% canary");
+    let promoted = deploy(&name, port, &proxy, &["--strategy", "canary", "--promote"]);
+    assert_eq!(promoted.code, 0, "{}", promoted.stderr);
+    assert_eq!(promoted.output("status"), Some("promoted"));
+    assert_eq!(promoted.output("version-label"), Some("v1b"));
+    assert!((0..20).all(|_| version_served(port).as_deref() == Ok("1.0.0")));
+
+    // Thirteen configuration loads.
+    poller.finish().assert_clean(2, &["1.0.0", "2.0.0"]);
+}
