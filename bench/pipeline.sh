@@ -4,7 +4,7 @@
 # the new version answers on its port:
 #
 #   slipway  containerize (onto the test JRE base from the loopback registry, no daemon)
-#            -> push-image (to the loopback registry) -> deploy --target docker (pull by
+#            -> push-image (to the loopback registry) -> deploy --target docker --strategy direct (pull by
 #            digest, replace the running container) -> verify --expect-version
 #   docker   docker build (FROM the same base; COPY the JAR) -> docker push -> docker rm -f +
 #            docker run -d -> curl --retry until /version answers the new version
@@ -117,7 +117,7 @@ run_slipway() {
   phase_done "slipway:push-image"
   local image_ref
   image_ref=$(sed -n 's/^SLIPWAY_IMAGE_REF=//p' "$report" | tail -n 1)
-  "$bin/deploy" --target docker --image "$image_ref" --name "$slipway_name" \
+  "$bin/deploy" --target docker --strategy direct --image "$image_ref" --name "$slipway_name" \
     --publish "127.0.0.1:$slipway_port:8080" --version-label "$version" --timeout 2m --dotenv "$report" \
     >/dev/null 2>>"$work/slipway.log"
   phase_done "slipway:deploy"

@@ -4,15 +4,17 @@
 #   build-jar     the sample's fat JAR, built offline with Maven (Debian's Maven repository)
 #   containerize  an OCI image on the test JRE base from the loopback registry, no daemon
 #   push-image    pushed to the loopback registry (127.0.0.1:5555)
-#   deploy        run on the local Docker Engine, replacing the previous container
+#   deploy        run on the local Docker Engine behind a Caddy proxy (the caddy:2 stand-in on
+#                 the loopback registry), rolled in beside the previous version with no outage
 #   verify        the version serving is the one just built, and it is healthy
 #
 # Steps chain through their outputs, read back from one GitLab-style dotenv report.
 # Prints the URL of the running app at the end. Environment:
 #   SLIPWAY_BIN_DIR       use the binaries there instead of building them with cargo
 #   SLIPWAY_WORK_DIR      where layouts and reports go (default: a fresh temporary directory)
-#   SLIPWAY_SAMPLE_NAME   the container's name (default: slipway-sample)
-#   SLIPWAY_KEEP_RUNNING=0  remove the container when the pipeline ends (default: leave it serving)
+#   SLIPWAY_SAMPLE_NAME   the app's name (default: slipway-sample; its proxy is <name>-proxy)
+#   SLIPWAY_KEEP_RUNNING=0  remove the app and its proxy when the pipeline ends (default: leave
+#                         them serving; the next run rolls the new build in on the same address)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
@@ -20,6 +22,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 registry_lines="$("$root/scripts/test-services.sh" start)"
 registry="$(sed -n 's/^SLIPWAY_TEST_REGISTRY=//p' <<<"$registry_lines")"
 base="$(sed -n 's/^SLIPWAY_TEST_JRE_IMAGE=//p' <<<"$registry_lines")"
+proxy_image="$(sed -n 's/^SLIPWAY_TEST_CADDY_IMAGE=//p' <<<"$registry_lines")"
 
 if [ -z "${SLIPWAY_BIN_DIR:-}" ]; then
   echo "==> cargo build" >&2
@@ -54,13 +57,23 @@ echo "==> push-image" >&2
 "$SLIPWAY_BIN_DIR/push-image" --layout "$(output LAYOUT)" --image "$repository" --tag "$version" \
   --dotenv "$report" >&2
 
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-echo "==> deploy to the Docker Engine as $name on 127.0.0.1:$port" >&2
-"$SLIPWAY_BIN_DIR/deploy" --target docker --image "$(output IMAGE_REF)" --name "$name" \
-  --publish "127.0.0.1:$port:8080" --version-label "$version" --timeout 2m --dotenv "$report" >&2
-if [ "${SLIPWAY_KEEP_RUNNING:-1}" != "1" ]; then
-  trap 'docker rm --force "$name" "$name-previous" >/dev/null 2>&1 || true' EXIT
+# A proxy left serving by an earlier run keeps its address; else a free loopback port.
+publish=()
+if ! docker container inspect "$name-proxy" >/dev/null 2>&1; then
+  port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  publish=(--publish "127.0.0.1:$port:8080")
 fi
+remove_app() {
+  # shellcheck disable=SC2046 # one id per word
+  docker rm --force "$name-proxy" "$name-lock" $(docker ps -aq --filter "label=dev.slipway.app=$name") >/dev/null 2>&1 || true
+  docker network rm "$name-proxy-net" >/dev/null 2>&1 || true
+}
+if [ "${SLIPWAY_KEEP_RUNNING:-1}" != "1" ]; then
+  trap remove_app EXIT
+fi
+echo "==> deploy to the Docker Engine as $name behind the proxy $name-proxy" >&2
+"$SLIPWAY_BIN_DIR/deploy" --target docker --image "$(output IMAGE_REF)" --name "$name" "${publish[@]}" \
+  --proxy-image "$proxy_image" --check /health --version-label "$version" --timeout 2m --dotenv "$report" >&2
 
 echo "==> verify" >&2
 "$SLIPWAY_BIN_DIR/verify" --url "$(output URL)" --check /health \

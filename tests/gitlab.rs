@@ -402,13 +402,20 @@ fn variable_map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs.iter().map(|(key, value)| ((*key).to_owned(), (*value).to_owned())).collect()
 }
 
-/// Removes the deployed containers whatever the test's outcome.
+/// Removes the deployed app, its proxy and its network whatever the test's outcome.
 struct Containers(String);
 
 impl Drop for Containers {
     fn drop(&mut self) {
-        let previous = format!("{}-previous", self.0);
-        let _ = Command::new("docker").args(["rm", "--force", &self.0, &previous]).output();
+        let name = &self.0;
+        let listed =
+            Command::new("docker").args(["ps", "-aq", "--filter", &format!("label=dev.slipway.app={name}")]).output();
+        let mut names: Vec<String> = listed
+            .map(|out| String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default();
+        names.extend([name.clone(), format!("{name}-proxy"), format!("{name}-lock")]);
+        let _ = Command::new("docker").args(["rm", "--force"]).args(&names).output();
+        let _ = Command::new("docker").args(["network", "rm", &format!("{name}-proxy-net")]).output();
     }
 }
 
@@ -450,6 +457,8 @@ fn the_gitlab_pipeline_passes_its_outputs_job_to_job_and_rolls_back_when_verify_
         ("SUITE_IMAGE", suite.reference.as_str()),
         ("SLIPWAY_RELEASES", &releases),
         ("BASE_IMAGE", &format!("{registry}/slipway/jre:17")),
+        // deploy's proxy: the caddy:2 stand-in (deploy reads SLIPWAY_PROXY_IMAGE itself).
+        ("SLIPWAY_PROXY_IMAGE", &format!("{registry}/slipway/caddy:2")),
         ("PUBLISH", &format!("127.0.0.1:{port}:8080")),
         ("VERIFY_TIMEOUT", "30s"),
         ("SLIPWAY_OFFLINE", "true"),

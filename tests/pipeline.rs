@@ -52,7 +52,9 @@ fn readme_pipeline_builds_pushes_deploys_and_verifies_the_sample() {
     {
         assert!(report.lines().any(|l| l == expected), "{expected} missing from {report}");
     }
-    // SLIPWAY_KEEP_RUNNING=0: the container is gone once the pipeline ends.
-    let left = Command::new("docker").args(["ps", "-aq", "--filter", &format!("name=^{name}$")]).output().unwrap();
-    assert!(left.stdout.is_empty(), "the container was removed");
+    // SLIPWAY_KEEP_RUNNING=0: the app's containers and its proxy are gone once the pipeline ends.
+    for filter in [format!("label=dev.slipway.app={name}"), format!("name=^{name}-proxy$")] {
+        let left = Command::new("docker").args(["ps", "-aq", "--filter", &filter]).output().unwrap();
+        assert!(left.stdout.is_empty(), "{filter}: removed");
+    }
 }
