@@ -25,8 +25,9 @@ pub const GZIP_LEVEL: u32 = 1;
 /// The zstd level of every zstd layer (zstd's own default): changing it changes every digest.
 pub const ZSTD_LEVEL: i32 = 3;
 /// The input each zstd job compresses, on whichever worker is free: fixed, so that the
-/// compressed bytes are the same with one worker or sixteen.
-pub const ZSTD_JOB_SIZE: u32 = 4 * 1024 * 1024;
+/// compressed bytes are the same with one worker or sixteen. zstd holds a few jobs' input and
+/// output per worker: 1 MiB keeps that to some MiB.
+pub const ZSTD_JOB_SIZE: u32 = 1024 * 1024;
 /// zstd's workers at most (on a machine with more cores the layer's bytes are the same).
 const MAX_ZSTD_WORKERS: usize = 8;
 const CHUNK: usize = 256 * 1024;
@@ -501,14 +502,15 @@ mod tests {
         assert_eq!(plain.diff_id, one.diff_id, "the same tar, stored two ways");
     }
 
-    /// The bytes of each format, pinned: a change of level, header or library version that
-    /// changes them changes every image's digest, and must be a decision.
+    /// The bytes of each format, pinned (over two zstd jobs): a change of level, job size,
+    /// header or library version that changes them changes every image's digest, and must be
+    /// a decision.
     #[test]
     fn each_format_writes_known_bytes() {
         let src = tempfile::tempdir().unwrap();
         let files = vec![LayerFile {
             path: "app/app.jar".into(),
-            source: file(src.path(), "a", &text(100_000)),
+            source: file(src.path(), "a", &text(ZSTD_JOB_SIZE as usize + 100_000)),
             executable: false,
         }];
         let digests: Vec<(&str, String)> = [Compression::Gzip, Compression::None, Compression::Zstd]
@@ -520,9 +522,9 @@ mod tests {
             })
             .collect();
         let pinned = [
-            ("gzip", "sha256:1501e88429766da86414051a8a48e7d71cc5c569eb4daab4173b1b4946e7b793"),
-            ("none", "sha256:6b6e5f8e4400b884ea5870601591a6d06c9a4ded5810b40480af300858eec3c1"),
-            ("zstd", "sha256:da6d3784ad3b5757fa79a178157053585019cc3129345031cba9a2c0914ba156"),
+            ("gzip", "sha256:51302de7999af74373dece1c6bab3fcb09f25ef19ac2a187f9770c3cf0f3cf49"),
+            ("none", "sha256:276da9bb499c5ec59504293a2b4ca0202fdf62f30e0a9a1c103acee9aae2b149"),
+            ("zstd", "sha256:6b03e5022fa9480ee593af3a74780ddfecbd7ced7fe4fd508e48319a582eda96"),
         ];
         let pinned: Vec<(&str, String)> = pinned.iter().map(|(name, digest)| (*name, (*digest).to_owned())).collect();
         assert_eq!(digests, pinned);
