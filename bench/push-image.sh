@@ -13,7 +13,12 @@
 #   3. new app      an image whose JAR changed (a file added with `zip`, rebuilt with
 #                   containerize, untimed) pushed over the image of step 1: push-image must
 #                   upload only the app layer(s) and the config (checked against its
-#                   blobs-uploaded / bytes-uploaded outputs); the three tools' times are shown.
+#                   blobs-uploaded / bytes-uploaded outputs). Target: push-image <= 0.5 x skopeo.
+#   4. start-up     the instructions push-image executes for one re-push (step 2), counted by
+#                   `valgrind --tool=callgrind` (stable where wall time is noisy, and where
+#                   `perf stat -e instructions` has no counters), beside those of the push-image
+#                   in BENCH_BASELINE_PUSH_IMAGE (one built before a change) when given. Skipped
+#                   without valgrind.
 #
 # Every round runs steps 1-3 for every tool, each tool on its own registry; the tools' order
 # rotates every round. One untimed warm-up round runs first. Wall time is measured with
@@ -29,6 +34,8 @@
 #   BENCH_RUNS=5              timed rounds
 #   BENCH_MARKDOWN=1          also print the tables as Markdown
 #   BENCH_CONCURRENCY         push-image --concurrency (default: push-image's own, 4)
+#   BENCH_BASELINE_PUSH_IMAGE a push-image binary built before a change (e.g. from the commit
+#                             before it): its re-push instructions are counted too, side by side
 #   SLIPWAY_BIN_DIR           directory holding prebuilt push-image and containerize binaries;
 #                             default ${CARGO_TARGET_DIR:-target}/release, built with
 #                             `cargo build --release -p slipway-push-image -p slipway-containerize`
@@ -50,14 +57,18 @@ sample=$repo/workflows-examples/sample-app
 jar_name="sample-app-1.0.0.jar"
 tools=(push-image skopeo docker)
 # The issue's targets: push-image's median wall time as a fraction of skopeo's.
-target_first=0.8
+target_first=0.7
 target_repush=0.5
+target_new_app=0.5
+# A push-image built before a change, whose re-push instructions are counted beside this one's.
+baseline=${BENCH_BASELINE_PUSH_IMAGE:-}
 
 log() { echo "bench: $*" >&2; }
 die() { echo "bench: error: $*" >&2; exit 1; }
 
 [[ $runs =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer, not '$runs'"
 [ -z "$concurrency" ] || [[ $concurrency =~ ^[1-9][0-9]*$ ]] || die "BENCH_CONCURRENCY must be a positive integer, not '$concurrency'"
+[ -z "$baseline" ] || [ -x "$baseline" ] || die "BENCH_BASELINE_PUSH_IMAGE=$baseline is not an executable"
 
 missing=()
 for tool in skopeo docker jq curl mvn zip java python3 awk; do
@@ -360,20 +371,49 @@ for round in $(seq 0 "$runs"); do
   docker_refs=("${keep[@]}")
 done
 
+# ---------------------------------------------------------------- instructions
+
+instructions_now=""
+instructions_before=""
+# instructions BINARY: the instructions BINARY executes for a re-push of image 1.
+instructions() {
+  local bin=$1 label=$2
+  start_registry "callgrind-$label"
+  quiet "$work/callgrind-first-$label.log" "${clean_env[@]}" "$bin" --layout "$work/layout-1" \
+    --image "127.0.0.1:$reg_port/bench/app" --tag 1 "${push_args[@]}"
+  quiet "$work/callgrind-$label.log" "${clean_env[@]}" valgrind --tool=callgrind \
+    --callgrind-out-file="$work/callgrind-$label.out" "$bin" --layout "$work/layout-1" --image "127.0.0.1:$reg_port/bench/app" --tag 1 "${push_args[@]}"
+  stop_registry "$reg_pid"
+  [ "$(output "$work/callgrind-$label.log" bytes-uploaded)" = 0 ] || die "the re-push under callgrind uploaded something"
+  count=$(sed -n 's/^==[0-9]*== Collected : //p' "$work/callgrind-$label.log" | tr -d ' ')
+  [ -n "$count" ] || die "callgrind reported no instruction count"
+}
+if command -v valgrind >/dev/null 2>&1; then
+  log "instructions of one re-push under valgrind --tool=callgrind"
+  instructions "$push_image" now
+  instructions_now=$count
+  if [ -n "$baseline" ]; then
+    instructions "$baseline" before
+    instructions_before=$count
+  fi
+else
+  log "no valgrind: the instruction count is skipped"
+fi
+
 # ---------------------------------------------------------------- report
 
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
-python3 - "$results" "$outputs" "$runs" "$markdown" "$target_first" "$target_repush" \
+python3 - "$results" "$outputs" "$runs" "$markdown" "$target_first" "$target_repush" "$target_new_app" \
   "$total_blobs" "$total_bytes" "$expect_blobs" "$expect_bytes" "${concurrency:-4 (default)}" \
-  "$load_start" "$load_end" "$(nproc)" <<'PY'
+  "$load_start" "$load_end" "$(nproc)" "$instructions_before" "$instructions_now" <<'PY'
 import statistics
 import sys
 
-(results_path, outputs_path, runs, markdown, target_first, target_repush,
+(results_path, outputs_path, runs, markdown, target_first, target_repush, target_new_app,
  total_blobs, total_bytes, expect_blobs, expect_bytes, concurrency,
- load_start, load_end, cpus) = sys.argv[1:]
+ load_start, load_end, cpus, instructions_before, instructions_now) = sys.argv[1:]
 markdown = markdown == "1"
-target_first, target_repush = float(target_first), float(target_repush)
+target_first, target_repush, target_new_app = float(target_first), float(target_repush), float(target_new_app)
 total_blobs, total_bytes = int(total_blobs), int(total_bytes)
 expect_blobs, expect_bytes = int(expect_blobs), int(expect_bytes)
 tools = ["push-image", "skopeo", "docker"]
@@ -454,9 +494,21 @@ checks = [
     (steps["1"], f"push-image/skopeo {ratios['1']:.2f} <= {target_first}", ratios["1"] <= target_first),
     (steps["2"], f"push-image/skopeo {ratios['2']:.2f} <= {target_repush}", ratios["2"] <= target_repush),
     (steps["2"], "bytes-uploaded = 0 in every run", every("2", 0, 0)),
+    (steps["3"], f"push-image/skopeo {ratios['3']:.2f} <= {target_new_app}", ratios["3"] <= target_new_app),
     (steps["3"], f"only app layer + config uploaded ({expect_blobs} blobs, {expect_bytes} B) in every run",
      every("3", expect_bytes, expect_blobs)),
 ]
 rows = [["step", "target", "result"]] + [[s, t, "PASS" if ok else "MISS"] for s, t, ok in checks]
 table("targets", rows)
+
+if instructions_now:
+    now = int(instructions_now)
+    rows = [["push-image", "instructions for one re-push", "/ baseline"]]
+    if instructions_before:
+        before = int(instructions_before)
+        rows.append(["baseline (BENCH_BASELINE_PUSH_IMAGE)", f"{before:,}", "1.00"])
+        rows.append(["this build", f"{now:,}", f"{now / before:.2f}"])
+    else:
+        rows.append(["this build", f"{now:,}", "-"])
+    table("instructions executed (valgrind --tool=callgrind)", rows)
 PY

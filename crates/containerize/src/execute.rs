@@ -285,12 +285,19 @@ async fn write_app_layer(
 ) -> Result<LayerBlob, StepError> {
     let blobs = staged.blobs_dir();
     let mtime = plan.creation_time;
+    let compression = plan.compression;
     let name = name.to_owned();
-    let layer = tokio::task::spawn_blocking(move || write_layer(&name, &files, mtime, &blobs))
+    let layer = tokio::task::spawn_blocking(move || write_layer(&name, &files, mtime, compression, &blobs))
         .await
         .map_err(|error| StepError::failed(format!("the layer writer stopped: {error}")))?
         .map_err(io_error("cannot write a layer"))?;
-    console.info(&format!("layer {}: {} {}", layer.name, format_bytes(layer.size), layer.digest));
+    console.info(&format!(
+        "layer {}: {} {} {}",
+        layer.name,
+        format_bytes(layer.size),
+        compression.as_str(),
+        layer.digest
+    ));
     Ok(layer)
 }
 

@@ -152,7 +152,7 @@ pub fn build_manifest(base: &Base, platform: &PlatformBase, config: &Blob, app_l
     layers.extend(
         app_layers
             .iter()
-            .map(|layer| json!({"mediaType": media::OCI_LAYER_GZIP, "digest": layer.digest, "size": layer.size})),
+            .map(|layer| json!({"mediaType": layer.media_type, "digest": layer.digest, "size": layer.size})),
     );
     let mut manifest = json!({
         "schemaVersion": 2,
@@ -203,7 +203,13 @@ mod tests {
     }
 
     fn layer() -> LayerBlob {
-        LayerBlob { digest: "sha256:aa".into(), diff_id: "sha256:bb".into(), size: 10, name: "app".into() }
+        LayerBlob {
+            digest: "sha256:aa".into(),
+            diff_id: "sha256:bb".into(),
+            size: 10,
+            name: "app".into(),
+            media_type: media::OCI_LAYER_GZIP,
+        }
     }
 
     #[test]
@@ -284,5 +290,37 @@ mod tests {
         assert_eq!(blob.bytes, b"{\"a\":1}");
         assert_eq!(blob.digest, format!("sha256:{}", hex::encode(Sha256::digest(b"{\"a\":1}"))));
         assert_eq!(blob.descriptor()["size"], 7);
+    }
+
+    #[test]
+    fn the_manifest_names_each_app_layer_with_its_compression() {
+        use oci_client::manifest::OciDescriptor;
+        let base_layer = OciDescriptor {
+            media_type: media::DOCKER_LAYER_GZIP.into(),
+            digest: "sha256:base".into(),
+            size: 5,
+            ..OciDescriptor::default()
+        };
+        let platform = PlatformBase {
+            platform: crate::base::Platform::parse("linux/amd64").unwrap(),
+            manifest_digest: String::new(),
+            config: json!({}),
+            layers: vec![base_layer],
+        };
+        let base = Base {
+            source: crate::base::BaseSource::Scratch,
+            name: String::new(),
+            digest: String::new(),
+            is_index: false,
+            platforms: vec![platform.clone()],
+        };
+        let zstd = LayerBlob { media_type: media::OCI_LAYER_ZSTD, ..layer() };
+        let plain = LayerBlob { media_type: media::OCI_LAYER_TAR, digest: "sha256:cc".into(), ..layer() };
+        let config = Blob::json(media::OCI_CONFIG, &json!({}));
+        let manifest = build_manifest(&base, &platform, &config, &[zstd, plain]);
+        let manifest: Value = serde_json::from_slice(&manifest.bytes).unwrap();
+        let types: Vec<&str> =
+            manifest["layers"].as_array().unwrap().iter().map(|l| l["mediaType"].as_str().unwrap()).collect();
+        assert_eq!(types, [media::OCI_LAYER_GZIP, media::OCI_LAYER_ZSTD, media::OCI_LAYER_TAR]);
     }
 }

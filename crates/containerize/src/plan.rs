@@ -10,6 +10,7 @@ use slipway_registry::ImageReference;
 
 use crate::ContainerizeArgs;
 use crate::base::{BaseSource, Platform};
+use crate::layers::Compression;
 
 /// The JVM flags a container gets unless `--jvm-flag` replaces them: size the heap
 /// from the container's memory limit, not the host's.
@@ -40,6 +41,8 @@ pub struct Plan {
     /// Seconds since the epoch for every mtime and `created`.
     pub creation_time: u64,
     pub insecure_registries: Vec<String>,
+    /// How the app's and the added layers are stored.
+    pub compression: Compression,
 }
 
 /// `--add SRC:DEST`: a file or a directory's contents, copied to DEST in the image.
@@ -265,6 +268,7 @@ pub fn plan(args: &ContainerizeArgs, env: &dyn Fn(&str) -> Option<String>) -> Re
         tarball: args.tarball.as_deref().filter(|t| !t.as_os_str().is_empty()).map(absolute),
         creation_time,
         insecure_registries,
+        compression: args.compression,
     })
 }
 

@@ -510,6 +510,11 @@ fn bad_artifacts_and_settings_are_refused() {
     assert_refused(&["--artifact", jar, "--base", &base, "--label", "bad key=1"], 2, "--label `bad key=1`");
     assert_refused(&["--artifact", jar, "--base", &base, "--user", "a:b:c"], 2, "--user `a:b:c` is not a user");
     assert_refused(
+        &["--artifact", jar, "--base", &base, "--compression", "brotli"],
+        2,
+        "invalid value 'brotli' for '--compression <COMPRESSION>'",
+    );
+    assert_refused(
         &["--artifact", jar, "--base", "Not A Ref"],
         2,
         "--base: `Not A Ref` is not a valid image reference",
@@ -640,4 +645,158 @@ fn a_per_platform_add_gives_each_platform_its_own_files() {
 
     std::fs::remove_dir_all(bin.join("arm64")).unwrap();
     assert_refused(&["--base", &base, "--add", &add], 2, "bin/arm64 does not exist (for linux/arm64)");
+}
+
+/// The Docker Engine's major version, when it answers.
+fn docker_major_version() -> Option<u32> {
+    let output = Command::new("docker").args(["version", "--format", "{{.Server.Version}}"]).output().ok()?;
+    String::from_utf8(output.stdout).ok()?.trim().split('.').next()?.parse().ok()
+}
+
+/// A container that containerd's own client (`ctr`) pulled and started on the Docker Engine's
+/// containerd, in a namespace of its own; removed, with its image, on drop.
+struct CtrContainer {
+    id: String,
+    image: String,
+}
+
+const CTR_NAMESPACE: &str = "slipway-test";
+
+/// `ctr` against the Docker Engine's containerd (containerd 1.5+ pulls zstd layers).
+fn ctr() -> Command {
+    let socket = ["/run/docker/containerd/containerd.sock", "/run/containerd/containerd.sock"]
+        .into_iter()
+        .find(|socket| Path::new(socket).exists())
+        .unwrap_or("/run/containerd/containerd.sock");
+    let mut command = Command::new("ctr");
+    command.args(["--address", socket, "--namespace", CTR_NAMESPACE]);
+    command
+}
+
+/// Pulls `image` (plain HTTP: the loopback registry) with containerd and runs it on the
+/// host's network with PORT=`port`.
+fn run_under_containerd(image: &str, port: u16) -> CtrContainer {
+    // The native snapshotter: no overlay mounts, which a container may not be allowed to make.
+    output_of(ctr().args(["images", "pull", "--plain-http", "--snapshotter", "native", image]));
+    let id = format!("slipway-test-{}-{port}", std::process::id());
+    output_of(
+        ctr()
+            .args(["run", "--detach", "--net-host", "--snapshotter", "native", "--env"])
+            .arg(format!("PORT={port}"))
+            .arg(image)
+            .arg(&id),
+    );
+    CtrContainer { id, image: image.to_owned() }
+}
+
+impl Drop for CtrContainer {
+    fn drop(&mut self) {
+        let _ = ctr().args(["tasks", "kill", "--signal", "SIGKILL", &self.id]).output();
+        for _ in 0..50 {
+            if ctr().args(["tasks", "delete", &self.id]).output().is_ok_and(|o| o.status.success()) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = ctr().args(["containers", "delete", &self.id]).output();
+        let _ = ctr().args(["images", "remove", "--sync", &self.image]).output();
+    }
+}
+
+/// `--compression none` and `zstd`: each image is pushed to the loopback registry byte for
+/// byte (skopeo --preserve-digests), pulled by a runtime and run. The Docker Engine pulls the
+/// plain tar; zstd needs Docker Engine 23+ or containerd 1.5+: the engine when it is 23+, else
+/// its containerd (`ctr`).
+#[test]
+fn uncompressed_and_zstd_images_are_pulled_and_run() {
+    let Some(registry) = ready_for_runtime() else { return };
+    let zstd_by_docker = docker_major_version().is_some_and(|major| major >= 23);
+    if !zstd_by_docker
+        && !slipway_testkit::prerequisite(
+            "ctr (containerd's client, with the Docker Engine's containerd)",
+            slipway_testkit::command_works("ctr", &["--version"]),
+        )
+    {
+        return;
+    }
+    let base = format!("{registry}/slipway/jre:17");
+    for (compression, media_type) in
+        [("none", "application/vnd.oci.image.layer.v1.tar"), ("zstd", "application/vnd.oci.image.layer.v1.tar+zstd")]
+    {
+        let work = tempfile::tempdir().unwrap();
+        let layout = work.path().join("layout");
+        let tag = free_port().to_string();
+        let image = format!("{registry}/containerize-test/{compression}:{tag}");
+        // --tarball: the layout then holds the base's layers too, for skopeo to copy.
+        let run = run(
+            &[
+                "--artifact",
+                fat_jar().to_str().unwrap(),
+                "--base",
+                &base,
+                "--output",
+                layout.to_str().unwrap(),
+                "--tarball",
+                work.path().join("image.tar").to_str().unwrap(),
+                "--image",
+                &image,
+                "--compression",
+                compression,
+            ],
+            work.path(),
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let raw = json(&output_of(
+            Command::new("skopeo").args(["inspect", "--raw"]).arg(format!("oci:{}:{tag}", layout.display())),
+        ));
+        let layers = raw["layers"].as_array().unwrap();
+        let app = layers.last().unwrap();
+        assert_eq!(app["mediaType"], media_type, "{compression}");
+        assert_eq!(app["digest"].as_str(), run.output("app-layers"));
+        assert!(
+            layers[..layers.len() - 1].iter().all(|l| l["mediaType"] == "application/vnd.oci.image.layer.v1.tar+gzip"),
+            "the base's layers are kept as they are: {raw}"
+        );
+        let config = json(&output_of(
+            Command::new("skopeo").args(["inspect", "--config"]).arg(format!("oci:{}:{tag}", layout.display())),
+        ));
+        let diff_id = config["rootfs"]["diff_ids"].as_array().unwrap().last().unwrap().clone();
+        if compression == "none" {
+            assert_eq!(diff_id, app["digest"], "an uncompressed layer's digest is its diff_id");
+        } else {
+            assert_ne!(diff_id, app["digest"]);
+        }
+
+        output_of(
+            Command::new("skopeo")
+                .args(["copy", "--quiet", "--preserve-digests", "--dest-tls-verify=false"])
+                .arg(format!("oci:{}:{tag}", layout.display()))
+                .arg(format!("docker://{image}")),
+        );
+        let pushed = json(&output_of(
+            Command::new("skopeo").args(["inspect", "--tls-verify=false"]).arg(format!("docker://{image}")),
+        ));
+        assert_eq!(pushed["Digest"], run.output("image-digest").unwrap(), "the registry holds the image as built");
+
+        let port = free_port();
+        if compression == "none" || zstd_by_docker {
+            output_of(Command::new("docker").args(["pull", "--quiet", &image]));
+            let id = String::from_utf8(output_of(
+                Command::new("docker")
+                    .args(["run", "--detach", "--env", "PORT=8080", "--publish"])
+                    .arg(format!("127.0.0.1:{port}:8080"))
+                    .arg(&image),
+            ))
+            .unwrap()
+            .trim()
+            .to_owned();
+            let _container = DockerContainer { id, image: image.clone() };
+            let health = wait_for_http(port, "/health", Duration::from_secs(30)).unwrap();
+            assert!(health.contains("UP"), "{compression}: {health}");
+        } else {
+            let _container = run_under_containerd(&image, port);
+            let health = wait_for_http(port, "/health", Duration::from_secs(30)).unwrap();
+            assert!(health.contains("UP"), "{compression}: {health}");
+        }
+    }
 }

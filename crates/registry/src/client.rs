@@ -117,12 +117,15 @@ impl Registry {
 
     pub(crate) fn http(&self) -> &reqwest::Client {
         self.http.get_or_init(|| {
-            reqwest::Client::builder()
+            let mut builder = reqwest::Client::builder()
                 .user_agent(concat!("slipway/", env!("CARGO_PKG_VERSION")))
                 .connect_timeout(std::time::Duration::from_secs(10))
-                .read_timeout(std::time::Duration::from_secs(120))
-                .build()
-                .unwrap_or_else(|_| reqwest::Client::new())
+                .read_timeout(std::time::Duration::from_secs(120));
+            // The system's roots are read at the first HTTPS handshake, not here.
+            if let Ok(tls) = crate::tls::client_config() {
+                builder = builder.tls_backend_preconfigured(tls);
+            }
+            builder.build().unwrap_or_else(|_| reqwest::Client::new())
         })
     }
 

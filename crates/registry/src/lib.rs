@@ -9,6 +9,7 @@ pub mod media;
 pub mod push;
 pub mod reference;
 pub mod retry;
+mod tls;
 
 pub use auth::{AuthSource, Credentials};
 pub use client::{PulledManifest, Registry, RegistryError, RegistryOptions};
