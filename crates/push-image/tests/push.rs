@@ -249,9 +249,11 @@ mod base64_like {
 fn fifty_pushes_through_faults_all_end_complete() {
     let Some(registry) = test_registry() else { return };
     let upstream: u16 = registry.rsplit(':').next().unwrap().parse().unwrap();
-    let proxy =
-        FaultProxy::start(upstream, FaultPlan { error_500: 80, error_429: 40, reset_mid_body: 250, seed: 0x5eed })
-            .unwrap();
+    let proxy = FaultProxy::start(
+        upstream,
+        FaultPlan { error_500: 80, error_429: 40, reset_mid_body: 250, ..FaultPlan::calm(0x5eed) },
+    )
+    .unwrap();
     let work = tempfile::tempdir().unwrap();
     for round in 0..50 {
         let layout = layout(work.path(), "scratch", false);
@@ -364,7 +366,7 @@ fn signed_upload_locations_and_blob_redirects_never_reach_what_push_image_writes
         sign_upload_locations: true,
         redirect_blob_gets: true,
     };
-    let calm = FaultPlan { error_500: 0, error_429: 0, reset_mid_body: 0, seed: 0x5eed };
+    let calm = FaultPlan::calm(0x5eed);
     // The base's registry redirects blob GETs to signed URLs (as S3-backed ones do); the
     // destination hands out signed upload sessions and fails some requests besides.
     let base = FaultProxy::start_signed(upstream, calm, signed.clone()).unwrap();
