@@ -35,12 +35,44 @@ pub enum RegistryError {
     DigestMismatch { reference: String, digest: String, actual: String },
     #[error("cannot write {path}: {reason}")]
     Io { path: String, reason: String },
+    /// HTTPS cannot be checked on this machine (no CA certificates): its configuration.
+    #[error(
+        "cannot talk to {registry}: this machine has no usable CA certificates ({reason}); install the CA bundle (ca-certificates) or point SSL_CERT_FILE at one"
+    )]
+    Tls { registry: String, reason: String },
 }
 
 impl RegistryError {
     pub fn is_usage(&self) -> bool {
-        matches!(self, Self::NotFound { .. } | Self::Unauthorized { .. })
+        matches!(self, Self::NotFound { .. } | Self::Unauthorized { .. } | Self::Tls { .. })
     }
+}
+
+/// A trust anchor no server can chain to (its private key was discarded when it was
+/// made): the only root of our client when the machine has no CA certificates, so that
+/// plain-HTTP registries still work and no HTTPS connection could ever be trusted.
+const NO_TRUST_ANCHOR: &str = "-----BEGIN CERTIFICATE-----
+MIIByjCCAXGgAwIBAgIUHKD/q+3cxLnIH/KXrSRGnM/MzgMwCgYIKoZIzj0EAwIw
+OjE4MDYGA1UEAwwvc2xpcHdheSBubyB0cnVzdCBhbmNob3IgKGl0cyBrZXkgd2Fz
+IGRpc2NhcmRlZCkwIBcNMjYxMTMwMTMzNzM0WhgPMjEyNjExMDYxMzM3MzRaMDox
+ODA2BgNVBAMML3NsaXB3YXkgbm8gdHJ1c3QgYW5jaG9yIChpdHMga2V5IHdhcyBk
+aXNjYXJkZWQpMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEfKAUGcslcXe8CYRF
+8lZPibuBtS816f7bvZIMVPC6CnBL5IQy9CWkIWKfmSwFUL6MT5/fJzK91umzvIq9
+r7N79KNTMFEwHQYDVR0OBBYEFHMoo7UWgcsn+F+VhJVNQgB683r5MB8GA1UdIwQY
+MBaAFHMoo7UWgcsn+F+VhJVNQgB683r5MA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZI
+zj0EAwIDRwAwRAIgePeWNt5ak9xpD4E6rRl0k1q9e2kfKv2PbTBOkk/IjqECIHW2
+7rZABDqTqZbCMZNQJGDSs4FzfR5L+R8Gk3VgG8kz
+-----END CERTIFICATE-----
+";
+
+/// The HTTP clients every request goes through, built together on first use.
+struct Clients {
+    /// oci-client (pulls), unless the machine has no CA certificates: it cannot be built
+    /// then without a panic (it makes a default reqwest client).
+    oci: Option<oci_client::Client>,
+    http: reqwest::Client,
+    /// Why HTTPS cannot be used (the machine has no CA certificates), when it cannot.
+    tls_problem: Option<String>,
 }
 
 /// How to reach registries.
@@ -64,10 +96,9 @@ pub struct PulledManifest {
 
 /// A registry client shared by the steps; credentials are resolved once per registry.
 pub struct Registry {
-    /// Built on first use: each client loads the system's CA roots, which costs tens of
-    /// milliseconds, and a push to a registry without token auth never needs this one.
-    client: OnceLock<oci_client::Client>,
-    http: OnceLock<reqwest::Client>,
+    /// Built on first use (loading the system's CA roots costs tens of milliseconds); an
+    /// error when even the fallback without CA roots could not be built.
+    clients: OnceLock<Result<Clients, String>>,
     plain_http: Vec<String>,
     options: RegistryOptions,
     console: Console,
@@ -93,8 +124,7 @@ impl Registry {
         plain.sort();
         plain.dedup();
         Self {
-            client: OnceLock::new(),
-            http: OnceLock::new(),
+            clients: OnceLock::new(),
             plain_http: plain,
             options,
             console: console.clone(),
@@ -102,28 +132,69 @@ impl Registry {
         }
     }
 
-    pub(crate) fn oci(&self) -> &oci_client::Client {
-        self.client.get_or_init(|| {
-            oci_client::Client::new(ClientConfig {
-                protocol: ClientProtocol::HttpsExcept(self.plain_http.clone()),
-                platform_resolver: None,
-                user_agent: concat!("slipway/", env!("CARGO_PKG_VERSION")),
-                connect_timeout: Some(std::time::Duration::from_secs(10)),
-                read_timeout: Some(std::time::Duration::from_secs(60)),
-                ..ClientConfig::default()
-            })
+    fn oci_config(&self) -> ClientConfig {
+        ClientConfig {
+            protocol: ClientProtocol::HttpsExcept(self.plain_http.clone()),
+            platform_resolver: None,
+            user_agent: concat!("slipway/", env!("CARGO_PKG_VERSION")),
+            connect_timeout: Some(std::time::Duration::from_secs(10)),
+            read_timeout: Some(std::time::Duration::from_secs(60)),
+            ..ClientConfig::default()
+        }
+    }
+
+    fn http_builder() -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
+            .user_agent(concat!("slipway/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .read_timeout(std::time::Duration::from_secs(120))
+    }
+
+    /// Builds the clients. Without CA certificates (an empty bundle, `SSL_CERT_FILE=/dev/null`)
+    /// the TLS setup fails: our own client is then built trusting [`NO_TRUST_ANCHOR`] alone,
+    /// so plain-HTTP pushes still work, each use of HTTPS is refused with the reason, and
+    /// pulls (oci-client's, which needs the CA certificates to exist at all) are refused too.
+    fn build_clients(&self) -> Result<Clients, String> {
+        let problem = match Self::http_builder().build() {
+            Ok(http) => {
+                let oci = oci_client::Client::try_from(self.oci_config()).map_err(|error| error_chain(&error))?;
+                return Ok(Clients { oci: Some(oci), http, tls_problem: None });
+            }
+            Err(error) => error_chain(&error),
+        };
+        let certificate = reqwest::Certificate::from_pem(NO_TRUST_ANCHOR.as_bytes()).map_err(|e| error_chain(&e))?;
+        let http = Self::http_builder().tls_certs_only([certificate]).build().map_err(|error| error_chain(&error))?;
+        Ok(Clients { oci: None, http, tls_problem: Some(problem) })
+    }
+
+    /// The clients for talking to `registry` (a host, or a URL's host for a token realm).
+    fn clients_for(&self, registry: &str, https: bool) -> Result<&Clients, RegistryError> {
+        let clients = self.clients.get_or_init(|| self.build_clients());
+        let failed = |reason: &str| RegistryError::Tls { registry: registry.to_owned(), reason: reason.to_owned() };
+        match clients {
+            Err(reason) => Err(failed(reason)),
+            Ok(Clients { tls_problem: Some(reason), .. }) if https => Err(failed(reason)),
+            Ok(clients) => Ok(clients),
+        }
+    }
+
+    /// oci-client, for `reference`'s registry.
+    pub(crate) fn oci(&self, reference: &ImageReference) -> Result<&oci_client::Client, RegistryError> {
+        let host = reference.as_oci().resolve_registry();
+        let clients = self.clients_for(reference.registry(), self.scheme_for(host) == "https")?;
+        clients.oci.as_ref().ok_or_else(|| RegistryError::Tls {
+            registry: reference.registry().to_owned(),
+            reason: clients.tls_problem.clone().unwrap_or_default(),
         })
     }
 
-    pub(crate) fn http(&self) -> &reqwest::Client {
-        self.http.get_or_init(|| {
-            reqwest::Client::builder()
-                .user_agent(concat!("slipway/", env!("CARGO_PKG_VERSION")))
-                .connect_timeout(std::time::Duration::from_secs(10))
-                .read_timeout(std::time::Duration::from_secs(120))
-                .build()
-                .unwrap_or_else(|_| reqwest::Client::new())
-        })
+    /// Our own HTTP client, for requests to `url`.
+    pub(crate) fn http(&self, url: &str) -> Result<&reqwest::Client, RegistryError> {
+        let (https, host) = match url.split_once("://") {
+            Some((scheme, rest)) => (scheme.eq_ignore_ascii_case("https"), rest.split('/').next().unwrap_or(rest)),
+            None => (true, url),
+        };
+        Ok(&self.clients_for(host, https)?.http)
     }
 
     /// `http` for loopback and `--insecure-registry` hosts, else `https`.
@@ -151,7 +222,7 @@ impl Registry {
     pub async fn pull_manifest(&self, reference: &ImageReference) -> Result<PulledManifest, RegistryError> {
         let credentials = self.credentials(reference.registry());
         let (bytes, digest) = self
-            .oci()
+            .oci(reference)?
             .pull_manifest_raw(reference.as_oci(), &credentials.auth, &MANIFEST_TYPES)
             .await
             .map_err(|error| self.explain(reference, &credentials, error))?;
@@ -182,7 +253,7 @@ impl Registry {
         let (base_url, authorization) =
             self.authorization(reference, credentials, RegistryOperation::Pull).await.ok()?;
         let url = format!("{base_url}/v2/{}/manifests/{digest}", reference.repository());
-        let mut request = self.http().head(url).header(ACCEPT, MANIFEST_TYPES.join(", "));
+        let mut request = self.http(&url).ok()?.head(url).header(ACCEPT, MANIFEST_TYPES.join(", "));
         if let Some(value) = authorization {
             request = request.header(AUTHORIZATION, value);
         }
@@ -206,7 +277,7 @@ impl Registry {
         let host = reference.as_oci().resolve_registry();
         let base_url = format!("{}://{host}", self.scheme_for(host));
         let challenge = self
-            .http()
+            .http(&base_url)?
             .get(format!("{base_url}/v2/"))
             .send()
             .await
@@ -221,7 +292,7 @@ impl Registry {
             .unwrap_or_default();
         let authorization = if challenge.starts_with("bearer") {
             let token = self
-                .oci()
+                .oci(reference)?
                 .auth(reference.as_oci(), &credentials.auth, operation)
                 .await
                 .map_err(|error| self.explain(reference, credentials, error))?;
@@ -249,7 +320,7 @@ impl Registry {
     {
         let credentials = self.credentials(reference.registry());
         let stream = self
-            .oci()
+            .oci(reference)?
             .pull_blob_stream(reference.as_oci(), descriptor)
             .await
             .map_err(|error| self.explain(reference, &credentials, error))?;
@@ -264,7 +335,7 @@ impl Registry {
     ) -> Result<Vec<u8>, RegistryError> {
         let credentials = self.credentials(reference.registry());
         let mut bytes = Vec::with_capacity(usize::try_from(descriptor.size).unwrap_or(0));
-        self.oci()
+        self.oci(reference)?
             .pull_blob(reference.as_oci(), descriptor, &mut bytes)
             .await
             .map_err(|error| self.explain(reference, &credentials, error))?;
@@ -285,7 +356,7 @@ impl Registry {
         let temporary = path.with_extension("partial");
         let mut file = tokio::fs::File::create(&temporary).await.map_err(io)?;
         let mut stream = self
-            .oci()
+            .oci(reference)?
             .pull_blob_stream(reference.as_oci(), descriptor)
             .await
             .map_err(|error| self.explain(reference, &credentials, error))?;

@@ -88,7 +88,7 @@ impl Destination {
         let (base_url, authorization) =
             registry.authorization(reference, &credentials, RegistryOperation::Push).await?;
         Ok(Self {
-            http: registry.http().clone(),
+            http: registry.http(&base_url)?.clone(),
             base_url,
             repository: reference.repository().to_owned(),
             authorization,
