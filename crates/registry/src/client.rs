@@ -5,11 +5,9 @@ use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 
 use futures_util::StreamExt;
-use oci_client::RegistryOperation;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::manifest::OciDescriptor;
-use oci_client::secrets::RegistryAuth;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use sha2::{Digest, Sha256};
 use slipway_contract::Console;
@@ -18,6 +16,7 @@ use tokio::io::AsyncWriteExt;
 use crate::auth::{self, Credentials, Login};
 use crate::media::{self, MANIFEST_TYPES};
 use crate::reference::{ImageReference, is_loopback_registry};
+use crate::token::{self, Authorizer};
 
 /// A registry problem, worded for the user. `is_usage` tells bad input (exit 2) from a
 /// failed operation (exit 1).
@@ -250,11 +249,11 @@ impl Registry {
         digest: &str,
         credentials: &Credentials,
     ) -> Option<String> {
-        let (base_url, authorization) =
-            self.authorization(reference, credentials, RegistryOperation::Pull).await.ok()?;
+        let scope = format!("repository:{}:pull", reference.repository());
+        let (base_url, authorizer) = self.authorizer(reference, credentials, vec![scope]).await.ok()?;
         let url = format!("{base_url}/v2/{}/manifests/{digest}", reference.repository());
         let mut request = self.http(&url).ok()?.head(url).header(ACCEPT, MANIFEST_TYPES.join(", "));
-        if let Some(value) = authorization {
+        if let (_, Some(value)) = authorizer.header().await.ok()? {
             request = request.header(AUTHORIZATION, value);
         }
         let response = request.send().await.ok()?;
@@ -264,51 +263,53 @@ impl Registry {
         response.headers().get(CONTENT_TYPE)?.to_str().ok().map(str::to_owned)
     }
 
-    /// The base URL of `reference`'s registry and the `Authorization` our own requests to
-    /// it carry for `operation`: the registry's `/v2/` challenge says how. Basic
-    /// credentials go with every request; a Bearer challenge is answered by oci-client's
-    /// token exchange (scoped for `operation`).
-    pub(crate) async fn authorization(
+    /// The base URL of `reference`'s registry and how our own requests to it are
+    /// authorized: its `/v2/` challenge says how ([`Authorizer`]). With the token flow, the
+    /// first token (for `scopes`) is fetched here, so refused credentials show at once.
+    pub(crate) async fn authorizer(
         &self,
         reference: &ImageReference,
         credentials: &Credentials,
-        operation: RegistryOperation,
-    ) -> Result<(String, Option<String>), RegistryError> {
+        scopes: Vec<String>,
+    ) -> Result<(String, Authorizer), RegistryError> {
         let host = reference.as_oci().resolve_registry();
         let base_url = format!("{}://{host}", self.scheme_for(host));
-        let challenge = self
-            .http(&base_url)?
-            .get(format!("{base_url}/v2/"))
-            .send()
-            .await
-            .map_err(|error| RegistryError::Unreachable {
-                registry: reference.registry().to_owned(),
-                reason: error_chain(&error),
-            })?
+        let http = self.http(&base_url)?;
+        let unreachable =
+            |reason: String| RegistryError::Unreachable { registry: reference.registry().to_owned(), reason };
+        let probe =
+            http.get(format!("{base_url}/v2/")).send().await.map_err(|error| unreachable(error_chain(&error)))?;
+        let challenges: Vec<_> = probe
             .headers()
-            .get(WWW_AUTHENTICATE)
-            .and_then(|value| value.to_str().ok())
-            .map(|value| value.trim().to_ascii_lowercase())
-            .unwrap_or_default();
-        let authorization = if challenge.starts_with("bearer") {
-            let token = self
-                .oci(reference)?
-                .auth(reference.as_oci(), &credentials.auth, operation)
-                .await
-                .map_err(|error| self.explain(reference, credentials, error))?;
-            token.map(|token| format!("Bearer {token}"))
-        } else {
-            match &credentials.auth {
-                RegistryAuth::Basic(user, password) => {
-                    use base64::Engine;
-                    let pair = format!("{user}:{password}");
-                    Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair)))
-                }
-                RegistryAuth::Bearer(token) => Some(format!("Bearer {token}")),
-                RegistryAuth::Anonymous => None,
-            }
-        };
-        Ok((base_url, authorization))
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(token::parse_challenges)
+            .collect();
+        let realm_http = challenges
+            .iter()
+            .find(|c| c.is("bearer"))
+            .and_then(|c| c.param("realm"))
+            .map_or(Ok(http), |realm| self.http(realm))?;
+        let source = credentials.source.to_string();
+        let authorizer =
+            Authorizer::new(realm_http.clone(), &challenges, &credentials.auth, &source, scopes, &self.console);
+        if authorizer.uses_tokens() {
+            authorizer.header().await.map_err(|failure| match failure.status {
+                Some(401 | 403) => RegistryError::Unauthorized {
+                    registry: reference.registry().to_owned(),
+                    reference: reference.to_string(),
+                    source_name: source.clone(),
+                },
+                _ if failure.retryable => unreachable(failure.message),
+                _ => RegistryError::Protocol {
+                    registry: reference.registry().to_owned(),
+                    reference: reference.to_string(),
+                    reason: failure.message,
+                },
+            })?;
+        }
+        Ok((base_url, authorizer))
     }
 
     /// A blob as a stream of bytes (its digest is checked by the caller or the receiver).

@@ -9,6 +9,7 @@ pub mod media;
 pub mod push;
 pub mod reference;
 pub mod retry;
+pub mod token;
 
 pub use auth::{AuthSource, Credentials};
 pub use client::{PulledManifest, Registry, RegistryError, RegistryOptions};
