@@ -81,11 +81,22 @@ pub(crate) async fn execute(plan: &Plan, console: &Console) -> Result<StepReport
         })?;
     let options = RegistryOptions { insecure_registries: plan.insecure_registries.clone(), login, provided };
     let registry = Arc::new(Registry::new(options, &references, console));
-    let destination = Destination::connect(&registry, &plan.repository).await.map_err(|error| match error {
-        RegistryError::Unreachable { .. } => StepError::failed(error.to_string()),
-        other => registry_error(other),
-    })?;
+    // --timeout bounds the whole push, from the first request to the registry on.
     let policy = RetryPolicy::new(plan.timeout);
+    let connect = Destination::connect(&registry, &plan.repository);
+    let destination = tokio::time::timeout_at(policy.deadline.into(), connect)
+        .await
+        .map_err(|_| {
+            StepError::failed(format!(
+                "{} did not answer within --timeout ({}s)",
+                plan.repository.registry(),
+                plan.timeout.as_secs()
+            ))
+        })?
+        .map_err(|error| match error {
+            RegistryError::Unreachable { .. } => StepError::failed(error.to_string()),
+            other => registry_error(other),
+        })?;
 
     let total: u64 = plan.image.blobs.iter().map(|b| b.size).sum();
     let progress = Arc::new(Progress::new(console, "push", Some(total), Unit::Bytes));

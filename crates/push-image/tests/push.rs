@@ -1,6 +1,6 @@
 //! push-image against Debian's real registry on loopback: an open one, one with
-//! htpasswd basic auth, and the open one behind a fault injector. Every push is
-//! checked with skopeo. Skips without the test registries unless SLIPWAY_REQUIRE_E2E=1.
+//! htpasswd basic auth, and the open one behind a fault injector that signs its URLs.
+//! Every push is checked with skopeo. (The fault campaign is in `faults.rs`.) Skips without the test registries unless SLIPWAY_REQUIRE_E2E=1.
 
 #![allow(clippy::unwrap_used)] // Test helpers panic on broken fixtures, as tests do.
 
@@ -245,37 +245,6 @@ mod base64_like {
     }
 }
 
-#[test]
-fn fifty_pushes_through_faults_all_end_complete() {
-    let Some(registry) = test_registry() else { return };
-    let upstream: u16 = registry.rsplit(':').next().unwrap().parse().unwrap();
-    let proxy =
-        FaultProxy::start(upstream, FaultPlan { error_500: 80, error_429: 40, reset_mid_body: 250, seed: 0x5eed })
-            .unwrap();
-    let work = tempfile::tempdir().unwrap();
-    for round in 0..50 {
-        let layout = layout(work.path(), "scratch", false);
-        let repository = format!("127.0.0.1:{}/{}", proxy.port, unique(&format!("faults{round}")));
-        let run = push(&["--image", &repository, "--tag", "1", "--timeout", "2m"], &layout, work.path());
-        assert_eq!(run.code, 0, "round {round}: {}", run.stderr);
-        let direct = repository.replace(&format!("127.0.0.1:{}", proxy.port), &registry);
-        assert_eq!(remote_digest(&format!("{direct}:1"), None), Some(top_digest(&layout)), "round {round}");
-        std::fs::remove_dir_all(&layout).unwrap();
-    }
-    use std::sync::atomic::Ordering;
-    let stats = &proxy.stats;
-    eprintln!(
-        "fault proxy: {} requests, {} x 500, {} x 429, {} resets",
-        stats.requests.load(Ordering::Relaxed),
-        stats.errors_500.load(Ordering::Relaxed),
-        stats.errors_429.load(Ordering::Relaxed),
-        stats.resets.load(Ordering::Relaxed)
-    );
-    assert!(stats.errors_500.load(Ordering::Relaxed) > 0);
-    assert!(stats.errors_429.load(Ordering::Relaxed) > 0);
-    assert!(stats.resets.load(Ordering::Relaxed) > 0);
-}
-
 /// push-image refusing: exit `code`, one error line with `message`, no outputs.
 fn assert_refused(args: &[&str], layout: &Path, code: i32, message: &str) {
     let work = tempfile::tempdir().unwrap();
@@ -364,7 +333,7 @@ fn signed_upload_locations_and_blob_redirects_never_reach_what_push_image_writes
         sign_upload_locations: true,
         redirect_blob_gets: true,
     };
-    let calm = FaultPlan { error_500: 0, error_429: 0, reset_mid_body: 0, seed: 0x5eed };
+    let calm = FaultPlan::calm(0x5eed);
     // The base's registry redirects blob GETs to signed URLs (as S3-backed ones do); the
     // destination hands out signed upload sessions and fails some requests besides.
     let base = FaultProxy::start_signed(upstream, calm, signed.clone()).unwrap();

@@ -5,11 +5,9 @@ use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 
 use futures_util::StreamExt;
-use oci_client::RegistryOperation;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::manifest::OciDescriptor;
-use oci_client::secrets::RegistryAuth;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use sha2::{Digest, Sha256};
 use slipway_contract::Console;
@@ -18,6 +16,7 @@ use tokio::io::AsyncWriteExt;
 use crate::auth::{self, Credentials, Login};
 use crate::media::{self, MANIFEST_TYPES};
 use crate::reference::{ImageReference, is_loopback_registry};
+use crate::token::{self, Authorizer};
 
 /// A registry problem, worded for the user. `is_usage` tells bad input (exit 2) from a
 /// failed operation (exit 1).
@@ -35,11 +34,16 @@ pub enum RegistryError {
     DigestMismatch { reference: String, digest: String, actual: String },
     #[error("cannot write {path}: {reason}")]
     Io { path: String, reason: String },
+    /// HTTPS cannot be checked on this machine (no CA certificates): its configuration.
+    #[error(
+        "cannot talk to {registry}: this machine has no usable CA certificates ({reason}); install the CA bundle (ca-certificates) or point SSL_CERT_FILE at one"
+    )]
+    Tls { registry: String, reason: String },
 }
 
 impl RegistryError {
     pub fn is_usage(&self) -> bool {
-        matches!(self, Self::NotFound { .. } | Self::Unauthorized { .. })
+        matches!(self, Self::NotFound { .. } | Self::Unauthorized { .. } | Self::Tls { .. })
     }
 }
 
@@ -64,10 +68,15 @@ pub struct PulledManifest {
 
 /// A registry client shared by the steps; credentials are resolved once per registry.
 pub struct Registry {
-    /// Built on first use: each client loads the system's CA roots, which costs tens of
-    /// milliseconds, and a push to a registry without token auth never needs this one.
-    client: OnceLock<oci_client::Client>,
-    http: OnceLock<reqwest::Client>,
+    /// Our own HTTP client (pushes, tokens), built on first use; its TLS setup reads the
+    /// system's CA roots at the first HTTPS handshake, so a plain-HTTP push never does.
+    http: OnceLock<Result<reqwest::Client, String>>,
+    /// oci-client (pulls), built on first use, unless the machine has no CA certificates:
+    /// it cannot be built then without a panic (it makes a default reqwest client).
+    oci: OnceLock<Result<oci_client::Client, String>>,
+    /// Why HTTPS cannot be used (no CA certificates on the machine), checked once, when
+    /// HTTPS or oci-client is first needed.
+    tls_problem: OnceLock<Option<String>>,
     plain_http: Vec<String>,
     options: RegistryOptions,
     console: Console,
@@ -93,8 +102,9 @@ impl Registry {
         plain.sort();
         plain.dedup();
         Self {
-            client: OnceLock::new(),
             http: OnceLock::new(),
+            oci: OnceLock::new(),
+            tls_problem: OnceLock::new(),
             plain_http: plain,
             options,
             console: console.clone(),
@@ -102,31 +112,63 @@ impl Registry {
         }
     }
 
-    pub(crate) fn oci(&self) -> &oci_client::Client {
-        self.client.get_or_init(|| {
-            oci_client::Client::new(ClientConfig {
-                protocol: ClientProtocol::HttpsExcept(self.plain_http.clone()),
-                platform_resolver: None,
-                user_agent: concat!("slipway/", env!("CARGO_PKG_VERSION")),
-                connect_timeout: Some(std::time::Duration::from_secs(10)),
-                read_timeout: Some(std::time::Duration::from_secs(60)),
-                ..ClientConfig::default()
-            })
-        })
+    fn oci_config(&self) -> ClientConfig {
+        ClientConfig {
+            protocol: ClientProtocol::HttpsExcept(self.plain_http.clone()),
+            platform_resolver: None,
+            user_agent: concat!("slipway/", env!("CARGO_PKG_VERSION")),
+            connect_timeout: Some(std::time::Duration::from_secs(10)),
+            read_timeout: Some(std::time::Duration::from_secs(60)),
+            ..ClientConfig::default()
+        }
     }
 
-    pub(crate) fn http(&self) -> &reqwest::Client {
-        self.http.get_or_init(|| {
-            let mut builder = reqwest::Client::builder()
-                .user_agent(concat!("slipway/", env!("CARGO_PKG_VERSION")))
-                .connect_timeout(std::time::Duration::from_secs(10))
-                .read_timeout(std::time::Duration::from_secs(120));
-            // The system's roots are read at the first HTTPS handshake, not here.
-            if let Ok(tls) = crate::tls::client_config() {
-                builder = builder.tls_backend_preconfigured(tls);
-            }
-            builder.build().unwrap_or_else(|_| reqwest::Client::new())
-        })
+    fn http_builder() -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
+            .user_agent(concat!("slipway/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .read_timeout(std::time::Duration::from_secs(120))
+    }
+
+    /// Why HTTPS cannot be used: a client with the default TLS setup cannot be built
+    /// without CA certificates (an empty bundle, `SSL_CERT_FILE=/dev/null` with no
+    /// certificate directory). Reads the system's roots, so only asked when needed.
+    fn tls_problem(&self) -> Option<&str> {
+        self.tls_problem.get_or_init(|| Self::http_builder().build().err().map(|error| error_chain(&error))).as_deref()
+    }
+
+    fn tls_refused(registry: &str, reason: &str) -> RegistryError {
+        RegistryError::Tls { registry: registry.to_owned(), reason: reason.to_owned() }
+    }
+
+    /// oci-client, for `reference`'s registry; refused (never a panic) without CA certificates.
+    pub(crate) fn oci(&self, reference: &ImageReference) -> Result<&oci_client::Client, RegistryError> {
+        if let Some(reason) = self.tls_problem() {
+            return Err(Self::tls_refused(reference.registry(), reason));
+        }
+        self.oci
+            .get_or_init(|| oci_client::Client::try_from(self.oci_config()).map_err(|error| error_chain(&error)))
+            .as_ref()
+            .map_err(|reason| Self::tls_refused(reference.registry(), reason))
+    }
+
+    /// Our own HTTP client, for requests to `url`: HTTPS is refused with the reason when
+    /// the machine has no CA certificates; plain HTTP (loopback) works regardless.
+    pub(crate) fn http(&self, url: &str) -> Result<&reqwest::Client, RegistryError> {
+        let (https, host) = match url.split_once("://") {
+            Some((scheme, rest)) => (scheme.eq_ignore_ascii_case("https"), rest.split('/').next().unwrap_or(rest)),
+            None => (true, url),
+        };
+        if https && let Some(reason) = self.tls_problem() {
+            return Err(Self::tls_refused(host, reason));
+        }
+        self.http
+            .get_or_init(|| {
+                let tls = crate::tls::client_config().map_err(|error| error.to_string())?;
+                Self::http_builder().tls_backend_preconfigured(tls).build().map_err(|error| error_chain(&error))
+            })
+            .as_ref()
+            .map_err(|reason| Self::tls_refused(host, reason))
     }
 
     /// `http` for loopback and `--insecure-registry` hosts, else `https`.
@@ -154,7 +196,7 @@ impl Registry {
     pub async fn pull_manifest(&self, reference: &ImageReference) -> Result<PulledManifest, RegistryError> {
         let credentials = self.credentials(reference.registry());
         let (bytes, digest) = self
-            .oci()
+            .oci(reference)?
             .pull_manifest_raw(reference.as_oci(), &credentials.auth, &MANIFEST_TYPES)
             .await
             .map_err(|error| self.explain(reference, &credentials, error))?;
@@ -182,11 +224,11 @@ impl Registry {
         digest: &str,
         credentials: &Credentials,
     ) -> Option<String> {
-        let (base_url, authorization) =
-            self.authorization(reference, credentials, RegistryOperation::Pull).await.ok()?;
+        let scope = format!("repository:{}:pull", reference.repository());
+        let (base_url, authorizer) = self.authorizer(reference, credentials, vec![scope]).await.ok()?;
         let url = format!("{base_url}/v2/{}/manifests/{digest}", reference.repository());
-        let mut request = self.http().head(url).header(ACCEPT, MANIFEST_TYPES.join(", "));
-        if let Some(value) = authorization {
+        let mut request = self.http(&url).ok()?.head(url).header(ACCEPT, MANIFEST_TYPES.join(", "));
+        if let (_, Some(value)) = authorizer.header().await.ok()? {
             request = request.header(AUTHORIZATION, value);
         }
         let response = request.send().await.ok()?;
@@ -196,51 +238,53 @@ impl Registry {
         response.headers().get(CONTENT_TYPE)?.to_str().ok().map(str::to_owned)
     }
 
-    /// The base URL of `reference`'s registry and the `Authorization` our own requests to
-    /// it carry for `operation`: the registry's `/v2/` challenge says how. Basic
-    /// credentials go with every request; a Bearer challenge is answered by oci-client's
-    /// token exchange (scoped for `operation`).
-    pub(crate) async fn authorization(
+    /// The base URL of `reference`'s registry and how our own requests to it are
+    /// authorized: its `/v2/` challenge says how ([`Authorizer`]). With the token flow, the
+    /// first token (for `scopes`) is fetched here, so refused credentials show at once.
+    pub(crate) async fn authorizer(
         &self,
         reference: &ImageReference,
         credentials: &Credentials,
-        operation: RegistryOperation,
-    ) -> Result<(String, Option<String>), RegistryError> {
+        scopes: Vec<String>,
+    ) -> Result<(String, Authorizer), RegistryError> {
         let host = reference.as_oci().resolve_registry();
         let base_url = format!("{}://{host}", self.scheme_for(host));
-        let challenge = self
-            .http()
-            .get(format!("{base_url}/v2/"))
-            .send()
-            .await
-            .map_err(|error| RegistryError::Unreachable {
-                registry: reference.registry().to_owned(),
-                reason: error_chain(&error),
-            })?
+        let http = self.http(&base_url)?;
+        let unreachable =
+            |reason: String| RegistryError::Unreachable { registry: reference.registry().to_owned(), reason };
+        let probe =
+            http.get(format!("{base_url}/v2/")).send().await.map_err(|error| unreachable(error_chain(&error)))?;
+        let challenges: Vec<_> = probe
             .headers()
-            .get(WWW_AUTHENTICATE)
-            .and_then(|value| value.to_str().ok())
-            .map(|value| value.trim().to_ascii_lowercase())
-            .unwrap_or_default();
-        let authorization = if challenge.starts_with("bearer") {
-            let token = self
-                .oci()
-                .auth(reference.as_oci(), &credentials.auth, operation)
-                .await
-                .map_err(|error| self.explain(reference, credentials, error))?;
-            token.map(|token| format!("Bearer {token}"))
-        } else {
-            match &credentials.auth {
-                RegistryAuth::Basic(user, password) => {
-                    use base64::Engine;
-                    let pair = format!("{user}:{password}");
-                    Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair)))
-                }
-                RegistryAuth::Bearer(token) => Some(format!("Bearer {token}")),
-                RegistryAuth::Anonymous => None,
-            }
-        };
-        Ok((base_url, authorization))
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(token::parse_challenges)
+            .collect();
+        let realm_http = challenges
+            .iter()
+            .find(|c| c.is("bearer"))
+            .and_then(|c| c.param("realm"))
+            .map_or(Ok(http), |realm| self.http(realm))?;
+        let source = credentials.source.to_string();
+        let authorizer =
+            Authorizer::new(realm_http.clone(), &challenges, &credentials.auth, &source, scopes, &self.console);
+        if authorizer.uses_tokens() {
+            authorizer.header().await.map_err(|failure| match failure.status {
+                Some(401 | 403) => RegistryError::Unauthorized {
+                    registry: reference.registry().to_owned(),
+                    reference: reference.to_string(),
+                    source_name: source.clone(),
+                },
+                _ if failure.retryable => unreachable(failure.message),
+                _ => RegistryError::Protocol {
+                    registry: reference.registry().to_owned(),
+                    reference: reference.to_string(),
+                    reason: failure.message,
+                },
+            })?;
+        }
+        Ok((base_url, authorizer))
     }
 
     /// A blob as a stream of bytes (its digest is checked by the caller or the receiver).
@@ -252,7 +296,7 @@ impl Registry {
     {
         let credentials = self.credentials(reference.registry());
         let stream = self
-            .oci()
+            .oci(reference)?
             .pull_blob_stream(reference.as_oci(), descriptor)
             .await
             .map_err(|error| self.explain(reference, &credentials, error))?;
@@ -267,7 +311,7 @@ impl Registry {
     ) -> Result<Vec<u8>, RegistryError> {
         let credentials = self.credentials(reference.registry());
         let mut bytes = Vec::with_capacity(usize::try_from(descriptor.size).unwrap_or(0));
-        self.oci()
+        self.oci(reference)?
             .pull_blob(reference.as_oci(), descriptor, &mut bytes)
             .await
             .map_err(|error| self.explain(reference, &credentials, error))?;
@@ -288,7 +332,7 @@ impl Registry {
         let temporary = path.with_extension("partial");
         let mut file = tokio::fs::File::create(&temporary).await.map_err(io)?;
         let mut stream = self
-            .oci()
+            .oci(reference)?
             .pull_blob_stream(reference.as_oci(), descriptor)
             .await
             .map_err(|error| self.explain(reference, &credentials, error))?;

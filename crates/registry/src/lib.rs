@@ -10,6 +10,7 @@ pub mod push;
 pub mod reference;
 pub mod retry;
 mod tls;
+pub mod token;
 
 pub use auth::{AuthSource, Credentials};
 pub use client::{PulledManifest, Registry, RegistryError, RegistryOptions};

@@ -2,20 +2,21 @@
 //! fallback), monolithic uploads streamed from disk or from another registry, and
 //! manifests. Each call is one attempt; callers retry with [`crate::retry`].
 //!
-//! oci-client negotiates the token; the uploads are our own requests because
-//! oci-client holds a blob in memory to push it, and treats a 202 mount as an error.
+//! These are our own requests, because oci-client holds a blob in memory to push it,
+//! treats a 202 mount as an error, and asks for one scope per token: a mount needs `pull`
+//! on its source besides `push` on the destination ([`crate::token`]).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use futures_util::{Stream, StreamExt, TryStreamExt};
-use oci_client::RegistryOperation;
 use reqwest::StatusCode;
-use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, LOCATION};
+use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, LOCATION, WWW_AUTHENTICATE};
 
 use crate::client::{Registry, RegistryError};
 use crate::reference::ImageReference;
 use crate::retry::{Failure, parse_retry_after};
+use crate::token::{Authorizer, parse_challenges};
 
 /// Counts bytes as they leave, for progress.
 pub type OnBytes = Arc<dyn Fn(u64) + Send + Sync>;
@@ -34,7 +35,7 @@ pub struct Destination {
     http: reqwest::Client,
     base_url: String,
     repository: String,
-    authorization: Option<String>,
+    auth: Arc<Authorizer>,
     pub reference: ImageReference,
 }
 
@@ -81,27 +82,58 @@ async fn failure_from(context: &str, response: reqwest::Response) -> Failure {
 
 impl Destination {
     /// Authenticates for push to `reference`'s repository: the registry's `/v2/` challenge
-    /// says how. Basic credentials go with every request; a Bearer challenge is answered
-    /// by oci-client's token exchange (scoped for pull and push).
+    /// says how ([`Authorizer`]); with the token flow, tokens are scoped for pull and push.
     pub async fn connect(registry: &Registry, reference: &ImageReference) -> Result<Self, RegistryError> {
         let credentials = registry.credentials(reference.registry());
-        let (base_url, authorization) =
-            registry.authorization(reference, &credentials, RegistryOperation::Push).await?;
+        let scope = format!("repository:{}:pull,push", reference.repository());
+        let (base_url, auth) = registry.authorizer(reference, &credentials, vec![scope]).await?;
         Ok(Self {
-            http: registry.http().clone(),
+            http: registry.http(&base_url)?.clone(),
             base_url,
             repository: reference.repository().to_owned(),
-            authorization,
+            auth: Arc::new(auth),
             reference: reference.clone(),
         })
     }
 
     fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
-        let request = self.http.request(method, url);
-        match &self.authorization {
+        self.http.request(method, url)
+    }
+
+    /// Sends `request` with the current authorization. A 401 to a token is the token's
+    /// end (it expired mid-push, or lacks a scope): the token is dropped and the failure
+    /// is transient, so the retry asks for a new one (a few times in a row at most).
+    async fn send(&self, context: &str, request: reqwest::RequestBuilder) -> Result<reqwest::Response, Failure> {
+        let (generation, authorization) = self
+            .auth
+            .header()
+            .await
+            .map_err(|failure| Failure { message: format!("{context}: {}", failure.message), ..failure })?;
+        let request = match authorization {
             Some(value) => request.header(AUTHORIZATION, value),
             None => request,
+        };
+        let response = request.send().await.map_err(|e| transport_failure(context, &e))?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            // A token that lacks a scope stays refused however often it is renewed.
+            let insufficient_scope = response
+                .headers()
+                .get_all(WWW_AUTHENTICATE)
+                .iter()
+                .filter_map(|value| value.to_str().ok())
+                .flat_map(parse_challenges)
+                .any(|challenge| challenge.param("error") == Some("insufficient_scope"));
+            if !insufficient_scope && self.auth.refused(generation).await {
+                return Err(Failure::transient(
+                    format!("{context}: HTTP 401, the registry refused its token; asking for a new one"),
+                    Some(401),
+                    None,
+                ));
+            }
+        } else {
+            self.auth.accepted().await;
         }
+        Ok(response)
     }
 
     fn blob_url(&self, digest: &str) -> String {
@@ -119,11 +151,7 @@ impl Destination {
 
     pub async fn blob_exists(&self, digest: &str) -> Result<bool, Failure> {
         let context = format!("HEAD blob {digest}");
-        let response = self
-            .request(reqwest::Method::HEAD, &self.blob_url(digest))
-            .send()
-            .await
-            .map_err(|e| transport_failure(&context, &e))?;
+        let response = self.send(&context, self.request(reqwest::Method::HEAD, &self.blob_url(digest))).await?;
         match response.status() {
             StatusCode::OK => Ok(true),
             StatusCode::NOT_FOUND => Ok(false),
@@ -135,19 +163,20 @@ impl Destination {
     pub async fn mount(&self, digest: &str, from_repository: &str) -> Result<Mount, Failure> {
         let url = format!("{}/v2/{}/blobs/uploads/", self.base_url, self.repository);
         let context = format!("mount {digest} from {from_repository}");
-        let response = self
+        // A mount needs pull on its source as well as push here.
+        self.auth.add_scope(&format!("repository:{from_repository}:pull")).await;
+        let request = self
             .request(reqwest::Method::POST, &url)
             .query(&[("mount", digest), ("from", from_repository)])
-            .header(CONTENT_LENGTH, 0)
-            .send()
-            .await
-            .map_err(|e| transport_failure(&context, &e))?;
+            .header(CONTENT_LENGTH, 0);
+        let response = self.send(&context, request).await?;
         match response.status() {
             StatusCode::CREATED => Ok(Mount::Mounted),
             StatusCode::ACCEPTED => {
                 // A plain upload session was opened instead: close it, the caller uploads.
                 if let Some(location) = location(response.headers()) {
-                    let _ = self.request(reqwest::Method::DELETE, &self.absolute(&location)).send().await;
+                    let close = self.request(reqwest::Method::DELETE, &self.absolute(&location));
+                    let _ = self.send(&context, close).await;
                 }
                 Ok(Mount::NotMounted)
             }
@@ -158,12 +187,7 @@ impl Destination {
 
     async fn start_upload(&self, context: &str) -> Result<String, Failure> {
         let url = format!("{}/v2/{}/blobs/uploads/", self.base_url, self.repository);
-        let response = self
-            .request(reqwest::Method::POST, &url)
-            .header(CONTENT_LENGTH, 0)
-            .send()
-            .await
-            .map_err(|e| transport_failure(context, &e))?;
+        let response = self.send(context, self.request(reqwest::Method::POST, &url).header(CONTENT_LENGTH, 0)).await?;
         if response.status() != StatusCode::ACCEPTED {
             return Err(failure_from(context, response).await);
         }
@@ -177,15 +201,13 @@ impl Destination {
     async fn upload_body(&self, digest: &str, size: u64, body: reqwest::Body) -> Result<(), Failure> {
         let context = format!("upload {digest}");
         let location = self.start_upload(&context).await?;
-        let response = self
+        let request = self
             .request(reqwest::Method::PUT, &location)
             .query(&[("digest", digest)])
             .header(CONTENT_TYPE, "application/octet-stream")
             .header(CONTENT_LENGTH, size)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| transport_failure(&context, &e))?;
+            .body(body);
+        let response = self.send(&context, request).await?;
         if response.status() == StatusCode::CREATED { Ok(()) } else { Err(failure_from(&context, response).await) }
     }
 
@@ -223,13 +245,8 @@ impl Destination {
     ) -> Result<Option<String>, Failure> {
         let url = format!("{}/v2/{}/manifests/{reference}", self.base_url, self.repository);
         let context = format!("PUT manifest {reference}");
-        let response = self
-            .request(reqwest::Method::PUT, &url)
-            .header(CONTENT_TYPE, media_type)
-            .body(bytes.to_vec())
-            .send()
-            .await
-            .map_err(|e| transport_failure(&context, &e))?;
+        let request = self.request(reqwest::Method::PUT, &url).header(CONTENT_TYPE, media_type).body(bytes.to_vec());
+        let response = self.send(&context, request).await?;
         if response.status().is_success() {
             Ok(response.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).map(str::to_owned))
         } else {

@@ -51,6 +51,8 @@ pub struct RetryPolicy {
     pub first_delay: Duration,
     pub max_delay: Duration,
     pub deadline: Instant,
+    /// The whole budget the deadline was set from, for messages.
+    pub timeout: Duration,
 }
 
 impl RetryPolicy {
@@ -59,6 +61,7 @@ impl RetryPolicy {
             first_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(10),
             deadline: Instant::now() + timeout,
+            timeout,
         }
     }
 
@@ -80,6 +83,8 @@ pub fn parse_retry_after(value: Option<&str>) -> Option<Duration> {
 }
 
 /// Runs `operation` until it succeeds, fails permanently, or the deadline would pass.
+/// An attempt still running at the deadline (a stalled or very slow upload) is cut off
+/// there: the deadline bounds the wall time of the whole, not only the waits between tries.
 /// `on_retry` hears each retry (for the log).
 pub async fn with_retries<T, F, Fut>(
     policy: &RetryPolicy,
@@ -93,7 +98,17 @@ where
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match operation(attempt).await {
+        let remaining = policy.deadline.saturating_duration_since(Instant::now());
+        let Ok(outcome) = tokio::time::timeout(remaining, operation(attempt)).await else {
+            return Err(Failure::permanent(
+                format!(
+                    "attempt {attempt} was still waiting for the registry at the timeout ({:.0}s in all); give a longer --timeout for slow links",
+                    policy.timeout.as_secs_f64()
+                ),
+                None,
+            ));
+        };
+        match outcome {
             Ok(value) => return Ok(value),
             Err(failure) if !failure.retryable => return Err(failure),
             Err(failure) => {
@@ -159,6 +174,7 @@ mod tests {
             first_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(2),
             deadline: Instant::now() + Duration::from_secs(5),
+            timeout: Duration::from_secs(5),
         };
         let mut retries = 0;
         let result =
@@ -184,11 +200,32 @@ mod tests {
             first_delay: Duration::from_millis(20),
             max_delay: Duration::from_millis(20),
             deadline: Instant::now() + Duration::from_millis(50),
+            timeout: Duration::from_millis(50),
         };
         let result: Result<(), Failure> =
             with_retries(&policy, |_| async { Err(Failure::transient("503", Some(503), None)) }, |_, _, _| {}).await;
         let failure = result.unwrap_err();
         assert!(failure.message.contains("gave up after"), "{}", failure.message);
+        assert!(!failure.retryable);
+    }
+
+    /// A stalled attempt ends at the deadline, not when the server gives up.
+    #[tokio::test]
+    async fn a_stalled_attempt_ends_at_the_deadline() {
+        let policy = RetryPolicy::new(Duration::from_millis(300));
+        let started = Instant::now();
+        let result: Result<(), Failure> = with_retries(
+            &policy,
+            |_| async {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Ok(())
+            },
+            |_, _, _| {},
+        )
+        .await;
+        let failure = result.unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        assert!(failure.message.contains("still waiting for the registry at the timeout"), "{}", failure.message);
         assert!(!failure.retryable);
     }
 }

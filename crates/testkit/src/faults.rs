@@ -1,6 +1,7 @@
 //! A fault injector between a client and a registry on loopback: an HTTP/1.1 proxy
-//! that answers 500 or 429 (with `Retry-After`) to a share of requests and resets
-//! connections in the middle of request bodies (blob uploads). One request per
+//! that answers 500 or 429 (with `Retry-After`) to a share of requests, resets
+//! connections in the middle of request bodies (blob uploads), holds back answers
+//! (stalls) and cuts response bodies short (truncation). One request per
 //! connection (`Connection: close`); the `Host` header is kept, so the registry's
 //! `Location` URLs point back through the proxy.
 //!
@@ -22,7 +23,31 @@ pub struct FaultPlan {
     pub error_429: u32,
     /// Of requests with a body of at least 1 KiB.
     pub reset_mid_body: u32,
+    /// Of answers: held back for `stall_for` before they go out.
+    pub stall: u32,
+    /// Of requests with a body of at least 1 KiB: half the body goes through, then the
+    /// proxy stops reading for `stall_for` (a stalled upload).
+    pub stall_mid_body: u32,
+    pub stall_for: Duration,
+    /// Of answers with a body: half the body goes out, then the connection closes.
+    pub truncate: u32,
     pub seed: u64,
+}
+
+impl FaultPlan {
+    /// No faults at all (a plain proxy), until [`FaultProxy::set_plan`] says otherwise.
+    pub fn calm(seed: u64) -> Self {
+        Self {
+            error_500: 0,
+            error_429: 0,
+            reset_mid_body: 0,
+            stall: 0,
+            stall_mid_body: 0,
+            stall_for: Duration::ZERO,
+            truncate: 0,
+            seed,
+        }
+    }
 }
 
 /// URLs that are credentials, as registries backed by object storage hand them out.
@@ -47,6 +72,10 @@ pub struct FaultStats {
     pub signed_locations: AtomicU64,
     /// Blob GETs redirected to a signed URL.
     pub redirects: AtomicU64,
+    /// Answers held back.
+    pub stalls: AtomicU64,
+    /// Answers whose body was cut short.
+    pub truncations: AtomicU64,
     /// Requests to a signed URL cut off by [`FaultProxy::break_signed`].
     pub broken_signed: AtomicU64,
 }
@@ -59,6 +88,7 @@ pub struct FaultProxy {
     stop: Arc<AtomicBool>,
     /// How many of the next requests to a signed URL are cut off.
     break_budget: Arc<AtomicU64>,
+    plan: Arc<Mutex<FaultPlan>>,
 }
 
 impl Drop for FaultProxy {
@@ -92,7 +122,9 @@ impl FaultProxy {
         let break_budget = Arc::new(AtomicU64::new(0));
         let rng = Arc::new(Mutex::new(plan.seed.max(1)));
         let signed = Arc::new(signed);
+        let plan = Arc::new(Mutex::new(plan));
         {
+            let plan = Arc::clone(&plan);
             let stats = Arc::clone(&stats);
             let stop = Arc::clone(&stop);
             let break_budget = Arc::clone(&break_budget);
@@ -106,14 +138,22 @@ impl FaultProxy {
                     let rng = Arc::clone(&rng);
                     let signed = Arc::clone(&signed);
                     let break_budget = Arc::clone(&break_budget);
+                    let plan = *plan.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let stop = Arc::clone(&stop);
                     std::thread::spawn(move || {
-                        let faults = Faults { plan, signed: &signed, break_budget: &break_budget, stats: &stats };
+                        let faults =
+                            Faults { plan, signed: &signed, break_budget: &break_budget, stats: &stats, stop: &stop };
                         let _ = handle(client, upstream, &faults, &rng);
                     });
                 }
             });
         }
-        Ok(Self { port, stats, stop, break_budget })
+        Ok(Self { port, stats, stop, break_budget, plan })
+    }
+
+    /// Changes the faults of the connections accepted from now on.
+    pub fn set_plan(&self, plan: FaultPlan) {
+        *self.plan.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = plan;
     }
 
     /// Cuts off the next `count` requests to a signed URL: an upload halfway through its
@@ -129,9 +169,22 @@ struct Faults<'a> {
     signed: &'a SignedUrls,
     break_budget: &'a AtomicU64,
     stats: &'a FaultStats,
+    stop: &'a AtomicBool,
 }
 
 impl Faults<'_> {
+    /// Waits `stall_for`, in steps so that a stopped proxy's threads end.
+    fn pause(&self) {
+        let until = std::time::Instant::now() + self.plan.stall_for;
+        while !self.stop.load(Ordering::SeqCst) {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(50)));
+        }
+    }
+
     /// Whether this request to a signed URL is one to cut off (spends the budget).
     fn breaks(&self, target: &str) -> bool {
         let signed = !self.signed.query.is_empty() && target.contains(&self.signed.query);
@@ -244,12 +297,33 @@ fn handle(client: TcpStream, upstream: u16, faults: &Faults<'_>, rng: &Mutex<u64
         let _ = client.shutdown(Shutdown::Both);
         return Ok(());
     }
-    std::io::copy(&mut (&mut reader).take(length), &mut server)?;
+    if length >= 1024 && next(rng) < plan.stall_mid_body {
+        stats.stalls.fetch_add(1, Ordering::Relaxed);
+        std::io::copy(&mut (&mut reader).take(length / 2), &mut server)?;
+        faults.pause();
+        std::io::copy(&mut (&mut reader).take(length - length / 2), &mut server)?;
+    } else {
+        std::io::copy(&mut (&mut reader).take(length), &mut server)?;
+    }
     server.flush()?;
     let mut response = BufReader::new(server);
     let response_head = read_head(&mut response)?;
+    if next(rng) < plan.stall {
+        // The answer is held back (the server seems to hang).
+        stats.stalls.fetch_add(1, Ordering::Relaxed);
+        faults.pause();
+    }
     let mut client_writer = client;
     client_writer.write_all(close_head(&faults.sign_location(&response_head)).as_bytes())?;
+    let body_length: u64 = header_value(&response_head, "content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    if body_length >= 2 && method != "HEAD" && next(rng) < plan.truncate {
+        // Half the body, then the connection closes: the client sees a short read.
+        stats.truncations.fetch_add(1, Ordering::Relaxed);
+        std::io::copy(&mut (&mut response).take(body_length / 2), &mut client_writer)?;
+        client_writer.flush()?;
+        let _ = client_writer.shutdown(Shutdown::Both);
+        return Ok(());
+    }
     std::io::copy(&mut response, &mut client_writer)?;
     client_writer.flush()?;
     let _ = client_writer.shutdown(Shutdown::Both);

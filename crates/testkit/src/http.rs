@@ -1,0 +1,99 @@
+//! Plain HTTP/1.1 requests to loopback servers, and a registry check that fetches an
+//! image and every blob it names, digest-verified (no skopeo needed).
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpStream};
+use std::time::Duration;
+
+/// A response: status, headers (names lowercased) and body.
+pub type Response = (u16, Vec<(String, String)>, Vec<u8>);
+
+/// One HTTP/1.1 request to 127.0.0.1:`port` (`Connection: close`); the body is read to
+/// the end (or `Content-Length`, or chunks).
+pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> std::io::Result<Response> {
+    let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or(std::io::ErrorKind::InvalidData)?;
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut body = raw[split + 4..].to_vec();
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let headers: Vec<(String, String)> = head
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect();
+    if headers.iter().any(|(name, value)| name == "transfer-encoding" && value.contains("chunked")) {
+        let mut decoded = Vec::new();
+        let mut rest = body.as_slice();
+        while let Some(line_end) = rest.windows(2).position(|w| w == b"\r\n") {
+            let size = usize::from_str_radix(String::from_utf8_lossy(&rest[..line_end]).trim(), 16).unwrap_or(0);
+            if size == 0 || rest.len() < line_end + 2 + size {
+                break;
+            }
+            decoded.extend_from_slice(&rest[line_end + 2..line_end + 2 + size]);
+            rest = &rest[(line_end + 4 + size).min(rest.len())..];
+        }
+        body = decoded;
+    } else if method == "HEAD" {
+        body.clear();
+    }
+    Ok((status, headers, body))
+}
+
+/// The manifest (or index) `reference` names in `repository` on 127.0.0.1:`port`, with
+/// every blob it names (recursively) fetched and checked against its digest and size.
+/// Returns the manifest's digest.
+pub fn verify_image(
+    port: u16,
+    repository: &str,
+    reference: &str,
+    authorization: Option<&str>,
+) -> Result<String, String> {
+    use sha2::Digest;
+    let accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
+    let mut headers = vec![("Accept", accept)];
+    if let Some(value) = authorization {
+        headers.push(("Authorization", value));
+    }
+    let get = |kind: &str, what: &str| -> Result<Vec<u8>, String> {
+        let path = format!("/v2/{repository}/{kind}/{what}");
+        let (status, _, body) = request(port, "GET", &path, &headers).map_err(|e| format!("GET {path}: {e}"))?;
+        if status != 200 {
+            return Err(format!("GET {path}: HTTP {status}: {}", String::from_utf8_lossy(&body)));
+        }
+        Ok(body)
+    };
+    let digest_of = |bytes: &[u8]| format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)));
+    let manifest = get("manifests", reference)?;
+    let digest = digest_of(&manifest);
+    if reference.starts_with("sha256:") && reference != digest {
+        return Err(format!("manifest {reference} hashes to {digest}"));
+    }
+    let document: serde_json::Value = serde_json::from_slice(&manifest).map_err(|e| e.to_string())?;
+    if let Some(children) = document["manifests"].as_array() {
+        for child in children {
+            let child = child["digest"].as_str().ok_or("an index entry without a digest")?;
+            verify_image(port, repository, child, authorization)?;
+        }
+        return Ok(digest);
+    }
+    let mut blobs: Vec<&serde_json::Value> = vec![&document["config"]];
+    blobs.extend(document["layers"].as_array().ok_or("a manifest without layers")?);
+    for blob in blobs {
+        let expected = blob["digest"].as_str().ok_or("a descriptor without a digest")?;
+        let bytes = get("blobs", expected)?;
+        if digest_of(&bytes) != expected || Some(bytes.len() as u64) != blob["size"].as_u64() {
+            return Err(format!("blob {expected} of {repository}:{reference} is not what its descriptor says"));
+        }
+    }
+    Ok(digest)
+}
