@@ -353,18 +353,7 @@ fn run_with_act(workflow: &str, container: &str) -> Option<BTreeMap<String, Stri
         .output()
         .unwrap();
     let log = format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
-    // The app behind its proxy: its containers (by label), the proxy, its network.
-    let cleanup = || {
-        let listed = Command::new("docker")
-            .args(["ps", "-aq", "--filter", &format!("label=dev.slipway.app={container}")])
-            .output()
-            .unwrap();
-        let mut names: Vec<String> =
-            String::from_utf8_lossy(&listed.stdout).split_whitespace().map(str::to_owned).collect();
-        names.extend([container.to_owned(), format!("{container}-proxy"), format!("{container}-lock")]);
-        let _ = Command::new("docker").args(["rm", "--force"]).args(&names).output();
-        let _ = Command::new("docker").args(["network", "rm", &format!("{container}-proxy-net")]).output();
-    };
+    let cleanup = || slipway_testkit::remove_docker_app(container);
     if !run.status.success() {
         cleanup();
         panic!("act failed:\n{log}");

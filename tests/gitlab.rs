@@ -407,15 +407,7 @@ struct Containers(String);
 
 impl Drop for Containers {
     fn drop(&mut self) {
-        let name = &self.0;
-        let listed =
-            Command::new("docker").args(["ps", "-aq", "--filter", &format!("label=dev.slipway.app={name}")]).output();
-        let mut names: Vec<String> = listed
-            .map(|out| String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_owned).collect())
-            .unwrap_or_default();
-        names.extend([name.clone(), format!("{name}-proxy"), format!("{name}-lock")]);
-        let _ = Command::new("docker").args(["rm", "--force"]).args(&names).output();
-        let _ = Command::new("docker").args(["network", "rm", &format!("{name}-proxy-net")]).output();
+        slipway_testkit::remove_docker_app(&self.0);
     }
 }
 

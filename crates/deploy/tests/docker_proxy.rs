@@ -40,16 +40,7 @@ struct Cleanup(String);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let name = &self.0;
-        let listed = Command::new("docker")
-            .args(["ps", "-aq", "--filter", &format!("label=dev.slipway.app={name}")])
-            .output()
-            .unwrap();
-        let mut ids: Vec<String> =
-            String::from_utf8_lossy(&listed.stdout).split_whitespace().map(str::to_owned).collect();
-        ids.extend([format!("{name}-proxy"), format!("{name}-lock"), name.clone()]);
-        let _ = Command::new("docker").arg("rm").arg("-f").args(&ids).output();
-        let _ = Command::new("docker").args(["network", "rm", &format!("{name}-proxy-net")]).output();
+        slipway_testkit::remove_docker_app(&self.0);
     }
 }
 

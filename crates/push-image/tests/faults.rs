@@ -12,56 +12,20 @@
 
 #![allow(clippy::unwrap_used)] // Test helpers panic on broken fixtures, as tests do.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use common::{Sizes, layout, push_image, top_digest};
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use slipway_contract::CiMode;
-use slipway_contract::console::CapturedLog;
 use slipway_testkit::faults::{FaultPlan, FaultProxy, FaultStats};
 use slipway_testkit::http::verify_image;
 use slipway_testkit::registries::OpenRegistry;
-use slipway_testkit::{StepRun, class_bytes, run_with_sinks, step_command, write_zip};
+use slipway_testkit::{StepRun, run_with_sinks};
 
-fn push_image() -> Command {
-    step_command(env!("CARGO_BIN_EXE_push-image"))
-}
-
-/// An image made by containerize in process on `base`: the app's layer plus `extra`
-/// layers of fresh random bytes each.
-fn layout(dir: &Path, base: &str, extra: usize) -> PathBuf {
-    let tag = fastrand::u32(..);
-    let jar = dir.join(format!("app-{tag}.jar"));
-    let noise: Vec<u8> = (0..256 * 1024).map(|_| fastrand::u8(..)).collect();
-    write_zip(
-        &jar,
-        &[
-            ("META-INF/MANIFEST.MF", b"Manifest-Version: 1.0\r\nMain-Class: a.App\r\n\r\n".to_vec()),
-            ("a/App.class", class_bytes(17)),
-            ("noise.bin", noise),
-        ],
-    );
-    let output = dir.join(format!("layout-{tag}"));
-    let mut args = slipway_containerize::ContainerizeArgs::for_artifact(&jar, base, &output).unwrap();
-    for layer in 0..extra {
-        let files = dir.join(format!("extra-{tag}-{layer}"));
-        std::fs::create_dir_all(&files).unwrap();
-        let bytes: Vec<u8> = (0..128 * 1024).map(|_| fastrand::u8(..)).collect();
-        std::fs::write(files.join("data.bin"), bytes).unwrap();
-        args.add.push(format!("{}:/opt/extra{layer}", files.display()));
-    }
-    let log = CapturedLog::default();
-    slipway_containerize::run(&args, &log.console("containerize", CiMode::Plain))
-        .unwrap_or_else(|e| panic!("{e}: {}", log.text()));
-    output
-}
-
-fn top_digest(layout: &Path) -> String {
-    let index: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
-    index["manifests"][0]["digest"].as_str().unwrap().to_owned()
-}
+/// The layer sizes this test pushes.
+const SIZES: Sizes = Sizes { app_kib: 256, extra_kib: 128 };
 
 fn push(layout: &Path, image: &str, extra: &[&str], sinks: &Path) -> StepRun {
     let mut command = push_image();
@@ -92,7 +56,7 @@ fn every_push_through_faults_completes_digest_verified() {
     let work = tempfile::tempdir().unwrap();
 
     // The base: three layers, pushed without faults.
-    let base_layout = layout(work.path(), "scratch", 2);
+    let base_layout = layout(work.path(), "scratch", 2, SIZES);
     let base = push(&base_layout, &format!("{}/campaign/base", registry.host()), &[], work.path());
     assert_eq!(base.code, 0, "{}", base.stderr);
 
@@ -114,7 +78,7 @@ fn every_push_through_faults_completes_digest_verified() {
         // containerize reads the base's manifest and config calmly; the push then streams
         // the base's layers through faults.
         base_proxy.set_plan(FaultPlan::calm(1));
-        let layout = layout(work.path(), &format!("127.0.0.1:{}/campaign/base:1", base_proxy.port), 2);
+        let layout = layout(work.path(), &format!("127.0.0.1:{}/campaign/base:1", base_proxy.port), 2, SIZES);
         base_proxy.set_plan(FaultPlan { seed: faults.seed + round as u64, ..faults });
         let repository = format!("campaign/app{round}");
         let run =
@@ -152,7 +116,7 @@ fn a_stalled_upload_never_outlives_the_timeout() {
         FaultPlan { stall_mid_body: 1000, stall_for: Duration::from_secs(3600), ..FaultPlan::calm(3) },
     )
     .unwrap();
-    let layout = layout(work.path(), "scratch", 1);
+    let layout = layout(work.path(), "scratch", 1, SIZES);
     let started = Instant::now();
     let run = push(&layout, &format!("127.0.0.1:{}/stalled/app", proxy.port), &["--timeout", "4s"], work.path());
     let elapsed = started.elapsed();

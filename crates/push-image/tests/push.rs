@@ -4,6 +4,9 @@
 
 #![allow(clippy::unwrap_used)] // Test helpers panic on broken fixtures, as tests do.
 
+mod common;
+
+use common::{push_image, top_digest};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -11,15 +14,11 @@ use serde_json::Value;
 use slipway_contract::CiMode;
 use slipway_contract::console::CapturedLog;
 use slipway_testkit::faults::{FaultPlan, FaultProxy, SignedUrls};
-use slipway_testkit::{StepRun, class_bytes, run_with_sinks, step_command, test_registry, write_zip};
+use slipway_testkit::{StepRun, class_bytes, run_with_sinks, test_registry, write_zip};
 
 const AUTH_REGISTRY: &str = "127.0.0.1:5556";
 const AUTH_USER: &str = "slipway";
 const AUTH_PASSWORD: &str = "slipway-test-password";
-
-fn push_image() -> Command {
-    step_command(env!("CARGO_BIN_EXE_push-image"))
-}
 
 /// A unique repository name for this test run.
 fn unique(name: &str) -> String {
@@ -51,11 +50,6 @@ fn layout(dir: &Path, base: &str, tarball: bool) -> PathBuf {
     slipway_containerize::run(&args, &log.console("containerize", CiMode::Plain))
         .unwrap_or_else(|e| panic!("{e}: {}", log.text()));
     output
-}
-
-fn top_digest(layout: &Path) -> String {
-    let index: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
-    index["manifests"][0]["digest"].as_str().unwrap().to_owned()
 }
 
 /// `skopeo inspect` of a pushed image: its digest, or None when it is not there.

@@ -6,58 +6,22 @@
 
 #![allow(clippy::unwrap_used)] // Test helpers panic on broken fixtures, as tests do.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use common::{Sizes, layout, push_image, top_digest};
+use std::path::Path;
 use std::time::Duration;
 
-use serde_json::Value;
-use slipway_contract::CiMode;
-use slipway_contract::console::CapturedLog;
 use slipway_testkit::faults::{FaultPlan, FaultProxy};
 use slipway_testkit::http::verify_image;
 use slipway_testkit::registries::{TokenPolicy, TokenRegistry, registry_ready};
-use slipway_testkit::{StepRun, class_bytes, run_with_sinks, step_command, write_zip};
+use slipway_testkit::{StepRun, run_with_sinks};
 
 const USER: &str = "token-user";
 const PASSWORD: &str = "token-password-canary";
 
-fn push_image() -> Command {
-    step_command(env!("CARGO_BIN_EXE_push-image"))
-}
-
-/// An image made by containerize in process on `base`: the app's layer plus `extra`
-/// layers of fresh random bytes each.
-fn layout(dir: &Path, base: &str, extra: usize) -> PathBuf {
-    let tag = fastrand::u32(..);
-    let jar = dir.join(format!("app-{tag}.jar"));
-    let noise: Vec<u8> = (0..32 * 1024).map(|_| fastrand::u8(..)).collect();
-    write_zip(
-        &jar,
-        &[
-            ("META-INF/MANIFEST.MF", b"Manifest-Version: 1.0\r\nMain-Class: a.App\r\n\r\n".to_vec()),
-            ("a/App.class", class_bytes(17)),
-            ("noise.bin", noise),
-        ],
-    );
-    let output = dir.join(format!("layout-{tag}"));
-    let mut args = slipway_containerize::ContainerizeArgs::for_artifact(&jar, base, &output).unwrap();
-    for layer in 0..extra {
-        let files = dir.join(format!("extra-{tag}-{layer}"));
-        std::fs::create_dir_all(&files).unwrap();
-        let bytes: Vec<u8> = (0..16 * 1024).map(|_| fastrand::u8(..)).collect();
-        std::fs::write(files.join("data.bin"), bytes).unwrap();
-        args.add.push(format!("{}:/opt/extra{layer}", files.display()));
-    }
-    let log = CapturedLog::default();
-    slipway_containerize::run(&args, &log.console("containerize", CiMode::Plain))
-        .unwrap_or_else(|e| panic!("{e}: {}", log.text()));
-    output
-}
-
-fn top_digest(layout: &Path) -> String {
-    let index: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
-    index["manifests"][0]["digest"].as_str().unwrap().to_owned()
-}
+/// The layer sizes this test pushes.
+const SIZES: Sizes = Sizes { app_kib: 32, extra_kib: 16 };
 
 fn push(layout: &Path, image: &str, password: &str, extra: &[&str], sinks: &Path) -> StepRun {
     let mut command = push_image();
@@ -89,7 +53,7 @@ fn pull_push_and_mount_scopes_are_asked_for_and_honoured() {
     let host = registry.host();
 
     // Push: a base image, with a token scoped for push.
-    let base_layout = layout(work.path(), "scratch", 1);
+    let base_layout = layout(work.path(), "scratch", 1, SIZES);
     let base = push(&base_layout, &format!("{host}/base/app"), PASSWORD, &[], work.path());
     assert_eq!(base.code, 0, "{}\n{}", base.stderr, registry.log());
     assert_no_token_written(&base);
@@ -97,7 +61,7 @@ fn pull_push_and_mount_scopes_are_asked_for_and_honoured() {
     assert_eq!(digest, top_digest(&base_layout));
 
     // Pull: containerize reads that base anonymously, with a token scoped for pull.
-    let app_layout = layout(work.path(), &format!("{host}/base/app:1"), 0);
+    let app_layout = layout(work.path(), &format!("{host}/base/app:1"), 0, SIZES);
 
     // Mount: the app's base layers come across from base/app, which needs pull there.
     let app = push(&app_layout, &format!("{host}/team/app"), PASSWORD, &[], work.path());
@@ -125,7 +89,7 @@ fn pull_push_and_mount_scopes_are_asked_for_and_honoured() {
 fn refused_credentials_end_with_one_line_and_exit_2() {
     let Some(registry) = TokenRegistry::start(TokenPolicy::user(USER, PASSWORD)) else { return };
     let work = tempfile::tempdir().unwrap();
-    let layout = layout(work.path(), "scratch", 0);
+    let layout = layout(work.path(), "scratch", 0, SIZES);
     let run = push(&layout, &format!("{}/refused/app", registry.host()), "not-the-password", &[], work.path());
     assert_eq!(run.code, 2, "{}", run.stderr);
     let errors: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("push-image: error: ")).collect();
@@ -146,7 +110,7 @@ fn push_outliving_tokens(policy: TokenPolicy) -> (StepRun, TokenRegistry) {
     )
     .unwrap();
     let work = tempfile::tempdir().unwrap();
-    let layout = layout(work.path(), "scratch", 4);
+    let layout = layout(work.path(), "scratch", 4, SIZES);
     let started = std::time::Instant::now();
     let run = push(
         &layout,

@@ -196,6 +196,21 @@ pub fn docker_ready() -> bool {
     prerequisite("the Docker Engine (docker info)", command_works("docker", &["info"]))
 }
 
+/// Removes everything deploy's Docker target may have made for the app `name`, by either
+/// strategy: its containers behind the proxy (by label), the proxy, the lock and the
+/// proxy's network, and the direct strategy's `name`, `-previous`, `-next`, `-replaced`.
+pub fn remove_docker_app(name: &str) {
+    let listed =
+        Command::new("docker").args(["ps", "-aq", "--filter", &format!("label=dev.slipway.app={name}")]).output();
+    let mut containers: Vec<String> = listed
+        .map(|out| String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
+    containers
+        .extend(["", "-proxy", "-lock", "-previous", "-next", "-replaced"].map(|suffix| format!("{name}{suffix}")));
+    let _ = Command::new("docker").args(["rm", "--force"]).args(&containers).output();
+    let _ = Command::new("docker").args(["network", "rm", &format!("{name}-proxy-net")]).output();
+}
+
 /// skopeo, umoci and runc (as root), to check images with third-party tools.
 pub fn oci_tools_ready() -> bool {
     let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));

@@ -104,9 +104,7 @@ pub struct Containers(pub String);
 
 impl Drop for Containers {
     fn drop(&mut self) {
-        for suffix in ["", "-next", "-replaced", "-previous"] {
-            let _ = Command::new("docker").args(["rm", "-f", &format!("{}{suffix}", self.0)]).output();
-        }
+        slipway_testkit::remove_docker_app(&self.0);
     }
 }
 
