@@ -17,7 +17,7 @@ pub fn report(target: &str, request: &DeployRequest, outcome: &DeployOutcome) ->
         .set(keys::HEALTH, &outcome.health);
     let title = if request.dry_run { format!("deploy (dry run) to {target}") } else { format!("deploy to {target}") };
     let mut summary = Summary::new(&title);
-    summary.facts(&[
+    let mut facts = vec![
         ("phase", request.phase.as_str().to_owned()),
         ("strategy", request.rollout.describe()),
         ("image", request.image.clone()),
@@ -26,6 +26,8 @@ pub fn report(target: &str, request: &DeployRequest, outcome: &DeployOutcome) ->
         ("status", outcome.status.as_str().to_owned()),
         ("health", outcome.health.clone()),
         ("url", outcome.url.clone()),
-    ]);
+    ];
+    facts.extend(outcome.details.iter().map(|(name, value)| (name.as_str(), value.clone())));
+    summary.facts(&facts);
     StepReport { outputs, summary }
 }

@@ -76,6 +76,9 @@ pub struct DeployOutcome {
     pub status: Status,
     /// The target's health word (Green, healthy, started...).
     pub health: String,
+    /// What else the summary shows of where the target was left (the Docker proxy's
+    /// version and what it routes to), name and value.
+    pub details: Vec<(String, String)>,
 }
 
 /// A target's failure: bad input (exit 2) or a failed deployment (exit 1), whose
@@ -223,6 +226,7 @@ mod tests {
             deployment_id: String::new(),
             status: Status::Planned,
             health: "unknown".into(),
+            details: Vec::new(),
         };
         let plan = Plan::new(outcome.clone(), ()).now("app runs v1").step("pull it").step("start it");
         assert_eq!(plan.render(), "plan:\n  now: app runs v1\n  1. pull it\n  2. start it");

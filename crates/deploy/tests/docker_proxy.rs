@@ -173,6 +173,14 @@ fn rolling_deploys_a_crash_and_a_rollback_never_fail_a_request() {
     assert_eq!(second.output("status"), Some("deployed"));
     assert_eq!(second.output("previous-version"), Some("v1"));
     assert_eq!(version_served(port).as_deref(), Ok("2.0.0"), "deploy ended serving the version it reported");
+    // The summary names the proxy's Caddy and what its saved configuration routes to.
+    let summary = second.summary.as_deref().unwrap_or_default();
+    let new_container = inspect(second.output("deployment-id").unwrap(), "{{.Name}}").unwrap();
+    assert!(summary.contains(&format!("`{name}-proxy (Caddy v2.")), "{summary}");
+    assert!(
+        summary.contains(&format!("| routes to | `{}:8080` |", new_container.trim_start_matches('/'))),
+        "{summary}"
+    );
 
     // A version that crashes never takes traffic: exit 1, v2 serves throughout.
     let broken = deploy(&name, port, &proxy, &["--image", &images.broken, "--version-label", "broken"]);
@@ -332,6 +340,7 @@ fn blue_green_previews_then_promotes_or_rejects_and_a_canary_splits_traffic_by_w
     assert_eq!(canary.code, 0, "{}", canary.stderr);
     assert_eq!(canary.output("status"), Some("canary"));
     assert!(canary.stderr.contains("takes 20% of"), "{}", canary.stderr);
+    assert!(canary.summary.as_deref().unwrap_or_default().contains("(80%), "), "{:?}", canary.summary);
     let samples = 200;
     let on_canary = (0..samples).filter(|_| version_served(port).as_deref() == Ok("1.0.0")).count();
     assert!((30..=50).contains(&on_canary), "{on_canary} of {samples} requests on the 20% canary");

@@ -209,6 +209,7 @@ async fn records_the_deployment_its_progress_and_its_success() {
         deployment_id: "c0ffee".into(),
         status: Status::Deployed,
         health: "healthy".into(),
+        details: Vec::new(),
     };
     deployment.finish(&Ok(outcome), &console).await;
 
@@ -311,6 +312,7 @@ async fn a_refused_deployment_is_a_usage_error_and_a_lost_status_only_a_warning(
         deployment_id: String::new(),
         status: Status::Deployed,
         health: String::new(),
+        details: Vec::new(),
     };
     deployment.finish(&Ok(outcome), &console).await;
     let text = log.text();

@@ -346,6 +346,7 @@ impl DockerHost {
             deployment_id: id,
             status,
             health: health.to_owned(),
+            details: Vec::new(),
         }
     }
 

@@ -505,7 +505,30 @@ impl DockerHost {
         let lock = AppLock::acquire(docker, &self.names.live, &lock_image, hold, console).await?;
         let result = self.apply_locked(docker, state, request, deadline, console).await;
         lock.release(docker, console).await;
-        result
+        let mut outcome = result?;
+        outcome.details = self.proxy_details(docker).await;
+        Ok(outcome)
+    }
+
+    /// The summary's lines on the proxy: its Caddy version and what its saved
+    /// configuration (what it serves now, read back) routes the app to.
+    async fn proxy_details(&self, docker: &Docker) -> Vec<(String, String)> {
+        let app = &self.names.live;
+        let version = proxy::version(docker, &self.proxy.name).await;
+        let mut details = vec![("proxy".to_owned(), format!("{} (Caddy {version})", self.proxy.name))];
+        let config = proxy::read_config(docker, &self.proxy.name).await.ok().flatten();
+        if let Some(route) = config.as_ref().and_then(|c| c.app_route(app)) {
+            let upstreams: Vec<String> = if route.weights.len() == route.dial.len() && route.dial.len() > 1 {
+                route.dial.iter().zip(&route.weights).map(|(dial, weight)| format!("{dial} ({weight}%)")).collect()
+            } else {
+                route.dial.clone()
+            };
+            details.push(("routes to".to_owned(), upstreams.join(", ")));
+        }
+        if let Some(preview) = config.as_ref().and_then(|c| c.preview_dial(app)) {
+            details.push(("previews".to_owned(), preview));
+        }
+        details
     }
 
     async fn apply_locked(

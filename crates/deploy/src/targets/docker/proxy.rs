@@ -220,6 +220,15 @@ pub async fn read_config(docker: &Docker, proxy: &str) -> Result<Option<CaddyCon
     saved.map(|bytes| CaddyConfig::parse(&bytes)).transpose()
 }
 
+/// The proxy's Caddy version (`v2.11.7`), or why it is unknown.
+pub async fn version(docker: &Docker, proxy: &str) -> String {
+    match exec(docker, proxy, &["caddy", "version"], Duration::from_secs(10)).await {
+        Ok((0, printed)) => printed.split_whitespace().next().unwrap_or("unknown").to_owned(),
+        Ok((code, _)) => format!("unknown (caddy version exited {code})"),
+        Err(error) => format!("unknown ({error})"),
+    }
+}
+
 /// Writes the configuration deploy starts a new proxy with.
 pub async fn seed(docker: &Docker, proxy: &str, config: &CaddyConfig) -> Result<(), String> {
     write_file(docker, proxy, CONFIG_DIR, CONFIG_NAME, &config.to_bytes()).await

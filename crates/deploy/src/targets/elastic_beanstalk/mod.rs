@@ -107,6 +107,7 @@ impl ElasticBeanstalk {
             deployment_id: state.id.clone(),
             status,
             health: state.health.clone(),
+            details: Vec::new(),
         }
     }
 
