@@ -536,6 +536,16 @@ build_caddy_layout() {
   log "built $CADDY_LAYOUT: $CADDY_TAG (linux/$arch)"
 }
 
+# Unless the open registry has REF: BUILD (a function writing LAYOUT), then push LAYOUT:TAG as REF.
+ensure_pushed() {
+  local ref=$1 build=$2 layout=$3 tag=$4
+  skopeo_present "$ref" && return 0
+  mkdir -p "$SERVICES_DIR/images"
+  "$build"
+  log "pushing $ref"
+  skopeo copy --quiet --preserve-digests --dest-tls-verify=false "oci:$layout:$tag" "docker://$ref" >&2
+}
+
 ensure_images() {
   local open_ref=$OPEN_REGISTRY/$JRE_REPO:$JRE_TAG
   local multi_ref=$OPEN_REGISTRY/$JRE_MULTI_REPO:$JRE_TAG
@@ -544,26 +554,12 @@ ensure_images() {
   skopeo_present "$open_ref" || todo+=(open)
   skopeo_present "$multi_ref" || todo+=(multi)
   skopeo_present "$auth_ref" --creds "$creds" || todo+=(auth)
-  local shell_ref=$OPEN_REGISTRY/$SHELL_REPO:$SHELL_TAG
   SHELL_LAYOUT=$SERVICES_DIR/images/shell-oci
   SHELL_BUNDLE=$SERVICES_DIR/images/shell-bundle
-  if ! skopeo_present "$shell_ref"; then
-    mkdir -p "$SERVICES_DIR/images"
-    build_shell_layout
-    log "pushing $shell_ref"
-    skopeo copy --quiet --preserve-digests --dest-tls-verify=false \
-      "oci:$SHELL_LAYOUT:$SHELL_TAG" "docker://$shell_ref" >&2
-  fi
-  local caddy_ref=$OPEN_REGISTRY/$CADDY_REPO:$CADDY_TAG
+  ensure_pushed "$OPEN_REGISTRY/$SHELL_REPO:$SHELL_TAG" build_shell_layout "$SHELL_LAYOUT" "$SHELL_TAG"
   CADDY_LAYOUT=$SERVICES_DIR/images/caddy-oci
   CADDY_BUNDLE=$SERVICES_DIR/images/caddy-bundle
-  if ! skopeo_present "$caddy_ref"; then
-    mkdir -p "$SERVICES_DIR/images"
-    build_caddy_layout
-    log "pushing $caddy_ref"
-    skopeo copy --quiet --preserve-digests --dest-tls-verify=false \
-      "oci:$CADDY_LAYOUT:$CADDY_TAG" "docker://$caddy_ref" >&2
-  fi
+  ensure_pushed "$OPEN_REGISTRY/$CADDY_REPO:$CADDY_TAG" build_caddy_layout "$CADDY_LAYOUT" "$CADDY_TAG"
   if [ ${#todo[@]} -eq 0 ]; then
     log "images present: $open_ref, $multi_ref, $auth_ref"
     return 0

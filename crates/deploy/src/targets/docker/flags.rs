@@ -3,7 +3,9 @@
 
 use std::net::IpAddr;
 
-use bollard::models::ContainerInspectResponse;
+use std::collections::HashMap;
+
+use bollard::models::{ContainerInspectResponse, PortBinding};
 
 /// The Docker target's flags.
 #[derive(Debug, Clone, clap::Args)]
@@ -125,6 +127,20 @@ impl PortMapping {
             }
         };
         Ok(Self { host_ip, host_port, container_port, protocol })
+    }
+
+    /// `mappings` as the engine's `HostConfig.PortBindings`, keyed by container port.
+    pub(super) fn bindings(mappings: &[Self]) -> HashMap<String, Option<Vec<PortBinding>>> {
+        let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
+        for mapping in mappings {
+            bindings.entry(mapping.port_key()).or_insert_with(|| Some(Vec::new())).get_or_insert_with(Vec::new).push(
+                PortBinding {
+                    host_ip: Some(mapping.host_ip.map(|ip| ip.to_string()).unwrap_or_default()),
+                    host_port: Some(mapping.host_port.to_string()),
+                },
+            );
+        }
+        bindings
     }
 
     pub(super) fn port_key(&self) -> String {

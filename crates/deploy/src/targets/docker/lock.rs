@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bollard::Docker;
 use bollard::errors::Error as EngineError;
-use bollard::models::ContainerCreateBody;
+use bollard::models::{ContainerCreateBody, ContainerInspectResponse};
 use bollard::query_parameters::CreateContainerOptions;
 use slipway_contract::Console;
 
@@ -19,6 +19,29 @@ use crate::target::DeployError;
 
 const LABEL_HOLDER: &str = "dev.slipway.lock.holder";
 const LABEL_EXPIRES: &str = "dev.slipway.lock.expires";
+
+/// Who holds a lock, and until when (Unix seconds), as its labels say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub by: String,
+    expires: u64,
+}
+
+impl Holder {
+    fn of(lock: &ContainerInspectResponse) -> Self {
+        let labels = lock.config.as_ref().and_then(|c| c.labels.as_ref());
+        let label = |key: &str| labels.and_then(|labels| labels.get(key));
+        Self {
+            by: label(LABEL_HOLDER).cloned().unwrap_or_else(|| "someone".to_owned()),
+            expires: label(LABEL_EXPIRES).and_then(|v| v.parse().ok()).unwrap_or(0),
+        }
+    }
+
+    /// How long it still holds the lock; `None` past its deadline.
+    fn seconds_left(&self) -> Option<u64> {
+        self.expires.checked_sub(unix_now()).filter(|left| *left > 0)
+    }
+}
 
 /// A held lock; [`AppLock::release`] gives it back.
 #[derive(Debug)]
@@ -76,16 +99,12 @@ impl AppLock {
             match docker.create_container(Some(options()), body.clone()).await {
                 Ok(_) => return Ok(Self { name }),
                 Err(EngineError::DockerResponseServerError { status_code: 409, .. }) if attempt == 0 => {
-                    let held = find(docker, &name).await?;
-                    let labels = held.as_ref().and_then(|c| c.config.as_ref()).and_then(|c| c.labels.clone());
-                    let labels = labels.unwrap_or_default();
-                    let by = labels.get(LABEL_HOLDER).cloned().unwrap_or_else(|| "someone".to_owned());
-                    let expires = labels.get(LABEL_EXPIRES).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-                    if expires > unix_now() {
+                    let holder = find(docker, &name).await?.as_ref().map(Holder::of);
+                    let by = holder.as_ref().map_or("someone", |h| h.by.as_str());
+                    if let Some(left) = holder.as_ref().and_then(Holder::seconds_left) {
                         return Err(DeployError::failed(
                             format!(
-                                "another deployment of {app} is running ({by} holds the lock {name} for {}s more); nothing was changed",
-                                expires - unix_now()
+                                "another deployment of {app} is running ({by} holds the lock {name} for {left}s more); nothing was changed"
                             ),
                             Status::Busy,
                         ));
@@ -106,15 +125,11 @@ impl AppLock {
         Err(DeployError::failed(format!("another deployment of {app} took the lock {name} first"), Status::Busy))
     }
 
-    /// Whether someone holds the app's lock now (for the plan).
-    pub async fn holder_of(docker: &Docker, app: &str) -> Result<Option<String>, DeployError> {
+    /// Who holds the app's lock now, unless nobody does or its holder is past its
+    /// deadline (then a run takes it over).
+    pub async fn holder_of(docker: &Docker, app: &str) -> Result<Option<Holder>, DeployError> {
         let held = find(docker, &Self::name_for(app)).await?;
-        Ok(held.map(|container| {
-            let labels = container.config.and_then(|c| c.labels).unwrap_or_default();
-            let expires = labels.get(LABEL_EXPIRES).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-            let by = labels.get(LABEL_HOLDER).cloned().unwrap_or_else(|| "someone".to_owned());
-            if expires > unix_now() { by } else { format!("{by} (past its deadline: will be taken over)") }
-        }))
+        Ok(held.as_ref().map(Holder::of).filter(|holder| holder.seconds_left().is_some()))
     }
 
     pub async fn release(self, docker: &Docker, console: &Console) {

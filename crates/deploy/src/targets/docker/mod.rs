@@ -27,7 +27,7 @@ use std::time::Instant;
 use bollard::Docker;
 use bollard::auth::DockerCredentials;
 use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, ContainerInspectResponse, HostConfig, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::CreateContainerOptions;
 use slipway_contract::{Console, parse_list};
@@ -294,15 +294,7 @@ impl DockerHost {
     }
 
     fn container_body(&self, request: &DeployRequest) -> ContainerCreateBody {
-        let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
-        for mapping in &self.publish {
-            bindings.entry(mapping.port_key()).or_insert_with(|| Some(Vec::new())).get_or_insert_with(Vec::new).push(
-                PortBinding {
-                    host_ip: Some(mapping.host_ip.map(|ip| ip.to_string()).unwrap_or_default()),
-                    host_port: Some(mapping.host_port.to_string()),
-                },
-            );
-        }
+        let bindings = PortMapping::bindings(&self.publish);
         let mut exposed: Vec<String> = bindings.keys().cloned().collect();
         exposed.sort();
         let labels = HashMap::from([

@@ -186,10 +186,8 @@ impl DockerHost {
         let unchanged = |message: String| DeployError::failed(message, Status::Unchanged);
         let name = &self.names.live;
         let proxy_name = &self.proxy.name;
-        if let Some(direct) = find(docker, name).await?
-            && !direct.config.as_ref().and_then(|c| c.labels.as_ref()).is_some_and(|l| l.contains_key(LABEL_APP))
-        {
-            let _ = direct;
+        let direct = find(docker, name).await?;
+        if direct.is_some_and(|c| !c.config.and_then(|c| c.labels).is_some_and(|l| l.contains_key(LABEL_APP))) {
             return Err(DeployError::Usage(format!(
                 "a container {name} runs outside the proxy (--strategy direct publishes its ports itself); remove it (docker rm -f {name}) for the proxy to take its address, or keep deploying it with --strategy direct"
             )));
@@ -300,11 +298,9 @@ impl DockerHost {
         };
         let roles = self.sort_containers(config.as_ref(), request.port, containers);
         let app = &self.names.live;
-        if let Some(holder) = AppLock::holder_of(docker, app).await?
-            && !holder.contains("past its deadline")
-        {
+        if let Some(holder) = AppLock::holder_of(docker, app).await? {
             return Err(DeployError::failed(
-                format!("another deployment of {app} is running ({holder} holds its lock); nothing was changed"),
+                format!("another deployment of {app} is running ({} holds its lock); nothing was changed", holder.by),
                 Status::Busy,
             ));
         }

@@ -12,7 +12,7 @@ use bollard::Docker;
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, EndpointSettings, HostConfig, NetworkCreateRequest,
-    NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+    NetworkingConfig, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{CreateContainerOptions, DownloadFromContainerOptions, UploadToContainerOptions};
 use futures_util::StreamExt;
@@ -85,15 +85,7 @@ pub async fn ensure_network(docker: &Docker, name: &str) -> Result<bool, String>
 /// Creates (not starts) the proxy container: Caddy resumes from its last loaded
 /// configuration after any restart, else the one deploy wrote.
 pub async fn create(docker: &Docker, proxy: &ProxySettings, publish: &[PortMapping]) -> Result<String, String> {
-    let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
-    for mapping in publish {
-        bindings.entry(mapping.port_key()).or_insert_with(|| Some(Vec::new())).get_or_insert_with(Vec::new).push(
-            PortBinding {
-                host_ip: Some(mapping.host_ip.map(|ip| ip.to_string()).unwrap_or_default()),
-                host_port: Some(mapping.host_port.to_string()),
-            },
-        );
-    }
+    let bindings = PortMapping::bindings(publish);
     let config_file = format!("{CONFIG_DIR}/{CONFIG_NAME}");
     let body = |sysctls: Option<HashMap<String, String>>| ContainerCreateBody {
         image: Some(proxy.image.clone()),
