@@ -117,7 +117,11 @@ impl Signer {
             "x5c": [STANDARD.encode(&self.certificate_der)],
         });
         let issued = now();
-        let expires = (issued + lifetime.as_secs()).saturating_sub(REGISTRY_LEEWAY.as_secs());
+        // `exp` has whole seconds: rounded up, so the token works for at least `lifetime`
+        // (rounded down, one issued late in a second would die up to a second early).
+        let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + lifetime;
+        let expires = (since_epoch.as_secs() + u64::from(since_epoch.subsec_nanos() > 0))
+            .saturating_sub(REGISTRY_LEEWAY.as_secs());
         let claims = serde_json::json!({
             "iss": ISSUER,
             "sub": subject,
