@@ -6,7 +6,8 @@
 //! one thing a configuration load of Caddy can do is close a connection it accepted
 //! before the client's request arrived (its old server stops; measured at about one in 50
 //! loads at this poll rate), and those are counted and bounded. Then the failure paths: an unpullable proxy image, a
-//! proxy removed by hand, a deployment already running. Skips without Docker, the
+//! proxy removed by hand, a deployment already running; and HTTPS with a certificate the test
+//! made, judged by verify trusting the test's CA. Skips without Docker, the
 //! registry, Maven or the proxy image unless SLIPWAY_REQUIRE_E2E=1.
 
 #![allow(clippy::unwrap_used)] // Tests panic on broken fixtures, as tests do.
@@ -352,4 +353,102 @@ fn blue_green_previews_then_promotes_or_rejects_and_a_canary_splits_traffic_by_w
 
     // Thirteen configuration loads.
     poller.finish().assert_clean(2, &["1.0.0", "2.0.0"]);
+}
+
+/// verify, in process, against `url` with the test CA trusted: its outputs.
+fn verify_over_tls(url: &str, version: &str, ca: &std::path::Path) -> BTreeMap<String, String> {
+    #[derive(clap::Parser)]
+    struct Verify {
+        #[command(flatten)]
+        args: slipway_verify::VerifyArgs,
+    }
+    let ca = ca.to_string_lossy();
+    let verify = <Verify as clap::Parser>::try_parse_from([
+        "verify",
+        "--url",
+        url,
+        "--check",
+        "/health",
+        "--expect-version",
+        version,
+        "--ca-cert",
+        &ca,
+        "--tls-min-days",
+        "7",
+        "--timeout",
+        "60s",
+    ])
+    .unwrap();
+    let log = slipway_contract::console::CapturedLog::default();
+    let report = slipway_verify::run(&verify.args, &log.console("verify", slipway_contract::CiMode::Plain))
+        .unwrap_or_else(|e| panic!("verify {url}: {e}\n{}", log.text()));
+    report.outputs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+#[test]
+fn https_with_the_given_certificate_is_served_through_the_proxy_and_kept_across_deploys() {
+    let Some(images) = images() else { return };
+    let Some(proxy) = proxy_image() else { return };
+    let name = unique_name("https");
+    let _cleanup = Cleanup(name.clone());
+    let port = free_port();
+    let files = tempfile::tempdir().unwrap();
+    let certificates = slipway_testkit::certificates::TestCertificates::new(&["localhost", "127.0.0.1"], 30);
+    let (ca, cert, key) = certificates.write(files.path());
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = slipway_testkit::certificates::TestCertificates::new(&["localhost"], 30);
+    let (_, _, other_key) = other.write(other_dir.path());
+    let tls = |key: &std::path::Path| {
+        vec!["--tls-cert".to_owned(), cert.display().to_string(), "--tls-key".to_owned(), key.display().to_string()]
+    };
+
+    // A key of another certificate: exit 2 before anything is created.
+    let args = [vec!["--image".to_owned(), images.v1.clone()], tls(&other_key)].concat();
+    let mismatched = deploy(&name, port, &proxy, &args);
+    assert_eq!(mismatched.code, 2, "{}", mismatched.stderr);
+    assert!(error_line(&mismatched).contains("does not belong to the certificate"), "{}", mismatched.stderr);
+    assert_eq!(inspect(&format!("{name}-proxy"), "{{.Id}}"), None);
+
+    // v1 over HTTPS: the URL says so, and verify trusts it through the test CA.
+    let args =
+        [vec!["--image".to_owned(), images.v1.clone(), "--version-label".into(), "v1".into()], tls(&key)].concat();
+    let first = deploy(&name, port, &proxy, &args);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let url = format!("https://127.0.0.1:{port}");
+    assert_eq!(first.output("url"), Some(url.as_str()));
+    let verified = verify_over_tls(&url, "1.0.0", &ca);
+    assert_eq!(verified.get("version-seen").map(String::as_str), Some("1.0.0"), "{verified:?}");
+    assert_eq!(verified.get("tls-days-left").map(String::as_str), Some("30"), "{verified:?}");
+    assert!(first.summary.as_deref().unwrap_or_default().contains("HTTPS certificate"));
+    first.assert_never_wrote(certificates.server_key_pem.lines().nth(1).unwrap());
+
+    // Plain HTTP on the address is not served any more.
+    assert!(version_served(port).is_err(), "the proxy speaks TLS only");
+
+    // v2 without the flags: the proxy keeps serving the certificate it has.
+    let second = deploy(&name, port, &proxy, &["--image", &images.v2, "--version-label", "v2"]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_eq!(second.output("url"), Some(url.as_str()));
+    let verified = verify_over_tls(&url, "2.0.0", &ca);
+    assert_eq!(verified.get("version-seen").map(String::as_str), Some("2.0.0"), "{verified:?}");
+
+    // A renewed certificate (another key) is taken with the next switch.
+    let renewed = slipway_testkit::certificates::TestCertificates::new(&["localhost", "127.0.0.1"], 90);
+    let renewed_dir = tempfile::tempdir().unwrap();
+    let (renewed_ca, renewed_cert, renewed_key) = renewed.write(renewed_dir.path());
+    let args = [
+        "--image",
+        &images.v1,
+        "--version-label",
+        "v1",
+        "--tls-cert",
+        &renewed_cert.display().to_string(),
+        "--tls-key",
+        &renewed_key.display().to_string(),
+    ]
+    .map(str::to_owned);
+    let third = deploy(&name, port, &proxy, &args);
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    let verified = verify_over_tls(&url, "1.0.0", &renewed_ca);
+    assert_eq!(verified.get("tls-days-left").map(String::as_str), Some("90"), "{verified:?}");
 }

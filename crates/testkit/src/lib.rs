@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+pub mod certificates;
 pub mod faults;
 pub mod http;
 pub mod registries;

@@ -30,6 +30,18 @@ pub struct AppRoute {
     pub weights: Vec<u32>,
 }
 
+/// Where Caddy reads an app's certificate and key: files in the proxy container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub certificate: String,
+    pub key: String,
+}
+
+/// Tags an app's certificate among those the proxy loads.
+fn tls_tag(app: &str) -> String {
+    format!("slipway:{app}")
+}
+
 fn route_id(app: &str) -> String {
     format!("slipway:{app}")
 }
@@ -148,9 +160,15 @@ impl CaddyConfig {
             .pointer_mut("/apps/http/servers")
             .and_then(Value::as_object_mut)
             .ok_or("the proxy's configuration has no HTTP servers: it was not made by slipway")?;
-        let server = servers.entry(PREVIEW_SERVER).or_insert_with(
-            || json!({"listen": [format!(":{port}")], "routes": [], "automatic_https": {"disable": true}}),
-        );
+        let policies = servers.get(SERVER).and_then(|main| main.get("tls_connection_policies")).cloned();
+        let server = servers.entry(PREVIEW_SERVER).or_insert_with(|| {
+            let mut preview =
+                json!({"listen": [format!(":{port}")], "routes": [], "automatic_https": {"disable": true}});
+            if let Some(policies) = policies {
+                preview["tls_connection_policies"] = policies;
+            }
+            preview
+        });
         let listens = server.pointer("/listen/0").and_then(Value::as_str).unwrap_or_default().to_owned();
         if listens != format!(":{port}") {
             return Err(format!("the proxy's previews listen on {listens}, not :{port} (--preview-port)"));
@@ -173,6 +191,83 @@ impl CaddyConfig {
         {
             routes.retain(|route| route.get("@id").and_then(Value::as_str) != Some(&id));
         }
+    }
+
+    /// Whether the app servers terminate TLS (an app gave them a certificate).
+    pub fn serves_tls(&self) -> bool {
+        self.server()
+            .and_then(|s| s.get("tls_connection_policies"))
+            .and_then(Value::as_array)
+            .is_some_and(|p| !p.is_empty())
+    }
+
+    /// The files of the app's certificate, if the proxy loads one.
+    pub fn tls_files(&self, app: &str) -> Option<TlsFiles> {
+        let tag = tls_tag(app);
+        let files = self.0.pointer("/apps/tls/certificates/load_files")?.as_array()?;
+        let entry = files.iter().find(|entry| {
+            entry
+                .get("tags")
+                .and_then(Value::as_array)
+                .is_some_and(|tags| tags.iter().any(|t| t.as_str() == Some(&tag)))
+        })?;
+        Some(TlsFiles {
+            certificate: entry.get("certificate")?.as_str()?.to_owned(),
+            key: entry.get("key")?.as_str()?.to_owned(),
+        })
+    }
+
+    /// Whether routes of apps other than `app` live on the proxy.
+    pub fn routes_other_apps(&self, app: &str) -> bool {
+        let ours = route_id(app);
+        self.routes().iter().any(|route| {
+            route.get("@id").and_then(Value::as_str).is_some_and(|id| id != ours && !id.ends_with(":probe"))
+        })
+    }
+
+    /// Serves the app over HTTPS with the certificate in `files` (replacing one it had):
+    /// the app servers (main and preview) terminate TLS, choosing the certificate by the
+    /// name a client asks for (SNI); a client that asks for none or for a name no
+    /// certificate has gets `default_name`'s, which the app answering every host sets.
+    pub fn set_tls(&mut self, app: &str, files: &TlsFiles, default_name: &str, every_host: bool) -> Result<(), String> {
+        let tag = tls_tag(app);
+        let apps = self
+            .0
+            .pointer_mut("/apps")
+            .and_then(Value::as_object_mut)
+            .ok_or("the proxy's configuration has no apps: it was not made by slipway")?;
+        let certificates = apps
+            .entry("tls")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .ok_or("the proxy's TLS app is not a JSON object")?
+            .entry("certificates")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .ok_or("the proxy's certificates are not a JSON object")?;
+        let load_files = certificates
+            .entry("load_files")
+            .or_insert_with(|| json!([]))
+            .as_array_mut()
+            .ok_or("the proxy's certificate files are not a list")?;
+        load_files.retain(|entry| {
+            !entry
+                .get("tags")
+                .and_then(Value::as_array)
+                .is_some_and(|tags| tags.iter().any(|t| t.as_str() == Some(&tag)))
+        });
+        load_files.push(json!({"certificate": files.certificate, "key": files.key, "tags": [tag]}));
+        let had_policy = self.serves_tls();
+        let policy = json!([{"default_sni": default_name, "fallback_sni": default_name}]);
+        for server in [SERVER, PREVIEW_SERVER] {
+            if let Some(server) =
+                self.0.pointer_mut(&format!("/apps/http/servers/{server}")).and_then(Value::as_object_mut)
+                && (every_host || !had_policy)
+            {
+                server.insert("tls_connection_policies".to_owned(), policy.clone());
+            }
+        }
+        Ok(())
     }
 
     /// Another app's route answering for the same host (a shared proxy routes apps by
@@ -302,6 +397,50 @@ mod tests {
         assert!(config.set_preview_route("shop", "", 9090, "shop-2:8080").unwrap_err().contains("not :9090"));
         config.remove_preview_route("shop");
         assert_eq!(config.preview_dial("shop"), None);
+    }
+
+    #[test]
+    fn tls_loads_each_apps_certificate_and_turns_the_servers_to_https() {
+        let mut config = CaddyConfig::new(&[443]);
+        assert!(!config.serves_tls());
+        let shop = TlsFiles {
+            certificate: "/config/slipway/tls/shop-1.crt".into(),
+            key: "/config/slipway/tls/shop-1.key".into(),
+        };
+        config.set_tls("shop", &shop, "shop.example.com", true).unwrap();
+        config.set_preview_route("shop", "", 8443, "shop-2:8080").unwrap();
+        let config = CaddyConfig::parse(&config.to_bytes()).unwrap();
+        assert!(config.serves_tls());
+        assert_eq!(config.tls_files("shop"), Some(shop));
+        let policy = json!([{"default_sni": "shop.example.com", "fallback_sni": "shop.example.com"}]);
+        assert_eq!(config.0["apps"]["http"]["servers"][SERVER]["tls_connection_policies"], policy);
+        assert_eq!(
+            config.0["apps"]["http"]["servers"][PREVIEW_SERVER]["tls_connection_policies"], policy,
+            "previews too"
+        );
+
+        // A new certificate replaces the app's; another app's is kept, and the app
+        // answering every host keeps the default name.
+        let mut config = config;
+        let rotated = TlsFiles { certificate: "/c/shop-2.crt".into(), key: "/c/shop-2.key".into() };
+        config.set_tls("shop", &rotated, "shop.example.com", true).unwrap();
+        let blog = TlsFiles { certificate: "/c/blog.crt".into(), key: "/c/blog.key".into() };
+        config.set_tls("blog", &blog, "blog.example.com", false).unwrap();
+        assert_eq!(config.tls_files("shop"), Some(rotated));
+        assert_eq!(config.tls_files("blog"), Some(blog));
+        assert_eq!(config.0["apps"]["tls"]["certificates"]["load_files"].as_array().unwrap().len(), 2);
+        assert_eq!(config.0["apps"]["http"]["servers"][SERVER]["tls_connection_policies"], policy);
+        assert_eq!(config.tls_files("cart"), None);
+    }
+
+    #[test]
+    fn other_apps_routes_are_told_apart_from_the_apps_own() {
+        let mut config = CaddyConfig::new(&[80]);
+        config.set_app_route("shop", "", "shop-1:8080").unwrap();
+        config.set_probe_route("shop", "", "t", "shop-2:8080").unwrap();
+        assert!(!config.routes_other_apps("shop"));
+        config.set_app_route("blog", "blog.example.com", "blog-1:3000").unwrap();
+        assert!(config.routes_other_apps("shop"));
     }
 
     #[test]

@@ -47,6 +47,17 @@ pub struct DockerFlags {
     #[arg(long, env = "SLIPWAY_PREVIEW_PORT", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     pub preview_port: Option<u16>,
 
+    /// Docker, behind the proxy (rolling, blue-green, canary): serve HTTPS with this certificate (PEM: the
+    /// certificate, then its chain), checked against --tls-key and --host first; the proxy keeps
+    /// serving it on later runs without the flag. Give a renewed one the same way.
+    #[arg(long, env = "SLIPWAY_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// Docker, behind the proxy: the private key of --tls-cert (PEM), copied into the proxy
+    /// container only.
+    #[arg(long, env = "SLIPWAY_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<std::path::PathBuf>,
+
     /// Docker, behind the proxy (rolling, blue-green, canary): how long requests in flight on the old container may take to
     /// finish after traffic moves, before it is stopped.
     #[arg(long, env = "SLIPWAY_DRAIN_TIMEOUT", value_name = "DURATION", default_value = "30s", value_parser = slipway_contract::cli::parse_positive_duration)]

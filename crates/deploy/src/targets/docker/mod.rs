@@ -19,6 +19,7 @@ mod proxied;
 mod proxy;
 mod readiness;
 mod swap;
+mod tls;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -65,6 +66,10 @@ pub struct DockerHost {
     drain: std::time::Duration,
     /// Blue-green: the host port the proxy previews the new version on.
     preview_port: Option<u16>,
+    /// The certificate the proxy is to serve (`--tls-cert`, `--tls-key`).
+    tls: Option<tls::ServedCertificate>,
+    /// The address is `https` (the proxy terminates TLS).
+    https: bool,
 }
 
 /// What the plan read, for the apply.
@@ -136,6 +141,21 @@ impl DockerHost {
         )?;
         target.preview_port = flags.preview_port;
         let strategy = request.strategy();
+        target.tls = match (&flags.tls_cert, &flags.tls_key) {
+            (None, None) => None,
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(DeployError::Usage("--tls-cert and --tls-key go together: give both".into()));
+            }
+            (Some(_), Some(_)) if strategy == Strategy::Direct => {
+                return Err(DeployError::Usage(
+                    "--tls-cert: HTTPS is served by the proxy, and --strategy direct runs none; use rolling, blue-green or canary".into(),
+                ));
+            }
+            (Some(cert), Some(key)) => {
+                Some(tls::ServedCertificate::load(cert, key, &target.host).map_err(DeployError::Usage)?)
+            }
+        };
+        target.https = target.tls.is_some();
         if request.phase == Phase::Deploy && strategy == Strategy::BlueGreen && target.preview_port.is_none() {
             return Err(DeployError::Usage(
                 "--strategy blue-green on the docker target needs --preview-port: the port where the proxy previews the new version".into(),
@@ -253,6 +273,8 @@ impl DockerHost {
             check: "/".to_owned(),
             drain: std::time::Duration::from_secs(30),
             preview_port: None,
+            tls: None,
+            https: false,
         })
     }
 
@@ -276,10 +298,11 @@ impl DockerHost {
     pub fn url(&self, port: u16) -> String {
         let Some(mapping) = self.main_mapping(port) else { return String::new() };
         let host = self.host_for(mapping);
+        let scheme = if self.https { "https" } else { "http" };
         if host.contains(':') {
-            format!("http://[{host}]:{}", mapping.host_port)
+            format!("{scheme}://[{host}]:{}", mapping.host_port)
         } else {
-            format!("http://{host}:{}", mapping.host_port)
+            format!("{scheme}://{host}:{}", mapping.host_port)
         }
     }
 

@@ -34,9 +34,9 @@ use bollard::models::{
 use bollard::query_parameters::{CreateContainerOptions, ListContainersOptions};
 use slipway_contract::Console;
 use slipway_registry::ImageReference;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::caddy::{CaddyConfig, PROBE_HEADER};
+use super::caddy::{CaddyConfig, PROBE_HEADER, TlsFiles};
 use super::engine::{
     LABEL_IMAGE, LABEL_MANAGED, LABEL_VERSION, describe, find, pull, remove_force, set_restart_policy, stop, tail_logs,
     version_of,
@@ -139,6 +139,34 @@ struct Incoming {
     described_as: String,
 }
 
+/// HTTPS in this run: the certificate it gives the proxy (if any) and how its probe
+/// trusts the proxy's (the one certificate the proxy serves the app with).
+#[derive(Default)]
+struct RunTls {
+    /// The certificate's files in the proxy, the name answered without SNI, and whether
+    /// the app answers every host (which sets that name).
+    change: Option<(TlsFiles, String, bool)>,
+    probe: Option<std::sync::Arc<rustls::ClientConfig>>,
+}
+
+/// What a probe through the proxy carries: the header value only this run knows, and
+/// the TLS client when the proxy serves HTTPS.
+#[derive(Clone, Copy)]
+struct Probe<'a> {
+    token: &'a str,
+    tls: Option<&'a std::sync::Arc<rustls::ClientConfig>>,
+}
+
+impl RunTls {
+    /// `config` serving the run's certificate, when it brings one.
+    fn apply(&self, app: &str, config: &mut CaddyConfig) -> Result<(), String> {
+        match &self.change {
+            Some((files, default_name, every_host)) => config.set_tls(app, files, default_name, *every_host),
+            None => Ok(()),
+        }
+    }
+}
+
 impl DockerHost {
     /// The container names the route dials: `name:port`.
     fn dial(name: &str, port: u16) -> String {
@@ -224,6 +252,18 @@ impl DockerHost {
                 proxy::read_config(docker, proxy_name).await.map_err(unchanged)?
             }
         };
+        if let Some(config) = &config {
+            if self.tls.is_some() && !config.serves_tls() && config.routes_other_apps(name) {
+                return Err(DeployError::Usage(format!(
+                    "the proxy {proxy_name} serves other apps over plain HTTP: HTTPS for {name} would move them too; give {name} its own proxy (--proxy-name) for --tls-cert"
+                )));
+            }
+            if self.tls.is_none() && config.serves_tls() && config.tls_files(name).is_none() {
+                return Err(DeployError::Usage(format!(
+                    "the proxy {proxy_name} serves HTTPS: give {name} its certificate with --tls-cert and --tls-key"
+                )));
+            }
+        }
         if let Some(config) = &config
             && let Some(other) = config.host_taken_by(name, &self.host)
         {
@@ -296,6 +336,8 @@ impl DockerHost {
             }
             _ => self.clone(),
         };
+        let mut target = target;
+        target.https = self.tls.is_some() || config.as_ref().is_some_and(CaddyConfig::serves_tls);
         let roles = self.sort_containers(config.as_ref(), request.port, containers);
         let app = &self.names.live;
         if let Some(holder) = AppLock::holder_of(docker, app).await? {
@@ -347,6 +389,13 @@ impl DockerHost {
         }
         for stray in &roles.strays {
             plan = plan.step(format!("remove {} left by an earlier run", stray.words()));
+        }
+        if let Some(certificate) = &self.tls {
+            plan = plan.step(format!(
+                "serve HTTPS with the certificate for {} (until {}), with the switch",
+                certificate.names.join(", "),
+                certificate.not_after
+            ));
         }
         plan.steps.extend(target.action_steps(request, &action, proxy.is_none(), &roles));
         let state = ProxiedState { proxy, config, roles, action };
@@ -524,6 +573,9 @@ impl DockerHost {
         if let Some(preview) = config.as_ref().and_then(|c| c.preview_dial(app)) {
             details.push(("previews".to_owned(), preview));
         }
+        if let Some(files) = config.as_ref().and_then(|c| c.tls_files(app)) {
+            details.push(("HTTPS certificate".to_owned(), files.certificate));
+        }
         details
     }
 
@@ -541,6 +593,7 @@ impl DockerHost {
         let app = &self.names.live;
         let mut config = self.ensure_proxy(docker, proxy.as_ref(), config, deadline, console).await?;
         config.set_grace_period(self.drain);
+        let tls = self.run_tls(docker, &config).await.map_err(unchanged)?;
         if config.has_probe_route(app) {
             config.remove_probe_route(app).map_err(unchanged)?;
         }
@@ -569,7 +622,7 @@ impl DockerHost {
                 match (strategy, live_dial) {
                     (Strategy::BlueGreen, Some(_)) => {
                         let port = preview.unwrap_or_default();
-                        self.bring_in(docker, &mut config, &incoming, request, deadline, console, |c| {
+                        self.bring_in(docker, &mut config, &incoming, &tls, request, deadline, console, |c| {
                             c.set_preview_route(app, &host, port, &dial)
                         })
                         .await?;
@@ -582,7 +635,7 @@ impl DockerHost {
                         Ok(done)
                     }
                     (Strategy::Canary, Some(live)) => {
-                        self.bring_in(docker, &mut config, &incoming, request, deadline, console, |c| {
+                        self.bring_in(docker, &mut config, &incoming, &tls, request, deadline, console, |c| {
                             c.set_canary_route(app, &host, &live, &dial, first_step)
                         })
                         .await?;
@@ -594,7 +647,7 @@ impl DockerHost {
                         if live.is_none() && strategy != Strategy::Rolling {
                             console.info(&format!("nothing serves {app} yet: the new version takes all traffic"));
                         }
-                        self.bring_in(docker, &mut config, &incoming, request, deadline, console, |c| {
+                        self.bring_in(docker, &mut config, &incoming, &tls, request, deadline, console, |c| {
                             c.set_app_route(app, &host, &dial)
                         })
                         .await?;
@@ -612,6 +665,7 @@ impl DockerHost {
             }
             ProxiedAction::Promote(candidate) => {
                 let mut promoted = config.clone();
+                tls.apply(app, &mut promoted).map_err(unchanged)?;
                 promoted
                     .set_app_route(app, &self.host, &Self::dial(&candidate.container.name, request.port))
                     .map_err(unchanged)?;
@@ -624,6 +678,7 @@ impl DockerHost {
             }
             ProxiedAction::Reject(candidate) => {
                 let mut rejected = config.clone();
+                tls.apply(app, &mut rejected).map_err(unchanged)?;
                 rejected.remove_preview_route(app);
                 if let Some(live) = &live_dial {
                     rejected.set_app_route(app, &self.host, live).map_err(unchanged)?;
@@ -645,13 +700,35 @@ impl DockerHost {
                 };
                 let dial = Self::dial(&previous.name, request.port);
                 let host = self.host.clone();
-                self.bring_in(docker, &mut config, &incoming, request, deadline, console, |c| {
+                self.bring_in(docker, &mut config, &incoming, &tls, request, deadline, console, |c| {
                     c.set_app_route(app, &host, &dial)
                 })
                 .await?;
                 self.retire(docker, roles.live.as_ref(), None, console).await;
                 Ok(outcome(previous.version, live_version, previous.id, Status::RolledBack))
             }
+        }
+    }
+
+    /// Copies the run's certificate into the proxy (which serves it only once a
+    /// configuration names it), and makes the probe's TLS client: it trusts the
+    /// certificate the proxy will serve the app with, and only that one.
+    async fn run_tls(&self, docker: &Docker, config: &CaddyConfig) -> Result<RunTls, String> {
+        let app = &self.names.live;
+        if let Some(certificate) = &self.tls {
+            let files = proxy::write_tls(docker, &self.proxy.name, app, certificate).await?;
+            let default_name = certificate.default_name(&self.host);
+            return Ok(RunTls {
+                change: Some((files, default_name, self.host.is_empty())),
+                probe: Some(super::tls::pinned_client(certificate.leaf.clone())),
+            });
+        }
+        match config.tls_files(app) {
+            Some(files) => {
+                let leaf = proxy::read_certificate(docker, &self.proxy.name, &files.certificate).await?;
+                Ok(RunTls { change: None, probe: Some(super::tls::pinned_client(leaf)) })
+            }
+            None => Ok(RunTls::default()),
         }
     }
 
@@ -824,6 +901,7 @@ impl DockerHost {
         docker: &Docker,
         config: &mut CaddyConfig,
         incoming: &Incoming,
+        tls: &RunTls,
         request: &DeployRequest,
         deadline: Instant,
         console: &Console,
@@ -840,10 +918,13 @@ impl DockerHost {
                 .await
                 .map_err(|e| format!("cannot be started: {}", describe(&e)))?;
             let mut probing = config.clone();
+            tls.apply(app, &mut probing)?;
             probing.set_probe_route(app, &self.host, &token, &dial)?;
             proxy::load(docker, &self.proxy.name, &probing, deadline).await?;
-            self.wait_answering(docker, incoming, request.port, &token, deadline, console).await?;
+            let probe = Probe { token: &token, tls: tls.probe.as_ref() };
+            self.wait_answering(docker, incoming, request.port, &probe, deadline, console).await?;
             let mut switched = before.clone();
+            tls.apply(app, &mut switched)?;
             route(&mut switched)?;
             console.info(&format!("routing {app}'s traffic to {}", incoming.name));
             proxy::load(docker, &self.proxy.name, &switched, deadline).await?;
@@ -890,7 +971,7 @@ impl DockerHost {
         docker: &Docker,
         incoming: &Incoming,
         port: u16,
-        token: &str,
+        probe_with: &Probe<'_>,
         deadline: Instant,
         console: &Console,
     ) -> Result<(), String> {
@@ -913,7 +994,7 @@ impl DockerHost {
                 return Err(format!("exited with code {code}{oom} after {}s", started.elapsed().as_secs()));
             }
             let answered = match &target {
-                Some((host, port)) => match probe(host, *port, &self.check, &self.host, token).await {
+                Some((host, port)) => match probe(host, *port, &self.check, &self.host, probe_with).await {
                     Ok(status) => {
                         last_answer = format!("last answer: HTTP {status}");
                         !matches!(status, 502..=504)
@@ -961,31 +1042,47 @@ async fn pull_image(
     pull(docker, &pull_from.image, pull_from.credentials.clone(), deadline, console).await
 }
 
-/// One GET of `path` through the proxy with the probe header; the HTTP status.
-async fn probe(address: &str, port: u16, path: &str, host: &str, token: &str) -> Result<u16, String> {
+/// One GET of `path` through the proxy with the probe header (over TLS when the proxy
+/// serves HTTPS); the HTTP status.
+async fn probe(address: &str, port: u16, path: &str, host: &str, with: &Probe<'_>) -> Result<u16, String> {
+    let Probe { token, tls } = *with;
     let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect((address, port)).await.map_err(|e| e.to_string())?;
+        let stream = tokio::net::TcpStream::connect((address, port)).await.map_err(|e| e.to_string())?;
         let host_header = if host.is_empty() { format!("{address}:{port}") } else { host.to_owned() };
         let request = format!(
             "GET {path} HTTP/1.1\r\nHost: {host_header}\r\n{PROBE_HEADER}: {token}\r\nUser-Agent: slipway-deploy\r\nConnection: close\r\n\r\n"
         );
-        stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
-        let mut head = [0u8; 64];
-        let mut read = 0;
-        while read < 12 {
-            let n = stream.read(&mut head[read..]).await.map_err(|e| e.to_string())?;
-            if n == 0 {
-                return Err("the connection closed without an answer".to_owned());
+        match tls {
+            None => status_of(stream, &request).await,
+            Some(config) => {
+                // An IP address sends no SNI: the proxy answers with the app's default name.
+                let name = super::tls::probe_server_name(if host.is_empty() { address } else { host });
+                let connector = tokio_rustls::TlsConnector::from(config.clone());
+                let stream = connector.connect(name, stream).await.map_err(|e| format!("TLS: {e}"))?;
+                status_of(stream, &request).await
             }
-            read += n;
         }
-        let line = String::from_utf8_lossy(&head[..read]);
-        line.split_whitespace()
-            .nth(1)
-            .and_then(|code| code.parse::<u16>().ok())
-            .ok_or_else(|| format!("not an HTTP answer: {}", line.lines().next().unwrap_or_default()))
     };
     tokio::time::timeout(Duration::from_secs(3), exchange).await.unwrap_or_else(|_| Err("no answer within 3s".into()))
+}
+
+/// Sends `request` and reads the status code of the answer.
+async fn status_of(mut stream: impl AsyncRead + AsyncWrite + Unpin, request: &str) -> Result<u16, String> {
+    stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
+    let mut head = [0u8; 64];
+    let mut read = 0;
+    while read < 12 {
+        let n = stream.read(&mut head[read..]).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("the connection closed without an answer".to_owned());
+        }
+        read += n;
+    }
+    let line = String::from_utf8_lossy(&head[..read]);
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse::<u16>().ok())
+        .ok_or_else(|| format!("not an HTTP answer: {}", line.lines().next().unwrap_or_default()))
 }
 
 #[cfg(test)]

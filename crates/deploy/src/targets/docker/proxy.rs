@@ -17,9 +17,10 @@ use bollard::models::{
 use bollard::query_parameters::{CreateContainerOptions, DownloadFromContainerOptions, UploadToContainerOptions};
 use futures_util::StreamExt;
 
-use super::caddy::CaddyConfig;
+use super::caddy::{CaddyConfig, TlsFiles};
 use super::engine::{LABEL_MANAGED, describe, is_not_found};
 use super::flags::PortMapping;
+use super::tls::ServedCertificate;
 
 /// Marks the proxy container; its value is the Caddy configuration's file.
 pub const LABEL_PROXY: &str = "dev.slipway.proxy";
@@ -27,6 +28,8 @@ pub const LABEL_PROXY: &str = "dev.slipway.proxy";
 /// Where deploy writes the configuration it loads, inside the proxy container.
 const CONFIG_DIR: &str = "/config/slipway";
 const CONFIG_NAME: &str = "caddy.json";
+/// Where deploy copies the apps' certificates and keys, inside the proxy container.
+const TLS_DIR: &str = "/config/slipway/tls";
 /// Where Caddy saves the configuration it last loaded (`XDG_CONFIG_HOME=/config`, as in
 /// the official image): the truth of what the proxy routes, kept across its restarts.
 const AUTOSAVE: &str = "/config/caddy/autosave.json";
@@ -218,6 +221,33 @@ pub async fn version(docker: &Docker, proxy: &str) -> String {
         Ok((0, printed)) => printed.split_whitespace().next().unwrap_or("unknown").to_owned(),
         Ok((code, _)) => format!("unknown (caddy version exited {code})"),
         Err(error) => format!("unknown ({error})"),
+    }
+}
+
+/// Copies the app's certificate and key into the proxy, under names made of their
+/// fingerprint (a new certificate is a new configuration; an old one stays readable
+/// until the configuration naming it is replaced).
+pub async fn write_tls(
+    docker: &Docker,
+    proxy: &str,
+    app: &str,
+    certificate: &ServedCertificate,
+) -> Result<TlsFiles, String> {
+    let stem = format!("{app}-{}", certificate.fingerprint);
+    write_file(docker, proxy, TLS_DIR, &format!("{stem}.crt"), &certificate.chain_pem).await?;
+    write_file(docker, proxy, TLS_DIR, &format!("{stem}.key"), &certificate.key_pem).await?;
+    Ok(TlsFiles { certificate: format!("{TLS_DIR}/{stem}.crt"), key: format!("{TLS_DIR}/{stem}.key") })
+}
+
+/// The first certificate (DER) of a PEM file in the proxy: what it serves for an app.
+pub async fn read_certificate(docker: &Docker, proxy: &str, path: &str) -> Result<Vec<u8>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let pem = read_file(docker, proxy, path).await?.ok_or_else(|| format!("the proxy {proxy} has no {path}"))?;
+    let first = CertificateDer::pem_slice_iter(&pem).next();
+    match first {
+        Some(Ok(der)) => Ok(der.to_vec()),
+        _ => Err(format!("{path} in the proxy {proxy} holds no certificate")),
     }
 }
 
