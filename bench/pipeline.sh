@@ -4,8 +4,10 @@
 # the new version answers on its port:
 #
 #   slipway  containerize (onto the test JRE base from the loopback registry, no daemon)
-#            -> push-image (to the loopback registry) -> deploy --target docker --strategy direct (pull by
-#            digest, replace the running container) -> verify --expect-version
+#            -> push-image (to the loopback registry) -> deploy --target docker (pull by digest;
+#            BENCH_STRATEGY=rolling, the default: behind the Caddy proxy of scripts/test-services.sh,
+#            the new container beside the old; direct: replace the running container)
+#            -> verify --expect-version
 #   docker   docker build (FROM the same base; COPY the JAR) -> docker push -> docker rm -f +
 #            docker run -d -> curl --retry until /version answers the new version
 #
@@ -15,11 +17,18 @@
 # `date +%s%N` around each whole side, and around each phase for the breakdown printed after
 # the ratio. Target: slipway's median <= 0.5 x docker's.
 #
+# The outage: during each timed round a client polls each side's /health every 20 ms (a new
+# connection per request) from just before its deploy (docker: rm + run) until its new version
+# answers; every request refused, reset, closed unanswered or answered non-200 counts as
+# failed. Target for slipway's rolling deploy: 0. The deploy wall time (deploy's start until
+# the new version serves: slipway's deploy phase, docker's rm+run plus curl) is printed beside.
+#
 # Prints a table on stdout (progress on stderr). Exits 0 whether or not the target is met
 # (PASS/MISS is printed); 1 when a tool or a check fails.
 #
 # Environment:
 #   BENCH_RUNS=5        timed rounds
+#   BENCH_STRATEGY      rolling (default) or direct
 #   SLIPWAY_BIN_DIR     prebuilt binaries; default ${CARGO_TARGET_DIR:-target}/release, built with
 #                       `cargo build --release --workspace --bins` when missing
 # Needs the packages of scripts/install-deps.sh, a running Docker Engine, and root for docker.
@@ -27,10 +36,12 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 runs=${BENCH_RUNS:-5}
+strategy=${BENCH_STRATEGY:-rolling}
 target=0.5
 log() { echo "bench: $*" >&2; }
 die() { echo "bench: error: $*" >&2; exit 1; }
 [[ $runs =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer, not '$runs'"
+[[ $strategy == rolling || $strategy == direct ]] || die "BENCH_STRATEGY must be rolling or direct, not '$strategy'"
 for tool in docker curl mvn zip python3 awk; do
   command -v "$tool" >/dev/null 2>&1 || die "missing $tool: run scripts/install-deps.sh first"
 done
@@ -40,6 +51,7 @@ export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0.0.1
 services=$("$repo/scripts/test-services.sh" start)
 registry=$(sed -n 's/^SLIPWAY_TEST_REGISTRY=//p' <<<"$services")
 base=$(sed -n 's/^SLIPWAY_TEST_JRE_IMAGE=//p' <<<"$services")
+proxy_image=$(sed -n 's/^SLIPWAY_TEST_CADDY_IMAGE=//p' <<<"$services")
 
 bin=${SLIPWAY_BIN_DIR:-${CARGO_TARGET_DIR:-$repo/target}/release}
 if [ -z "${SLIPWAY_BIN_DIR:-}" ]; then
@@ -56,7 +68,12 @@ docker_name=slipway-bench-docker-$$
 docker_repo=$registry/bench/docker-app
 slipway_repo=$registry/bench/slipway-app
 cleanup() {
-  docker rm --force "$slipway_name" "$slipway_name-previous" "$docker_name" >/dev/null 2>&1 || true
+  stop_poller slipway >/dev/null 2>&1 || true
+  stop_poller docker >/dev/null 2>&1 || true
+  docker ps --all --quiet --filter "label=dev.slipway.app=$slipway_name" | xargs -r docker rm --force >/dev/null 2>&1 || true
+  docker rm --force "$slipway_name" "$slipway_name-previous" "$slipway_name-proxy" "$slipway_name-lock" "$docker_name" \
+    >/dev/null 2>&1 || true
+  docker network rm "$slipway_name-proxy-net" >/dev/null 2>&1 || true
   docker images --format '{{.Repository}}:{{.Tag}}' | grep -E "^($docker_repo|$slipway_repo)[:@]" |
     xargs -r docker rmi --force >/dev/null 2>&1 || true
   rm -rf "$work"
@@ -96,6 +113,46 @@ new_jar() {
   cp "$work/app.jar" "$context/app.jar"
 }
 
+# A client polling http://127.0.0.1:PORT/health every 20 ms, a new connection per request,
+# until its stop file exists; then prints how many requests failed and how many were answered.
+cat >"$work/poll.py" <<'EOF'
+import os, socket, sys, time
+port, stop = int(sys.argv[1]), sys.argv[2]
+ok = failed = 0
+while not os.path.exists(stop):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+            answer = b""
+            while chunk := s.recv(4096):
+                answer += chunk
+        if answer.split(b" ", 2)[1:2] == [b"200"]:
+            ok += 1
+        else:
+            failed += 1
+    except OSError:
+        failed += 1
+    time.sleep(0.02)
+print(failed, ok)
+EOF
+# Starts the poller named $1 against port $2 (timed rounds only).
+start_poller() {
+  [ "${timing:-0}" = 1 ] || return 0
+  rm -f "$work/stop-$1"
+  python3 "$work/poll.py" "$2" "$work/stop-$1" >"$work/poll-$1.txt" &
+  printf -v "poller_$1" '%s' "$!"
+}
+# Stops the poller $1 and records its counts for this round.
+stop_poller() {
+  local pid_var="poller_$1" failed ok
+  [ -n "${!pid_var:-}" ] || return 0
+  touch "$work/stop-$1"
+  wait "${!pid_var}" || true
+  printf -v "poller_$1" '%s' ""
+  read -r failed ok <"$work/poll-$1.txt"
+  echo "$1 $failed $ok" >>"$work/outages.txt"
+}
+
 now() { date +%s%N; }
 # Records how long the phase $1 of this round took since $phase_start (for the breakdown).
 phase_done() {
@@ -117,13 +174,16 @@ run_slipway() {
   phase_done "slipway:push-image"
   local image_ref
   image_ref=$(sed -n 's/^SLIPWAY_IMAGE_REF=//p' "$report" | tail -n 1)
-  "$bin/deploy" --target docker --strategy direct --image "$image_ref" --name "$slipway_name" \
+  start_poller slipway "$slipway_port"
+  "$bin/deploy" --target docker --strategy "$strategy" --proxy-image "$proxy_image" --check /health \
+    --drain-timeout 5s --image "$image_ref" --name "$slipway_name" \
     --publish "127.0.0.1:$slipway_port:8080" --version-label "$version" --timeout 2m --dotenv "$report" \
     >/dev/null 2>>"$work/slipway.log"
   phase_done "slipway:deploy"
   "$bin/verify" --url "http://127.0.0.1:$slipway_port" --check /health --expect-version "$version" \
     --timeout 60s --dotenv "$report" >/dev/null 2>>"$work/slipway.log"
   phase_done "slipway:verify"
+  stop_poller slipway
   grep -qx 'SLIPWAY_HEALTHY=true' "$report" || die "slipway round $round: verify did not report healthy"
 }
 
@@ -134,6 +194,7 @@ run_docker() {
   phase_done "docker:build"
   docker push --quiet "$docker_repo:r$round" >/dev/null 2>>"$work/docker.log"
   phase_done "docker:push"
+  start_poller docker "$docker_port"
   docker rm --force "$docker_name" >/dev/null 2>&1 || true
   docker run --detach --name "$docker_name" --publish "127.0.0.1:$docker_port:8080" "$docker_repo:r$round" \
     >/dev/null 2>>"$work/docker.log"
@@ -142,6 +203,7 @@ run_docker() {
     "http://127.0.0.1:$docker_port/version" 2>>"$work/docker.log" | grep -q "$version" ||
     die "docker round $round: /version did not answer $version"
   phase_done "docker:curl"
+  stop_poller docker
 }
 
 timed() {
@@ -186,3 +248,17 @@ for phase in slipway:containerize slipway:push-image slipway:deploy slipway:veri
   # shellcheck disable=SC2046 # one value per line, numbers only
   printf '%-48s %12s\n' "$phase" "$(median $(awk -v p="$phase" '$1 == p {print $2}' "$work/phases.txt"))"
 done
+echo
+printf '%-48s %12s %12s %8s\n' "outage while deploying (a poller every 20 ms)" "slipway" "docker" "target"
+total() { awk -v side="$1" -v field="$2" '$1 == side {n += $field} END {print n + 0}' "$work/outages.txt"; }
+slipway_failed=$(total slipway 2)
+outage_verdict=$([ "$slipway_failed" -eq 0 ] && echo PASS || echo MISS)
+printf '%-48s %12s %12s %8s  %s\n' "failed requests, all $runs rounds ($strategy)" "$slipway_failed" \
+  "$(total docker 2)" "0" "$outage_verdict"
+printf '%-48s %12s %12s\n' "answered requests, all $runs rounds" "$(total slipway 3)" "$(total docker 3)"
+# Deploy until the new version serves: slipway's deploy phase; docker's rm+run plus curl.
+docker_deploy=$(paste -d' ' <(awk '$1 == "docker:rm+run" {print $2}' "$work/phases.txt") \
+  <(awk '$1 == "docker:curl" {print $2}' "$work/phases.txt") | awk '{print $1 + $2}')
+# shellcheck disable=SC2046 # one value per line, numbers only
+printf '%-48s %12s %12s\n' "deploy until the new version serves, median ms" \
+  "$(median $(awk '$1 == "slipway:deploy" {print $2}' "$work/phases.txt"))" "$(median $docker_deploy)"
