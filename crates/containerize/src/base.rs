@@ -291,10 +291,16 @@ fn platform_base(
         .unwrap_or_default();
     for layer in &layers {
         if media::oci_layer_type(&layer.media_type).is_none() {
-            return Err(BaseError::Invalid(format!(
-                "the base has a layer of type {} that an OCI image cannot carry",
-                layer.media_type
-            )));
+            let non_distributable =
+                layer.media_type.contains("nondistributable") || layer.media_type.contains("foreign");
+            return Err(BaseError::Invalid(if non_distributable {
+                format!(
+                    "the base has a non-distributable layer ({}, {}): its licence keeps it out of other registries, so containerize cannot copy it; build on a base without one",
+                    layer.media_type, layer.digest
+                )
+            } else {
+                format!("the base has a layer of type {} that an OCI image cannot carry", layer.media_type)
+            }));
         }
     }
     Ok(PlatformBase { platform, manifest_digest: digest.to_owned(), config, layers })
