@@ -59,11 +59,26 @@ impl Registry {
         Some(Self { host, port, repository })
     }
 
-    /// Uploads a blob in one request; its descriptor with `media_type`.
+    /// Uploads a blob (an upload session, then one PUT of the whole); its descriptor
+    /// with `media_type`.
     fn blob(&self, media_type: &str, bytes: &[u8]) -> Value {
         let digest = sha256(bytes);
-        let path = format!("/v2/{}/blobs/uploads/?digest={digest}", self.repository);
-        let (status, answer) = exchange(self.port, "POST", &path, "application/octet-stream", bytes);
+        let path = format!("/v2/{}/blobs/uploads/", self.repository);
+        let (status, answer) = exchange(self.port, "POST", &path, "application/octet-stream", b"");
+        assert_eq!(status, 202, "upload session: {answer}");
+        let location = answer
+            .lines()
+            .find_map(|line| line.split_once(':').filter(|(name, _)| name.eq_ignore_ascii_case("location")))
+            .map(|(_, value)| value.trim().to_owned())
+            .unwrap();
+        // The registry answers with an absolute URL or a path; the path is what we send.
+        let location = location
+            .split_once("://")
+            .map_or(location.as_str(), |(_, rest)| &rest[rest.find('/').unwrap()..])
+            .to_owned();
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let put = format!("{location}{separator}digest={digest}");
+        let (status, answer) = exchange(self.port, "PUT", &put, "application/octet-stream", bytes);
         assert_eq!(status, 201, "blob upload: {answer}");
         json!({"mediaType": media_type, "digest": digest, "size": bytes.len()})
     }
