@@ -3,12 +3,12 @@
 //! Engine: while a client polls the published address, a new connection per request,
 //! deploy rolls v1 -> v2, tries a version that crashes, and rolls back, and the client
 //! sees no request refused, reset, answered with an error or by the wrong version; the
-//! one thing a configuration load of Caddy can do is close a connection it accepted
-//! before the client's request arrived (its old server stops; measured at about one in 50
-//! loads at this poll rate), and those are counted and bounded. Then the failure paths: an unpullable proxy image, a
-//! proxy removed by hand, a deployment already running; and HTTPS with a certificate the test
-//! made, judged by verify trusting the test's CA. Skips without Docker, the
-//! registry, Maven or the proxy image unless SLIPWAY_REQUIRE_E2E=1.
+//! one thing a configuration load of Caddy can do is close, unanswered, a connection its
+//! old server had just read (golang/go#65802; about one in 50 loads at this poll rate),
+//! and those are counted and bounded by one a load. Then the failure paths: an
+//! unpullable proxy image, a proxy removed by hand, a deployment already running; and
+//! HTTPS with a certificate the test made, judged by verify trusting the test's CA. Skips
+//! without Docker, the registry, Maven or the proxy image unless SLIPWAY_REQUIRE_E2E=1.
 
 #![allow(clippy::unwrap_used)] // Tests panic on broken fixtures, as tests do.
 
@@ -87,7 +87,8 @@ struct Seen {
 }
 
 impl Seen {
-    /// No failure but at most `loads_closed` connections closed unanswered, and each
+    /// No failure but at most `loads_closed` connections closed unanswered (refused,
+    /// reset, 5xx and wrong versions are failures, never bounded), and each
     /// version seen often enough to have been really served.
     fn assert_clean(&self, loads_closed: usize, versions: &[&str]) {
         assert!(self.failures.is_empty(), "{} failed requests: {:#?} ({self:?})", self.failures.len(), self.failures);
@@ -203,8 +204,10 @@ fn rolling_deploys_a_crash_and_a_rollback_never_fail_a_request() {
     assert_eq!(rollback.output("url"), Some(url.as_str()), "the proxy's own address, without --publish");
     assert_eq!(version_served(port).as_deref(), Ok("1.0.0"));
 
-    // Eight configuration loads: two for each deploy and the rollback.
-    poller.finish().assert_clean(1, &["1.0.0", "2.0.0"]);
+    // Eight configuration loads (two for each deploy and the rollback), each of which may
+    // close one connection (golang/go#65802, measured in the README): the bound is one a
+    // load, so chance never fails the test while anything else that drops a request does.
+    poller.finish().assert_clean(8, &["1.0.0", "2.0.0"]);
 
     // At rest: the live container and one stopped for a rollback; no lock, no leftovers.
     let containers = app_containers(&name);
@@ -351,8 +354,8 @@ fn blue_green_previews_then_promotes_or_rejects_and_a_canary_splits_traffic_by_w
     assert_eq!(promoted.output("version-label"), Some("v1b"));
     assert!((0..20).all(|_| version_served(port).as_deref() == Ok("1.0.0")));
 
-    // Thirteen configuration loads.
-    poller.finish().assert_clean(2, &["1.0.0", "2.0.0"]);
+    // Thirteen configuration loads, one possible close each.
+    poller.finish().assert_clean(13, &["1.0.0", "2.0.0"]);
 }
 
 /// verify, in process, against `url` with the test CA trusted: its outputs.
