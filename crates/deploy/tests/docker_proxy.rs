@@ -455,3 +455,133 @@ fn https_with_the_given_certificate_is_served_through_the_proxy_and_kept_across_
     let verified = verify_over_tls(&url, "1.0.0", &renewed_ca);
     assert_eq!(verified.get("tls-days-left").map(String::as_str), Some("90"), "{verified:?}");
 }
+
+/// Removes a container the test started, when dropped.
+struct RemoveContainer(String);
+
+impl Drop for RemoveContainer {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rm", "--force", &self.0]).output();
+    }
+}
+
+/// GET /version over TLS to 127.0.0.1:`port` asking for `name` (SNI), trusting only the
+/// roots in `root_pem`: the version served.
+fn version_over_tls(port: u16, name: &str, root_pem: &[u8]) -> Result<String, String> {
+    use rustls::pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in rustls::pki_types::CertificateDer::pem_slice_iter(root_pem) {
+        roots.add(certificate.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let server = rustls::pki_types::ServerName::try_from(name.to_owned()).unwrap();
+    let mut connection = rustls::ClientConnection::new(Arc::new(config), server).unwrap();
+    let mut socket = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+    socket.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut stream = rustls::Stream::new(&mut connection, &mut socket);
+    let request = format!("GET /version HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).map_err(|e| format!("TLS: {e}"))?;
+    let mut answer = Vec::new();
+    // A peer that closes without close_notify still delivered what it sent.
+    if let Err(error) = stream.read_to_end(&mut answer)
+        && answer.is_empty()
+    {
+        return Err(format!("TLS: {error}"));
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    let version = answer.split("\"version\":\"").nth(1).and_then(|rest| rest.split('"').next());
+    version.map(str::to_owned).ok_or_else(|| format!("no version in {answer}"))
+}
+
+#[test]
+fn https_from_an_acme_ca_that_validates_the_host_through_the_proxy() {
+    let Some(images) = images() else { return };
+    let Some(proxy) = proxy_image() else { return };
+    let name = unique_name("acme");
+    let _cleanup = Cleanup(name.clone());
+    let files = tempfile::tempdir().unwrap();
+    let network = format!("{name}-proxy-net");
+    let made = Command::new("docker").args(["network", "create", &network]).output().unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+
+    // The CA: Caddy's ACME server (smallstep's), `acme.test` on the proxy's network, its
+    // directory served over HTTPS under its own root, which nothing trusts but this test.
+    let ca_config = files.path().join("acme-ca.json");
+    let config = serde_json::json!({
+        "apps": {
+            "pki": {"certificate_authorities": {"local": {"install_trust": false}}},
+            "http": {"servers": {"acme": {
+                "listen": [":443"],
+                "routes": [{"handle": [{"handler": "acme_server", "ca": "local"}]}],
+                "tls_connection_policies": [{"default_sni": "acme.test"}]
+            }}},
+            "tls": {
+                "certificates": {"automate": ["acme.test"]},
+                "automation": {"policies": [{"subjects": ["acme.test"], "issuers": [{"module": "internal", "ca": "local"}]}]}
+            }
+        }
+    });
+    std::fs::write(&ca_config, serde_json::to_vec(&config).unwrap()).unwrap();
+    let ca = format!("{name}-acme-ca");
+    let _ca_cleanup = RemoveContainer(ca.clone());
+    let started = Command::new("docker")
+        .args(["run", "--detach", "--name", &ca, "--network", &network, "--network-alias", "acme.test"])
+        .args(["--volume", &format!("{}:/etc/caddy/acme.json:ro", ca_config.display())])
+        .args([&proxy, "caddy", "run", "--config", "/etc/caddy/acme.json"])
+        .output()
+        .unwrap();
+    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    let root = files.path().join("acme-root.pem");
+    let until = Instant::now() + Duration::from_secs(30);
+    while !Command::new("docker")
+        .args(["cp", &format!("{ca}:/data/caddy/pki/authorities/local/root.crt")])
+        .arg(&root)
+        .output()
+        .unwrap()
+        .status
+        .success()
+    {
+        assert!(Instant::now() < until, "the ACME CA made no root within 30s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let root_pem = std::fs::read(&root).unwrap();
+
+    // No port the CA could reach: refused before anything changes.
+    let port = free_port();
+    let acme = |publish: &str, image: &str, version: &str| {
+        let mut command = deploy_command();
+        command
+            .args(["--target", "docker", "--name", &name, "--timeout", "3m", "--proxy-image", &proxy])
+            .args(["--publish", publish, "--check", "/health", "--drain-timeout", "5s"])
+            .args(["--image", image, "--version-label", version, "--host", "shop.test", "--acme"])
+            .args(["--acme-email", "ops@shop.test", "--acme-ca", "https://acme.test/acme/local/directory"])
+            .arg("--acme-ca-root")
+            .arg(&root);
+        run(command)
+    };
+    let unreachable = acme(&format!("127.0.0.1:{port}:8443"), &images.v1, "v1");
+    assert_eq!(unreachable.code, 2, "{}", unreachable.stderr);
+    assert!(error_line(&unreachable).contains("no container port 443"), "{}", unreachable.stderr);
+    assert_eq!(inspect(&format!("{name}-proxy"), "{{.Id}}"), None);
+
+    // The proxy asks the CA for shop.test; the CA validates it (TLS-ALPN) by reaching the
+    // proxy under that name; deploy's probe waits for the certificate it trusts.
+    let first = acme(&format!("127.0.0.1:{port}:443"), &images.v1, "v1");
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(first.output("url"), Some(format!("https://127.0.0.1:{port}").as_str()));
+    assert_eq!(version_over_tls(port, "shop.test", &root_pem).as_deref(), Ok("1.0.0"));
+
+    // The next version keeps the certificate Caddy holds, without the flags.
+    let mut command = deploy_command();
+    command
+        .args(["--target", "docker", "--name", &name, "--timeout", "3m", "--proxy-image", &proxy])
+        .args(["--check", "/health", "--drain-timeout", "5s", "--host", "shop.test"])
+        .args(["--image", &images.v2, "--version-label", "v2"]);
+    let second = run(command);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_eq!(version_over_tls(port, "shop.test", &root_pem).as_deref(), Ok("2.0.0"));
+}

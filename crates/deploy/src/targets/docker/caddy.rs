@@ -37,6 +37,21 @@ pub struct TlsFiles {
     pub key: String,
 }
 
+/// Certificates for a host from an ACME CA, obtained and renewed by Caddy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcmeIssuer {
+    pub host: String,
+    pub email: Option<String>,
+    /// The CA's directory; `None` is Caddy's default (Let's Encrypt).
+    pub ca: Option<String>,
+    /// A root the proxy trusts for a private CA (a file in the proxy container).
+    pub root_file: Option<String>,
+    /// Which challenges the proxy can answer: HTTP-01 needs container port 80,
+    /// TLS-ALPN-01 container port 443, where the host's DNS points.
+    pub http_challenge: bool,
+    pub tls_alpn_challenge: bool,
+}
+
 /// Tags an app's certificate among those the proxy loads.
 fn tls_tag(app: &str) -> String {
     format!("slipway:{app}")
@@ -67,6 +82,19 @@ fn proxy_route(id: &str, host: &str, upstreams: &[(&str, u32)]) -> Value {
         route["match"] = json!([{"host": [host]}]);
     }
     route
+}
+
+/// `object[key]` as a JSON object, made when missing; `what` names it in the error.
+fn object_entry<'a>(
+    object: &'a mut serde_json::Map<String, Value>,
+    key: &str,
+    what: &str,
+) -> Result<&'a mut serde_json::Map<String, Value>, String> {
+    object
+        .entry(key)
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .ok_or_else(|| format!("the proxy's {what} is not a JSON object"))
 }
 
 impl CaddyConfig {
@@ -225,49 +253,120 @@ impl CaddyConfig {
         })
     }
 
+    /// The automation policy of `host` (a certificate from an ACME CA), if the proxy has one.
+    fn acme_policy(&self, host: &str) -> Option<&Value> {
+        let policies = self.0.pointer("/apps/tls/automation/policies")?.as_array()?;
+        policies.iter().find(|policy| policy.get("subjects") == Some(&json!([host])))
+    }
+
+    /// Whether the proxy gets `host`'s certificate from an ACME CA.
+    pub fn serves_acme_for(&self, host: &str) -> bool {
+        !host.is_empty() && self.acme_policy(host).is_some()
+    }
+
+    /// The root the proxy trusts for `host`'s ACME CA (a file in the proxy), if one was given.
+    pub fn acme_root_file(&self, host: &str) -> Option<String> {
+        let policy = self.acme_policy(host)?;
+        policy.pointer("/issuers/0/trusted_roots_pem_files/0").and_then(Value::as_str).map(str::to_owned)
+    }
+
+    /// Serves the app over HTTPS with a certificate for `issuer.host` that Caddy gets from
+    /// an ACME CA and renews (replacing a certificate the app had from files).
+    pub fn set_acme(&mut self, app: &str, issuer: &AcmeIssuer) -> Result<(), String> {
+        let host = issuer.host.as_str();
+        let mut acme = json!({"module": "acme"});
+        if let Some(ca) = &issuer.ca {
+            acme["ca"] = json!(ca);
+        }
+        if let Some(email) = &issuer.email {
+            acme["email"] = json!(email);
+        }
+        if let Some(root) = &issuer.root_file {
+            acme["trusted_roots_pem_files"] = json!([root]);
+        }
+        acme["challenges"] = json!({
+            "http": {"disabled": !issuer.http_challenge},
+            "tls-alpn": {"disabled": !issuer.tls_alpn_challenge}
+        });
+        let tls = self.tls_app()?;
+        let automate = object_entry(tls, "certificates", "certificates")?
+            .entry("automate")
+            .or_insert_with(|| json!([]))
+            .as_array_mut()
+            .ok_or("the proxy's automated names are not a list")?;
+        if !automate.iter().any(|name| name.as_str() == Some(host)) {
+            automate.push(json!(host));
+        }
+        let policies = object_entry(tls, "automation", "certificate automation")?
+            .entry("policies")
+            .or_insert_with(|| json!([]))
+            .as_array_mut()
+            .ok_or("the proxy's automation policies are not a list")?;
+        policies.retain(|policy| policy.get("subjects") != Some(&json!([host])));
+        policies.push(json!({"subjects": [host], "issuers": [acme]}));
+        self.remove_tls_files(app);
+        // Caddy's own local CA is never needed: keep it away from the trust store.
+        if let Some(apps) = self.0.pointer_mut("/apps").and_then(Value::as_object_mut) {
+            apps.insert("pki".to_owned(), json!({"certificate_authorities": {"local": {"install_trust": false}}}));
+        }
+        self.terminate_tls(host, false);
+        Ok(())
+    }
+
     /// Serves the app over HTTPS with the certificate in `files` (replacing one it had):
     /// the app servers (main and preview) terminate TLS, choosing the certificate by the
     /// name a client asks for (SNI); a client that asks for none or for a name no
     /// certificate has gets `default_name`'s, which the app answering every host sets.
     pub fn set_tls(&mut self, app: &str, files: &TlsFiles, default_name: &str, every_host: bool) -> Result<(), String> {
-        let tag = tls_tag(app);
+        self.remove_tls_files(app);
+        let tls = self.tls_app()?;
+        let load_files = object_entry(tls, "certificates", "certificates")?
+            .entry("load_files")
+            .or_insert_with(|| json!([]))
+            .as_array_mut()
+            .ok_or("the proxy's certificate files are not a list")?;
+        load_files.push(json!({"certificate": files.certificate, "key": files.key, "tags": [tls_tag(app)]}));
+        self.terminate_tls(default_name, every_host);
+        Ok(())
+    }
+
+    /// The TLS app's object, made when missing.
+    fn tls_app(&mut self) -> Result<&mut serde_json::Map<String, Value>, String> {
         let apps = self
             .0
             .pointer_mut("/apps")
             .and_then(Value::as_object_mut)
             .ok_or("the proxy's configuration has no apps: it was not made by slipway")?;
-        let certificates = apps
-            .entry("tls")
-            .or_insert_with(|| json!({}))
-            .as_object_mut()
-            .ok_or("the proxy's TLS app is not a JSON object")?
-            .entry("certificates")
-            .or_insert_with(|| json!({}))
-            .as_object_mut()
-            .ok_or("the proxy's certificates are not a JSON object")?;
-        let load_files = certificates
-            .entry("load_files")
-            .or_insert_with(|| json!([]))
-            .as_array_mut()
-            .ok_or("the proxy's certificate files are not a list")?;
-        load_files.retain(|entry| {
-            !entry
-                .get("tags")
-                .and_then(Value::as_array)
-                .is_some_and(|tags| tags.iter().any(|t| t.as_str() == Some(&tag)))
-        });
-        load_files.push(json!({"certificate": files.certificate, "key": files.key, "tags": [tag]}));
+        object_entry(apps, "tls", "TLS app")
+    }
+
+    fn remove_tls_files(&mut self, app: &str) {
+        let tag = tls_tag(app);
+        if let Some(load_files) = self.0.pointer_mut("/apps/tls/certificates/load_files").and_then(Value::as_array_mut)
+        {
+            load_files.retain(|entry| {
+                !entry
+                    .get("tags")
+                    .and_then(Value::as_array)
+                    .is_some_and(|tags| tags.iter().any(|t| t.as_str() == Some(&tag)))
+            });
+        }
+    }
+
+    /// Makes the app servers (main and preview) terminate TLS; a client that asks for no
+    /// name or an unknown one gets `default_name`'s certificate, set by the app answering
+    /// every host (`set_default`) or by the first app to turn TLS on.
+    fn terminate_tls(&mut self, default_name: &str, set_default: bool) {
         let had_policy = self.serves_tls();
         let policy = json!([{"default_sni": default_name, "fallback_sni": default_name}]);
         for server in [SERVER, PREVIEW_SERVER] {
             if let Some(server) =
                 self.0.pointer_mut(&format!("/apps/http/servers/{server}")).and_then(Value::as_object_mut)
-                && (every_host || !had_policy)
+                && (set_default || !had_policy)
             {
                 server.insert("tls_connection_policies".to_owned(), policy.clone());
             }
         }
-        Ok(())
     }
 
     /// Another app's route answering for the same host (a shared proxy routes apps by
@@ -431,6 +530,38 @@ mod tests {
         assert_eq!(config.0["apps"]["tls"]["certificates"]["load_files"].as_array().unwrap().len(), 2);
         assert_eq!(config.0["apps"]["http"]["servers"][SERVER]["tls_connection_policies"], policy);
         assert_eq!(config.tls_files("cart"), None);
+    }
+
+    #[test]
+    fn acme_automates_the_hosts_certificate_with_the_challenges_the_ports_allow() {
+        let mut config = CaddyConfig::new(&[443]);
+        let files = TlsFiles { certificate: "/c/shop.crt".into(), key: "/c/shop.key".into() };
+        config.set_tls("shop", &files, "shop.example.com", false).unwrap();
+        let issuer = AcmeIssuer {
+            host: "shop.example.com".into(),
+            email: Some("ops@example.com".into()),
+            ca: Some("https://acme.example/directory".into()),
+            root_file: Some("/config/slipway/tls/shop-acme-root.pem".into()),
+            http_challenge: false,
+            tls_alpn_challenge: true,
+        };
+        config.set_acme("shop", &issuer).unwrap();
+        config.set_acme("shop", &issuer).unwrap();
+        let config = CaddyConfig::parse(&config.to_bytes()).unwrap();
+        assert!(config.serves_tls() && config.serves_acme_for("shop.example.com"));
+        assert!(!config.serves_acme_for("blog.example.com") && !config.serves_acme_for(""));
+        assert_eq!(config.tls_files("shop"), None, "ACME replaces the files");
+        assert_eq!(config.0["apps"]["tls"]["certificates"]["automate"], json!(["shop.example.com"]));
+        let policies = config.0["apps"]["tls"]["automation"]["policies"].as_array().unwrap();
+        assert_eq!(policies.len(), 1, "one policy per host, replaced: {policies:?}");
+        let acme = &policies[0]["issuers"][0];
+        assert_eq!(acme["module"], "acme");
+        assert_eq!(acme["ca"], "https://acme.example/directory");
+        assert_eq!(acme["email"], "ops@example.com");
+        assert_eq!(acme["challenges"], json!({"http": {"disabled": true}, "tls-alpn": {"disabled": false}}));
+        let root = config.acme_root_file("shop.example.com");
+        assert_eq!(root.as_deref(), Some("/config/slipway/tls/shop-acme-root.pem"));
+        assert_eq!(config.0["apps"]["pki"]["certificate_authorities"]["local"]["install_trust"], false);
     }
 
     #[test]

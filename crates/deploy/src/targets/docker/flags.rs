@@ -58,6 +58,25 @@ pub struct DockerFlags {
     #[arg(long, env = "SLIPWAY_TLS_KEY", value_name = "FILE")]
     pub tls_key: Option<std::path::PathBuf>,
 
+    /// Docker, behind the proxy: get --host's certificate from an ACME CA (Let's Encrypt unless
+    /// --acme-ca) and have Caddy renew it; the proxy must publish container port 443
+    /// (TLS-ALPN challenge) or 80 (HTTP challenge) where --host's DNS points.
+    #[arg(long, env = "SLIPWAY_ACME")]
+    pub acme: bool,
+
+    /// Docker, --acme: the account's contact email for the CA's expiry notices.
+    #[arg(long, env = "SLIPWAY_ACME_EMAIL", value_name = "EMAIL")]
+    pub acme_email: Option<String>,
+
+    /// Docker, --acme: the CA's ACME directory URL (a private CA, or Let's Encrypt's staging).
+    #[arg(long, env = "SLIPWAY_ACME_CA", value_name = "URL")]
+    pub acme_ca: Option<String>,
+
+    /// Docker, --acme: a PEM root to trust for --acme-ca's own HTTPS and the certificates it
+    /// issues (a private CA); copied into the proxy.
+    #[arg(long, env = "SLIPWAY_ACME_CA_ROOT", value_name = "FILE")]
+    pub acme_ca_root: Option<std::path::PathBuf>,
+
     /// Docker, behind the proxy (rolling, blue-green, canary): how long requests in flight on the old container may take to
     /// finish after traffic moves, before it is stopped.
     #[arg(long, env = "SLIPWAY_DRAIN_TIMEOUT", value_name = "DURATION", default_value = "30s", value_parser = slipway_contract::cli::parse_positive_duration)]

@@ -68,6 +68,8 @@ pub struct DockerHost {
     preview_port: Option<u16>,
     /// The certificate the proxy is to serve (`--tls-cert`, `--tls-key`).
     tls: Option<tls::ServedCertificate>,
+    /// Certificates for `--host` from an ACME CA (`--acme`).
+    acme: Option<tls::AcmeSettings>,
     /// The address is `https` (the proxy terminates TLS).
     https: bool,
 }
@@ -155,7 +157,32 @@ impl DockerHost {
                 Some(tls::ServedCertificate::load(cert, key, &target.host).map_err(DeployError::Usage)?)
             }
         };
-        target.https = target.tls.is_some();
+        target.acme = match flags.acme {
+            false if flags.acme_email.is_some() || flags.acme_ca.is_some() || flags.acme_ca_root.is_some() => {
+                return Err(DeployError::Usage("--acme-email, --acme-ca and --acme-ca-root go with --acme".into()));
+            }
+            false => None,
+            true if target.tls.is_some() => {
+                return Err(DeployError::Usage(
+                    "--acme gets the certificate from a CA; --tls-cert gives one: choose one".into(),
+                ));
+            }
+            true if strategy == Strategy::Direct => {
+                return Err(DeployError::Usage(
+                    "--acme: HTTPS is served by the proxy, and --strategy direct runs none; use rolling, blue-green or canary".into(),
+                ));
+            }
+            true => Some(
+                tls::AcmeSettings::new(
+                    &target.host,
+                    flags.acme_email.as_deref(),
+                    flags.acme_ca.as_deref(),
+                    flags.acme_ca_root.as_deref(),
+                )
+                .map_err(DeployError::Usage)?,
+            ),
+        };
+        target.https = target.tls.is_some() || target.acme.is_some();
         if request.phase == Phase::Deploy && strategy == Strategy::BlueGreen && target.preview_port.is_none() {
             return Err(DeployError::Usage(
                 "--strategy blue-green on the docker target needs --preview-port: the port where the proxy previews the new version".into(),
@@ -274,6 +301,7 @@ impl DockerHost {
             drain: std::time::Duration::from_secs(30),
             preview_port: None,
             tls: None,
+            acme: None,
             https: false,
         })
     }

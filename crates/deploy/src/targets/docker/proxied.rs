@@ -36,7 +36,7 @@ use slipway_contract::Console;
 use slipway_registry::ImageReference;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::caddy::{CaddyConfig, PROBE_HEADER, TlsFiles};
+use super::caddy::{AcmeIssuer, CaddyConfig, PROBE_HEADER, TlsFiles};
 use super::engine::{
     LABEL_IMAGE, LABEL_MANAGED, LABEL_VERSION, describe, find, pull, remove_force, set_restart_policy, stop, tail_logs,
     version_of,
@@ -140,13 +140,21 @@ struct Incoming {
 }
 
 /// HTTPS in this run: the certificate it gives the proxy (if any) and how its probe
-/// trusts the proxy's (the one certificate the proxy serves the app with).
+/// trusts the proxy's (the one certificate the proxy serves the app with, or the
+/// roots of the ACME CA that issues it).
 #[derive(Default)]
 struct RunTls {
-    /// The certificate's files in the proxy, the name answered without SNI, and whether
-    /// the app answers every host (which sets that name).
-    change: Option<(TlsFiles, String, bool)>,
+    change: Option<TlsChange>,
     probe: Option<std::sync::Arc<rustls::ClientConfig>>,
+}
+
+/// The certificate a run gives the app.
+enum TlsChange {
+    /// From files in the proxy, with the name answered without SNI and whether the app
+    /// answers every host (which sets that name).
+    Files(TlsFiles, String, bool),
+    /// From an ACME CA.
+    Acme(AcmeIssuer),
 }
 
 /// What a probe through the proxy carries: the header value only this run knows, and
@@ -161,7 +169,10 @@ impl RunTls {
     /// `config` serving the run's certificate, when it brings one.
     fn apply(&self, app: &str, config: &mut CaddyConfig) -> Result<(), String> {
         match &self.change {
-            Some((files, default_name, every_host)) => config.set_tls(app, files, default_name, *every_host),
+            Some(TlsChange::Files(files, default_name, every_host)) => {
+                config.set_tls(app, files, default_name, *every_host)
+            }
+            Some(TlsChange::Acme(issuer)) => config.set_acme(app, issuer),
             None => Ok(()),
         }
     }
@@ -253,14 +264,16 @@ impl DockerHost {
             }
         };
         if let Some(config) = &config {
-            if self.tls.is_some() && !config.serves_tls() && config.routes_other_apps(name) {
+            let brings_tls = self.tls.is_some() || self.acme.is_some();
+            if brings_tls && !config.serves_tls() && config.routes_other_apps(name) {
                 return Err(DeployError::Usage(format!(
                     "the proxy {proxy_name} serves other apps over plain HTTP: HTTPS for {name} would move them too; give {name} its own proxy (--proxy-name) for --tls-cert"
                 )));
             }
-            if self.tls.is_none() && config.serves_tls() && config.tls_files(name).is_none() {
+            let has_tls = config.tls_files(name).is_some() || config.serves_acme_for(&self.host);
+            if !brings_tls && config.serves_tls() && !has_tls {
                 return Err(DeployError::Usage(format!(
-                    "the proxy {proxy_name} serves HTTPS: give {name} its certificate with --tls-cert and --tls-key"
+                    "the proxy {proxy_name} serves HTTPS: give {name} its certificate with --tls-cert and --tls-key, or --acme"
                 )));
             }
         }
@@ -337,7 +350,14 @@ impl DockerHost {
             _ => self.clone(),
         };
         let mut target = target;
-        target.https = self.tls.is_some() || config.as_ref().is_some_and(CaddyConfig::serves_tls);
+        target.https =
+            self.tls.is_some() || self.acme.is_some() || config.as_ref().is_some_and(CaddyConfig::serves_tls);
+        if self.acme.is_some() && !target.proxy_ports().iter().any(|port| matches!(port, 80 | 443)) {
+            return Err(DeployError::Usage(format!(
+                "--acme: the proxy publishes no container port 443 (TLS-ALPN challenge) or 80 (HTTP challenge), so the CA cannot reach it; publish --publish 443:443 (and 80:80) where {}'s DNS points",
+                self.host
+            )));
+        }
         let roles = self.sort_containers(config.as_ref(), request.port, containers);
         let app = &self.names.live;
         if let Some(holder) = AppLock::holder_of(docker, app).await? {
@@ -395,6 +415,13 @@ impl DockerHost {
                 "serve HTTPS with the certificate for {} (until {}), with the switch",
                 certificate.names.join(", "),
                 certificate.not_after
+            ));
+        }
+        if let Some(acme) = &self.acme {
+            plan = plan.step(format!(
+                "serve HTTPS for {} with a certificate from {} (Caddy gets and renews it), with the switch",
+                self.host,
+                acme.ca.as_deref().unwrap_or("Let's Encrypt")
             ));
         }
         plan.steps.extend(target.action_steps(request, &action, proxy.is_none(), &roles));
@@ -575,6 +602,8 @@ impl DockerHost {
         }
         if let Some(files) = config.as_ref().and_then(|c| c.tls_files(app)) {
             details.push(("HTTPS certificate".to_owned(), files.certificate));
+        } else if config.as_ref().is_some_and(|c| c.serves_acme_for(&self.host)) {
+            details.push(("HTTPS certificate".to_owned(), format!("from ACME for {}", self.host)));
         }
         details
     }
@@ -719,17 +748,42 @@ impl DockerHost {
             let files = proxy::write_tls(docker, &self.proxy.name, app, certificate).await?;
             let default_name = certificate.default_name(&self.host);
             return Ok(RunTls {
-                change: Some((files, default_name, self.host.is_empty())),
+                change: Some(TlsChange::Files(files, default_name, self.host.is_empty())),
                 probe: Some(super::tls::pinned_client(certificate.leaf.clone())),
             });
         }
-        match config.tls_files(app) {
-            Some(files) => {
-                let leaf = proxy::read_certificate(docker, &self.proxy.name, &files.certificate).await?;
-                Ok(RunTls { change: None, probe: Some(super::tls::pinned_client(leaf)) })
-            }
-            None => Ok(RunTls::default()),
+        if let Some(acme) = &self.acme {
+            let root_file = match &acme.root {
+                Some((pem, fingerprint)) => {
+                    Some(proxy::write_acme_root(docker, &self.proxy.name, app, pem, fingerprint).await?)
+                }
+                None => None,
+            };
+            let ports = self.proxy_ports();
+            let issuer = AcmeIssuer {
+                host: self.host.clone(),
+                email: acme.email.clone(),
+                ca: acme.ca.clone(),
+                root_file,
+                http_challenge: ports.contains(&80),
+                tls_alpn_challenge: ports.contains(&443),
+            };
+            let probe = super::tls::client_trusting(acme.root.as_ref().map(|(pem, _)| pem.as_slice()))?;
+            return Ok(RunTls { change: Some(TlsChange::Acme(issuer)), probe: Some(probe) });
         }
+        if let Some(files) = config.tls_files(app) {
+            let leaf = proxy::read_certificate(docker, &self.proxy.name, &files.certificate).await?;
+            return Ok(RunTls { change: None, probe: Some(super::tls::pinned_client(leaf)) });
+        }
+        if config.serves_acme_for(&self.host) {
+            let root = match config.acme_root_file(&self.host) {
+                Some(path) => Some(proxy::read_written(docker, &self.proxy.name, &path).await?),
+                None => None,
+            };
+            let probe = super::tls::client_trusting(root.as_deref())?;
+            return Ok(RunTls { change: None, probe: Some(probe) });
+        }
+        Ok(RunTls::default())
     }
 
     /// After traffic moved (the old container drained inside Caddy's reload): stops the
@@ -832,7 +886,9 @@ impl DockerHost {
                     console.info(&format!("created the network {}", self.proxy.network));
                 }
                 let config = CaddyConfig::new(&self.proxy_ports());
-                let id = proxy::create(docker, &self.proxy, &self.proxy_publish()).await.map_err(unchanged)?;
+                let aliases: Vec<String> = (!self.host.is_empty()).then(|| self.host.clone()).into_iter().collect();
+                let id =
+                    proxy::create(docker, &self.proxy, &self.proxy_publish(), &aliases).await.map_err(unchanged)?;
                 let start = async {
                     proxy::seed(docker, &id, &config).await?;
                     docker

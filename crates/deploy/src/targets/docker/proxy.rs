@@ -87,7 +87,15 @@ pub async fn ensure_network(docker: &Docker, name: &str) -> Result<bool, String>
 
 /// Creates (not starts) the proxy container: Caddy resumes from its last loaded
 /// configuration after any restart, else the one deploy wrote.
-pub async fn create(docker: &Docker, proxy: &ProxySettings, publish: &[PortMapping]) -> Result<String, String> {
+///
+/// `aliases` name the proxy on its network (an app's `--host`): containers there reach the
+/// app by its public name through the proxy, as an ACME CA validating that name does.
+pub async fn create(
+    docker: &Docker,
+    proxy: &ProxySettings,
+    publish: &[PortMapping],
+    aliases: &[String],
+) -> Result<String, String> {
     let bindings = PortMapping::bindings(publish);
     let config_file = format!("{CONFIG_DIR}/{CONFIG_NAME}");
     let body = |sysctls: Option<HashMap<String, String>>| ContainerCreateBody {
@@ -108,7 +116,13 @@ pub async fn create(docker: &Docker, proxy: &ProxySettings, publish: &[PortMappi
             ..HostConfig::default()
         }),
         networking_config: Some(NetworkingConfig {
-            endpoints_config: Some(HashMap::from([(proxy.network.clone(), EndpointSettings::default())])),
+            endpoints_config: Some(HashMap::from([(
+                proxy.network.clone(),
+                EndpointSettings {
+                    aliases: (!aliases.is_empty()).then(|| aliases.to_vec()),
+                    ..EndpointSettings::default()
+                },
+            )])),
         }),
         ..ContainerCreateBody::default()
     };
@@ -237,6 +251,24 @@ pub async fn write_tls(
     write_file(docker, proxy, TLS_DIR, &format!("{stem}.crt"), &certificate.chain_pem).await?;
     write_file(docker, proxy, TLS_DIR, &format!("{stem}.key"), &certificate.key_pem).await?;
     Ok(TlsFiles { certificate: format!("{TLS_DIR}/{stem}.crt"), key: format!("{TLS_DIR}/{stem}.key") })
+}
+
+/// Copies the root of the app's private ACME CA into the proxy; its path there.
+pub async fn write_acme_root(
+    docker: &Docker,
+    proxy: &str,
+    app: &str,
+    pem: &[u8],
+    fingerprint: &str,
+) -> Result<String, String> {
+    let name = format!("{app}-acme-root-{fingerprint}.pem");
+    write_file(docker, proxy, TLS_DIR, &name, pem).await?;
+    Ok(format!("{TLS_DIR}/{name}"))
+}
+
+/// Reads a file deploy wrote into the proxy.
+pub async fn read_written(docker: &Docker, proxy: &str, path: &str) -> Result<Vec<u8>, String> {
+    read_file(docker, proxy, path).await?.ok_or_else(|| format!("the proxy {proxy} has no {path}"))
 }
 
 /// The first certificate (DER) of a PEM file in the proxy: what it serves for an app.

@@ -104,6 +104,80 @@ impl ServedCertificate {
     }
 }
 
+/// Certificates for `--host` from an ACME CA, obtained and renewed by Caddy (`--acme`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcmeSettings {
+    pub email: Option<String>,
+    /// The CA's directory; `None` is Caddy's default (Let's Encrypt).
+    pub ca: Option<String>,
+    /// A root to trust for a private CA (PEM), and 12 hex digits of its SHA-256.
+    pub root: Option<(Vec<u8>, String)>,
+}
+
+impl AcmeSettings {
+    /// Checks the ACME flags against `host`, which the certificate will name.
+    pub fn new(host: &str, email: Option<&str>, ca: Option<&str>, root: Option<&Path>) -> Result<Self, String> {
+        if host.is_empty() {
+            return Err("--acme needs --host: the name the CA certifies, whose DNS points at this proxy".into());
+        }
+        if host.contains('*') || host.parse::<std::net::IpAddr>().is_ok() {
+            return Err(format!(
+                "--acme cannot certify --host {host}: the HTTP and TLS-ALPN challenges prove one DNS name (no wildcard, no IP address)"
+            ));
+        }
+        let email = email.map(str::trim).filter(|e| !e.is_empty());
+        if let Some(email) = email
+            && (!email.contains('@') || email.contains(char::is_whitespace))
+        {
+            return Err(format!("--acme-email `{email}` is not an email address"));
+        }
+        let ca = ca.map(str::trim).filter(|c| !c.is_empty());
+        if let Some(ca) = ca
+            && !ca.starts_with("https://")
+        {
+            return Err(format!("--acme-ca `{ca}` is not an https:// URL (ACME runs over HTTPS)"));
+        }
+        let root = match root {
+            None => None,
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| format!("--acme-ca-root {}: {e}", path.display()))?;
+                let certificates = CertificateDer::pem_slice_iter(&pem).collect::<Result<Vec<_>, _>>();
+                if !certificates.is_ok_and(|c| !c.is_empty()) {
+                    return Err(format!("--acme-ca-root {} holds no PEM certificate", path.display()));
+                }
+                let fingerprint = hex::encode(&Sha256::digest(&pem)[..6]);
+                Some((pem, fingerprint))
+            }
+        };
+        Ok(Self { email: email.map(str::to_owned), ca: ca.map(str::to_owned), root })
+    }
+}
+
+/// The TLS client of deploy's probe for a certificate from a CA: the roots of `pem`, or
+/// the machine's (a public CA).
+pub fn client_trusting(pem: Option<&[u8]>) -> Result<Arc<rustls::ClientConfig>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?;
+    let config = match pem {
+        Some(pem) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for certificate in CertificateDer::pem_slice_iter(pem) {
+                let certificate = certificate.map_err(|e| format!("the ACME CA root is not PEM: {e}"))?;
+                roots.add(certificate).map_err(|e| format!("the ACME CA root cannot be trusted: {e}"))?;
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+        None => {
+            let verifier = rustls_platform_verifier::Verifier::new(provider)
+                .map_err(|e| format!("the machine's CA roots cannot be read: {e}"))?;
+            builder.dangerous().with_custom_certificate_verifier(Arc::new(verifier)).with_no_client_auth()
+        }
+    };
+    Ok(Arc::new(config))
+}
+
 /// Whether a certificate name (`shop.example.com`, `*.example.com`) covers `host`.
 fn name_covers(name: &str, host: &str) -> bool {
     let host = host.to_ascii_lowercase();
@@ -230,6 +304,26 @@ mod tests {
         assert!(no_cert.contains("no CERTIFICATE"), "{no_cert}");
         let no_key = ServedCertificate::check(cert.clone(), cert, "", at(1)).unwrap_err();
         assert!(no_key.contains("no private key"), "{no_key}");
+    }
+
+    #[test]
+    fn acme_needs_one_dns_name_an_email_and_an_https_directory() {
+        let ok = AcmeSettings::new("shop.example.com", Some("ops@example.com"), None, None).unwrap();
+        assert_eq!(ok.email.as_deref(), Some("ops@example.com"));
+        assert_eq!(ok.ca, None, "Caddy's default CA");
+        let no_host = AcmeSettings::new("", None, None, None).unwrap_err();
+        assert!(no_host.contains("needs --host"), "{no_host}");
+        for host in ["*.example.com", "203.0.113.7"] {
+            assert!(AcmeSettings::new(host, None, None, None).unwrap_err().contains("cannot certify"));
+        }
+        assert!(AcmeSettings::new("a.example", Some("ops"), None, None).unwrap_err().contains("not an email"));
+        let plain = AcmeSettings::new("a.example", None, Some("http://ca.example/directory"), None).unwrap_err();
+        assert!(plain.contains("not an https:// URL"), "{plain}");
+        let dir = tempfile::tempdir().unwrap();
+        let not_pem = dir.path().join("root.pem");
+        std::fs::write(&not_pem, "nothing").unwrap();
+        let bad_root = AcmeSettings::new("a.example", None, None, Some(&not_pem)).unwrap_err();
+        assert!(bad_root.contains("holds no PEM certificate"), "{bad_root}");
     }
 
     #[test]
