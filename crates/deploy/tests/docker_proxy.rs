@@ -585,3 +585,115 @@ fn https_from_an_acme_ca_that_validates_the_host_through_the_proxy() {
     assert_eq!(second.code, 0, "{}", second.stderr);
     assert_eq!(version_over_tls(port, "shop.test", &root_pem).as_deref(), Ok("2.0.0"));
 }
+
+/// A Unix socket in front of the Docker Engine's that the test can cut: every
+/// connection through it dropped and new ones refused, as a deploy sees an engine that
+/// restarts or a host that goes away.
+struct EngineLink {
+    path: std::path::PathBuf,
+    cut: Arc<AtomicBool>,
+    open: Arc<std::sync::Mutex<Vec<std::os::unix::net::UnixStream>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl EngineLink {
+    fn start() -> Self {
+        use std::os::unix::net::{UnixListener, UnixStream};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("docker.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let cut = Arc::new(AtomicBool::new(false));
+        let open: Arc<std::sync::Mutex<Vec<UnixStream>>> = Arc::default();
+        let (cut_flag, streams) = (cut.clone(), open.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                if cut_flag.load(Ordering::SeqCst) {
+                    continue; // dropped: the engine is gone
+                }
+                let Ok(engine) = UnixStream::connect("/var/run/docker.sock") else { continue };
+                let pipe = |mut from: UnixStream, mut to: UnixStream| {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Write);
+                    });
+                };
+                let mut open = streams.lock().unwrap();
+                open.push(client.try_clone().unwrap());
+                open.push(engine.try_clone().unwrap());
+                pipe(client.try_clone().unwrap(), engine.try_clone().unwrap());
+                pipe(engine, client);
+            }
+        });
+        Self { path, cut, open, _dir: dir }
+    }
+
+    fn docker_host(&self) -> String {
+        format!("unix://{}", self.path.display())
+    }
+
+    /// The engine goes away: open connections dropped, new ones refused.
+    fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        for stream in self.open.lock().unwrap().drain(..) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+#[test]
+fn an_engine_lost_mid_deploy_ends_unknown_saying_what_to_do_and_the_next_run_recovers() {
+    let Some(images) = images() else { return };
+    let Some(proxy) = proxy_image() else { return };
+    let name = unique_name("engine-lost");
+    let _cleanup = Cleanup(name.clone());
+    let port = free_port();
+    let first = deploy(&name, port, &proxy, &["--image", &images.v1, "--version-label", "v1"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+
+    // v2's deploy talks to the engine through a link the test cuts once v2's container
+    // runs beside v1's (deploy is then waiting for it to answer through the proxy).
+    let link = EngineLink::start();
+    let mut command = deploy_command();
+    command
+        .env("DOCKER_HOST", link.docker_host())
+        .args(["--target", "docker", "--name", &name, "--timeout", "40s", "--proxy-image", &proxy])
+        .args(["--publish", &format!("127.0.0.1:{port}:8080"), "--check", "/health", "--drain-timeout", "5s"])
+        .args(["--image", &images.v2, "--version-label", "v2"]);
+    let started = Instant::now();
+    let lost = std::thread::spawn(move || run(command));
+    let until = Instant::now() + Duration::from_secs(60);
+    while app_containers(&name).iter().filter(|c| c.ends_with(" running")).count() < 2 {
+        assert!(Instant::now() < until, "v2's container never ran: {:?}", app_containers(&name));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    link.cut();
+    let lost = lost.join().unwrap();
+    assert_eq!(lost.code, 1, "{}", lost.stderr);
+    assert_eq!(lost.output("status"), Some("unknown"), "{}", lost.stderr);
+    let error = error_line(&lost);
+    assert!(error.contains("Look before acting"), "{}", lost.stderr);
+    assert!(error.contains("deploy again"), "{}", lost.stderr);
+    assert!(lost.stderr.contains("it lapses a minute after this run's --timeout"), "{}", lost.stderr);
+    // The proxy never moved: v1 serves.
+    assert_eq!(version_served(port).as_deref(), Ok("1.0.0"));
+
+    // While the lost run's lock lasts (its deadline and a minute), another run is refused
+    // and changes nothing.
+    let before = app_containers(&name);
+    let busy = deploy(&name, port, &proxy, &["--image", &images.v2, "--version-label", "v2"]);
+    assert_eq!(busy.code, 1, "{}", busy.stderr);
+    assert_eq!(busy.output("status"), Some("busy"), "{}", busy.stderr);
+    assert_eq!(app_containers(&name), before);
+    // The operator does what the warning said (the lost run is gone), and the next run
+    // removes what the lost run left and deploys.
+    assert!(started.elapsed() < Duration::from_secs(100), "the lock was still the lost run's");
+    Command::new("docker").args(["rm", &format!("{name}-lock")]).output().unwrap();
+    let recovered = deploy(&name, port, &proxy, &["--image", &images.v2, "--version-label", "v2"]);
+    assert_eq!(recovered.code, 0, "{}", recovered.stderr);
+    assert!(recovered.stderr.contains("left by an earlier run"), "{}", recovered.stderr);
+    assert_eq!(recovered.output("status"), Some("deployed"));
+    assert_eq!(version_served(port).as_deref(), Ok("2.0.0"));
+    let containers = app_containers(&name);
+    assert_eq!(containers.len(), 2, "v2 live, v1 kept for a rollback: {containers:?}");
+}

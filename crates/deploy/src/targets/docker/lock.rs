@@ -134,7 +134,10 @@ impl AppLock {
 
     pub async fn release(self, docker: &Docker, console: &Console) {
         if let Err(error) = remove_force(docker, &self.name).await {
-            console.warning(&format!("cannot remove the lock {}: {error}; remove it by hand", self.name));
+            console.warning(&format!(
+                "cannot remove the lock {}: {error}; it lapses a minute after this run's --timeout, or remove it by hand (docker rm {})",
+                self.name, self.name
+            ));
         }
     }
 }

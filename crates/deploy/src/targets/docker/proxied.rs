@@ -1007,9 +1007,13 @@ impl DockerHost {
                 detail.extend(logs.into_iter().map(|line| format!("  {line}")));
                 let (status, tail) = match restored {
                     Ok(()) => (Status::Unchanged, "the proxy still routes to what it served before".to_owned()),
-                    Err(error) => {
-                        (Status::Unknown, format!("and the proxy's probe route could not be removed: {error}"))
-                    }
+                    Err(error) => (
+                        Status::Unknown,
+                        format!(
+                            "and the proxy could not be put back as it was: {error}. Look before acting: the proxy may carry a probe route and {} may still exist; once the engine answers, deploy again (it removes what this run left) or --rollback",
+                            incoming.name
+                        ),
+                    ),
                 };
                 Err(DeployError::Failed {
                     message: format!("{} {reason}; {tail}", incoming.described_as),
