@@ -696,4 +696,20 @@ fn an_engine_lost_mid_deploy_ends_unknown_saying_what_to_do_and_the_next_run_rec
     assert_eq!(version_served(port).as_deref(), Ok("2.0.0"));
     let containers = app_containers(&name);
     assert_eq!(containers.len(), 2, "v2 live, v1 kept for a rollback: {containers:?}");
+
+    // An engine restart restarts the proxy and the live container (restart policy
+    // unless-stopped): Caddy resumes the configuration it last loaded and serves v2 again.
+    let live = recovered.output("deployment-id").unwrap().to_owned();
+    let restarted = Command::new("docker").args(["restart", &format!("{name}-proxy"), &live]).output().unwrap();
+    assert!(restarted.status.success(), "{}", String::from_utf8_lossy(&restarted.stderr));
+    let until = Instant::now() + Duration::from_secs(60);
+    while version_served(port).as_deref() != Ok("2.0.0") {
+        assert!(Instant::now() < until, "after a restart: {:?}", version_served(port));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(inspect(&live, "{{.HostConfig.RestartPolicy.Name}}").as_deref(), Some("unless-stopped"));
+    assert_eq!(
+        inspect(&format!("{name}-proxy"), "{{.HostConfig.RestartPolicy.Name}}").as_deref(),
+        Some("unless-stopped")
+    );
 }
