@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use slipway_contract::cli::parse_positive_duration;
 
+use crate::analysis::AnalysisFlags;
 use crate::rollout::{RolloutArgs, Strategy};
 use crate::targets::TargetKind;
 use crate::targets::docker::DockerFlags;
@@ -67,6 +68,9 @@ pub struct DeployArgs {
 
     #[command(flatten, next_help_heading = "Rollout")]
     pub rollout: RolloutArgs,
+
+    #[command(flatten, next_help_heading = "Analysis (canary steps judged; verify's names)")]
+    pub analysis: AnalysisFlags,
 
     #[command(flatten, next_help_heading = "Docker target")]
     pub docker: DockerFlags,

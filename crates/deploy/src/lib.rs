@@ -6,6 +6,7 @@
 //! [`Target::plan`] read (printed) -> [`Target::apply`], within one deadline
 //! ([`execute`]) -> outputs and summary ([`report()`]), whose `status` is a [`Status`].
 
+pub mod analysis;
 pub mod args;
 pub mod execute;
 pub mod github;

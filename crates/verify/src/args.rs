@@ -149,6 +149,40 @@ pub struct VerifyArgs {
     )]
     pub latency_p95: Option<String>,
 
+    /// Watch the service for this long once it is healthy (a bake window after a deploy):
+    /// a round of the checks every --interval, judged by the gates below and
+    /// --latency-p95 / --expect-version; exit 1 the moment a gate is crossed, naming it,
+    /// the value observed and the threshold.
+    #[arg(long, env = "SLIPWAY_WATCH", value_name = "DURATION", allow_hyphen_values = true, help_heading = "Analysis")]
+    pub watch: Option<String>,
+
+    /// With --watch: the largest share of failed probes (no answer, or an unmet
+    /// expectation), `5%` or `0.05`. Default: 0, every probe must pass. Judged once 10
+    /// probes have answered, and at the end of the window.
+    #[arg(long, env = "SLIPWAY_MAX_ERROR_RATE", value_name = "RATIO", help_heading = "Analysis")]
+    pub max_error_rate: Option<String>,
+
+    /// With --watch: the largest p99 latency of the probes (`500ms`).
+    #[arg(
+        long,
+        env = "SLIPWAY_LATENCY_P99",
+        value_name = "DURATION",
+        allow_hyphen_values = true,
+        help_heading = "Analysis"
+    )]
+    pub latency_p99: Option<String>,
+
+    /// With --watch: the Prometheus server the --metric gates query (http://prometheus:9090).
+    #[arg(long, env = "SLIPWAY_PROMETHEUS", value_name = "URL", help_heading = "Analysis")]
+    pub prometheus: Option<String>,
+
+    /// With --watch: a Prometheus gate NAME:PROMQL<=THRESHOLD (comparisons <, <=, >, >=,
+    /// ==), queried every round; every sample of the instant vector (or the scalar) must
+    /// satisfy it. A query error, an empty vector at the end of the window or NaN is a
+    /// failure (inconclusive), not a pass. Repeatable.
+    #[arg(long, env = "SLIPWAY_METRIC", value_name = "NAME:PROMQL<=THRESHOLD", help_heading = "Analysis")]
+    pub metric: Vec<String>,
+
     /// Fails the step when the https certificate expires in fewer than N days.
     #[arg(long, env = "SLIPWAY_TLS_MIN_DAYS", value_name = "N", allow_hyphen_values = true, help_heading = "TLS")]
     pub tls_min_days: Option<String>,
