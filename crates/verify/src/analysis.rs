@@ -309,7 +309,8 @@ impl Analysis {
             observed: if tally.probes == 0 {
                 "no probes".to_owned()
             } else {
-                format!("{}% ({} of {})", number(rate * 100.0), tally.failed, tally.probes)
+                // One decimal: 11.8%, not 11.764706%.
+                format!("{}% ({} of {})", number((rate * 1000.0).round() / 10.0), tally.failed, tally.probes)
             },
             threshold: format!("<= {}%", number(self.gates.max_error_rate * 100.0)),
             state: match (enough(tally.probes), rate > self.gates.max_error_rate) {

@@ -286,7 +286,7 @@ mod tests {
             let error = MetricGate::parse(bad).unwrap_err().to_string();
             assert!(error.starts_with("--metric: the gate errors has no comparison"), "{bad}: {error}");
         }
-        assert!(MetricGate::parse("sum(x)<1").unwrap_err().to_string().contains("is not a gate name"));
+        assert!(MetricGate::parse("sum(x):y<1").unwrap_err().to_string().contains("is not a gate name"));
         assert!(MetricGate::parse("noname").unwrap_err().to_string().contains("has no `NAME:`"));
         assert!(MetricGate::parse("e: <= 1").unwrap_err().to_string().contains("no query"));
     }

@@ -57,8 +57,8 @@ fn a_crossed_error_rate_ends_the_window_at_once_naming_the_gate() {
     assert!(line.contains("threshold <= 10%"), "{line}");
     assert!(line.contains("GET /health: status 500, expected 2xx; body: boom"), "{line}");
     assert_eq!(output_value(&output, "healthy").as_deref(), Some("false"));
-    // The timeline explains: the rate rising past the threshold.
-    assert!(stderr(&output).contains("error rate 0% (0 of"), "{}", stderr(&output));
+    // The timeline explains: the rate against its threshold when it crossed.
+    assert!(stderr(&output).contains("(<= 10%) crossed"), "{}", stderr(&output));
     let summary = std::fs::read_to_string(summary).unwrap();
     assert!(summary.contains("error rate") && summary.contains("crossed"), "{summary}");
 }
