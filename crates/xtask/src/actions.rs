@@ -361,6 +361,9 @@ fn top_wiring() -> Vec<(&'static str, &'static str, How)> {
         (deploy::STEP, "rollback", How::Omitted),
         (deploy::STEP, "dry-run", How::Omitted),
         (verify::STEP, "expect-version", How::Value(format!("${{{{ {version} }}}}"))),
+        // An analysis gate of deploy's canary: set on another strategy it is refused, and
+        // verify proves the version built here.
+        (deploy::STEP, "expect-version", How::Omitted),
         // One path for both: deploy's Docker target waits until the new container answers
         // it through the proxy, verify judges it.
         (deploy::STEP, "check", How::Value("${{ inputs.check }}".to_owned())),
