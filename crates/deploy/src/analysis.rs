@@ -287,7 +287,9 @@ pub async fn run_canary<T: TrafficShift>(
     }
     shift.promote(deadline, console).await.map_err(|error| {
         DeployError::failed(
-            format!("every step passed and the new version takes all traffic, but retiring the old one failed: {error}"),
+            format!(
+                "every step passed and the new version takes all traffic, but retiring the old one failed: {error}"
+            ),
             Status::Promoted,
         )
     })?;
@@ -342,8 +344,9 @@ fn probe_plan(
         request_timeout: "5s".to_owned(),
         ..VerifyArgs::default()
     };
-    let plan = VerifyPlan::from_args(&args, &|_| None, console)
-        .map_err(|error| DeployError::failed(format!("the analysis cannot probe {}: {error}", probe.url), Status::Unknown))?;
+    let plan = VerifyPlan::from_args(&args, &|_| None, console).map_err(|error| {
+        DeployError::failed(format!("the analysis cannot probe {}: {error}", probe.url), Status::Unknown)
+    })?;
     let client = Client::new(&plan).map_err(|error| DeployError::failed(error.to_string(), Status::Unknown))?;
     Ok((plan, client))
 }

@@ -23,8 +23,10 @@ pub struct DeployArgs {
     pub image: Option<String>,
 
     /// How the new version reaches traffic. canary and blue-green stop once the new
-    /// version runs beside the old; finish them with --promote or --reject. Default: the
-    /// target's (docker: rolling, behind a proxy; elastic-beanstalk: direct).
+    /// version runs beside the old; finish them with --promote or --reject. A canary given
+    /// analysis flags (--max-error-rate, --metric...) is judged at each step and finished
+    /// by deploy itself: promoted, or aborted. Default: the target's (docker: rolling,
+    /// behind a proxy; elastic-beanstalk: direct).
     #[arg(long, env = "SLIPWAY_STRATEGY", value_enum)]
     pub strategy: Option<Strategy>,
 

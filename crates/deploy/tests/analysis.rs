@@ -47,8 +47,11 @@ impl Edge {
                 while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
                     head.push(byte[0]);
                 }
-                let (status, body) =
-                    if failing(seen.load(Ordering::SeqCst)) { ("500 Internal Server Error", "boom") } else { ("200 OK", "UP") };
+                let (status, body) = if failing(seen.load(Ordering::SeqCst)) {
+                    ("500 Internal Server Error", "boom")
+                } else {
+                    ("200 OK", "UP")
+                };
                 let _ = write!(
                     stream,
                     "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -78,7 +81,12 @@ impl TrafficShift for FakeShift {
         ProbeTarget { url: self.url.clone(), check: "/health".to_owned(), headers: vec!["X-Probe:1".to_owned()] }
     }
 
-    async fn set_weight(&mut self, percent: u8, _deadline: Instant, _console: &slipway_contract::Console) -> Result<(), String> {
+    async fn set_weight(
+        &mut self,
+        percent: u8,
+        _deadline: Instant,
+        _console: &slipway_contract::Console,
+    ) -> Result<(), String> {
         self.weight.store(percent, Ordering::SeqCst);
         self.calls.lock().unwrap().push(format!("weight {percent}"));
         Ok(())
@@ -118,8 +126,11 @@ fn gates(max_error_rate: &str) -> AnalysisFlags {
 fn judge(failing: fn(u8) -> bool, request: &DeployRequest) -> (Vec<String>, Result<Vec<String>, DeployError>, String) {
     let edge = Edge::start(failing);
     let calls = Arc::new(Mutex::new(Vec::new()));
-    let mut shift =
-        FakeShift { url: format!("http://127.0.0.1:{}", edge.port), weight: Arc::clone(&edge.weight), calls: Arc::clone(&calls) };
+    let mut shift = FakeShift {
+        url: format!("http://127.0.0.1:{}", edge.port),
+        weight: Arc::clone(&edge.weight),
+        calls: Arc::clone(&calls),
+    };
     shift.weight.store(request.rollout.steps[0], Ordering::SeqCst);
     let log = CapturedLog::default();
     let console = log.console("deploy", CiMode::Plain);
@@ -154,7 +165,10 @@ fn a_gate_crossed_at_a_step_aborts_there() {
     let (calls, result, log) = judge(|weight| weight >= 25, &request);
     let Err(DeployError::Failed { message, status, detail }) = result else { panic!("{result:?}\n{log}") };
     assert_eq!(status, Status::Aborted);
-    assert!(message.starts_with("the canary was aborted at step 2 of 3 at 25%: the gate error rate was crossed"), "{message}");
+    assert!(
+        message.starts_with("the canary was aborted at step 2 of 3 at 25%: the gate error rate was crossed"),
+        "{message}"
+    );
     assert!(message.contains("threshold <= 5%"), "{message}");
     assert!(message.ends_with("all traffic is back on the old version and the canary was removed"), "{message}");
     assert_eq!(calls, ["weight 10", "weight 25", "abort"]);
@@ -200,7 +214,9 @@ fn bad_analysis_input_is_refused_before_any_change() {
     // An analysis flag on a strategy that does not shift traffic.
     let mut rolling = request(&[10], None, &gates("5%"));
     rolling.rollout = Rollout::plain(Strategy::Rolling);
-    assert!(refused(&rolling, &[Strategy::Canary]).contains("which --strategy rolling on the docker target does not do"));
+    assert!(
+        refused(&rolling, &[Strategy::Canary]).contains("which --strategy rolling on the docker target does not do")
+    );
     // Bakes that do not fit in --timeout: three steps and the final watch of 40s is 160s.
     let mut long = request(&[10, 25, 50], Some(Duration::from_secs(40)), &gates("5%"));
     assert!(refused(&long, &[Strategy::Canary]).contains("4 analysis window(s) of --bake 40s (2m40s in all"));

@@ -145,7 +145,8 @@ fn a_failing_canary_is_aborted_at_its_first_step_and_a_healthy_one_is_promoted()
     // A 20s bake: a probe every second, so the 10 probes that judge the rate take 10s.
     let gated = ["--strategy", "canary", "--steps", "10,50", "--bake", "20s", "--max-error-rate", "5%"];
     let started = Instant::now();
-    let failing = deploy(&name, port, &proxy, &[&gated[..], &["--image", &images.failing, "--version-label", "bad"]].concat());
+    let failing =
+        deploy(&name, port, &proxy, &[&gated[..], &["--image", &images.failing, "--version-label", "bad"]].concat());
     let aborted_at = Instant::now();
     std::thread::sleep(Duration::from_secs(2));
     let answers = poller.finish();
@@ -161,8 +162,7 @@ fn a_failing_canary_is_aborted_at_its_first_step_and_a_healthy_one_is_promoted()
     // The poller's view: the old version answered throughout; the canary got about its
     // 10% while it was in, and nothing once deploy had aborted it.
     assert_answered(&answers, 8);
-    let canary: Vec<Instant> =
-        answers.iter().filter(|(_, a)| a.as_deref() == Ok("2.0.0")).map(|(at, _)| *at).collect();
+    let canary: Vec<Instant> = answers.iter().filter(|(_, a)| a.as_deref() == Ok("2.0.0")).map(|(at, _)| *at).collect();
     assert!(!canary.is_empty(), "the canary took part of the traffic: {} answers; {}", answers.len(), failing.stderr);
     assert!(canary.iter().all(|at| *at < aborted_at), "a request reached the canary after the abort");
     let (first_hit, last_hit) = (canary[0], *canary.last().unwrap());
@@ -188,8 +188,11 @@ fn a_failing_canary_is_aborted_at_its_first_step_and_a_healthy_one_is_promoted()
         &name,
         port,
         &proxy,
-        &[&healthy[..], &["--expect-version", "2.0.0", "--latency-p95", "2s", "--image", &images.v2, "--version-label", "v2"]]
-            .concat(),
+        &[
+            &healthy[..],
+            &["--expect-version", "2.0.0", "--latency-p95", "2s", "--image", &images.v2, "--version-label", "v2"],
+        ]
+        .concat(),
     );
     let answers = poller.finish();
     assert_eq!(promoted.code, 0, "{}", promoted.stderr);
@@ -241,10 +244,27 @@ fn bad_analysis_input_exits_2_before_anything_changes() {
     assert!(line.contains("--steps must rise"), "{line}");
     let line = refused(&["--strategy", "canary", "--steps", "10,100", "--max-error-rate", "5%"]);
     assert!(line.contains("`100` is not a share of traffic from 1 to 99"), "{line}");
-    let line = refused(&["--strategy", "canary", "--steps", "10,50", "--bake", "5m", "--timeout", "10m", "--expect-version", "2"]);
+    let line = refused(&[
+        "--strategy",
+        "canary",
+        "--steps",
+        "10,50",
+        "--bake",
+        "5m",
+        "--timeout",
+        "10m",
+        "--expect-version",
+        "2",
+    ]);
     assert!(line.contains("3 analysis window(s) of --bake 5m (15m in all"), "{line}");
-    let line =
-        refused(&["--strategy", "canary", "--prometheus", "http://127.0.0.1:9090", "--metric", "errors:sum(rate(x[1m]))"]);
+    let line = refused(&[
+        "--strategy",
+        "canary",
+        "--prometheus",
+        "http://127.0.0.1:9090",
+        "--metric",
+        "errors:sum(rate(x[1m]))",
+    ]);
     assert!(line.contains("--metric: the gate errors has no comparison"), "{line}");
     let line = refused(&["--strategy", "blue-green", "--preview-port", "8081", "--latency-p95", "1s"]);
     assert!(line.contains("--strategy blue-green on the docker target does not do"), "{line}");

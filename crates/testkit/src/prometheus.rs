@@ -55,7 +55,9 @@ impl Prometheus {
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.0.join("prometheus.log")).map(Stdio::from).unwrap_or_else(|_| Stdio::null()))
+            .stderr(
+                std::fs::File::create(dir.0.join("prometheus.log")).map(Stdio::from).unwrap_or_else(|_| Stdio::null()),
+            )
             .spawn()
             .unwrap();
         let prometheus = Self { port, _child: ChildGuard(child), dir };

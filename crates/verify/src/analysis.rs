@@ -121,10 +121,18 @@ impl fmt::Display for Decision {
         match self {
             Self::Passed => f.write_str("every gate held"),
             Self::Crossed { gate, observed, threshold, at } => {
-                write!(f, "the gate {gate} was crossed after {}: observed {observed}, threshold {threshold}", humanize(*at))
+                write!(
+                    f,
+                    "the gate {gate} was crossed after {}: observed {observed}, threshold {threshold}",
+                    humanize(*at)
+                )
             }
             Self::Inconclusive { gate, reason, at } => {
-                write!(f, "the gate {gate} is inconclusive after {} ({reason}), which counts as a failure", humanize(*at))
+                write!(
+                    f,
+                    "the gate {gate} is inconclusive after {} ({reason}), which counts as a failure",
+                    humanize(*at)
+                )
             }
         }
     }
@@ -225,7 +233,11 @@ impl Analysis {
                 format!(" and {} Prometheus quer(ies)", self.gates.metrics.len())
             },
             humanize(self.interval),
-            self.readings(&tally, false).iter().map(|r| format!("{} {}", r.gate, r.threshold)).collect::<Vec<_>>().join(", ")
+            self.readings(&tally, false)
+                .iter()
+                .map(|r| format!("{} {}", r.gate, r.threshold))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
         let decision = loop {
             self.round(client, &mut tally, end).await;
@@ -356,7 +368,9 @@ impl Analysis {
 
 fn metric_reading(gate: &MetricGate, seen: &MetricSeen, at_end: bool) -> Reading {
     let (observed, state) = match seen {
-        MetricSeen::NotYet => ("not queried".to_owned(), if at_end { GateState::Inconclusive } else { GateState::Waiting }),
+        MetricSeen::NotYet => {
+            ("not queried".to_owned(), if at_end { GateState::Inconclusive } else { GateState::Waiting })
+        }
         // A query that cannot run will not start to: fail now.
         MetricSeen::Result(QueryResult::Error(reason)) => (reason.clone(), GateState::Inconclusive),
         MetricSeen::Result(QueryResult::Inconclusive(reason)) => {
@@ -488,11 +502,20 @@ mod tests {
 
     #[test]
     fn metric_readings_cross_wait_or_fail_as_inconclusive() {
-        let gate = MetricGate { name: "errors".into(), query: "x".into(), comparison: Comparison::LessOrEqual, threshold: 0.05 };
-        let values = |v: &[f64]| MetricSeen::Result(QueryResult::Values(v.iter().map(|x| (String::new(), *x)).collect()));
+        let gate = MetricGate {
+            name: "errors".into(),
+            query: "x".into(),
+            comparison: Comparison::LessOrEqual,
+            threshold: 0.05,
+        };
+        let values =
+            |v: &[f64]| MetricSeen::Result(QueryResult::Values(v.iter().map(|x| (String::new(), *x)).collect()));
         assert_eq!(metric_reading(&gate, &values(&[0.01]), false).state, GateState::Holding);
         let crossed = metric_reading(&gate, &values(&[0.2]), false);
-        assert_eq!((crossed.state, crossed.observed.as_str(), crossed.threshold.as_str()), (GateState::Crossed, "0.2", "<= 0.05"));
+        assert_eq!(
+            (crossed.state, crossed.observed.as_str(), crossed.threshold.as_str()),
+            (GateState::Crossed, "0.2", "<= 0.05")
+        );
         let empty = MetricSeen::Result(QueryResult::Inconclusive("the query gave an empty vector".into()));
         assert_eq!(metric_reading(&gate, &empty, false).state, GateState::Waiting, "data may still come");
         assert_eq!(metric_reading(&gate, &empty, true).state, GateState::Inconclusive, "it never came");

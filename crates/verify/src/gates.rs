@@ -67,8 +67,9 @@ impl MetricGate {
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
             return Err(invalid(format!("`{name}` is not a gate name (letters, digits, _ - .); {shape}")));
         }
-        let no_comparison =
-            || invalid(format!("the gate {name} has no comparison with a number at its end (<, <=, >, >=, ==); {shape}"));
+        let no_comparison = || {
+            invalid(format!("the gate {name} has no comparison with a number at its end (<, <=, >, >=, ==); {shape}"))
+        };
         let at = rest.rfind(['<', '>', '=']).ok_or_else(no_comparison)?;
         let threshold_text = rest[at + 1..].trim();
         let before = &rest[..at];
@@ -80,7 +81,8 @@ impl MetricGate {
             (_, ">") => (Comparison::Greater, before),
             _ => return Err(no_comparison()),
         };
-        let threshold = threshold_text.parse::<f64>().ok().filter(|value| value.is_finite()).ok_or_else(no_comparison)?;
+        let threshold =
+            threshold_text.parse::<f64>().ok().filter(|value| value.is_finite()).ok_or_else(no_comparison)?;
         let query = query.trim();
         if query.is_empty() {
             return Err(invalid(format!("the gate {name} has no query before its comparison; {shape}")));
@@ -140,7 +142,9 @@ pub struct GateInputs<'a> {
 impl GateInputs<'_> {
     /// Whether any gate flag is set (deploy refuses them on a strategy that cannot judge).
     pub fn any(&self) -> bool {
-        [self.max_error_rate, self.latency_p95, self.latency_p99, self.prometheus].into_iter().any(|v| given(v).is_some())
+        [self.max_error_rate, self.latency_p95, self.latency_p99, self.prometheus]
+            .into_iter()
+            .any(|v| given(v).is_some())
             || !slipway_contract::parse_list(self.metrics).is_empty()
     }
 
@@ -266,7 +270,10 @@ mod tests {
         assert_eq!((errors.comparison, errors.threshold), (Comparison::LessOrEqual, 0.05));
         assert_eq!(errors.threshold_words(), "<= 0.05");
         let filtered = gate("up:count(up > 0)>=3");
-        assert_eq!((filtered.query.as_str(), filtered.comparison, filtered.threshold), ("count(up > 0)", Comparison::GreaterOrEqual, 3.0));
+        assert_eq!(
+            (filtered.query.as_str(), filtered.comparison, filtered.threshold),
+            ("count(up > 0)", Comparison::GreaterOrEqual, 3.0)
+        );
         assert_eq!(gate("a:x<1").comparison, Comparison::Less);
         assert_eq!(gate("a:x>-1").comparison, Comparison::Greater);
         assert_eq!(gate("a:x==0").comparison, Comparison::Equal);
@@ -324,13 +331,17 @@ mod tests {
     #[test]
     fn bad_gate_flags_are_named() {
         let error = |inputs: GateInputs<'_>| Gates::parse(&inputs).unwrap_err().to_string();
-        assert!(error(GateInputs { max_error_rate: Some("150%"), ..GateInputs::default() })
-            .starts_with("--max-error-rate: `150%` is not a share"));
+        assert!(
+            error(GateInputs { max_error_rate: Some("150%"), ..GateInputs::default() })
+                .starts_with("--max-error-rate: `150%` is not a share")
+        );
         assert!(error(GateInputs { max_error_rate: Some("lots"), ..GateInputs::default() }).contains("5% or 0.05"));
         assert!(error(GateInputs { latency_p99: Some("0s"), ..GateInputs::default() }).starts_with("--latency-p99:"));
         let metrics = vec!["e:x<1".to_owned()];
         assert!(error(GateInputs { metrics: &metrics, ..GateInputs::default() }).contains("needs --prometheus"));
-        assert!(error(GateInputs { prometheus: Some("http://p:9090"), ..GateInputs::default() }).contains("no --metric"));
+        assert!(
+            error(GateInputs { prometheus: Some("http://p:9090"), ..GateInputs::default() }).contains("no --metric")
+        );
         assert!(
             error(GateInputs { prometheus: Some("ftp://p"), metrics: &metrics, ..GateInputs::default() })
                 .starts_with("--prometheus:")

@@ -19,15 +19,15 @@ mod report;
 use slipway_contract::runtime::{Threads, block_on};
 use slipway_contract::{Console, StepError, StepReport};
 
+pub use analysis::{Analysis, Decision, WindowReport};
 pub use args::VerifyArgs;
 pub use error::{PlanError, VerifyError};
 pub use execute::{CheckRecord, Verification, backoff_delay, execute};
 pub use expect::{
     Expectations, HeaderExpectation, JsonExpectation, StatusSet, Verdict, VersionExpectation, evaluate, served_version,
 };
-pub use latency::{LatencyStats, percentile};
-pub use analysis::{Analysis, Decision, WindowReport};
 pub use gates::{GateInputs, Gates};
+pub use latency::{LatencyStats, percentile};
 pub use plan::{Check, LatencyPolicy, Plan, RequestHeader, TlsPolicy, WaitPolicy, WatchPolicy};
 pub use probe::{CertInfo, Client, Response, cert_info, humanize};
 pub use report::{outputs, summary};

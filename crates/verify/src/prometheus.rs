@@ -58,7 +58,9 @@ impl Prometheus {
             Ok::<_, reqwest::Error>((status, body))
         };
         match tokio::time::timeout(self.timeout, exchange).await {
-            Err(_) => QueryResult::Error(format!("Prometheus at {} gave no answer within {:?}", self.base, self.timeout)),
+            Err(_) => {
+                QueryResult::Error(format!("Prometheus at {} gave no answer within {:?}", self.base, self.timeout))
+            }
             Ok(Err(error)) => QueryResult::Error(format!("Prometheus at {} cannot be queried: {error}", self.base)),
             Ok(Ok((status, body))) => parse_answer(status, &body),
         }
@@ -68,7 +70,10 @@ impl Prometheus {
 /// Reads an answer of `/api/v1/query` (its HTTP status and body).
 pub fn parse_answer(status: u16, body: &str) -> QueryResult {
     let Ok(document) = serde_json::from_str::<Value>(body) else {
-        return QueryResult::Error(format!("Prometheus answered HTTP {status} with no JSON: {}", crate::expect::excerpt(body)));
+        return QueryResult::Error(format!(
+            "Prometheus answered HTTP {status} with no JSON: {}",
+            crate::expect::excerpt(body)
+        ));
     };
     if document["status"] != "success" {
         let kind = document["errorType"].as_str().unwrap_or("error");
@@ -130,7 +135,11 @@ fn shown(labels: &str) -> &str {
 pub fn describe_values(values: &[(String, f64)]) -> String {
     match values {
         [(_, value)] => number(*value),
-        many => many.iter().map(|(labels, value)| format!("{} {}", shown(labels), number(*value))).collect::<Vec<_>>().join(", "),
+        many => many
+            .iter()
+            .map(|(labels, value)| format!("{} {}", shown(labels), number(*value)))
+            .collect::<Vec<_>>()
+            .join(", "),
     }
 }
 
@@ -150,7 +159,10 @@ mod tests {
         let scalar = r#"{"status":"success","data":{"resultType":"scalar","result":[1700000000,"3"]}}"#;
         assert_eq!(parse_answer(200, scalar), QueryResult::Values(vec![(String::new(), 3.0)]));
         assert_eq!(describe_values(&[(String::new(), 0.5)]), "0.5");
-        assert_eq!(describe_values(&[("{a=\"1\"}".into(), 1.0), ("{a=\"2\"}".into(), 2.0)]), "{a=\"1\"} 1, {a=\"2\"} 2");
+        assert_eq!(
+            describe_values(&[("{a=\"1\"}".into(), 1.0), ("{a=\"2\"}".into(), 2.0)]),
+            "{a=\"1\"} 1, {a=\"2\"} 2"
+        );
     }
 
     #[test]
@@ -158,21 +170,26 @@ mod tests {
         let empty = r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#;
         assert!(matches!(parse_answer(200, empty), QueryResult::Inconclusive(why) if why.contains("empty vector")));
         let nan = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"job":"a"},"value":[1,"NaN"]}]}}"#;
-        assert!(matches!(parse_answer(200, nan), QueryResult::Inconclusive(why) if why.contains("NaN for {job=\"a\"}")));
+        assert!(
+            matches!(parse_answer(200, nan), QueryResult::Inconclusive(why) if why.contains("NaN for {job=\"a\"}"))
+        );
         let scalar_nan = r#"{"status":"success","data":{"resultType":"scalar","result":[1,"NaN"]}}"#;
         assert!(matches!(parse_answer(200, scalar_nan), QueryResult::Inconclusive(_)));
     }
 
     #[test]
     fn errors_say_what_prometheus_said() {
-        let bad = r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": 1:5: parse error"}"#;
+        let bad =
+            r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": 1:5: parse error"}"#;
         assert_eq!(
             parse_answer(400, bad),
             QueryResult::Error(
                 "the query failed (bad_data, HTTP 400): invalid parameter \"query\": 1:5: parse error".to_owned()
             )
         );
-        assert!(matches!(parse_answer(502, "<html>bad gateway</html>"), QueryResult::Error(why) if why.contains("no JSON")));
+        assert!(
+            matches!(parse_answer(502, "<html>bad gateway</html>"), QueryResult::Error(why) if why.contains("no JSON"))
+        );
         let matrix = r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
         assert!(matches!(parse_answer(200, matrix), QueryResult::Error(why) if why.contains("a matrix result")));
     }

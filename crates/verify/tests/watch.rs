@@ -258,7 +258,10 @@ fn the_sample_apps_own_metrics_judged_through_prometheus() {
             "errors:(sum(rate(sample_http_requests_total{{{instance},code=~\"5..\"}}[5s])) or vector(0)) / sum(rate(sample_http_requests_total{{{instance}}}[5s]))<=0.05"
         )
     };
-    prometheus.wait_for(&format!("rate(sample_http_requests_total{{instance=\"127.0.0.1:{failing}\",code=\"500\"}}[5s])"), Duration::from_secs(30));
+    prometheus.wait_for(
+        &format!("rate(sample_http_requests_total{{instance=\"127.0.0.1:{failing}\",code=\"500\"}}[5s])"),
+        Duration::from_secs(30),
+    );
     let watch = |port: u16, window: &str| {
         verify()
             .args(["--url", &format!("http://127.0.0.1:{port}"), "--check", "/health", "--interval", "250ms"])

@@ -605,15 +605,9 @@ impl DockerHost {
                         })
                         .await?;
                         console.info(&format!("{} takes {first_step}% of {app}'s traffic", incoming.described_as));
-                        if let (Some(analysis), Some(token), Some(live)) =
-                            (&request.analysis, probe_token, roles.live.as_ref())
-                        {
-                            let older = roles.previous.as_ref();
+                        if let Some(token) = probe_token {
                             return self
-                                .judge_canary(
-                                    docker, &mut config, live, older, &incoming, token, request, analysis, deadline,
-                                    console,
-                                )
+                                .judge_canary(docker, &mut config, &roles, &incoming, token, request, deadline, console)
                                 .await;
                         }
                         self.walk_canary(docker, &mut config, &live, &incoming, request, deadline, console).await?;

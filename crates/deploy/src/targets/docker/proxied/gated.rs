@@ -13,8 +13,8 @@ use slipway_contract::Console;
 use super::super::caddy::{CaddyConfig, PROBE_HEADER};
 use super::super::engine::remove_force;
 use super::super::proxy;
-use super::{AppContainer, DockerHost, Incoming};
-use crate::analysis::{AnalysisRequest, ProbeTarget, TrafficShift, run_canary, timeline_details};
+use super::{AppContainer, DockerHost, Incoming, Roles};
+use crate::analysis::{ProbeTarget, TrafficShift, run_canary, timeline_details};
 use crate::status::Status;
 use crate::target::{DeployError, DeployOutcome, DeployRequest};
 
@@ -100,29 +100,31 @@ impl TrafficShift for ProxiedCanary<'_> {
 }
 
 impl DockerHost {
-    /// Walks the canary's steps judged by `analysis` (the canary already takes the first
-    /// step's share, with the probe route of `token`); promoted when every gate held.
+    /// Walks the canary's steps judged by the request's analysis (the canary already
+    /// takes the first step's share, with the probe route of `token`); promoted when
+    /// every gate held.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn judge_canary(
         &self,
         docker: &Docker,
         config: &mut CaddyConfig,
-        live: &AppContainer,
-        older: Option<&AppContainer>,
+        roles: &Roles,
         incoming: &Incoming,
         token: String,
         request: &DeployRequest,
-        analysis: &AnalysisRequest,
         deadline: Instant,
         console: &Console,
     ) -> Result<DeployOutcome, DeployError> {
+        let (Some(analysis), Some(live)) = (&request.analysis, roles.live.as_ref()) else {
+            return Err(DeployError::failed("a judged canary needs analysis and a live version", Status::Unknown));
+        };
         let steps = request.rollout.steps_or_default();
         let mut shift = ProxiedCanary {
             host: self,
             docker,
             config,
             live,
-            older,
+            older: roles.previous.as_ref(),
             live_dial: Self::dial(&live.name, request.port),
             canary_dial: Self::dial(&incoming.name, request.port),
             canary_id: incoming.id.clone(),
