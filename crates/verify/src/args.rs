@@ -100,7 +100,7 @@ pub struct VerifyArgs {
 
     /// First pause between failed attempts; it doubles after each failure (with random
     /// jitter) up to 30s, or up to this interval when longer. Also the pause between
-    /// successes when --consecutive is above 1.
+    /// successes when --consecutive is above 1, and between the rounds of --watch.
     #[arg(
         long,
         env = "SLIPWAY_INTERVAL",
@@ -135,11 +135,12 @@ pub struct VerifyArgs {
 
     /// Requests sent after the checks pass to measure latency (p50/p95/p99 outputs),
     /// spread over the checks in turn; each must pass its expectations. Default: 0, or 20
-    /// when --latency-p95 is set.
+    /// when --latency-p95 is set without --watch.
     #[arg(long, env = "SLIPWAY_SAMPLES", value_name = "N", allow_hyphen_values = true, help_heading = "Latency")]
     pub samples: Option<String>,
 
-    /// Fails the step when the p95 latency of the samples exceeds this duration (`250ms`).
+    /// Fails the step when the p95 latency of the samples exceeds this duration (`250ms`);
+    /// with --watch, a gate on the p95 of the window's probes instead.
     #[arg(
         long,
         env = "SLIPWAY_LATENCY_P95",
