@@ -15,6 +15,8 @@ packages=(
   # Local test services and base images (scripts/test-services.sh): the CNCF distribution
   # registry, OCI image tools, a container runtime for the self-check, htpasswd, jq.
   docker-registry skopeo umoci runc apache2-utils jq
+  # The analysis tests' metric gates query a real Prometheus they start on loopback.
+  prometheus
   # The shell base of the suite image's tests (a busybox shell, glibc, CA certificates).
   busybox-static ca-certificates
   # bench/containerize.sh: the builders it compares with, GNU time for peak RSS, zip for a big JAR.

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use slipway_contract::cli::parse_positive_duration;
 
+use crate::analysis::AnalysisFlags;
 use crate::rollout::{RolloutArgs, Strategy};
 use crate::targets::TargetKind;
 use crate::targets::docker::DockerFlags;
@@ -22,8 +23,10 @@ pub struct DeployArgs {
     pub image: Option<String>,
 
     /// How the new version reaches traffic. canary and blue-green stop once the new
-    /// version runs beside the old; finish them with --promote or --reject. Default: the
-    /// target's (docker: rolling, behind a proxy; elastic-beanstalk: direct).
+    /// version runs beside the old; finish them with --promote or --reject. A canary given
+    /// analysis flags (--max-error-rate, --metric...) is judged at each step and finished
+    /// by deploy itself: promoted, or aborted. Default: the target's (docker: rolling,
+    /// behind a proxy; elastic-beanstalk: direct).
     #[arg(long, env = "SLIPWAY_STRATEGY", value_enum)]
     pub strategy: Option<Strategy>,
 
@@ -67,6 +70,9 @@ pub struct DeployArgs {
 
     #[command(flatten, next_help_heading = "Rollout")]
     pub rollout: RolloutArgs,
+
+    #[command(flatten, next_help_heading = "Analysis (canary steps judged; verify's names)")]
+    pub analysis: AnalysisFlags,
 
     #[command(flatten, next_help_heading = "Docker target")]
     pub docker: DockerFlags,

@@ -25,6 +25,7 @@ pub fn plan(args: &DeployArgs, env: &Env<'_>, console: &Console) -> Result<Deplo
         )));
     }
     let rollout = Rollout::new(strategy, &args.rollout).map_err(StepError::usage)?;
+    let analysis = args.analysis.parse().map_err(StepError::usage)?;
     let image = match args.image.as_deref().map(str::trim).filter(|i| !i.is_empty()) {
         Some(text) => Some(image_reference(text, args.require_digest, console)?),
         None if phase == Phase::Deploy => {
@@ -47,6 +48,7 @@ pub fn plan(args: &DeployArgs, env: &Env<'_>, console: &Console) -> Result<Deplo
         port: args.port,
         timeout: args.timeout,
         dry_run: args.dry_run,
+        analysis,
     })
 }
 

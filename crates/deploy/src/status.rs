@@ -22,6 +22,9 @@ pub enum Status {
     Promoted,
     /// `--reject`: the new version was dropped before it took all traffic; the old one serves.
     Rejected,
+    /// A canary judged by analysis crossed a gate (or could not be judged) at one of its
+    /// steps: traffic went back to the old version and the canary was removed.
+    Aborted,
     /// The previous version serves again: after a failed rollout (the target's own
     /// rollback or slipway's), after `--rollback`, or after a `--reject` that came too
     /// late to be a reject.
@@ -43,13 +46,14 @@ pub enum Status {
 
 impl Status {
     /// Every end state, in the order the README lists them.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::Planned,
         Self::Deployed,
         Self::Canary,
         Self::GreenReady,
         Self::Promoted,
         Self::Rejected,
+        Self::Aborted,
         Self::RolledBack,
         Self::Restored,
         Self::Unchanged,
@@ -68,6 +72,7 @@ impl Status {
             Self::GreenReady => "green-ready",
             Self::Promoted => "promoted",
             Self::Rejected => "rejected",
+            Self::Aborted => "aborted",
             Self::RolledBack => "rolled-back",
             Self::Restored => "restored",
             Self::Unchanged => "unchanged",

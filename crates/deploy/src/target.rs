@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use slipway_contract::Console;
 
+use crate::analysis::AnalysisRequest;
 use crate::rollout::{Param, Rollout, Strategy};
 use crate::status::Status;
 
@@ -50,6 +51,9 @@ pub struct DeployRequest {
     pub timeout: Duration,
     /// Check and print the plan; change nothing.
     pub dry_run: bool,
+    /// The analysis that judges each step of a canary (`--max-error-rate`, `--metric`...);
+    /// `None` keeps the phased behaviour (stop, then `--promote` or `--reject`).
+    pub analysis: Option<AnalysisRequest>,
 }
 
 impl DeployRequest {
@@ -170,6 +174,10 @@ pub trait Target {
     /// The strategy without `--strategy`.
     const DEFAULT_STRATEGY: Strategy;
 
+    /// The strategies whose steps this target judges by analysis ([`crate::analysis`]):
+    /// those it can shift traffic for, step by step.
+    const JUDGED: &'static [Strategy] = &[];
+
     /// The rollout parameters `strategy` reads on this target.
     fn reads(strategy: Strategy) -> &'static [Param];
 
@@ -192,7 +200,8 @@ pub trait Target {
                 supported.join(", ")
             )));
         }
-        request.rollout.refuse_unread(Self::NAME, Self::reads(strategy)).map_err(DeployError::Usage)
+        request.rollout.refuse_unread(Self::NAME, Self::reads(strategy)).map_err(DeployError::Usage)?;
+        crate::analysis::check_request(Self::NAME, Self::JUDGED, request)
     }
 
     /// Reads what is there and decides what `request.phase` will change, changing nothing.

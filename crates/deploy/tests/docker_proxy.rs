@@ -454,6 +454,22 @@ fn https_with_the_given_certificate_is_served_through_the_proxy_and_kept_across_
     assert_eq!(third.code, 0, "{}", third.stderr);
     let verified = verify_over_tls(&url, "1.0.0", &renewed_ca);
     assert_eq!(verified.get("tls-days-left").map(String::as_str), Some("90"), "{verified:?}");
+
+    // A canary judged by analysis probes the new version over the proxy's HTTPS, trusting
+    // the certificate the proxy serves (no flag repeats it).
+    let judged = deploy(
+        &name,
+        port,
+        &proxy,
+        &["--image", &images.v2, "--version-label", "v2", "--strategy", "canary", "--steps", "50"]
+            .into_iter()
+            .chain(["--bake", "2s", "--max-error-rate", "5%", "--expect-version", "2.0.0"])
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(judged.code, 0, "{}", judged.stderr);
+    assert_eq!(judged.output("status"), Some("promoted"), "{}", judged.stderr);
+    let verified = verify_over_tls(&url, "2.0.0", &renewed_ca);
+    assert_eq!(verified.get("version-seen").map(String::as_str), Some("2.0.0"), "{verified:?}");
 }
 
 /// Removes a container the test started, when dropped.

@@ -303,6 +303,7 @@ fn request(strategy: Strategy, phase: Phase) -> DeployRequest {
         port: 8080,
         timeout: Duration::from_secs(5),
         dry_run: false,
+        analysis: None,
     }
 }
 

@@ -175,6 +175,7 @@ fn request() -> DeployRequest {
         port: 8080,
         timeout: Duration::from_secs(60),
         dry_run: false,
+        analysis: None,
     }
 }
 

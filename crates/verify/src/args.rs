@@ -100,7 +100,7 @@ pub struct VerifyArgs {
 
     /// First pause between failed attempts; it doubles after each failure (with random
     /// jitter) up to 30s, or up to this interval when longer. Also the pause between
-    /// successes when --consecutive is above 1.
+    /// successes when --consecutive is above 1, and between the rounds of --watch.
     #[arg(
         long,
         env = "SLIPWAY_INTERVAL",
@@ -135,11 +135,12 @@ pub struct VerifyArgs {
 
     /// Requests sent after the checks pass to measure latency (p50/p95/p99 outputs),
     /// spread over the checks in turn; each must pass its expectations. Default: 0, or 20
-    /// when --latency-p95 is set.
+    /// when --latency-p95 is set without --watch.
     #[arg(long, env = "SLIPWAY_SAMPLES", value_name = "N", allow_hyphen_values = true, help_heading = "Latency")]
     pub samples: Option<String>,
 
-    /// Fails the step when the p95 latency of the samples exceeds this duration (`250ms`).
+    /// Fails the step when the p95 latency of the samples exceeds this duration (`250ms`);
+    /// with --watch, a gate on the p95 of the window's probes instead.
     #[arg(
         long,
         env = "SLIPWAY_LATENCY_P95",
@@ -148,6 +149,40 @@ pub struct VerifyArgs {
         help_heading = "Latency"
     )]
     pub latency_p95: Option<String>,
+
+    /// Watch the service for this long once it is healthy (a bake window after a deploy):
+    /// a round of the checks every --interval, judged by the gates below and
+    /// --latency-p95 / --expect-version; exit 1 the moment a gate is crossed, naming it,
+    /// the value observed and the threshold.
+    #[arg(long, env = "SLIPWAY_WATCH", value_name = "DURATION", allow_hyphen_values = true, help_heading = "Analysis")]
+    pub watch: Option<String>,
+
+    /// With --watch: the largest share of failed probes (no answer, or an unmet
+    /// expectation), `5%` or `0.05`. Default: 0, every probe must pass. Judged once 10
+    /// probes have answered, and at the end of the window.
+    #[arg(long, env = "SLIPWAY_MAX_ERROR_RATE", value_name = "RATIO", help_heading = "Analysis")]
+    pub max_error_rate: Option<String>,
+
+    /// With --watch: the largest p99 latency of the probes (`500ms`).
+    #[arg(
+        long,
+        env = "SLIPWAY_LATENCY_P99",
+        value_name = "DURATION",
+        allow_hyphen_values = true,
+        help_heading = "Analysis"
+    )]
+    pub latency_p99: Option<String>,
+
+    /// With --watch: the Prometheus server the --metric gates query (http://prometheus:9090).
+    #[arg(long, env = "SLIPWAY_PROMETHEUS", value_name = "URL", help_heading = "Analysis")]
+    pub prometheus: Option<String>,
+
+    /// With --watch: a Prometheus gate NAME:PROMQL<=THRESHOLD (comparisons <, <=, >, >=,
+    /// ==), queried every round; every sample of the instant vector (or the scalar) must
+    /// satisfy it. A query error, an empty vector at the end of the window or NaN is a
+    /// failure (inconclusive), not a pass. Repeatable.
+    #[arg(long, env = "SLIPWAY_METRIC", value_name = "NAME:PROMQL<=THRESHOLD", help_heading = "Analysis")]
+    pub metric: Vec<String>,
 
     /// Fails the step when the https certificate expires in fewer than N days.
     #[arg(long, env = "SLIPWAY_TLS_MIN_DAYS", value_name = "N", allow_hyphen_values = true, help_heading = "TLS")]

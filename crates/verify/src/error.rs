@@ -54,6 +54,14 @@ pub enum VerifyError {
     TlsExpiresSoon { host: String, days_left: i64, not_after: String, min_days: i64 },
     #[error("could not read the TLS certificate of {host}, so --tls-min-days cannot be checked")]
     CertificateUnreadable { host: String },
+    /// `--watch`: a gate was crossed, or could not be judged.
+    #[error("watching {url}: {decision}")]
+    GateCrossed {
+        url: String,
+        decision: String,
+        /// The window's timeline, a line per checkpoint.
+        detail: Vec<String>,
+    },
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
 }
@@ -61,7 +69,7 @@ pub enum VerifyError {
 impl From<VerifyError> for StepError {
     fn from(error: VerifyError) -> Self {
         let detail = match &error {
-            VerifyError::Unhealthy { detail, .. } => detail.clone(),
+            VerifyError::Unhealthy { detail, .. } | VerifyError::GateCrossed { detail, .. } => detail.clone(),
             _ => Vec::new(),
         };
         // A workflow may branch on `healthy` (with continue-on-error): say it was not.

@@ -4,27 +4,32 @@
 //! Data flows one way: [`VerifyArgs`] -> [`Plan`] (pure; every bad input is rejected
 //! there, before any request) -> [`execute`] -> [`Verification`] -> outputs and summary.
 
+pub mod analysis;
 mod args;
 mod error;
 mod execute;
 mod expect;
+pub mod gates;
 mod latency;
 mod plan;
 mod probe;
+pub mod prometheus;
 mod report;
 
 use slipway_contract::runtime::{Threads, block_on};
 use slipway_contract::{Console, StepError, StepReport};
 
+pub use analysis::{Analysis, Decision, WindowReport};
 pub use args::VerifyArgs;
 pub use error::{PlanError, VerifyError};
 pub use execute::{CheckRecord, Verification, backoff_delay, execute};
 pub use expect::{
     Expectations, HeaderExpectation, JsonExpectation, StatusSet, Verdict, VersionExpectation, evaluate, served_version,
 };
+pub use gates::{GateInputs, Gates};
 pub use latency::{LatencyStats, percentile};
-pub use plan::{Check, LatencyPolicy, Plan, RequestHeader, TlsPolicy, WaitPolicy};
-pub use probe::{CertInfo, Client, Response, cert_info};
+pub use plan::{Check, LatencyPolicy, Plan, RequestHeader, TlsPolicy, WaitPolicy, WatchPolicy};
+pub use probe::{CertInfo, Client, Response, cert_info, humanize};
 pub use report::{outputs, summary};
 
 slipway_contract::step_cli! {
@@ -38,6 +43,10 @@ slipway_contract::step_cli! {
             refused, DNS, TLS, 5xx, a wrong version, an unmet expectation) are retried with \
             exponential backoff and jitter. Then the TLS certificate lifetime and the latency \
             budget are checked.\n\n\
+            With --watch DURATION, the healthy service is then watched for that long (a bake \
+            window): the checks every --interval, judged by --max-error-rate, --latency-p95, \
+            --latency-p99, --expect-version and --metric gates on --prometheus; the step exits 1 \
+            the moment a gate is crossed, naming it, the value observed and the threshold.\n\n\
             Outputs: healthy, attempts, http-status, version-seen, p50-ms, p95-ms, p99-ms, \
             tls-days-left. Exit codes: 0 healthy, 1 unhealthy (with the last reason), 2 bad input."
     )]
@@ -57,6 +66,23 @@ pub fn run(args: &VerifyArgs, console: &Console) -> Result<StepReport, StepError
         );
     }
     let client = Client::new(&plan)?;
-    let verification = block_on(Threads::Current, execute(&plan, &client, console))??;
-    Ok(StepReport { outputs: outputs(&verification), summary: summary(&plan, &verification) })
+    let work = async {
+        let verification = execute(&plan, &client, console).await?;
+        let Some(watch) = &plan.watch else { return Ok((verification, None)) };
+        let analysis = Analysis::new(&plan, watch.gates.clone()).map_err(VerifyError::Client)?;
+        let window = analysis.run(&client, watch.window, console).await;
+        if !window.decision.passed() {
+            return Err(VerifyError::GateCrossed {
+                url: plan.base_url.to_string(),
+                decision: window.decision.to_string(),
+                detail: report::timeline_lines(&window),
+            });
+        }
+        Ok::<_, VerifyError>((verification, Some(window)))
+    };
+    let (verification, window) = block_on(Threads::Current, work)??;
+    Ok(StepReport {
+        outputs: outputs(&verification, window.as_ref()),
+        summary: summary(&plan, &verification, window.as_ref()),
+    })
 }

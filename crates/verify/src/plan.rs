@@ -14,6 +14,7 @@ use slipway_contract::{Console, Secret};
 use crate::VerifyArgs;
 use crate::error::PlanError;
 use crate::expect::{Expectations, HeaderExpectation, JsonExpectation, StatusSet, VersionExpectation};
+use crate::gates::{GateInputs, Gates};
 
 /// The longest pause between attempts, unless --interval itself is longer.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -69,6 +70,13 @@ pub struct TlsPolicy {
     pub ca_cert: Option<PathBuf>,
 }
 
+/// `--watch`: the analysis window after the service is healthy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchPolicy {
+    pub window: Duration,
+    pub gates: Gates,
+}
+
 /// Everything `verify` will do, validated.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -79,6 +87,8 @@ pub struct Plan {
     pub wait: WaitPolicy,
     pub latency: LatencyPolicy,
     pub tls: TlsPolicy,
+    /// `--watch`, when given.
+    pub watch: Option<WatchPolicy>,
 }
 
 impl Plan {
@@ -160,12 +170,31 @@ impl Plan {
 
         let p95_budget =
             non_empty(args.latency_p95.as_deref()).map(|text| duration("--latency-p95", text)).transpose()?;
+        let watch = non_empty(args.watch.as_deref()).map(|text| duration("--watch", text)).transpose()?;
+        let gate_inputs = GateInputs {
+            max_error_rate: args.max_error_rate.as_deref(),
+            latency_p95: args.latency_p95.as_deref(),
+            latency_p99: args.latency_p99.as_deref(),
+            prometheus: args.prometheus.as_deref(),
+            metrics: &args.metric,
+        };
+        let gates = Gates::parse(&gate_inputs)?;
+        if watch.is_none()
+            && let Some(flag) = gate_inputs.given_flags().into_iter().find(|flag| *flag != "--latency-p95")
+        {
+            return Err(PlanError::invalid(
+                flag,
+                "judges a window of observations: give --watch DURATION (how long to watch the service)",
+            ));
+        }
         let samples = match non_empty(args.samples.as_deref()) {
+            // Watching, the window's probes measure latency: no separate samples.
+            None if watch.is_some() => 0,
             None if p95_budget.is_some() => DEFAULT_BUDGET_SAMPLES,
             None => 0,
             Some(text) => count("--samples", text, 0, MAX_SAMPLES)?,
         };
-        if samples == 0 && p95_budget.is_some() {
+        if samples == 0 && p95_budget.is_some() && watch.is_none() {
             return Err(PlanError::invalid(
                 "--samples",
                 "is 0, but --latency-p95 needs samples to measure; omit --samples or give at least 1",
@@ -183,7 +212,10 @@ impl Plan {
             return Err(PlanError::invalid("--tls-min-days", format!("needs an https --url, not {base_url}")));
         }
 
-        Ok(Self { base_url, checks, headers, wait, latency: LatencyPolicy { samples, p95_budget }, tls })
+        let watch = watch.map(|window| WatchPolicy { window, gates });
+        // Watching, --latency-p95 is the window's gate, not a budget of separate samples.
+        let p95_budget = if watch.is_some() { None } else { p95_budget };
+        Ok(Self { base_url, checks, headers, wait, latency: LatencyPolicy { samples, p95_budget }, tls, watch })
     }
 }
 

@@ -68,6 +68,12 @@ pub struct Client {
 impl Client {
     /// Builds the client; a --ca-cert that cannot be used is bad input (exit 2).
     pub fn new(plan: &Plan) -> Result<Self, slipway_contract::StepError> {
+        Self::with_tls(plan, None)
+    }
+
+    /// [`Client::new`] with TLS settings of the caller's instead of the plan's (deploy's
+    /// analysis pins the certificate its proxy serves).
+    pub fn with_tls(plan: &Plan, tls: Option<rustls::ClientConfig>) -> Result<Self, slipway_contract::StepError> {
         // reqwest is built without its default crypto (aws-lc, a long C build): use ring.
         // An error only means a provider is already installed, which is as good.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -88,6 +94,9 @@ impl Client {
             for certificate in load_ca_certs(path)? {
                 builder = builder.add_root_certificate(certificate);
             }
+        }
+        if let Some(tls) = tls {
+            builder = builder.tls_backend_preconfigured(tls);
         }
         let http = builder.build().map_err(|error| VerifyError::Client(error_chain(&error)))?;
         Ok(Self { http })

@@ -3,22 +3,27 @@
 use slipway_contract::keys::verify as keys;
 use slipway_contract::{Outputs, Summary};
 
+use crate::analysis::{WindowReport, timeline_table};
 use crate::execute::Verification;
 use crate::latency::millis;
 use crate::plan::Plan;
 use crate::probe::humanize;
 
-/// The outputs of a healthy run, in CONTRACT.md's order; empty when not measured.
-pub fn outputs(run: &Verification) -> Outputs {
+/// The outputs of a healthy run, in CONTRACT.md's order; empty when not measured. A
+/// watched run reports what its window saw (its last status, version and percentiles).
+pub fn outputs(run: &Verification, window: Option<&WindowReport>) -> Outputs {
     let mut outputs = Outputs::new();
+    let latency = window.and_then(|w| w.latency).or(run.latency);
     let ms = |pick: fn(&crate::LatencyStats) -> std::time::Duration| {
-        run.latency.as_ref().map(|stats| millis(pick(stats)).to_string()).unwrap_or_default()
+        latency.as_ref().map(|stats| millis(pick(stats)).to_string()).unwrap_or_default()
     };
+    let last_status = window.and_then(|w| w.last_status).or(run.last_status);
+    let version_seen = window.and_then(|w| w.version_seen.clone()).or_else(|| run.version_seen.clone());
     outputs
         .set(keys::HEALTHY, "true")
         .set(keys::ATTEMPTS, run.attempts)
-        .set(keys::HTTP_STATUS, run.last_status.map(|s| s.to_string()).unwrap_or_default())
-        .set(keys::VERSION_SEEN, run.version_seen.clone().unwrap_or_default())
+        .set(keys::HTTP_STATUS, last_status.map(|s| s.to_string()).unwrap_or_default())
+        .set(keys::VERSION_SEEN, version_seen.unwrap_or_default())
         .set(keys::P50_MS, ms(|stats| stats.p50))
         .set(keys::P95_MS, ms(|stats| stats.p95))
         .set(keys::P99_MS, ms(|stats| stats.p99))
@@ -26,8 +31,21 @@ pub fn outputs(run: &Verification) -> Outputs {
     outputs
 }
 
-/// The Markdown section: one row per check, then what was proven and measured.
-pub fn summary(plan: &Plan, run: &Verification) -> Summary {
+/// The window's timeline as log lines: `4s: error rate 0% (0 of 40) (<= 5%), ...`.
+pub fn timeline_lines(window: &WindowReport) -> Vec<String> {
+    window
+        .timeline
+        .iter()
+        .map(|checkpoint| {
+            let readings: Vec<String> = checkpoint.readings.iter().map(ToString::to_string).collect();
+            format!("{}: {}", humanize(checkpoint.at), readings.join(", "))
+        })
+        .collect()
+}
+
+/// The Markdown section: one row per check, then what was proven and measured, then
+/// the watch's timeline (each gate's observed value against its threshold).
+pub fn summary(plan: &Plan, run: &Verification, window: Option<&WindowReport>) -> Summary {
     let mut summary = Summary::new(&format!("✅ verify: {} is healthy", plan.base_url));
     let rows: Vec<Vec<String>> = run
         .checks
@@ -61,7 +79,24 @@ pub fn summary(plan: &Plan, run: &Verification) -> Summary {
     if let Some(cert) = &run.cert {
         facts.push(("TLS certificate", format!("{} day(s) left, until {}", cert.days_left, cert.not_after)));
     }
+    if let Some(window) = window {
+        facts.push((
+            "watched",
+            format!(
+                "{} with {} probe(s), {} failed: {}",
+                humanize(window.elapsed),
+                window.probes,
+                window.failed,
+                window.decision
+            ),
+        ));
+    }
     summary.facts(&facts);
+    if let Some(window) = window {
+        let (headers, rows) = timeline_table(&window.timeline);
+        let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+        summary.table(&headers, &rows);
+    }
     summary
 }
 
@@ -112,7 +147,7 @@ mod tests {
 
     #[test]
     fn outputs_follow_the_contract() {
-        let outputs = outputs(&healthy_run());
+        let outputs = outputs(&healthy_run(), None);
         let pairs: Vec<String> = outputs.iter().map(|(k, v)| format!("{k}={v}")).collect();
         assert_eq!(
             pairs,
@@ -134,7 +169,7 @@ mod tests {
         let log = slipway_contract::console::CapturedLog::default();
         let args = crate::VerifyArgs { url: "https://app.example.com".to_owned(), ..crate::VerifyArgs::default() };
         let plan = Plan::from_args(&args, &|_| None, &log.console("verify", slipway_contract::CiMode::Plain)).unwrap();
-        insta::assert_snapshot!(summary(&plan, &healthy_run()).markdown(), @r"
+        insta::assert_snapshot!(summary(&plan, &healthy_run(), None).markdown(), @r"
         ### ✅ verify: https://app.example.com/ is healthy
 
         | check | attempts | status | latency |

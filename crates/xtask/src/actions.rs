@@ -361,6 +361,9 @@ fn top_wiring() -> Vec<(&'static str, &'static str, How)> {
         (deploy::STEP, "rollback", How::Omitted),
         (deploy::STEP, "dry-run", How::Omitted),
         (verify::STEP, "expect-version", How::Value(format!("${{{{ {version} }}}}"))),
+        // An analysis gate of deploy's canary: set on another strategy it is refused, and
+        // verify proves the version built here.
+        (deploy::STEP, "expect-version", How::Omitted),
         // One path for both: deploy's Docker target waits until the new container answers
         // it through the proxy, verify judges it.
         (deploy::STEP, "check", How::Value("${{ inputs.check }}".to_owned())),
@@ -374,6 +377,9 @@ fn top_wiring() -> Vec<(&'static str, &'static str, How)> {
 
 /// The strategies that stop half-way, to be promoted or rejected after verify.
 const PHASED_STRATEGIES: [&str; 2] = ["canary", "blue-green"];
+
+/// The end states of a phased deployment waiting for --promote or --reject.
+const WAITING_STATUSES: [&str; 2] = ["canary", "green-ready"];
 
 /// The outputs of the whole chain.
 const TOP_OUTPUTS: [(&str, OutputKey); 6] = [
@@ -511,11 +517,13 @@ pub fn top_level_action(steps: &[Step]) -> Result<String, GenerateError> {
         }
     }
 
-    // A canary or blue-green deployment is promoted when verify passed, rejected when it failed.
+    // A canary or blue-green deployment is promoted when verify passed, rejected when it failed,
+    // unless deploy finished it itself (a canary judged by analysis ends promoted or aborted).
     if let Some((flags, deploy)) = deploy_step {
         let strategy =
             input_name(keys::deploy::STEP, "strategy").ok_or_else(|| unknown_flag(keys::deploy::STEP, "strategy"))?;
         let phased = PHASED_STRATEGIES.map(|s| format!("\"{s}\"")).join(",");
+        let waiting = WAITING_STATUSES.map(|s| format!("\"{s}\"")).join(",");
         for (id, outcome, what) in [("promote", "success", "passed"), ("reject", "failure", "failed")] {
             let flag = flags.iter().find(|f| f.long == id).ok_or_else(|| unknown_flag(keys::deploy::STEP, id))?;
             let mut env = deploy.env.clone();
@@ -526,7 +534,7 @@ pub fn top_level_action(steps: &[Step]) -> Result<String, GenerateError> {
                 id: id.to_owned(),
                 name: Some(format!("deploy --{id} (verify {what})")),
                 condition: Some(format!(
-                    "steps.verify.outcome == '{outcome}' && contains(fromJSON('[{phased}]'), inputs.{strategy})"
+                    "steps.verify.outcome == '{outcome}' && contains(fromJSON('[{phased}]'), inputs.{strategy}) && contains(fromJSON('[{waiting}]'), steps.deploy.outputs.status)"
                 )),
                 env,
                 booleans,

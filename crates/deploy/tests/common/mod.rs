@@ -22,6 +22,8 @@ pub struct Images {
     pub v2: String,
     /// Exits at once: the JVM refuses an unknown -XX flag.
     pub broken: String,
+    /// Serves version 2.0.0 and answers every `GET /` with 500 (`APP_FAIL_PERCENT=100`).
+    pub failing: String,
 }
 
 /// The images, or `None` (skipped) without Docker, the test registry or Maven.
@@ -49,6 +51,7 @@ fn build_images(registry: &str) -> Images {
         v1: image("v1", &jar, &["APP_MARK=v1"], &[]),
         v2: image("v2", &jar_v2, &["APP_MARK=v2"], &[]),
         broken: image("broken", &jar, &["APP_MARK=broken"], &["-XX:+UnknownFlagThatFails"]),
+        failing: image("failing", &jar_v2, &["APP_MARK=failing", "APP_FAIL_PERCENT=100"], &[]),
     }
 }
 

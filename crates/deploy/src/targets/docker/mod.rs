@@ -682,6 +682,7 @@ impl Target for DockerHost {
     const STRATEGIES: &'static [Strategy] =
         &[Strategy::Rolling, Strategy::BlueGreen, Strategy::Canary, Strategy::Direct];
     const DEFAULT_STRATEGY: Strategy = Strategy::Rolling;
+    const JUDGED: &'static [Strategy] = &[Strategy::Canary];
 
     fn reads(strategy: Strategy) -> &'static [Param] {
         match strategy {
@@ -810,6 +811,7 @@ mod tests {
             port: 8080,
             timeout: Duration::from_secs(60),
             dry_run: false,
+            analysis: None,
         };
         let body = serde_json::to_value(host.container_body(&request)).unwrap();
         assert_eq!(body["Image"], request.image.as_str());

@@ -23,6 +23,8 @@
 //! else an interrupted run left (a started container the route does not use, older
 //! stopped ones, a probe route) is cleaned up by the next run, under the app's lock.
 
+mod gated;
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -508,11 +510,20 @@ impl DockerHost {
                         let bake = request.rollout.bake_or_default();
                         let shares: Vec<String> =
                             request.rollout.steps_or_default().iter().map(|s| format!("{s}%")).collect();
-                        steps.push(format!(
-                            "send it {} of {app}'s traffic{}; finish with --promote or --reject",
-                            shares.join(", then "),
-                            if shares.len() > 1 { format!(", {}s apart", bake.as_secs()) } else { String::new() }
-                        ));
+                        match &request.analysis {
+                            Some(analysis) => steps.push(format!(
+                                "send it {} of {app}'s traffic, each step judged for {}s by analysis of it alone ({}); on a crossed gate give all traffic back and remove it, else promote it{}",
+                                shares.join(", then "),
+                                bake.as_secs(),
+                                analysis.describe(),
+                                if request.rollout.bake.is_some() { " after watching it at 100%" } else { "" }
+                            )),
+                            None => steps.push(format!(
+                                "send it {} of {app}'s traffic{}; finish with --promote or --reject",
+                                shares.join(", then "),
+                                if shares.len() > 1 { format!(", {}s apart", bake.as_secs()) } else { String::new() }
+                            )),
+                        }
                     }
                     (_, live) => {
                         steps.push(format!("route {app} to it"));
@@ -578,7 +589,8 @@ impl DockerHost {
         let result = self.apply_locked(docker, state, request, deadline, console).await;
         lock.release(docker, console).await;
         let mut outcome = result?;
-        outcome.details = self.proxy_details(docker).await;
+        let proxy_details = self.proxy_details(docker).await;
+        outcome.details.splice(0..0, proxy_details);
         Ok(outcome)
     }
 
@@ -664,11 +676,31 @@ impl DockerHost {
                         Ok(done)
                     }
                     (Strategy::Canary, Some(live)) => {
+                        // Judged by analysis: a probe route sends the analysis's requests to the canary alone.
+                        let probe_token = request.analysis.as_ref().map(|_| format!("{:016x}", fastrand::u64(..)));
                         self.bring_in(docker, &mut config, &incoming, &tls, request, deadline, console, |c| {
-                            c.set_canary_route(app, &host, &live, &dial, first_step)
+                            c.set_canary_route(app, &host, &live, &dial, first_step)?;
+                            match &probe_token {
+                                Some(token) => c.set_probe_route(app, &host, token, &dial),
+                                None => Ok(()),
+                            }
                         })
                         .await?;
                         console.info(&format!("{} takes {first_step}% of {app}'s traffic", incoming.described_as));
+                        if let Some(token) = probe_token {
+                            return self
+                                .judge_canary(
+                                    docker,
+                                    &mut config,
+                                    &roles,
+                                    &incoming,
+                                    (token, tls.probe.clone()),
+                                    request,
+                                    deadline,
+                                    console,
+                                )
+                                .await;
+                        }
                         self.walk_canary(docker, &mut config, &live, &incoming, request, deadline, console).await?;
                         Ok(outcome(request.version_label.clone(), live_version, id, Status::Canary))
                     }
@@ -1175,6 +1207,7 @@ mod tests {
             port: 8080,
             timeout: Duration::from_secs(600),
             dry_run: false,
+            analysis: None,
         }
     }
 

@@ -10,9 +10,13 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.util.Map;
+import java.util.concurrent.ConcurrentSkipListMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
 
 /** Sample JVM web service deployed by slipway. */
 public final class App {
@@ -28,7 +32,7 @@ public final class App {
         HttpServer server = HttpServer.create(new InetSocketAddress("0.0.0.0", port), 0);
         ExecutorService pool = Executors.newFixedThreadPool(4);
         server.setExecutor(pool);
-        server.createContext("/", new Routes(info));
+        server.createContext("/", new Routes(info, failPercent(System.getenv("APP_FAIL_PERCENT"))));
         server.start();
 
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
@@ -64,11 +68,44 @@ public final class App {
         }
     }
 
+    /** APP_FAIL_PERCENT: the share of `GET /` answered 500, to exercise canary analysis. */
+    static int failPercent(String value) {
+        if (value == null || value.isBlank()) {
+            return 0;
+        }
+        int percent = Integer.parseInt(value.trim());
+        if (percent < 0 || percent > 100) {
+            throw new IllegalArgumentException("APP_FAIL_PERCENT out of range 0..100: " + value);
+        }
+        return percent;
+    }
+
     static final class Routes implements HttpHandler {
         private final BuildInfo info;
+        private final int failPercent;
+        private final AtomicLong rootRequests = new AtomicLong();
+        /** Requests answered, by status code: the /metrics counters. */
+        private final Map<Integer, LongAdder> answered = new ConcurrentSkipListMap<>();
 
-        Routes(BuildInfo info) {
+        Routes(BuildInfo info, int failPercent) {
             this.info = info;
+            this.failPercent = failPercent;
+        }
+
+        /** The Prometheus text exposition format (version 0.0.4). */
+        private String metrics() {
+            StringBuilder text = new StringBuilder();
+            text.append("# HELP sample_http_requests_total Requests answered, by status code.\n");
+            text.append("# TYPE sample_http_requests_total counter\n");
+            for (Map.Entry<Integer, LongAdder> entry : answered.entrySet()) {
+                text.append("sample_http_requests_total{code=\"").append(entry.getKey()).append("\"} ")
+                        .append(entry.getValue().sum()).append('\n');
+            }
+            text.append("# HELP sample_build_info The version this build serves.\n");
+            text.append("# TYPE sample_build_info gauge\n");
+            text.append("sample_build_info{version=\"").append(info.version.replace("\\", "\\\\").replace("\"", "\\\""))
+                    .append("\"} 1\n");
+            return text.toString();
         }
 
         @Override
@@ -94,7 +131,17 @@ public final class App {
                         body.addProperty("version", info.version);
                         send(ex, 200, body);
                         break;
+                    case "/metrics":
+                        sendText(ex, 200, metrics(), "text/plain; version=0.0.4; charset=utf-8");
+                        break;
                     case "/":
+                        // failPercent of every 100 requests fail, spread evenly (1 in 10 for 10).
+                        long n = rootRequests.getAndIncrement();
+                        if ((n + 1) * failPercent / 100 > n * failPercent / 100) {
+                            body.addProperty("error", "failing on purpose (APP_FAIL_PERCENT=" + failPercent + ")");
+                            send(ex, 500, body);
+                            break;
+                        }
                         body.addProperty("message", "hello from " + info.name);
                         send(ex, 200, body);
                         break;
@@ -108,9 +155,14 @@ public final class App {
             }
         }
 
-        private static void send(HttpExchange ex, int status, JsonObject body) throws IOException {
-            byte[] bytes = GSON.toJson(body).getBytes(StandardCharsets.UTF_8);
-            ex.getResponseHeaders().set("Content-Type", "application/json; charset=utf-8");
+        private void send(HttpExchange ex, int status, JsonObject body) throws IOException {
+            sendText(ex, status, GSON.toJson(body), "application/json; charset=utf-8");
+        }
+
+        private void sendText(HttpExchange ex, int status, String text, String contentType) throws IOException {
+            answered.computeIfAbsent(status, code -> new LongAdder()).increment();
+            byte[] bytes = text.getBytes(StandardCharsets.UTF_8);
+            ex.getResponseHeaders().set("Content-Type", contentType);
             if ("HEAD".equals(ex.getRequestMethod())) {
                 ex.sendResponseHeaders(status, -1);
                 return;

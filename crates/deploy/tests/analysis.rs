@@ -1,0 +1,242 @@
+//! The canary step loop ([`slipway_deploy::analysis::run_canary`]) against a fake
+//! traffic-shifting edge: a loopback HTTP server whose answers depend on the weight the
+//! loop set, and a record of the loop's calls. Each decision: every step passes and the
+//! canary is promoted; a gate crossed at a step aborts (traffic back, `aborted`); a gate
+//! crossed in the final watch rolls back (`rolled-back`); a query that errors aborts as
+//! inconclusive; and the bad inputs refused before anything changes.
+
+#![allow(clippy::unwrap_used)] // Tests panic on broken fixtures, as tests do.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use slipway_contract::CiMode;
+use slipway_contract::console::CapturedLog;
+use slipway_deploy::analysis::{AnalysisFlags, ProbeTarget, TrafficShift, check_request, run_canary};
+use slipway_deploy::rollout::{RolloutArgs, Steps};
+use slipway_deploy::{DeployError, DeployRequest, Phase, Rollout, Status, Strategy};
+
+/// A loopback server answering `GET /health` 200, or 500 while `failing(weight)`.
+struct Edge {
+    port: u16,
+    weight: Arc<AtomicU8>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Edge {
+    fn start(failing: fn(u8) -> bool) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let weight = Arc::new(AtomicU8::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (seen, stopped) = (Arc::clone(&weight), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::SeqCst) {
+                let Ok((mut stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                stream.set_nonblocking(false).unwrap();
+                stream.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
+                    head.push(byte[0]);
+                }
+                let (status, body) = if failing(seen.load(Ordering::SeqCst)) {
+                    ("500 Internal Server Error", "boom")
+                } else {
+                    ("200 OK", "UP")
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Self { port, weight, stop }
+    }
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The fake target: it moves the edge's weight and records each call.
+struct FakeShift {
+    url: String,
+    weight: Arc<AtomicU8>,
+    calls: Arc<Mutex<Vec<String>>>,
+}
+
+impl TrafficShift for FakeShift {
+    fn probe_target(&self) -> ProbeTarget {
+        ProbeTarget {
+            url: self.url.clone(),
+            check: "/health".to_owned(),
+            headers: vec!["X-Probe:1".to_owned()],
+            tls: None,
+        }
+    }
+
+    async fn set_weight(
+        &mut self,
+        percent: u8,
+        _deadline: Instant,
+        _console: &slipway_contract::Console,
+    ) -> Result<(), String> {
+        self.weight.store(percent, Ordering::SeqCst);
+        self.calls.lock().unwrap().push(format!("weight {percent}"));
+        Ok(())
+    }
+
+    async fn abort(&mut self, _deadline: Instant, _console: &slipway_contract::Console) -> Result<(), String> {
+        self.weight.store(0, Ordering::SeqCst);
+        self.calls.lock().unwrap().push("abort".to_owned());
+        Ok(())
+    }
+
+    async fn promote(&mut self, _deadline: Instant, _console: &slipway_contract::Console) -> Result<(), String> {
+        self.calls.lock().unwrap().push("promote".to_owned());
+        Ok(())
+    }
+}
+
+fn request(steps: &[u8], bake: Option<Duration>, flags: &AnalysisFlags) -> DeployRequest {
+    let args = RolloutArgs { steps: Some(Steps(steps.to_vec())), bake, ..RolloutArgs::default() };
+    DeployRequest {
+        image: "127.0.0.1:5555/app@sha256:0000".into(),
+        rollout: Rollout::new(Strategy::Canary, &args).unwrap(),
+        phase: Phase::Deploy,
+        version_label: "v2".into(),
+        port: 8080,
+        timeout: Duration::from_secs(120),
+        dry_run: false,
+        analysis: flags.parse().unwrap(),
+    }
+}
+
+fn gates(max_error_rate: &str) -> AnalysisFlags {
+    AnalysisFlags { max_error_rate: Some(max_error_rate.to_owned()), ..AnalysisFlags::default() }
+}
+
+/// Runs the loop on a fresh edge; the calls it made, its result and the log.
+fn judge(failing: fn(u8) -> bool, request: &DeployRequest) -> (Vec<String>, Result<Vec<String>, DeployError>, String) {
+    let edge = Edge::start(failing);
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let mut shift = FakeShift {
+        url: format!("http://127.0.0.1:{}", edge.port),
+        weight: Arc::clone(&edge.weight),
+        calls: Arc::clone(&calls),
+    };
+    shift.weight.store(request.rollout.steps[0], Ordering::SeqCst);
+    let log = CapturedLog::default();
+    let console = log.console("deploy", CiMode::Plain);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let analysis = request.analysis.clone().unwrap();
+    let deadline = Instant::now() + request.timeout;
+    let result = runtime.block_on(run_canary(&mut shift, request, &analysis, deadline, &console));
+    let result = result.map(|judged| {
+        judged.records.iter().map(|record| format!("{}% {}", record.percent, record.window.decision)).collect()
+    });
+    let calls = calls.lock().unwrap().clone();
+    (calls, result, log.text())
+}
+
+#[test]
+fn every_step_passes_then_the_canary_is_promoted() {
+    let request = request(&[10, 25, 50], Some(Duration::from_secs(1)), &gates("5%"));
+    let (calls, result, log) = judge(|_| false, &request);
+    let records = result.unwrap_or_else(|error| panic!("{error}\n{log}"));
+    assert_eq!(
+        records,
+        ["10% every gate held", "25% every gate held", "50% every gate held", "100% every gate held"],
+        "each step, then the final watch (--bake given)"
+    );
+    assert_eq!(calls, ["weight 10", "weight 25", "weight 50", "weight 100", "promote"]);
+}
+
+#[test]
+fn a_gate_crossed_at_a_step_aborts_there() {
+    // The canary breaks once it takes 25%: step 2 fails, step 3 never comes.
+    let request = request(&[10, 25, 50], Some(Duration::from_secs(1)), &gates("5%"));
+    let (calls, result, log) = judge(|weight| weight >= 25, &request);
+    let Err(DeployError::Failed { message, status, detail }) = result else { panic!("{result:?}\n{log}") };
+    assert_eq!(status, Status::Aborted);
+    assert!(
+        message.starts_with("the canary was aborted at step 2 of 3 at 25%: the gate error rate was crossed"),
+        "{message}"
+    );
+    assert!(message.contains("threshold <= 5%"), "{message}");
+    assert!(message.ends_with("all traffic is back on the old version and the canary was removed"), "{message}");
+    assert_eq!(calls, ["weight 10", "weight 25", "abort"]);
+    assert_eq!(detail.len(), 2, "the timeline: both steps judged: {detail:?}");
+    assert!(detail[0].starts_with("step 1 of 3 at 10%: passed"), "{detail:?}");
+    assert!(detail[1].starts_with("step 2 of 3 at 25%: failed: the gate error rate was crossed"), "{detail:?}");
+}
+
+#[test]
+fn a_gate_crossed_in_the_final_watch_rolls_back() {
+    let request = request(&[10, 50], Some(Duration::from_secs(1)), &gates("5%"));
+    let (calls, result, log) = judge(|weight| weight == 100, &request);
+    let Err(DeployError::Failed { message, status, .. }) = result else { panic!("{result:?}\n{log}") };
+    assert_eq!(status, Status::RolledBack);
+    assert!(message.starts_with("the promoted canary was rolled back at the final watch at 100%"), "{message}");
+    assert_eq!(calls, ["weight 10", "weight 50", "weight 100", "abort"], "never promoted");
+}
+
+#[test]
+fn a_query_that_errors_aborts_as_inconclusive() {
+    let flags = AnalysisFlags {
+        prometheus: Some(format!("http://127.0.0.1:{}", slipway_testkit::free_port())),
+        metric: vec!["errors:sum(rate(errors_total[1m]))<=0.05".to_owned()],
+        ..AnalysisFlags::default()
+    };
+    let request = request(&[10, 50], Some(Duration::from_secs(1)), &flags);
+    let started = Instant::now();
+    let (calls, result, log) = judge(|_| false, &request);
+    let Err(DeployError::Failed { message, status, .. }) = result else { panic!("{result:?}\n{log}") };
+    assert_eq!(status, Status::Aborted);
+    assert!(message.contains("at step 1 of 2 at 10%: the gate errors is inconclusive"), "{message}");
+    assert!(message.contains("cannot be queried"), "{message}");
+    assert_eq!(calls, ["weight 10", "abort"]);
+    assert!(started.elapsed() < Duration::from_secs(5), "the error ends the window at once");
+}
+
+#[test]
+fn bad_analysis_input_is_refused_before_any_change() {
+    let refused = |request: &DeployRequest, judged: &[Strategy]| match check_request("docker", judged, request) {
+        Err(DeployError::Usage(message)) => message,
+        other => panic!("{other:?}"),
+    };
+    // An analysis flag on a strategy that does not shift traffic.
+    let mut rolling = request(&[10], None, &gates("5%"));
+    rolling.rollout = Rollout::plain(Strategy::Rolling);
+    assert!(
+        refused(&rolling, &[Strategy::Canary]).contains("which --strategy rolling on the docker target does not do")
+    );
+    // Bakes that do not fit in --timeout: three steps and the final watch of 40s is 160s.
+    let mut long = request(&[10, 25, 50], Some(Duration::from_secs(40)), &gates("5%"));
+    assert!(refused(&long, &[Strategy::Canary]).contains("4 analysis window(s) of --bake 40s (2m40s in all"));
+    long.timeout = Duration::from_secs(200);
+    assert!(check_request("docker", &[Strategy::Canary], &long).is_ok());
+    // On --promote.
+    let mut promote = request(&[10], None, &gates("5%"));
+    promote.phase = Phase::Promote;
+    assert!(refused(&promote, &[Strategy::Canary]).contains("--promote takes none"));
+    // A PromQL gate without a comparison.
+    let no_comparison = AnalysisFlags {
+        prometheus: Some("http://127.0.0.1:9090".into()),
+        metric: vec!["errors:sum(rate(x[1m]))".into()],
+        ..AnalysisFlags::default()
+    };
+    assert!(no_comparison.parse().unwrap_err().starts_with("--metric: the gate errors has no comparison"));
+    assert_eq!(AnalysisFlags::default().parse(), Ok(None), "no flags: the phased canary of before");
+}

@@ -1,0 +1,271 @@
+//! A canary judged by analysis on the proxied Docker host: the real Docker Engine, the
+//! real Caddy proxy (the caddy:2 stand-in of scripts/test-services.sh) and the sample
+//! app's images. While a client polls the published address, a canary that answers
+//! errors is aborted at its first step (it got about its weight's share of the
+//! client's requests, none after the abort, and the old version answered throughout),
+//! a healthy canary goes through every step and is promoted, and a gate whose query
+//! errors aborts as inconclusive. Bad analysis input exits 2 before anything changes.
+//! Skips without Docker, the registry, Maven or the proxy image unless SLIPWAY_REQUIRE_E2E=1.
+
+#![allow(clippy::unwrap_used)] // Tests panic on broken fixtures, as tests do.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use common::{deploy_command, images, run};
+use slipway_testkit::{StepRun, free_port};
+
+fn proxy_image() -> Option<String> {
+    let registry = slipway_testkit::test_registry()?;
+    let image = std::env::var("SLIPWAY_TEST_CADDY_IMAGE").unwrap_or_else(|_| format!("{registry}/slipway/caddy:2"));
+    let present =
+        slipway_testkit::command_works("skopeo", &["inspect", "--tls-verify=false", &format!("docker://{image}")]);
+    slipway_testkit::prerequisite(&format!("the proxy image {image} (scripts/test-services.sh start)"), present)
+        .then_some(image)
+}
+
+struct Cleanup(String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        slipway_testkit::remove_docker_app(&self.0);
+    }
+}
+
+fn deploy(name: &str, port: u16, proxy: &str, args: &[&str]) -> StepRun {
+    let mut command = deploy_command();
+    command
+        .args(["--target", "docker", "--name", name, "--timeout", "3m", "--proxy-image", proxy])
+        .args(["--publish", &format!("127.0.0.1:{port}:8080"), "--check", "/", "--drain-timeout", "2s"])
+        .args(args);
+    run(command)
+}
+
+/// One GET /version on a new connection: the version served, or why none.
+fn version_served(port: u16) -> Result<String, String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .write_all(b"GET /version HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n")
+        .map_err(|e| format!("send: {e}"))?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).map_err(|e| format!("read: {e}"))?;
+    if answer.is_empty() {
+        return Err("closed without an answer".to_owned());
+    }
+    let status = answer.split_whitespace().nth(1).unwrap_or("none");
+    if status != "200" {
+        return Err(format!("HTTP {status}"));
+    }
+    let version = answer.split("\"version\":\"").nth(1).and_then(|rest| rest.split('"').next());
+    version.map(str::to_owned).ok_or_else(|| format!("no version in {answer}"))
+}
+
+/// Each answer the poller got: when, and which version (or why none).
+type Answers = Vec<(Instant, Result<String, String>)>;
+
+/// Clients polling the published address back to back until stopped. Caddy's weighted
+/// round robin sends blocks of requests (90 to the old version, then 10 to a 10% canary),
+/// so several clients make enough requests for the canary's share to show.
+struct Poller {
+    stop: Arc<AtomicBool>,
+    handles: Vec<JoinHandle<Answers>>,
+}
+
+impl Poller {
+    fn start(port: u16) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let handles = (0..4)
+            .map(|_| {
+                let flag = Arc::clone(&stop);
+                std::thread::spawn(move || {
+                    let mut answers = Vec::new();
+                    while !flag.load(Ordering::Relaxed) {
+                        answers.push((Instant::now(), version_served(port)));
+                    }
+                    answers
+                })
+            })
+            .collect();
+        Self { stop, handles }
+    }
+
+    /// Every client's answers, in the order the requests started.
+    fn finish(self) -> Answers {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut answers: Answers = self.handles.into_iter().flat_map(|handle| handle.join().unwrap()).collect();
+        answers.sort_by_key(|(at, _)| *at);
+        answers
+    }
+}
+
+fn app_containers(name: &str) -> Vec<String> {
+    let listed = Command::new("docker")
+        .args(["ps", "-a", "--format", "{{.Names}} {{.State}}", "--filter", &format!("label=dev.slipway.app={name}")])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&listed.stdout).lines().map(str::to_owned).collect()
+}
+
+fn error_line(run: &StepRun) -> &str {
+    run.stderr.lines().rfind(|line| line.contains("error")).unwrap_or_default()
+}
+
+/// Asserts every request was answered by a version, but for at most `closed` connections
+/// a configuration load of Caddy closed before the request came (see docker_proxy.rs).
+fn assert_answered(answers: &Answers, closed: usize) {
+    let errors: Vec<&String> = answers.iter().filter_map(|(_, answer)| answer.as_ref().err()).collect();
+    let failures: Vec<&&String> = errors.iter().filter(|error| error.as_str() != "closed without an answer").collect();
+    assert!(failures.is_empty(), "{} failed requests: {failures:?}", failures.len());
+    assert!(errors.len() <= closed, "{} connections closed unanswered", errors.len());
+}
+
+#[test]
+fn a_failing_canary_is_aborted_at_its_first_step_and_a_healthy_one_is_promoted() {
+    let Some(images) = images() else { return };
+    let Some(proxy) = proxy_image() else { return };
+    let name = common::unique_name("analysis");
+    let _cleanup = Cleanup(name.clone());
+    let port = free_port();
+
+    let first = deploy(&name, port, &proxy, &["--image", &images.v1, "--version-label", "v1"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(version_served(port).as_deref(), Ok("1.0.0"));
+
+    // A canary (2.0.0) that answers GET / with 500: the error rate is judged on its own
+    // answers (the probe route), crossed within the first step's bake.
+    let poller = Poller::start(port);
+    // A 20s bake: a probe every second, so the 10 probes that judge the rate take 10s.
+    let gated = ["--strategy", "canary", "--steps", "10,50", "--bake", "20s", "--max-error-rate", "5%"];
+    let started = Instant::now();
+    let failing =
+        deploy(&name, port, &proxy, &[&gated[..], &["--image", &images.failing, "--version-label", "bad"]].concat());
+    let aborted_at = Instant::now();
+    std::thread::sleep(Duration::from_secs(2));
+    let answers = poller.finish();
+    assert_eq!(failing.code, 1, "{}", failing.stderr);
+    assert_eq!(failing.output("status"), Some("aborted"));
+    let line = error_line(&failing);
+    assert!(line.contains("the canary was aborted at step 1 of 2 at 10%"), "{line}");
+    assert!(line.contains("the gate error rate was crossed"), "{line}");
+    assert!(line.contains("status 500"), "{line}");
+    assert!(!failing.stderr.contains("takes 50%"), "never went past the first step: {}", failing.stderr);
+    assert!(aborted_at - started < Duration::from_secs(60), "{:?}", aborted_at - started);
+
+    // The poller's view: the old version answered throughout; the canary got about its
+    // 10% while it was in, and nothing once deploy had aborted it.
+    assert_answered(&answers, 8);
+    let canary: Vec<Instant> = answers.iter().filter(|(_, a)| a.as_deref() == Ok("2.0.0")).map(|(at, _)| *at).collect();
+    assert!(!canary.is_empty(), "the canary took part of the traffic: {} answers; {}", answers.len(), failing.stderr);
+    assert!(canary.iter().all(|at| *at < aborted_at), "a request reached the canary after the abort");
+    let (first_hit, last_hit) = (canary[0], *canary.last().unwrap());
+    let during = answers.iter().filter(|(at, a)| *at >= first_hit && *at <= last_hit && a.is_ok()).count();
+    let share = canary.len() as f64 / during as f64;
+    assert!(
+        (0.04..=0.25).contains(&share),
+        "{} of {during} requests on the 10% canary: {}",
+        canary.len(),
+        failing.stderr
+    );
+    let old = answers.iter().filter(|(_, a)| a.as_deref() == Ok("1.0.0")).count();
+    assert!(old > 50, "{old} answers from the old version");
+    assert_eq!(version_served(port).as_deref(), Ok("1.0.0"));
+    let containers = app_containers(&name);
+    assert_eq!(containers.len(), 1, "the canary was removed: {containers:?}");
+    assert!(containers[0].ends_with(" running"), "{containers:?}");
+
+    // A healthy canary: every step, the final watch at 100%, then promoted.
+    let poller = Poller::start(port);
+    let healthy = ["--strategy", "canary", "--steps", "10,50", "--bake", "3s", "--max-error-rate", "5%"];
+    let promoted = deploy(
+        &name,
+        port,
+        &proxy,
+        &[
+            &healthy[..],
+            &["--expect-version", "2.0.0", "--latency-p95", "2s", "--image", &images.v2, "--version-label", "v2"],
+        ]
+        .concat(),
+    );
+    let answers = poller.finish();
+    assert_eq!(promoted.code, 0, "{}", promoted.stderr);
+    assert_eq!(promoted.output("status"), Some("promoted"));
+    assert_eq!(promoted.output("version-label"), Some("v2"));
+    assert_eq!(promoted.output("previous-version"), Some("v1"));
+    assert_eq!(version_served(port).as_deref(), Ok("2.0.0"));
+    assert_answered(&answers, 16);
+    let summary = promoted.summary.as_deref().unwrap_or_default();
+    for row in ["| step 1 of 2 at 10% | `passed", "| step 2 of 2 at 50% | `passed", "| final watch at 100% | `passed"] {
+        assert!(summary.contains(row), "{row}: {summary}");
+    }
+    assert!(summary.contains("version 2.0.0 (== 2.0.0)"), "{summary}");
+    let containers = app_containers(&name);
+    assert_eq!(containers.iter().filter(|c| c.ends_with(" running")).count(), 1, "{containers:?}");
+
+    // A gate whose query cannot run: inconclusive, aborted at once, 2.0.0 serves on.
+    let unreachable = format!("http://127.0.0.1:{}", free_port());
+    let inconclusive = deploy(
+        &name,
+        port,
+        &proxy,
+        &[&healthy[..], &["--prometheus", &unreachable, "--metric", "errors:sum(up)<=1"]]
+            .concat()
+            .into_iter()
+            .chain(["--image", &images.v1, "--version-label", "v1-again"])
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(inconclusive.code, 1, "{}", inconclusive.stderr);
+    assert_eq!(inconclusive.output("status"), Some("aborted"));
+    assert!(error_line(&inconclusive).contains("the gate errors is inconclusive"), "{}", error_line(&inconclusive));
+    assert_eq!(version_served(port).as_deref(), Ok("2.0.0"));
+}
+
+#[test]
+fn bad_analysis_input_exits_2_before_anything_changes() {
+    let image = format!("127.0.0.1:5555/app@sha256:{}", "a".repeat(64));
+    let name = common::unique_name("analysis-input");
+    let refused = |args: &[&str]| {
+        let mut command = deploy_command();
+        command.args(["--target", "docker", "--name", &name, "--image", &image]).args(args);
+        let result = run(command);
+        assert_eq!(result.code, 2, "{args:?}: {}", result.stderr);
+        error_line(&result).to_owned()
+    };
+    let line = refused(&["--strategy", "rolling", "--max-error-rate", "5%"]);
+    assert!(line.contains("which --strategy rolling on the docker target does not do"), "{line}");
+    let line = refused(&["--strategy", "canary", "--steps", "50,10", "--max-error-rate", "5%"]);
+    assert!(line.contains("--steps must rise"), "{line}");
+    let line = refused(&["--strategy", "canary", "--steps", "10,100", "--max-error-rate", "5%"]);
+    assert!(line.contains("`100` is not a share of traffic from 1 to 99"), "{line}");
+    let line = refused(&[
+        "--strategy",
+        "canary",
+        "--steps",
+        "10,50",
+        "--bake",
+        "5m",
+        "--timeout",
+        "10m",
+        "--expect-version",
+        "2",
+    ]);
+    assert!(line.contains("3 analysis window(s) of --bake 5m (15m in all"), "{line}");
+    let line = refused(&[
+        "--strategy",
+        "canary",
+        "--prometheus",
+        "http://127.0.0.1:9090",
+        "--metric",
+        "errors:sum(rate(x[1m]))",
+    ]);
+    assert!(line.contains("--metric: the gate errors has no comparison"), "{line}");
+    let line = refused(&["--strategy", "blue-green", "--preview-port", "8081", "--latency-p95", "1s"]);
+    assert!(line.contains("--strategy blue-green on the docker target does not do"), "{line}");
+}
