@@ -10,6 +10,11 @@ packages=(
   # The Maven plugins and libraries the sample app's pom pins (offline, from /usr/share/maven-repo).
   libmaven-compiler-plugin-java libmaven-resources-plugin-java libmaven-jar-plugin-java
   libmaven-shade-plugin-java libsurefire-java libgoogle-gson-java
+  # The sample WAR (workflows-examples/sample-war): the war plugin and the Jakarta Servlet API.
+  libmaven-war-plugin-java libjakarta-servlet-api-java
+  # Debian's Tomcat 10, from which scripts/test-services.sh assembles the tomcat:10-jre17
+  # stand-in (tomcat10 holds the pristine conf/, tomcat10-common bin/, libtomcat10-java lib/).
+  tomcat10 libtomcat10-java
   # Tools the tests call.
   coreutils curl
   # Local test services and base images (scripts/test-services.sh): the CNCF distribution
@@ -29,6 +34,11 @@ for package in "${packages[@]}"; do
 done
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
+# tomcat10 is a system service: only its files are wanted, so keep systemd from starting it
+# on port 8080 when the package is installed (masking a unit that does not exist yet works).
+if [ -d /run/systemd/system ] && ! dpkg-query -W -f='${Status}' tomcat10 2>/dev/null | grep -q "install ok installed"; then
+  $sudo ln -sf /dev/null /etc/systemd/system/tomcat10.service
+fi
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} Debian packages present"
 else
