@@ -12,6 +12,8 @@ packages=(
   libmaven-shade-plugin-java libsurefire-java libgoogle-gson-java
   # The sample WAR (workflows-examples/sample-war): the war plugin and the Jakarta Servlet API.
   libmaven-war-plugin-java libjakarta-servlet-api-java
+  # `mvn dependency:list`, which the SBOM tests compare containerize's purls with.
+  libmaven-dependency-plugin-java
   # Debian's Tomcat 10, from which scripts/test-services.sh assembles the tomcat:10-jre17
   # stand-in (tomcat10 holds the pristine conf/, tomcat10-common bin/, libtomcat10-java lib/).
   tomcat10 libtomcat10-java
@@ -57,6 +59,11 @@ fi
 if ! command -v moto_server >/dev/null 2>&1; then
   echo "install-deps: installing moto[server] from PyPI"
   python3 -m pip install -q 'moto[server]'
+fi
+# CycloneDX's own Python library and its JSON schema validator: the SBOM tests' judge.
+if ! python3 -c 'from cyclonedx.validation.json import JsonStrictValidator' >/dev/null 2>&1; then
+  echo "install-deps: installing cyclonedx-python-lib[json-validation] from PyPI"
+  python3 -m pip install -q 'cyclonedx-python-lib[json-validation]'
 fi
 # act (runs workflows-examples/local/*.yml) and actionlint (lints workflows-examples/), for tests/actions.rs.
 if ! command -v act >/dev/null 2>&1 || ! command -v actionlint >/dev/null 2>&1; then

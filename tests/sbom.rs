@@ -1,0 +1,144 @@
+//! containerize's SBOM judged by others: CycloneDX's own schema validator (PyPI
+//! cyclonedx-python-lib), the dependency list Maven itself reports (`mvn dependency:list`,
+//! offline), and byte-for-byte reproducibility. The WAR's SBOM and its push as an OCI
+//! referrer are in tests/war.rs. Runs the binaries `cargo build --workspace` made; skips
+//! without them or their prerequisites unless SLIPWAY_REQUIRE_E2E=1.
+
+#![allow(clippy::unwrap_used)] // Tests panic on broken fixtures, as tests do.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use slipway_testkit::{
+    StepRun, build_sample_dist, build_sample_fat_jar, cyclonedx_validator_ready, gradle_ready, maven_ready,
+    maven_runtime_purls, prerequisite, run_with_sinks, step_command, test_registry, validate_cyclonedx_1_6,
+    workspace_binary,
+};
+
+/// The `SOURCE_DATE_EPOCH` both runs share: 2024-01-01T00:00:00Z.
+const EPOCH: &str = "1704067200";
+
+fn containerize_ready() -> bool {
+    prerequisite("the containerize binary (cargo build --workspace)", workspace_binary("containerize").is_some())
+}
+
+/// containerize `artifact` onto the test JRE into `out`, with a fixed SOURCE_DATE_EPOCH.
+fn containerize(artifact: &Path, base: &str, out: &Path) -> StepRun {
+    let mut command = step_command(workspace_binary("containerize").unwrap().to_str().unwrap());
+    command
+        .arg("--artifact")
+        .arg(artifact)
+        .args(["--base", base, "--image", "slipway-test/sbom:1"])
+        .arg("--output")
+        .arg(out.join("layout"))
+        .env("SOURCE_DATE_EPOCH", EPOCH);
+    std::fs::create_dir_all(out).unwrap();
+    let run = run_with_sinks(command, out);
+    assert_eq!(run.code, 0, "containerize: {}", run.stderr);
+    run
+}
+
+fn sha256_of(path: &Path) -> String {
+    let out = Command::new("sha256sum").arg(path).output().unwrap();
+    String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_owned()
+}
+
+fn components<'a>(sbom: &'a Value, kind: &str) -> Vec<&'a Value> {
+    sbom["components"].as_array().unwrap().iter().filter(|c| c["type"] == kind).collect()
+}
+
+fn purls(components: &[&Value]) -> Vec<String> {
+    let mut purls: Vec<String> = components.iter().map(|c| c["purl"].as_str().unwrap().to_owned()).collect();
+    purls.sort();
+    purls
+}
+
+fn sha256_hash(component: &Value) -> Option<&str> {
+    component["hashes"].as_array()?.iter().find(|h| h["alg"] == "SHA-256")?["content"].as_str()
+}
+
+/// The SBOM a run wrote, checked against CycloneDX 1.6's schema.
+fn valid_sbom(run: &StepRun) -> (PathBuf, Value) {
+    let path = PathBuf::from(run.output("sbom").unwrap());
+    assert!(path.ends_with("layout/sbom.cdx.json"), "{}", path.display());
+    validate_cyclonedx_1_6(&path)
+        .unwrap_or_else(|error| panic!("CycloneDX's validator refused {}: {error}", path.display()));
+    let sbom: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    (path, sbom)
+}
+
+#[test]
+fn the_fat_jars_sbom_is_valid_reproducible_and_lists_what_maven_resolved() {
+    if !(containerize_ready() && maven_ready() && cyclonedx_validator_ready()) {
+        return;
+    }
+    let Some(registry) = test_registry() else { return };
+    let base = format!("{registry}/slipway/jre:17");
+    let work = tempfile::tempdir().unwrap();
+    let jar = build_sample_fat_jar(work.path());
+    let first = containerize(&jar, &base, &work.path().join("first"));
+    let second = containerize(&jar, &base, &work.path().join("second"));
+    let (first_path, sbom) = valid_sbom(&first);
+    let (second_path, _) = valid_sbom(&second);
+    assert_eq!(std::fs::read(&first_path).unwrap(), std::fs::read(&second_path).unwrap(), "byte-identical");
+
+    assert_eq!(sbom["specVersion"], "1.6");
+    assert_eq!(sbom["metadata"]["timestamp"], "2024-01-01T00:00:00Z", "from SOURCE_DATE_EPOCH");
+    assert_eq!(sbom["metadata"]["component"]["type"], "container");
+
+    // The app itself, hashed whole, and where it lies in the image.
+    let app = components(&sbom, "application");
+    assert_eq!(app.len(), 1, "{sbom}");
+    assert_eq!(app[0]["purl"], "pkg:maven/dev.slipway/sample-app@1.0.0");
+    assert_eq!(sha256_hash(app[0]), Some(sha256_of(&jar).as_str()));
+    assert_eq!(app[0]["evidence"]["occurrences"][0]["location"], "/app/sample-app-1.0.0.jar");
+
+    // What Maven resolved for it, found in the shaded jar's embedded pom.properties; no
+    // hash, as the original jars are not in the image.
+    let project = jar.parent().unwrap().parent().unwrap();
+    let libraries = components(&sbom, "library");
+    assert_eq!(purls(&libraries), maven_runtime_purls(project), "{sbom}");
+    for library in &libraries {
+        assert_eq!(sha256_hash(library), None, "{library}");
+        let location = library["evidence"]["occurrences"][0]["location"].as_str().unwrap();
+        assert!(location.starts_with("/app/sample-app-1.0.0.jar!/META-INF/maven/"), "{location}");
+    }
+
+    // The base, by the digest containerize resolved.
+    let base_digest = first.output("base-digest").unwrap();
+    let base_component = components(&sbom, "container");
+    assert_eq!(base_component.len(), 1);
+    assert_eq!(base_component[0]["version"], base_digest);
+    let purl = base_component[0]["purl"].as_str().unwrap();
+    assert!(purl.starts_with(&format!("pkg:oci/jre@{}", base_digest.replace(':', "%3A"))), "{purl}");
+    assert!(purl.ends_with(&format!("?repository_url={}/slipway/jre", registry.replace(':', "%3A"))), "{purl}");
+}
+
+#[test]
+fn the_dists_sbom_hashes_each_lib_jar() {
+    if !(containerize_ready() && gradle_ready() && cyclonedx_validator_ready()) {
+        return;
+    }
+    let Some(registry) = test_registry() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let dist = build_sample_dist(work.path());
+    let run = containerize(&dist, &format!("{registry}/slipway/jre:17"), &work.path().join("out"));
+    let (_, sbom) = valid_sbom(&run);
+    let mut located: Vec<(String, String)> = Vec::new();
+    for component in components(&sbom, "library").into_iter().chain(components(&sbom, "application")) {
+        let location = component["evidence"]["occurrences"][0]["location"].as_str().unwrap();
+        let name = location.strip_prefix("/app/lib/").unwrap_or_else(|| panic!("{location}"));
+        assert_eq!(sha256_hash(component), Some(sha256_of(&dist.join("lib").join(name)).as_str()), "{name}");
+        located.push((name.to_owned(), component["name"].as_str().unwrap().to_owned()));
+    }
+    let mut jars: Vec<String> = std::fs::read_dir(dist.join("lib"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    jars.sort();
+    located.sort();
+    assert_eq!(located.iter().map(|(jar, _)| jar.clone()).collect::<Vec<_>>(), jars, "every lib/*.jar, once");
+    let gson = components(&sbom, "library").into_iter().find(|c| c["name"] == "gson").unwrap();
+    assert_eq!(gson["purl"], "pkg:maven/com.google.code.gson/gson@2.10");
+}
