@@ -14,6 +14,8 @@ packages=(
   libmaven-war-plugin-java libjakarta-servlet-api-java
   # `mvn dependency:list`, which the SBOM tests compare containerize's purls with.
   libmaven-dependency-plugin-java
+  # A shade JAR with a transitive dependency (commons-text brings commons-lang3) for the SBOM tests.
+  libcommons-text-java libcommons-lang3-java
   # Debian's Tomcat 10, from which scripts/test-services.sh assembles the tomcat:10-jre17
   # stand-in (tomcat10 holds the pristine conf/, tomcat10-common bin/, libtomcat10-java lib/).
   tomcat10 libtomcat10-java

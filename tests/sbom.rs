@@ -11,9 +11,9 @@ use std::process::Command;
 
 use serde_json::Value;
 use slipway_testkit::{
-    StepRun, build_sample_dist, build_sample_fat_jar, cyclonedx_validator_ready, gradle_ready, maven_ready,
-    maven_runtime_purls, prerequisite, run_with_sinks, step_command, test_registry, validate_cyclonedx_1_6,
-    workspace_binary,
+    DEBIAN_MAVEN_REPO, StepRun, build_sample_dist, build_sample_fat_jar, copy_project, cyclonedx_validator_ready,
+    gradle_ready, maven_ready, maven_runtime_purls, prerequisite, run_with_sinks, sample_app_dir, step_command,
+    test_registry, validate_cyclonedx_1_6, workspace_binary,
 };
 
 /// The `SOURCE_DATE_EPOCH` both runs share: 2024-01-01T00:00:00Z.
@@ -113,6 +113,117 @@ fn the_fat_jars_sbom_is_valid_reproducible_and_lists_what_maven_resolved() {
     let purl = base_component[0]["purl"].as_str().unwrap();
     assert!(purl.starts_with(&format!("pkg:oci/jre@{}", base_digest.replace(':', "%3A"))), "{purl}");
     assert!(purl.ends_with(&format!("?repository_url={}/slipway/jre", registry.replace(':', "%3A"))), "{purl}");
+}
+
+#[test]
+fn a_shade_jar_with_a_transitive_dependency_lists_what_maven_resolved() {
+    if !(containerize_ready() && maven_ready() && cyclonedx_validator_ready()) {
+        return;
+    }
+    let Some(registry) = test_registry() else { return };
+    let repo = Path::new(DEBIAN_MAVEN_REPO);
+    let available = repo.join("org/apache/commons/commons-text/1.10.0").is_dir()
+        && repo.join("org/apache/commons/commons-lang3/3.12.0").is_dir();
+    if !prerequisite(
+        "commons-text 1.10.0 and commons-lang3 3.12.0 in Debian's Maven repository (libcommons-text-java)",
+        available,
+    ) {
+        return;
+    }
+    // The sample app plus commons-text, which brings commons-lang3 along. Debian's pom of
+    // commons-text names lang3's version `debian`: managed to the version its jar records.
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("shaded");
+    copy_project(&sample_app_dir(), &project);
+    let pom_path = project.join("pom.xml");
+    let pom = std::fs::read_to_string(&pom_path).unwrap();
+    let extra = "<dependencies>
+    <dependency>
+      <groupId>org.apache.commons</groupId>
+      <artifactId>commons-text</artifactId>
+      <version>1.10.0</version>
+    </dependency>";
+    let managed = "<dependencyManagement>
+    <dependencies>
+      <dependency>
+        <groupId>org.apache.commons</groupId>
+        <artifactId>commons-lang3</artifactId>
+        <version>3.12.0</version>
+      </dependency>
+    </dependencies>
+  </dependencyManagement>
+
+  <dependencies>";
+    assert!(pom.contains("\n  <dependencies>"), "the sample's pom has a dependencies section");
+    let pom = pom.replacen("\n  <dependencies>", &format!("\n  {managed}"), 1).replacen(
+        "<dependencies>\n    <dependency>\n      <groupId>com.google",
+        &format!("{extra}\n    <dependency>\n      <groupId>com.google"),
+        1,
+    );
+    std::fs::write(&pom_path, pom).unwrap();
+    let built = Command::new("mvn")
+        .args(["--batch-mode", "--quiet", "--offline", "-DskipTests", "package"])
+        .arg(format!("-Dmaven.repo.local={DEBIAN_MAVEN_REPO}"))
+        .current_dir(&project)
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "mvn package: {}", String::from_utf8_lossy(&built.stdout));
+    let jar = project.join("target/sample-app-1.0.0.jar");
+    let run = containerize(&jar, &format!("{registry}/slipway/jre:17"), &work.path().join("out"));
+    let (_, sbom) = valid_sbom(&run);
+    let expected = maven_runtime_purls(&project);
+    assert_eq!(
+        expected,
+        [
+            "pkg:maven/com.google.code.gson/gson@2.10",
+            "pkg:maven/org.apache.commons/commons-lang3@3.12.0",
+            "pkg:maven/org.apache.commons/commons-text@1.10.0"
+        ],
+        "Maven resolved the transitive dependency"
+    );
+    assert_eq!(purls(&components(&sbom, "library")), expected, "{sbom}");
+}
+
+#[test]
+fn push_image_refuses_an_sbom_that_is_not_cyclonedx_before_pushing_anything() {
+    let ready = containerize_ready()
+        && prerequisite("the push-image binary (cargo build --workspace)", workspace_binary("push-image").is_some());
+    if !ready {
+        return;
+    }
+    let Some(registry) = test_registry() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("tool.txt");
+    std::fs::write(&file, "a file\n").unwrap();
+    // An image of the base plus a file: no artifact, so containerize writes no SBOM.
+    let mut command = step_command(workspace_binary("containerize").unwrap().to_str().unwrap());
+    command
+        .args(["--add", &format!("{}:/opt/tool.txt", file.display())])
+        .args(["--base", &format!("{registry}/slipway/jre:17")])
+        .arg("--output")
+        .arg(work.path().join("layout"));
+    let run = run_with_sinks(command, work.path());
+    assert_eq!(run.code, 0, "containerize: {}", run.stderr);
+    assert_eq!(run.output("sbom"), Some(""), "no artifact, no SBOM");
+    assert!(!work.path().join("layout/sbom.cdx.json").exists());
+
+    let not_cyclonedx = work.path().join("spdx.json");
+    std::fs::write(&not_cyclonedx, r#"{"spdxVersion":"SPDX-2.3"}"#).unwrap();
+    let repository = format!("{registry}/sbom-test/refused-{}", std::process::id());
+    let mut push = step_command(workspace_binary("push-image").unwrap().to_str().unwrap());
+    push.arg("--layout")
+        .arg(work.path().join("layout"))
+        .args(["--image", &repository, "--tag", "1"])
+        .arg("--sbom")
+        .arg(&not_cyclonedx);
+    let pushed = run_with_sinks(push, &work.path().join("push"));
+    assert_eq!(pushed.code, 2, "{}", pushed.stderr);
+    let last = pushed.stderr.lines().last().unwrap_or_default();
+    assert!(last.contains("is not a CycloneDX JSON document"), "{}", pushed.stderr);
+    let port: u16 = registry.rsplit(':').next().unwrap().parse().unwrap();
+    let (status, _) =
+        slipway_testkit::http_get(port, &format!("/v2/{}/tags/list", &repository[registry.len() + 1..])).unwrap();
+    assert_eq!(status, 404, "nothing was pushed");
 }
 
 #[test]

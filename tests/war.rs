@@ -294,6 +294,13 @@ fn the_war_image_is_pushed_deployed_and_verified() {
     let image_ref = pushed.output("image-ref").unwrap().to_owned();
     assert!(image_ref.starts_with(&format!("{repository}@sha256:")), "{image_ref}");
     assert_sbom_is_a_referrer(image, &repository, &pushed);
+    // Pushed again (another tag), the same SBOM gives the same referrer, listed once.
+    let mut again = step("push-image");
+    again.arg("--layout").arg(&image.layout).args(["--image", &repository, "--tag", "again"]);
+    let again = run_step(again, &image.work.join("sinks-push-again"));
+    assert_eq!(again.code, 0, "push-image again: {}", again.stderr);
+    assert_eq!(again.output("sbom-ref"), pushed.output("sbom-ref"), "the referrer is reproducible");
+    assert_sbom_is_a_referrer(image, &repository, &again);
 
     let port = free_port();
     let name = format!("slipway-war-deploy-{}-{port}", std::process::id());

@@ -20,7 +20,7 @@ use crate::plan::Plan;
 
 /// The artifact type of a CycloneDX JSON SBOM referrer.
 const SBOM_MEDIA_TYPE: &str = "application/vnd.cyclonedx+json";
-use crate::report::report;
+use crate::report::{Transfers, report};
 
 /// What happened to one blob.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,7 +231,8 @@ pub(crate) async fn execute(plan: &Plan, console: &Console) -> Result<StepReport
         Some(sbom) if !plan.dry_run => Some(push_sbom(plan, sbom, &destination, &policy, console).await?),
         _ => None,
     };
-    Ok(report(plan, top.digest.as_str(), bytes, uploaded, skipped, mounted, sbom.as_ref(), started.elapsed()))
+    let transfers = Transfers { bytes, uploaded, skipped, mounted };
+    Ok(report(plan, top.digest.as_str(), transfers, sbom.as_ref(), started.elapsed()))
 }
 
 /// Attaches the SBOM to the pushed image as an OCI referrer.

@@ -10,16 +10,23 @@ use slipway_registry::referrers::{Indexed, Pushed};
 
 use crate::plan::Plan;
 
+/// What the blob transfers amounted to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Transfers {
+    pub bytes: u64,
+    pub uploaded: usize,
+    pub skipped: usize,
+    pub mounted: usize,
+}
+
 pub(crate) fn report(
     plan: &Plan,
     digest: &str,
-    bytes: u64,
-    uploaded: usize,
-    skipped: usize,
-    mounted: usize,
+    transfers: Transfers,
     sbom: Option<&Pushed>,
     took: Duration,
 ) -> StepReport {
+    let Transfers { bytes, uploaded, skipped, mounted } = transfers;
     let image_ref = format!("{}@{digest}", plan.repository.name());
     let mut outputs = Outputs::new();
     outputs
