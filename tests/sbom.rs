@@ -216,10 +216,12 @@ fn push_image_refuses_an_sbom_that_is_not_cyclonedx_before_pushing_anything() {
         .args(["--image", &repository, "--tag", "1"])
         .arg("--sbom")
         .arg(&not_cyclonedx);
+    std::fs::create_dir_all(work.path().join("push")).unwrap();
     let pushed = run_with_sinks(push, &work.path().join("push"));
     assert_eq!(pushed.code, 2, "{}", pushed.stderr);
-    let last = pushed.stderr.lines().last().unwrap_or_default();
-    assert!(last.contains("is not a CycloneDX JSON document"), "{}", pushed.stderr);
+    let errors: Vec<&str> = pushed.stderr.lines().filter(|line| line.contains("error")).collect();
+    assert_eq!(errors.len(), 1, "one error line: {}", pushed.stderr);
+    assert!(errors[0].contains("is not a CycloneDX JSON document"), "{}", pushed.stderr);
     let port: u16 = registry.rsplit(':').next().unwrap().parse().unwrap();
     let (status, _) =
         slipway_testkit::http_get(port, &format!("/v2/{}/tags/list", &repository[registry.len() + 1..])).unwrap();
