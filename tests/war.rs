@@ -257,6 +257,7 @@ fn the_war_image_answers_on_its_context_path_under_docker() {
     }
     let loaded = Command::new("docker").arg("load").arg("-i").arg(&image.tarball).output().unwrap();
     assert!(loaded.status.success(), "docker load: {}", String::from_utf8_lossy(&loaded.stderr));
+    let _image = LocalImage("slipway-test/sample-war:1.0.0".to_owned());
     let port = free_port();
     let name = format!("slipway-war-test-{}-{port}", std::process::id());
     let _cleanup = DockerApp(name.clone());
@@ -268,6 +269,16 @@ fn the_war_image_answers_on_its_context_path_under_docker() {
         .unwrap();
     assert!(started.status.success(), "docker run: {}", String::from_utf8_lossy(&started.stderr));
     assert_serves_the_sample(port);
+}
+
+/// Removes an image the Docker Engine loaded or pulled, when dropped (declare it before the
+/// container guard, so that it drops after the container is gone).
+struct LocalImage(String);
+
+impl Drop for LocalImage {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["image", "rm", "--force", &self.0]).output();
+    }
 }
 
 /// Removes what deploy or `docker run` made under this name, when dropped.
@@ -302,6 +313,7 @@ fn the_war_image_is_pushed_deployed_and_verified() {
     assert_eq!(again.output("sbom-ref"), pushed.output("sbom-ref"), "the referrer is reproducible");
     assert_sbom_is_a_referrer(image, &repository, &again);
 
+    let _pulled = LocalImage(image_ref.clone());
     let port = free_port();
     let name = format!("slipway-war-deploy-{}-{port}", std::process::id());
     let _cleanup = DockerApp(name.clone());
