@@ -84,16 +84,16 @@ pub fn inventory(artifact: &Artifact) -> Result<Inventory, InspectError> {
     let mut inventory = match artifact.kind {
         ArtifactKind::FatJar => {
             let mut jar = open(path)?;
-            let embedded = pom_properties(&mut jar, path, "")?;
+            let embedded = pom_properties(&mut jar, path)?;
             let manifest = manifest(&mut jar, path)?;
-            let (app, packages) = split_app(artifact, embedded, &manifest, None);
+            let (app, packages) = split_app(artifact, embedded, &manifest);
             Inventory { app, packages }
         }
         ArtifactKind::War => {
             let mut war = open(path)?;
-            let own = pom_properties(&mut war, path, "")?;
+            let own = pom_properties(&mut war, path)?;
             let manifest = manifest(&mut war, path)?;
-            let (app, _) = split_app(artifact, own, &manifest, None);
+            let (app, _) = split_app(artifact, own, &manifest);
             let names: Vec<String> = war
                 .file_names()
                 .filter(|name| name.starts_with("WEB-INF/lib/") && name.ends_with(".jar") && !name[12..].contains('/'))
@@ -128,7 +128,7 @@ pub fn inventory(artifact: &Artifact) -> Result<Inventory, InspectError> {
                     packages.push(package);
                 }
             }
-            let app = app.unwrap_or_else(|| file_name_package(path, None, String::new()));
+            let app = app.unwrap_or_else(|| file_name_package(path));
             Inventory { app, packages }
         }
     };
@@ -162,8 +162,8 @@ fn manifest<R: Read + Seek>(zip: &mut Zip<R>, path: &Path) -> Result<Vec<(String
 }
 
 /// Every `META-INF/maven/<group>/<artifact>/pom.properties` in `zip`, as packages located
-/// under `prefix`, without hashes.
-fn pom_properties<R: Read + Seek>(zip: &mut Zip<R>, path: &Path, prefix: &str) -> Result<Vec<Package>, InspectError> {
+/// at that entry, without hashes.
+fn pom_properties<R: Read + Seek>(zip: &mut Zip<R>, path: &Path) -> Result<Vec<Package>, InspectError> {
     let names: Vec<String> = zip
         .file_names()
         .filter(|name| name.starts_with("META-INF/maven/") && name.ends_with("/pom.properties"))
@@ -184,7 +184,7 @@ fn pom_properties<R: Read + Seek>(zip: &mut Zip<R>, path: &Path, prefix: &str) -
             name: property("artifactId"),
             version: property("version"),
             sha256: None,
-            location: format!("{prefix}{name}"),
+            location: name.clone(),
             evidence: Evidence::PomProperties,
         };
         if !package.name.is_empty() && !package.version.is_empty() {
@@ -201,7 +201,7 @@ fn library(bytes: &[u8], location: &str, path: &Path) -> Result<Package, Inspect
     let mut jar = zip::ZipArchive::new(Cursor::new(bytes))
         .map_err(|e| InspectError::CorruptZip { path: path.to_owned(), reason: e.to_string() })?;
     let file_stem = Path::new(location).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let embedded = pom_properties(&mut jar, path, "")?;
+    let embedded = pom_properties(&mut jar, path)?;
     let manifest = manifest(&mut jar, path)?;
     // A jar may embed others' pom.properties (shaded): its own is the one its file name names.
     let own = embedded
@@ -212,7 +212,7 @@ fn library(bytes: &[u8], location: &str, path: &Path) -> Result<Package, Inspect
         .cloned();
     let mut package = match own {
         Some(found) => found,
-        None => from_manifest(&manifest).unwrap_or_else(|| file_name_package(path, None, String::new())),
+        None => from_manifest(&manifest).unwrap_or_else(|| file_name_package(path)),
     };
     package.sha256 = Some(sha256);
     package.location = location.to_owned();
@@ -232,12 +232,12 @@ fn from_manifest(manifest: &[(String, String)]) -> Option<Package> {
     })
 }
 
-/// `name-1.2.3.jar` as a package named `name`, version `1.2.3`.
-fn file_name_package(path: &Path, sha256: Option<String>, location: String) -> Package {
+/// `name-1.2.3.jar` as a package named `name`, version `1.2.3` (its caller locates it).
+fn file_name_package(path: &Path) -> Package {
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let version = version_from_file_name(path);
     let name = stem.strip_suffix(&format!("-{version}")).filter(|_| !version.is_empty()).unwrap_or(&stem).to_owned();
-    Package { group: String::new(), name, version, sha256, location, evidence: Evidence::FileName }
+    Package { group: String::new(), name, version, sha256: None, location: String::new(), evidence: Evidence::FileName }
 }
 
 /// The artifact's own package (its pom.properties matching its file name or manifest, else
@@ -246,7 +246,6 @@ fn split_app(
     artifact: &Artifact,
     mut embedded: Vec<Package>,
     manifest: &[(String, String)],
-    location: Option<String>,
 ) -> (Package, Vec<Package>) {
     let file_stem = artifact.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let title = manifest_attribute(manifest, "Implementation-Title");
@@ -257,11 +256,11 @@ fn split_app(
     let file_name = artifact.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut app = match own {
         Some(index) => embedded.remove(index),
-        None => from_manifest(manifest)
-            .unwrap_or_else(|| file_name_package(&artifact.path, None, location.clone().unwrap_or_default())),
+        None => from_manifest(manifest).unwrap_or_else(|| file_name_package(&artifact.path)),
     };
+    // Located at the artifact itself (the SBOM names where that lies in the image).
     app.sha256 = Some(artifact.sha256.clone());
-    app.location = location.unwrap_or(file_name);
+    app.location = file_name;
     (app, embedded)
 }
 
