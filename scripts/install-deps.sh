@@ -10,6 +10,15 @@ packages=(
   # The Maven plugins and libraries the sample app's pom pins (offline, from /usr/share/maven-repo).
   libmaven-compiler-plugin-java libmaven-resources-plugin-java libmaven-jar-plugin-java
   libmaven-shade-plugin-java libsurefire-java libgoogle-gson-java
+  # The sample WAR (workflows-examples/sample-war): the war plugin and the Jakarta Servlet API.
+  libmaven-war-plugin-java libjakarta-servlet-api-java
+  # `mvn dependency:list`, which the SBOM tests compare containerize's purls with.
+  libmaven-dependency-plugin-java
+  # A shade JAR with a transitive dependency (commons-text brings commons-lang3) for the SBOM tests.
+  libcommons-text-java libcommons-lang3-java
+  # Debian's Tomcat 10, from which scripts/test-services.sh assembles the tomcat:10-jre17
+  # stand-in (tomcat10 holds the pristine conf/, tomcat10-common bin/, libtomcat10-java lib/).
+  tomcat10 libtomcat10-java
   # Tools the tests call.
   coreutils curl
   # Local test services and base images (scripts/test-services.sh): the CNCF distribution
@@ -31,6 +40,11 @@ for package in "${packages[@]}"; do
 done
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
+# tomcat10 is a system service: only its files are wanted, so keep systemd from starting it
+# on port 8080 when the package is installed (masking a unit that does not exist yet works).
+if [ -d /run/systemd/system ] && ! dpkg-query -W -f='${Status}' tomcat10 2>/dev/null | grep -q "install ok installed"; then
+  $sudo ln -sf /dev/null /etc/systemd/system/tomcat10.service
+fi
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} Debian packages present"
 else
@@ -49,6 +63,11 @@ fi
 if ! command -v moto_server >/dev/null 2>&1; then
   echo "install-deps: installing moto[server] from PyPI"
   python3 -m pip install -q 'moto[server]'
+fi
+# CycloneDX's own Python library and its JSON schema validator: the SBOM tests' judge.
+if ! python3 -c 'from cyclonedx.validation.json import JsonStrictValidator' >/dev/null 2>&1; then
+  echo "install-deps: installing cyclonedx-python-lib[json-validation] from PyPI"
+  python3 -m pip install -q 'cyclonedx-python-lib[json-validation]'
 fi
 # act (runs workflows-examples/local/*.yml) and actionlint (lints workflows-examples/), for tests/actions.rs.
 if ! command -v act >/dev/null 2>&1 || ! command -v actionlint >/dev/null 2>&1; then

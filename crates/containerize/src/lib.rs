@@ -14,6 +14,7 @@ pub mod layers;
 pub mod layout;
 pub mod plan;
 mod report;
+pub mod sbom;
 
 use slipway_contract::runtime::{Threads, block_on};
 use slipway_contract::{Console, StepError, StepReport};
@@ -25,7 +26,7 @@ slipway_contract::step_cli! {
         name = "containerize",
         version,
         about = "Turns a JVM artifact (fat JAR, dist or WAR) into a reproducible, layered OCI image on a base image from a registry, without a Docker daemon.",
-        after_help = "Outputs (to $GITHUB_OUTPUT, the dotenv report and standard output): layout, image-digest, config-digest, platforms, base-digest, tarball, app-layers.\nExit codes: 0 done, 1 a registry or disk failure, 2 bad input (an unknown base, a platform the base lacks, a Java release newer than the base's)."
+        after_help = "Outputs (to $GITHUB_OUTPUT, the dotenv report and standard output): layout, image-digest, config-digest, platforms, base-digest, tarball, app-layers, sbom (a CycloneDX 1.6 JSON SBOM of the app's packages and the base, in the layout).\nExit codes: 0 done, 1 a registry or disk failure, 2 bad input (an unknown base, a platform the base lacks, a Java release newer than the base's)."
     )]
     step: "containerize",
     args: ContainerizeArgs,

@@ -15,6 +15,7 @@ pub(crate) fn report(
     images: &[PlatformImage],
     top: &Blob,
     layout: &std::path::Path,
+    sbom: Option<&std::path::Path>,
 ) -> StepReport {
     // Every layer containerize wrote, once, in image order (per-platform ones differ).
     let mut app_layers: Vec<&LayerBlob> = Vec::new();
@@ -33,7 +34,8 @@ pub(crate) fn report(
         .set(keys::PLATFORMS, platforms.join(","))
         .set(keys::BASE_DIGEST, &base.digest)
         .set(keys::TARBALL, plan.tarball.as_ref().map(|t| t.display().to_string()).unwrap_or_default())
-        .set(keys::APP_LAYERS, app_layers.iter().map(|l| l.digest.clone()).collect::<Vec<_>>().join(","));
+        .set(keys::APP_LAYERS, app_layers.iter().map(|l| l.digest.clone()).collect::<Vec<_>>().join(","))
+        .set(keys::SBOM, sbom.map(|path| path.display().to_string()).unwrap_or_default());
 
     let name = match (&plan.image, &plan.artifact) {
         (Some(image), _) => image.to_string(),
@@ -46,6 +48,13 @@ pub(crate) fn report(
         ("base", if base.name.is_empty() { "scratch".to_owned() } else { format!("{}@{}", base.name, base.digest) }),
         ("platforms", platforms.join(", ")),
         ("created", format_time(plan.creation_time)),
+        (
+            "sbom",
+            sbom.map_or_else(
+                || "none (no artifact)".to_owned(),
+                |path| format!("`{}` (CycloneDX 1.6)", path.display()),
+            ),
+        ),
     ]);
     let rows: Vec<Vec<String>> = app_layers
         .iter()

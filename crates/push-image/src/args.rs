@@ -46,4 +46,10 @@ pub struct PushImageArgs {
     /// Authenticate, check which blobs exist, print the plan; push nothing.
     #[arg(long, env = "SLIPWAY_DRY_RUN")]
     pub dry_run: bool,
+
+    /// A CycloneDX JSON SBOM to attach to the pushed image as an OCI 1.1 referrer (after the
+    /// image itself): through the registry's referrers API, or the `sha256-<digest>` tag
+    /// fallback where it has none. Default: the sbom.cdx.json containerize wrote in --layout.
+    #[arg(long, env = "SLIPWAY_SBOM", value_name = "FILE")]
+    pub sbom: Option<PathBuf>,
 }

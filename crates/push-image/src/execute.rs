@@ -11,12 +11,16 @@ use futures_util::{StreamExt, TryStreamExt};
 use slipway_contract::progress::{Unit, format_bytes};
 use slipway_contract::{Console, Progress, StepError, StepReport};
 use slipway_registry::push::{Destination, Mount};
+use slipway_registry::referrers::{Descriptor, Indexed, Pushed, Referrer, push_referrer};
 use slipway_registry::retry::{Failure, RetryPolicy, with_retries};
 use slipway_registry::{ImageReference, Registry, RegistryError, RegistryOptions};
 
 use crate::layout::{self, BlobSource, BlobToPush};
 use crate::plan::Plan;
-use crate::report::report;
+
+/// The artifact type of a CycloneDX JSON SBOM referrer.
+const SBOM_MEDIA_TYPE: &str = "application/vnd.cyclonedx+json";
+use crate::report::{Transfers, report};
 
 /// What happened to one blob.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,6 +197,9 @@ pub(crate) async fn execute(plan: &Plan, console: &Console) -> Result<StepReport
             plan.image.manifests.len(),
             plan.tags.join(", ")
         ));
+        if let Some(sbom) = &plan.sbom {
+            console.info(&format!("plan: then attach {} as an OCI referrer of the image", sbom.path.display()));
+        }
     } else {
         // Children by digest, then the top manifest, then the tags: a tag is the last
         // thing to move, and only onto a complete image.
@@ -219,7 +226,51 @@ pub(crate) async fn execute(plan: &Plan, console: &Console) -> Result<StepReport
             started.elapsed().as_secs_f64()
         ));
     }
-    Ok(report(plan, top.digest.as_str(), bytes, uploaded, skipped, mounted, started.elapsed()))
+    // The SBOM goes last: a referrer's subject must exist before it.
+    let sbom = match &plan.sbom {
+        Some(sbom) if !plan.dry_run => Some(push_sbom(plan, sbom, &destination, &policy, console).await?),
+        _ => None,
+    };
+    let transfers = Transfers { bytes, uploaded, skipped, mounted };
+    Ok(report(plan, top.digest.as_str(), transfers, sbom.as_ref(), started.elapsed()))
+}
+
+/// Attaches the SBOM to the pushed image as an OCI referrer.
+async fn push_sbom(
+    plan: &Plan,
+    sbom: &crate::plan::Sbom,
+    destination: &Destination,
+    policy: &RetryPolicy,
+    console: &Console,
+) -> Result<Pushed, StepError> {
+    let top = plan.image.top();
+    let referrer = Referrer {
+        artifact_type: SBOM_MEDIA_TYPE.to_owned(),
+        document: sbom.bytes.clone(),
+        subject: Descriptor {
+            media_type: top.media_type.clone(),
+            digest: top.digest.clone(),
+            size: top.bytes.len() as u64,
+        },
+        annotations: sbom
+            .created
+            .iter()
+            .map(|created| ("org.opencontainers.image.created".to_owned(), created.clone()))
+            .collect(),
+    };
+    let pushed = push_referrer(destination, &referrer, policy, |attempt, failure, delay| {
+        retry_line(console, attempt, failure, delay);
+    })
+    .await
+    .map_err(|failure| push_failure(&failure, &plan.repository))?;
+    let how = match &pushed.indexed {
+        Indexed::ReferrersApi => "indexed by the registry's referrers API".to_owned(),
+        Indexed::FallbackTag(tag) => {
+            format!("listed under the referrers tag {tag} (the registry has no referrers API)")
+        }
+    };
+    console.info(&format!("sbom: {}@{} attached to {}, {how}", plan.repository.name(), pushed.digest, top.digest));
+    Ok(pushed)
 }
 
 async fn put_manifest(

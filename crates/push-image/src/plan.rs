@@ -1,6 +1,7 @@
 //! The flags, the credentials' shape and the layout, checked and decided: a [`Plan`], or
 //! bad input refused before anything is pushed.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use slipway_contract::{Console, Secret, StepError, parse_list};
@@ -22,6 +23,41 @@ pub struct Plan {
     pub login: Option<Login>,
     pub insecure_registries: Vec<String>,
     pub dry_run: bool,
+    /// The SBOM attached to the image once it is pushed.
+    pub sbom: Option<Sbom>,
+}
+
+/// An SBOM to push as a referrer of the image.
+#[derive(Debug, Clone)]
+pub struct Sbom {
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
+    /// Its `metadata.timestamp`, the referrer's `org.opencontainers.image.created`.
+    pub created: Option<String>,
+}
+
+/// The file containerize writes its SBOM to, inside the layout.
+pub const LAYOUT_SBOM: &str = "sbom.cdx.json";
+
+/// `--sbom`, else the layout's own SBOM when there is one; refused unless CycloneDX JSON.
+fn sbom(flag: Option<&Path>, layout: &Path) -> Result<Option<Sbom>, StepError> {
+    let path = match flag.filter(|p| !p.as_os_str().is_empty()) {
+        Some(path) => path.to_owned(),
+        None if layout.join(LAYOUT_SBOM).is_file() => layout.join(LAYOUT_SBOM),
+        None => return Ok(None),
+    };
+    let bytes = std::fs::read(&path)
+        .map_err(|error| StepError::usage(format!("--sbom {}: cannot read it: {error}", path.display())))?;
+    let document: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|error| StepError::usage(format!("--sbom {} is not JSON: {error}", path.display())))?;
+    if document.get("bomFormat").and_then(|f| f.as_str()) != Some("CycloneDX") {
+        return Err(StepError::usage(format!(
+            "--sbom {} is not a CycloneDX JSON document (no \"bomFormat\": \"CycloneDX\")",
+            path.display()
+        )));
+    }
+    let created = document.pointer("/metadata/timestamp").and_then(|t| t.as_str()).map(str::to_owned);
+    Ok(Some(Sbom { path, bytes, created }))
 }
 
 /// Checks the flags, the credentials' shape and the layout.
@@ -79,6 +115,7 @@ pub fn plan(args: &PushImageArgs, env: &dyn Fn(&str) -> Option<String>, console:
         None => None,
     };
     let image = layout::read(&args.layout).map_err(|error| StepError::usage(error.to_string()))?;
+    let sbom = sbom(args.sbom.as_deref(), &args.layout)?;
     let repository = ImageReference::parse(&reference.name()).map_err(StepError::usage)?;
     Ok(Plan {
         image,
@@ -89,5 +126,6 @@ pub fn plan(args: &PushImageArgs, env: &dyn Fn(&str) -> Option<String>, console:
         login,
         insecure_registries: parse_list(&args.insecure_registry),
         dry_run: args.dry_run,
+        sbom,
     })
 }

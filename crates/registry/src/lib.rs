@@ -8,6 +8,7 @@ pub mod ecr;
 pub mod media;
 pub mod push;
 pub mod reference;
+pub mod referrers;
 pub mod retry;
 mod tls;
 pub mod token;

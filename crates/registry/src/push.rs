@@ -255,6 +255,59 @@ impl Destination {
     }
 }
 
+/// What the registry said to a manifest PUT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutManifest {
+    /// `Docker-Content-Digest`: the digest the registry computed.
+    pub digest: Option<String>,
+    /// `OCI-Subject`: a registry with the referrers API names the subject it indexed.
+    pub oci_subject: Option<String>,
+}
+
+impl Destination {
+    /// Uploads a small blob held in memory.
+    pub async fn upload_bytes(&self, digest: &str, bytes: &[u8]) -> Result<(), Failure> {
+        self.upload_body(digest, bytes.len() as u64, reqwest::Body::from(bytes.to_vec())).await
+    }
+
+    /// Puts a manifest under `reference`, reporting the headers that tell whether the
+    /// registry indexed its `subject` (OCI distribution 1.1).
+    pub async fn put_manifest_reporting(
+        &self,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<PutManifest, Failure> {
+        let url = format!("{}/v2/{}/manifests/{reference}", self.base_url, self.repository);
+        let context = format!("PUT manifest {reference}");
+        let request = self.request(reqwest::Method::PUT, &url).header(CONTENT_TYPE, media_type).body(bytes.to_vec());
+        let response = self.send(&context, request).await?;
+        if !response.status().is_success() {
+            return Err(failure_from(&context, response).await);
+        }
+        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        Ok(PutManifest { digest: header("docker-content-digest"), oci_subject: header("oci-subject") })
+    }
+
+    /// The manifest or index under `reference` and its media type, or `None` when the
+    /// registry has none (404).
+    pub async fn get_manifest(&self, reference: &str, accept: &str) -> Result<Option<(Vec<u8>, String)>, Failure> {
+        let url = format!("{}/v2/{}/manifests/{reference}", self.base_url, self.repository);
+        let context = format!("GET manifest {reference}");
+        let response = self.send(&context, self.request(reqwest::Method::GET, &url).header("accept", accept)).await?;
+        match response.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            status if status.is_success() => {
+                let media_type =
+                    response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+                let bytes = response.bytes().await.map_err(|e| transport_failure(&context, &e))?;
+                Ok(Some((bytes.to_vec(), media_type)))
+            }
+            _ => Err(failure_from(&context, response).await),
+        }
+    }
+}
+
 fn location(headers: &HeaderMap) -> Option<String> {
     headers.get(LOCATION).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }

@@ -85,7 +85,13 @@ pub mod containerize {
         OutputKey::new("tarball", "SLIPWAY_TARBALL", "The docker-loadable tarball, when --tarball was given");
     pub const APP_LAYERS: OutputKey =
         OutputKey::new("app-layers", "SLIPWAY_APP_LAYERS", "The layers added on the base: the app's, then one per add");
-    pub const ALL: &[OutputKey] = &[LAYOUT, IMAGE_DIGEST, CONFIG_DIGEST, PLATFORMS, BASE_DIGEST, TARBALL, APP_LAYERS];
+    pub const SBOM: OutputKey = OutputKey::new(
+        "sbom",
+        "SLIPWAY_SBOM",
+        "The CycloneDX 1.6 JSON SBOM written into the layout (empty without an artifact)",
+    );
+    pub const ALL: &[OutputKey] =
+        &[LAYOUT, IMAGE_DIGEST, CONFIG_DIGEST, PLATFORMS, BASE_DIGEST, TARBALL, APP_LAYERS, SBOM];
 }
 
 pub mod push_image {
@@ -102,8 +108,13 @@ pub mod push_image {
         OutputKey::new("blobs-skipped", "SLIPWAY_BLOBS_SKIPPED", "Blobs the registry already had");
     pub const BLOBS_MOUNTED: OutputKey =
         OutputKey::new("blobs-mounted", "SLIPWAY_BLOBS_MOUNTED", "Blobs mounted from another repository");
+    pub const SBOM_REF: OutputKey = OutputKey::new(
+        "sbom-ref",
+        "SLIPWAY_SBOM_REF",
+        "The SBOM pushed as an OCI referrer of the image (repository@sha256:...), empty without one",
+    );
     pub const ALL: &[OutputKey] =
-        &[IMAGE_REF, DIGEST, TAGS, BYTES_UPLOADED, BLOBS_UPLOADED, BLOBS_SKIPPED, BLOBS_MOUNTED];
+        &[IMAGE_REF, DIGEST, TAGS, BYTES_UPLOADED, BLOBS_UPLOADED, BLOBS_SKIPPED, BLOBS_MOUNTED, SBOM_REF];
 }
 
 pub mod deploy {
@@ -162,12 +173,13 @@ pub const CHAIN: [StepOutputs; 5] = [
 
 /// Every output a later step consumes as an input (its flag's environment twin is the
 /// output's dotenv key). No other output's dotenv key is a later step's environment twin.
-pub const LINKS: [Link; 6] = [
+pub const LINKS: [Link; 7] = [
     Link { from: build_jar::STEP, output: build_jar::ARTIFACT, to: containerize::STEP, flag: "artifact" },
     Link { from: build_jar::STEP, output: build_jar::KIND, to: containerize::STEP, flag: "kind" },
     // The default version label leads with the build's version.
     Link { from: build_jar::STEP, output: build_jar::VERSION, to: deploy::STEP, flag: "app-version" },
     Link { from: containerize::STEP, output: containerize::LAYOUT, to: push_image::STEP, flag: "layout" },
+    Link { from: containerize::STEP, output: containerize::SBOM, to: push_image::STEP, flag: "sbom" },
     Link { from: push_image::STEP, output: push_image::IMAGE_REF, to: deploy::STEP, flag: "image" },
     Link { from: deploy::STEP, output: deploy::URL, to: verify::STEP, flag: "url" },
 ];

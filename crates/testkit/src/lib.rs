@@ -449,3 +449,105 @@ pub fn skopeo_raw_manifest(reference: &str) -> Vec<u8> {
     assert!(output.status.success(), "skopeo inspect {reference}: {}", String::from_utf8_lossy(&output.stderr));
     output.stdout
 }
+
+/// The bundled sample servlet app, packaged as a WAR.
+pub fn sample_war_dir() -> PathBuf {
+    workspace_root().join("workflows-examples/sample-war")
+}
+
+/// Maven plus Debian's war plugin and Jakarta Servlet API, which the sample WAR's pom pins.
+pub fn maven_war_ready() -> bool {
+    let repo = Path::new(DEBIAN_MAVEN_REPO);
+    prerequisite(
+        "mvn, maven-war-plugin and jakarta.servlet-api in Debian's Maven repository (apt-get install maven libmaven-war-plugin-java libjakarta-servlet-api-java)",
+        command_works("mvn", &["--version"])
+            && repo.join("org/apache/maven/plugins/maven-war-plugin").is_dir()
+            && repo.join("jakarta/servlet/jakarta.servlet-api").is_dir(),
+    )
+}
+
+/// The tomcat:10-jre17 stand-in `scripts/test-services.sh start` pushes to the test registry
+/// (`SLIPWAY_TEST_TOMCAT_IMAGE`), when the registry holds it.
+pub fn test_tomcat_image() -> Option<String> {
+    let registry = test_registry()?;
+    let image =
+        std::env::var("SLIPWAY_TEST_TOMCAT_IMAGE").unwrap_or_else(|_| format!("{registry}/slipway/tomcat:10-jre17"));
+    let (repository, tag) = image.strip_prefix(&format!("{registry}/")).and_then(|rest| rest.rsplit_once(':'))?;
+    let port = registry.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(5555);
+    let serving = http_get(port, &format!("/v2/{repository}/tags/list"))
+        .is_ok_and(|(status, body)| status == 200 && body.contains(&format!("\"{tag}\"")));
+    prerequisite(&format!("the Tomcat base {image} in the test registry (scripts/test-services.sh start)"), serving)
+        .then_some(image)
+}
+
+/// Builds the sample WAR with Maven into `dir` and returns the war.
+pub fn build_sample_war(dir: &Path) -> PathBuf {
+    let project = dir.join("sample-war");
+    copy_project(&sample_war_dir(), &project);
+    run_checked(
+        Command::new("mvn")
+            .args(["--batch-mode", "--quiet", "--offline", "-DskipTests", "package"])
+            .arg(format!("-Dmaven.repo.local={DEBIAN_MAVEN_REPO}"))
+            .current_dir(&project),
+        "mvn package of the sample WAR",
+    );
+    project.join("target/sample-war-1.0.0.war")
+}
+
+/// CycloneDX's own Python library with its JSON schema validator (PyPI
+/// `cyclonedx-python-lib[json-validation]`), the judge of the SBOMs containerize writes.
+pub fn cyclonedx_validator_ready() -> bool {
+    prerequisite(
+        "CycloneDX's validator (python3 -m pip install 'cyclonedx-python-lib[json-validation]')",
+        command_works("python3", &["-c", "from cyclonedx.validation.json import JsonStrictValidator"]),
+    )
+}
+
+/// Validates `sbom` against CycloneDX 1.6's JSON schema with CycloneDX's own validator;
+/// `Err` holds what it found wrong.
+pub fn validate_cyclonedx_1_6(sbom: &Path) -> Result<(), String> {
+    const SCRIPT: &str = "import sys\n\
+        from cyclonedx.schema import SchemaVersion\n\
+        from cyclonedx.validation.json import JsonStrictValidator\n\
+        error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(open(sys.argv[1]).read())\n\
+        print(error if error else 'valid')\n\
+        sys.exit(1 if error else 0)\n";
+    let output = Command::new("python3").args(["-c", SCRIPT]).arg(sbom).output().map_err(|e| e.to_string())?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)))
+    }
+}
+
+/// The packages Maven itself resolves for `project` at runtime (compile and runtime scope:
+/// what a fat JAR, a dist or a WAR carries), as sorted `pkg:maven` purls, from
+/// `mvn dependency:list` offline against Debian's repository.
+pub fn maven_runtime_purls(project: &Path) -> Vec<String> {
+    let listing = project.join("target/slipway-dependency-list.txt");
+    run_checked(
+        Command::new("mvn")
+            .args(["--batch-mode", "--quiet", "--offline", "dependency:list", "-DincludeScope=runtime"])
+            .arg(format!("-DoutputFile={}", listing.display()))
+            .arg(format!("-Dmaven.repo.local={DEBIAN_MAVEN_REPO}"))
+            .current_dir(project),
+        "mvn dependency:list",
+    );
+    let text = std::fs::read_to_string(&listing).unwrap();
+    // `   com.google.code.gson:gson:jar:2.10:compile -- module gson (auto)`
+    let mut purls: Vec<String> = text
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter_map(|coordinates| {
+            let parts: Vec<&str> = coordinates.split(':').collect();
+            match parts.as_slice() {
+                [group, artifact, _type, version, _scope] | [group, artifact, _type, _, version, _scope] => {
+                    Some(format!("pkg:maven/{group}/{artifact}@{version}"))
+                }
+                _ => None,
+            }
+        })
+        .collect();
+    purls.sort();
+    purls
+}

@@ -78,6 +78,7 @@ fn push(layout: &Path, repository: &str, tag: &str) -> String {
         password_stdin: false,
         insecure_registry: Vec::new(),
         dry_run: false,
+        sbom: None,
     };
     let log = CapturedLog::default();
     let report = slipway_push_image::run(&args, &log.console("push-image", CiMode::Plain))

@@ -1,0 +1,214 @@
+//! OCI 1.1 referrers: an artifact (an SBOM) attached to an image already in the registry.
+//!
+//! The artifact is an image manifest with an `artifactType`, the empty config, the document
+//! as its one layer and the image as its `subject`. It is pushed by digest after its blobs;
+//! a registry with the referrers API answers `OCI-Subject` and indexes it itself. Without
+//! that header (distribution 2.8, most registries before 2023) the distribution spec's tag
+//! fallback applies: the index tagged `sha256-<subject hex>` lists the subject's referrers,
+//! and the artifact's descriptor is added to it (read, merged, put back).
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::media::{OCI_EMPTY, OCI_INDEX, OCI_MANIFEST};
+use crate::push::Destination;
+use crate::retry::{Failure, RetryPolicy, with_retries};
+
+/// The empty config's bytes, `{}`, and their digest.
+pub const EMPTY_CONFIG: &[u8] = b"{}";
+pub const EMPTY_CONFIG_DIGEST: &str = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+
+/// What a manifest or blob is: media type, digest, size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Descriptor {
+    pub media_type: String,
+    pub digest: String,
+    pub size: u64,
+}
+
+impl Descriptor {
+    /// The descriptor of `bytes` as `media_type`.
+    pub fn of(media_type: &str, bytes: &[u8]) -> Self {
+        Self { media_type: media_type.to_owned(), digest: sha256_digest(bytes), size: bytes.len() as u64 }
+    }
+
+    fn json(&self) -> Value {
+        json!({ "mediaType": self.media_type, "digest": self.digest, "size": self.size })
+    }
+}
+
+fn sha256_digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// An artifact to attach to `subject`.
+#[derive(Debug, Clone)]
+pub struct Referrer {
+    /// `application/vnd.cyclonedx+json`: the artifact's type and its layer's media type.
+    pub artifact_type: String,
+    pub document: Vec<u8>,
+    pub subject: Descriptor,
+    /// The manifest's annotations (`org.opencontainers.image.created`), in order.
+    pub annotations: Vec<(String, String)>,
+}
+
+impl Referrer {
+    /// The artifact manifest's bytes: the same inputs give the same digest.
+    pub fn manifest(&self) -> Vec<u8> {
+        let layer = Descriptor::of(&self.artifact_type, &self.document);
+        let mut manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": self.artifact_type,
+            "config": { "mediaType": OCI_EMPTY, "digest": EMPTY_CONFIG_DIGEST, "size": EMPTY_CONFIG.len(), "data": "e30=" },
+            "layers": [layer.json()],
+            "subject": self.subject.json(),
+        });
+        if !self.annotations.is_empty() {
+            let annotations: serde_json::Map<String, Value> =
+                self.annotations.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+            manifest["annotations"] = Value::Object(annotations);
+        }
+        serde_json::to_vec(&manifest).unwrap_or_default()
+    }
+
+    /// The entry the referrers list (API or fallback index) holds for this artifact.
+    fn index_entry(&self, manifest: &[u8]) -> Value {
+        let mut entry = Descriptor::of(OCI_MANIFEST, manifest).json();
+        entry["artifactType"] = Value::String(self.artifact_type.clone());
+        if !self.annotations.is_empty() {
+            let annotations: serde_json::Map<String, Value> =
+                self.annotations.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+            entry["annotations"] = Value::Object(annotations);
+        }
+        entry
+    }
+}
+
+/// The distribution spec's fallback tag of a subject: `sha256-<hex>`.
+pub fn fallback_tag(subject_digest: &str) -> String {
+    subject_digest.replacen(':', "-", 1)
+}
+
+/// The fallback index with `entry` in it: `existing` (when the tag exists) keeps its
+/// other entries; an entry of the same digest is replaced, not repeated.
+pub fn merge_into_index(existing: Option<&[u8]>, entry: &Value) -> Result<Vec<u8>, String> {
+    let mut index = match existing {
+        Some(bytes) => {
+            let index: Value =
+                serde_json::from_slice(bytes).map_err(|e| format!("the referrers tag holds no JSON index: {e}"))?;
+            if !index.get("manifests").is_some_and(Value::is_array) {
+                return Err("the referrers tag holds something that is not an image index".to_owned());
+            }
+            index
+        }
+        None => json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [] }),
+    };
+    let manifests = index["manifests"].as_array_mut().ok_or("the referrers index has no manifests")?;
+    manifests.retain(|known| known.get("digest") != entry.get("digest"));
+    manifests.push(entry.clone());
+    serde_json::to_vec(&index).map_err(|e| e.to_string())
+}
+
+/// How a referrer was made findable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Indexed {
+    /// The registry's referrers API indexed it (it answered `OCI-Subject`).
+    ReferrersApi,
+    /// Listed in the index under this fallback tag.
+    FallbackTag(String),
+}
+
+/// A referrer pushed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pushed {
+    pub digest: String,
+    pub indexed: Indexed,
+}
+
+/// Pushes `referrer`: its blobs (unless present), its manifest by digest, then, when the
+/// registry did not index it, the fallback tag. Each request is retried under `policy`.
+pub async fn push_referrer(
+    destination: &Destination,
+    referrer: &Referrer,
+    policy: &RetryPolicy,
+    mut on_retry: impl FnMut(u32, &Failure, std::time::Duration),
+) -> Result<Pushed, Failure> {
+    let layer = Descriptor::of(&referrer.artifact_type, &referrer.document);
+    for (digest, bytes) in [(EMPTY_CONFIG_DIGEST, EMPTY_CONFIG), (layer.digest.as_str(), referrer.document.as_slice())]
+    {
+        if !with_retries(policy, |_| destination.blob_exists(digest), &mut on_retry).await? {
+            with_retries(policy, |_| destination.upload_bytes(digest, bytes), &mut on_retry).await?;
+        }
+    }
+    let manifest = referrer.manifest();
+    let digest = sha256_digest(&manifest);
+    let put =
+        with_retries(policy, |_| destination.put_manifest_reporting(&digest, OCI_MANIFEST, &manifest), &mut on_retry)
+            .await?;
+    if let Some(stored) = put.digest.as_deref().filter(|stored| *stored != digest) {
+        return Err(Failure::permanent(format!("the registry stored the referrer as {stored}, not {digest}"), None));
+    }
+    if put.oci_subject.is_some() {
+        return Ok(Pushed { digest, indexed: Indexed::ReferrersApi });
+    }
+    // No referrers API: list the artifact in the subject's fallback index.
+    let tag = fallback_tag(&referrer.subject.digest);
+    let existing = with_retries(policy, |_| destination.get_manifest(&tag, OCI_INDEX), &mut on_retry).await?;
+    let index =
+        merge_into_index(existing.as_ref().map(|(bytes, _)| bytes.as_slice()), &referrer.index_entry(&manifest))
+            .map_err(|message| Failure::permanent(format!("{tag}: {message}"), None))?;
+    with_retries(policy, |_| destination.put_manifest_reporting(&tag, OCI_INDEX, &index), &mut on_retry).await?;
+    Ok(Pushed { digest, indexed: Indexed::FallbackTag(tag) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn referrer() -> Referrer {
+        Referrer {
+            artifact_type: "application/vnd.cyclonedx+json".to_owned(),
+            document: br#"{"bomFormat":"CycloneDX"}"#.to_vec(),
+            subject: Descriptor::of(OCI_MANIFEST, b"{\"schemaVersion\":2}"),
+            annotations: vec![("org.opencontainers.image.created".to_owned(), "2024-01-01T00:00:00Z".to_owned())],
+        }
+    }
+
+    #[test]
+    fn the_empty_config_digest_is_that_of_braces() {
+        assert_eq!(sha256_digest(EMPTY_CONFIG), EMPTY_CONFIG_DIGEST);
+    }
+
+    #[test]
+    fn an_artifact_manifest_names_its_type_layer_and_subject() {
+        let referrer = referrer();
+        let manifest: Value = serde_json::from_slice(&referrer.manifest()).unwrap();
+        assert_eq!(manifest["artifactType"], "application/vnd.cyclonedx+json");
+        assert_eq!(manifest["config"]["mediaType"], OCI_EMPTY);
+        assert_eq!(manifest["layers"][0]["mediaType"], "application/vnd.cyclonedx+json");
+        assert_eq!(manifest["layers"][0]["digest"], sha256_digest(&referrer.document));
+        assert_eq!(manifest["subject"]["digest"], referrer.subject.digest);
+        assert_eq!(manifest["annotations"]["org.opencontainers.image.created"], "2024-01-01T00:00:00Z");
+        assert_eq!(referrer.manifest(), referrer.manifest(), "reproducible");
+    }
+
+    #[test]
+    fn the_fallback_index_keeps_other_referrers_and_replaces_its_own() {
+        assert_eq!(fallback_tag("sha256:abcd"), "sha256-abcd");
+        let referrer = referrer();
+        let entry = referrer.index_entry(&referrer.manifest());
+        let fresh: Value = serde_json::from_slice(&merge_into_index(None, &entry).unwrap()).unwrap();
+        assert_eq!(fresh["mediaType"], OCI_INDEX);
+        assert_eq!(fresh["manifests"].as_array().unwrap().len(), 1);
+        let other = json!({"mediaType": OCI_MANIFEST, "digest": "sha256:other", "size": 1, "artifactType": "x/y"});
+        let with_other = merge_into_index(None, &other).unwrap();
+        let merged = merge_into_index(Some(&with_other), &entry).unwrap();
+        let again: Value = serde_json::from_slice(&merge_into_index(Some(&merged), &entry).unwrap()).unwrap();
+        let digests: Vec<&str> =
+            again["manifests"].as_array().unwrap().iter().map(|m| m["digest"].as_str().unwrap()).collect();
+        assert_eq!(digests, ["sha256:other", entry["digest"].as_str().unwrap()]);
+        assert_eq!(again["manifests"][1]["artifactType"], "application/vnd.cyclonedx+json");
+        assert!(merge_into_index(Some(b"{\"config\":{}}"), &entry).is_err());
+    }
+}
