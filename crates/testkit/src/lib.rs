@@ -9,6 +9,7 @@
 
 pub mod faults;
 pub mod http;
+pub mod kube_api;
 pub mod registries;
 
 use std::io::{Read, Write};
