@@ -313,7 +313,9 @@ fn example_workflows_pass_actionlint() {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             // Not workflows: the sample app, the GitLab pipeline, Kubernetes objects (RBAC).
-            if path.is_dir() && path.file_name().is_some_and(|n| n != "sample-app" && n != "gitlab" && n != "kubernetes") {
+            if path.is_dir()
+                && path.file_name().is_some_and(|n| n != "sample-app" && n != "gitlab" && n != "kubernetes")
+            {
                 dirs.push(path);
             } else if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
                 workflows.push(path);

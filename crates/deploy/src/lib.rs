@@ -82,11 +82,9 @@ fn render(
             args.target.name()
         )));
     }
-    let (yaml, count) = block_on(
-        Threads::Current,
-        targets::kubernetes::render(&args.app, &args.kubernetes, request, env),
-    )?
-    .map_err(to_step_error)?;
+    let (yaml, count) =
+        block_on(Threads::Current, targets::kubernetes::render(&args.app, &args.kubernetes, request, env))?
+            .map_err(to_step_error)?;
     let mut report = report(args.target.name(), request, &DeployOutcome::rendered(request));
     if to == "-" {
         use std::io::Write as _;

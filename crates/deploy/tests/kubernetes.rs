@@ -67,7 +67,10 @@ fn canonical(value: &Value) -> Value {
 }
 
 fn revision(object: &Value) -> i64 {
-    object["metadata"]["annotations"]["deployment.kubernetes.io/revision"].as_str().and_then(|r| r.parse().ok()).unwrap_or(0)
+    object["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+        .as_str()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0)
 }
 
 impl Controller {
@@ -148,13 +151,16 @@ impl Controller {
         };
         let event = |store: &mut Store, pod: &str, reason: &str, message: &str| {
             let path = format!("/api/v1/namespaces/{NS}/events/{pod}.{reason}");
-            store.put(&path, json!({
-                "apiVersion": "v1", "kind": "Event",
-                "metadata": { "name": format!("{pod}.{reason}"), "namespace": NS },
-                "involvedObject": { "kind": "Pod", "name": pod, "namespace": NS },
-                "reason": reason, "message": message, "type": "Warning",
-                "lastTimestamp": "2026-01-01T00:01:00Z",
-            }));
+            store.put(
+                &path,
+                json!({
+                    "apiVersion": "v1", "kind": "Event",
+                    "metadata": { "name": format!("{pod}.{reason}"), "namespace": NS },
+                    "involvedObject": { "kind": "Pod", "name": pod, "namespace": NS },
+                    "reason": reason, "message": message, "type": "Warning",
+                    "lastTimestamp": "2026-01-01T00:01:00Z",
+                }),
+            );
         };
         let new_pod_name = format!("{set_name}-0");
         let status = match behaviour {
@@ -169,13 +175,19 @@ impl Controller {
                         "conditions": [{ "type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable" }] })
             }
             Behaviour::CrashLoop => {
-                store.put(&format!("{pods_path}/{new_pod_name}"), pod(0, false, Some(("CrashLoopBackOff", "back-off 40s restarting failed container")), 2));
+                store.put(
+                    &format!("{pods_path}/{new_pod_name}"),
+                    pod(0, false, Some(("CrashLoopBackOff", "back-off 40s restarting failed container")), 2),
+                );
                 store.logs.insert(new_pod_name.clone(), "Starting shop 2.0.0\nException in thread \"main\" java.lang.IllegalStateException: DB_URL is not set\n".to_owned());
                 event(store, &new_pod_name, "BackOff", "Back-off restarting failed container shop");
                 json!({ "replicas": replicas + 1, "updatedReplicas": 1, "readyReplicas": replicas, "availableReplicas": replicas })
             }
             Behaviour::ImagePull => {
-                store.put(&format!("{pods_path}/{new_pod_name}"), pod(0, false, Some(("ImagePullBackOff", "Back-off pulling image")), 0));
+                store.put(
+                    &format!("{pods_path}/{new_pod_name}"),
+                    pod(0, false, Some(("ImagePullBackOff", "Back-off pulling image")), 0),
+                );
                 event(store, &new_pod_name, "Failed", "Failed to pull image: 401 Unauthorized");
                 json!({ "replicas": replicas + 1, "updatedReplicas": 1, "readyReplicas": replicas, "availableReplicas": replicas })
             }
@@ -198,7 +210,10 @@ impl Controller {
 }
 
 /// A fake cluster with `controller`, and `intercept` answering some requests itself.
-fn cluster(controller: Controller, intercept: impl FnMut(&Recorded, &mut Store) -> Option<Reply> + Send + 'static) -> FakeKube {
+fn cluster(
+    controller: Controller,
+    intercept: impl FnMut(&Recorded, &mut Store) -> Option<Reply> + Send + 'static,
+) -> FakeKube {
     cluster_with_controller(controller, intercept).0
 }
 
@@ -253,7 +268,12 @@ fn sent_images(fake: &FakeKube) -> Vec<(String, String)> {
     fake.requests()
         .into_iter()
         .filter(|r| r.path == deployment_path() && matches!(r.method.as_str(), "PATCH" | "PUT"))
-        .map(|r| (r.method.clone(), r.json()["spec"]["template"]["spec"]["containers"][0]["image"].as_str().unwrap_or_default().to_owned()))
+        .map(|r| {
+            (
+                r.method.clone(),
+                r.json()["spec"]["template"]["spec"]["containers"][0]["image"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
         .collect()
 }
 
@@ -275,16 +295,17 @@ fn a_healthy_rollout_is_applied_server_side_and_done_when_every_pod_runs_the_dig
         [
             "/api/v1/namespaces/shop-prod/services/shop",
             "/apis/policy/v1/namespaces/shop-prod/poddisruptionbudgets/shop-pdb",
+            "/apis/networking.k8s.io/v1/namespaces/shop-prod/networkpolicies/shop",
             "/apis/apps/v1/namespaces/shop-prod/deployments/shop",
         ],
-        "Service, PodDisruptionBudget, then the Deployment"
+        "Service, PodDisruptionBudget, NetworkPolicy, then the Deployment"
     );
     for patch in &patches {
         assert_eq!(patch.content_type, "application/apply-patch+yaml", "server-side apply");
         assert_eq!(patch.param("fieldManager"), Some("slipway"));
         assert_eq!(patch.param("force"), None, "no force without --force-conflicts");
     }
-    let deployment = patches[2].json();
+    let deployment = patches[3].json();
     assert_eq!(deployment["spec"]["template"]["spec"]["containers"][0]["image"], V1);
     assert_eq!(deployment["spec"]["replicas"], 2);
     assert_eq!(deployment["spec"]["strategy"]["rollingUpdate"], json!({ "maxSurge": "25%", "maxUnavailable": 0 }));
@@ -308,7 +329,8 @@ fn a_stale_status_right_after_apply_never_passes() {
 fn assert_rolled_back(fake: &FakeKube, run: &StepRun, reason: &str) {
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(run.output("status"), Some("rolled-back"), "{}", run.stderr);
-    let error = run.stderr.lines().find(|l| l.starts_with("error:") || l.contains("::error")).unwrap_or_default().to_owned();
+    let error =
+        run.stderr.lines().find(|l| l.starts_with("error:") || l.contains("::error")).unwrap_or_default().to_owned();
     assert!(run.stderr.contains(reason), "the reason `{reason}` is named:\n{}", run.stderr);
     let sent = sent_images(fake);
     assert_eq!(
@@ -326,7 +348,11 @@ fn crash_loop_back_off_fails_fast_explains_and_rolls_back() {
     let run = run(&fake, &deploy_args(V2, "10m"));
     assert!(started.elapsed() < Duration::from_secs(60), "no wait for the deadline on a crash loop");
     assert_rolled_back(&fake, &run, "CrashLoopBackOff");
-    assert!(run.stderr.contains("java.lang.IllegalStateException: DB_URL is not set"), "the last log lines:\n{}", run.stderr);
+    assert!(
+        run.stderr.contains("java.lang.IllegalStateException: DB_URL is not set"),
+        "the last log lines:\n{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("BackOff"), "recent events:\n{}", run.stderr);
     assert_eq!(run.output("deployment-id"), None, "a failure publishes its status only");
 }
@@ -422,9 +448,14 @@ fn forbidden_names_the_verb_and_resource_and_unauthorized_says_so() {
     let fake = cluster(Controller::new(&[]), forbidden);
     let run = run(&fake, &deploy_args(V1, "2m"));
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("forbids slipway to patch services shop in namespace shop-prod (403 Forbidden"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("forbids slipway to patch services shop in namespace shop-prod (403 Forbidden"),
+        "{}",
+        run.stderr
+    );
 
-    let unauthorized = |_: &Recorded, _: &mut Store| Some(Reply::status(401, "Unauthorized", "Unauthorized", json!({})));
+    let unauthorized =
+        |_: &Recorded, _: &mut Store| Some(Reply::status(401, "Unauthorized", "Unauthorized", json!({})));
     let fake = cluster(Controller::new(&[]), unauthorized);
     let run = self::run(&fake, &deploy_args(V1, "2m"));
     assert_eq!(run.code, 2, "{}", run.stderr);
@@ -439,7 +470,11 @@ fn an_unreachable_api_server_is_one_line() {
     let run = run_env(&kubeconfig, &deploy_args(V1, "30s"), &[]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(run.output("status"), Some("unchanged"));
-    assert!(run.stderr.contains(&format!("cannot reach the Kubernetes API at http://127.0.0.1:{port}")), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("cannot reach the Kubernetes API at http://127.0.0.1:{port}")),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -450,8 +485,10 @@ fn secrets_reach_the_cluster_only_as_the_secret_s_data() {
     args.extend(["--secret-env", "DB_PASSWORD"]);
     let run = run_env(&fake.kubeconfig(None), &args, &[("DB_PASSWORD", secret), ("GITHUB_ACTIONS", "true")]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    run.assert_never_wrote(secret);
-    assert!(run.stderr.contains(&format!("::add-mask::{secret}")), "masked before anything else");
+    // The mask announcement is the one line that names it, and it comes first.
+    assert_eq!(run.stderr.lines().next(), Some(format!("::add-mask::{secret}").as_str()), "{}", run.stderr);
+    let unmasked = StepRun { stderr: run.stderr.lines().skip(1).collect::<Vec<_>>().join("\n"), ..run };
+    unmasked.assert_never_wrote(secret);
     let sent = fake.requests();
     let secret_patch = sent.iter().find(|r| r.path.ends_with("/secrets/shop-env")).expect("the Secret is applied");
     use base64::Engine as _;
@@ -499,8 +536,20 @@ fn render_writes_what_apply_sends_without_a_cluster_or_a_secret_value() {
     let secret = "rendered-secret-must-not-appear";
     let mut command = step_command(env!("CARGO_BIN_EXE_deploy"));
     command.env_remove("KUBECONFIG").env("HOME", dir.path()).env("DB_PASSWORD", secret).args([
-        "--target", "kubernetes", "--name", NAME, "--namespace", NS, "--image", V1, "--version-label", "1.0.0",
-        "--secret-env", "DB_PASSWORD", "--render", "-",
+        "--target",
+        "kubernetes",
+        "--name",
+        NAME,
+        "--namespace",
+        NS,
+        "--image",
+        V1,
+        "--version-label",
+        "1.0.0",
+        "--secret-env",
+        "DB_PASSWORD",
+        "--render",
+        "-",
     ]);
     let run = run_with_sinks(command, dir.path());
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -511,8 +560,22 @@ fn render_writes_what_apply_sends_without_a_cluster_or_a_secret_value() {
         .map(|doc| serde_yaml_ng::from_str::<Value>(doc.trim_start_matches("---\n")).unwrap())
         .collect();
     let kinds: Vec<&str> = documents.iter().map(|d| d["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["Secret", "Service", "PodDisruptionBudget", "Deployment"]);
+    assert_eq!(kinds, ["Secret", "Service", "PodDisruptionBudget", "NetworkPolicy", "Deployment"]);
     assert!(documents[0].get("data").is_none() && documents[0].get("stringData").is_none());
-    assert_eq!(documents[3]["spec"]["template"]["spec"]["containers"][0]["image"], V1);
+    assert_eq!(documents[4]["spec"]["template"]["spec"]["containers"][0]["image"], V1);
     assert_eq!(run.github_output.as_deref().unwrap_or_default(), "", "standard output holds the YAML only");
+}
+
+#[test]
+fn dry_run_is_the_server_s_dry_run_and_keeps_nothing() {
+    let fake = cluster(Controller::new(&[]), no_intercept);
+    let mut args = deploy_args(V1, "2m");
+    args.push("--dry-run");
+    let run = run(&fake, &args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.output("status"), Some("planned"));
+    let patches: Vec<Recorded> = fake.requests().into_iter().filter(|r| r.method == "PATCH").collect();
+    assert_eq!(patches.len(), 4, "every object checked by the server");
+    assert!(patches.iter().all(|r| r.param("dryRun") == Some("All")), "{patches:?}");
+    assert!(fake.store.lock().unwrap().objects.is_empty(), "nothing kept");
 }

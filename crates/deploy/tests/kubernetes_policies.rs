@@ -11,15 +11,25 @@ use std::process::Command;
 
 use slipway_testkit::{command_works, prerequisite, run_with_sinks, step_command};
 
-const IMAGE: &str = "registry.example:5000/shop@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+const IMAGE: &str =
+    "registry.example:5000/shop@sha256:1111111111111111111111111111111111111111111111111111111111111111";
 
 /// Renders the objects of a deployment using every optional object into `dir`.
 fn render(dir: &Path, extra: &[&str]) -> std::path::PathBuf {
     let file = dir.join("shop.yaml");
     let mut command = step_command(env!("CARGO_BIN_EXE_deploy"));
     command.env_remove("KUBECONFIG").env("HOME", dir).args([
-        "--target", "kubernetes", "--name", "shop", "--namespace", "shop-prod", "--image", IMAGE,
-        "--version-label", "1.0.0-111111111111", "--render",
+        "--target",
+        "kubernetes",
+        "--name",
+        "shop",
+        "--namespace",
+        "shop-prod",
+        "--image",
+        IMAGE,
+        "--version-label",
+        "1.0.0-111111111111",
+        "--render",
     ]);
     command.arg(&file).args(extra);
     let run = run_with_sinks(command, dir);
@@ -31,13 +41,20 @@ fn render(dir: &Path, extra: &[&str]) -> std::path::PathBuf {
 /// metrics, a service account.
 const FULL: [&str; 16] = [
     "--create-namespace",
-    "--secret-env", "DB_PASSWORD",
-    "--host", "shop.example.com",
-    "--tls-secret", "shop-tls",
-    "--config-volume", "/config",
-    "--config-claim", "shop-config",
-    "--metrics-path", "/metrics",
-    "--service-account", "shop",
+    "--secret-env",
+    "DB_PASSWORD",
+    "--host",
+    "shop.example.com",
+    "--tls-secret",
+    "shop-tls",
+    "--config-volume",
+    "/config",
+    "--config-claim",
+    "shop-config",
+    "--metrics-path",
+    "/metrics",
+    "--service-account",
+    "shop",
     "--replicas=3",
 ];
 
@@ -59,14 +76,21 @@ fn rendered_objects_pass_kubernetes_validate_strict() {
     for (name, extra) in [("plain", &[][..]), ("full", &FULL[..])] {
         let file = render(dir.path(), extra);
         let (ok, text) = output(Command::new("kubernetes-validate").arg("--strict").arg(&file));
-        assert!(ok, "{name}: kubernetes-validate --strict refused the render:\n{text}\n{}", std::fs::read_to_string(&file).unwrap());
+        assert!(
+            ok,
+            "{name}: kubernetes-validate --strict refused the render:\n{text}\n{}",
+            std::fs::read_to_string(&file).unwrap()
+        );
         assert!(!text.contains("ERROR") && !text.contains("WARN"), "{name}:\n{text}");
     }
 }
 
 #[test]
 fn rendered_objects_pass_checkov_with_zero_failed_checks() {
-    if !prerequisite("checkov (scripts/install-deps.sh puts it in /opt/checkov-venv)", command_works("checkov", &["--version"])) {
+    if !prerequisite(
+        "checkov (scripts/install-deps.sh puts it in /opt/checkov-venv)",
+        command_works("checkov", &["--version"]),
+    ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

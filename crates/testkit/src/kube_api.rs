@@ -330,7 +330,10 @@ fn answer(request: &Recorded, store: &mut Store) -> Reply {
         "GET" if is_collection(path) => {
             let items = store.list(path, request.param("labelSelector"));
             let version = store.version();
-            Reply::json(200, &json!({ "apiVersion": "v1", "kind": "List", "metadata": { "resourceVersion": version }, "items": items }))
+            Reply::json(
+                200,
+                &json!({ "apiVersion": "v1", "kind": "List", "metadata": { "resourceVersion": version }, "items": items }),
+            )
         }
         "GET" => match store.objects.get(path) {
             Some(object) => Reply::json(200, object),
@@ -394,6 +397,8 @@ fn answer(request: &Recorded, store: &mut Store) -> Reply {
             store.put(path, object);
             Reply::json(200, &store.objects[path])
         }
-        _ => Reply::status(405, "MethodNotAllowed", &format!("{} {path} is not served here", request.method), json!({})),
+        _ => {
+            Reply::status(405, "MethodNotAllowed", &format!("{} {path} is not served here", request.method), json!({}))
+        }
     }
 }

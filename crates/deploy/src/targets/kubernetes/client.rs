@@ -80,14 +80,13 @@ pub async fn connect(flags: &KubernetesFlags, env: &dyn Fn(&str) -> Option<Strin
     }
     let kubeconfig = merged.unwrap_or_default();
     let shown = paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":");
-    let context_name = match flags.context.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
-        Some(context) => context.to_owned(),
-        None => kubeconfig
-            .current_context
-            .clone()
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| usage(format!("the kubeconfig {shown} has no current-context; name one with --context")))?,
-    };
+    let context_name =
+        match flags.context.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+            Some(context) => context.to_owned(),
+            None => kubeconfig.current_context.clone().filter(|c| !c.is_empty()).ok_or_else(|| {
+                usage(format!("the kubeconfig {shown} has no current-context; name one with --context"))
+            })?,
+        };
     let Some(context) = kubeconfig.contexts.iter().find(|c| c.name == context_name) else {
         let known: Vec<&str> = kubeconfig.contexts.iter().map(|c| c.name.as_str()).collect();
         return Err(usage(format!(
@@ -187,7 +186,7 @@ pub async fn by<T>(
     call: Call<'_>,
     future: impl Future<Output = Result<T, kube::Error>>,
 ) -> Result<Result<T, kube::Error>, DeployError> {
-    tokio::time::timeout_at(deadline.into(), future).await.map_err(|_| {
-        DeployError::failed(format!("--timeout ran out waiting to {call}"), Status::TimedOut)
-    })
+    tokio::time::timeout_at(deadline.into(), future)
+        .await
+        .map_err(|_| DeployError::failed(format!("--timeout ran out waiting to {call}"), Status::TimedOut))
 }

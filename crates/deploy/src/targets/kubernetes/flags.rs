@@ -200,7 +200,10 @@ impl Settings {
             dns_1123_label("--namespace", namespace).map_err(usage)?;
         }
         if flags.replicas == 0 {
-            return Err(usage("--replicas 0 would deploy nothing; give 1 or more (2 or more keeps the app up while nodes drain)".to_owned()));
+            return Err(usage(
+                "--replicas 0 would deploy nothing; give 1 or more (2 or more keeps the app up while nodes drain)"
+                    .to_owned(),
+            ));
         }
         let update = match rollout.strategy {
             Strategy::Direct => Update::Recreate,
@@ -216,7 +219,8 @@ impl Settings {
             }
         };
         let cpu_request = Quantity::parse("--cpu-request", &flags.cpu_request).map_err(usage)?;
-        let cpu_limit = flags.cpu_limit.as_deref().map(|q| Quantity::parse("--cpu-limit", q)).transpose().map_err(usage)?;
+        let cpu_limit =
+            flags.cpu_limit.as_deref().map(|q| Quantity::parse("--cpu-limit", q)).transpose().map_err(usage)?;
         let memory_limit = Quantity::parse("--memory-limit", &flags.memory_limit).map_err(usage)?;
         let memory_request = match flags.memory_request.as_deref() {
             Some(text) => Quantity::parse("--memory-request", text).map_err(usage)?,
@@ -434,9 +438,7 @@ impl Quantity {
     /// or exponent (e3) suffix. Zero is refused: a zero request or limit is a mistake here.
     pub fn parse(flag: &str, text: &str) -> Result<Self, String> {
         let text = text.trim();
-        let bad = || {
-            format!("{flag} `{text}` is not a Kubernetes quantity (like 500m, 1, 768Mi, 2Gi) above zero")
-        };
+        let bad = || format!("{flag} `{text}` is not a Kubernetes quantity (like 500m, 1, 768Mi, 2Gi) above zero");
         let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
         let (number, suffix) = text.split_at(split);
         let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
@@ -570,7 +572,8 @@ mod tests {
         };
         let error = Settings::new(&app("shop"), &flags(), &rollout, 8080, Duration::from_secs(60)).unwrap_err();
         assert!(error.to_string().contains("cannot both be 0"), "{error}");
-        let direct = Settings::new(&app("shop"), &flags(), &Rollout::plain(Strategy::Direct), 8080, Duration::from_secs(60));
+        let direct =
+            Settings::new(&app("shop"), &flags(), &Rollout::plain(Strategy::Direct), 8080, Duration::from_secs(60));
         assert_eq!(direct.unwrap().update, Update::Recreate);
     }
 
@@ -600,7 +603,10 @@ mod tests {
 
     #[test]
     fn secret_env_names_variables_and_never_values() {
-        let secrets = KubernetesFlags { secret_env: vec!["DB_PASSWORD".into(), "API_TOKEN".into(), "DB_PASSWORD".into()], ..flags() };
+        let secrets = KubernetesFlags {
+            secret_env: vec!["DB_PASSWORD".into(), "API_TOKEN".into(), "DB_PASSWORD".into()],
+            ..flags()
+        };
         assert_eq!(settings(&app("shop"), &secrets).unwrap().secret_env, ["DB_PASSWORD", "API_TOKEN"]);
         let value = KubernetesFlags { secret_env: vec!["DB_PASSWORD=hunter2".into()], ..flags() };
         let message = usage(settings(&app("shop"), &value));
@@ -612,7 +618,9 @@ mod tests {
         let unnamed = KubernetesFlags { namespace: None, ..flags() };
         let mut settings = settings(&app("shop"), &unnamed).unwrap();
         assert!(settings.clone().namespace_from_context(None).is_err());
-        assert!(settings.clone().namespace_from_context(Some("default")).unwrap_err().to_string().contains("--namespace"));
+        assert!(
+            settings.clone().namespace_from_context(Some("default")).unwrap_err().to_string().contains("--namespace")
+        );
         assert_eq!(settings.namespace_from_context(Some("payments")).unwrap(), "payments");
         let explicit = KubernetesFlags { namespace: Some("default".into()), ..flags() };
         let mut explicit = self::settings(&app("shop"), &explicit).unwrap();

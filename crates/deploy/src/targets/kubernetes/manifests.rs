@@ -34,6 +34,7 @@ pub enum Kind {
     Secret,
     Service,
     PodDisruptionBudget,
+    NetworkPolicy,
     Ingress,
     Deployment,
 }
@@ -45,6 +46,7 @@ impl Kind {
             Self::Secret => "Secret",
             Self::Service => "Service",
             Self::PodDisruptionBudget => "PodDisruptionBudget",
+            Self::NetworkPolicy => "NetworkPolicy",
             Self::Ingress => "Ingress",
             Self::Deployment => "Deployment",
         }
@@ -100,6 +102,7 @@ impl Manifests {
         if settings.replicas >= 2 {
             objects.push(disruption_budget(settings));
         }
+        objects.push(network_policy(settings));
         if settings.host.is_some() {
             objects.push(ingress(settings));
         }
@@ -186,6 +189,22 @@ fn disruption_budget(settings: &Settings) -> Object {
     Object { kind: Kind::PodDisruptionBudget, name, body }
 }
 
+/// The pods take traffic on their HTTP port only (from anywhere: the Service, the
+/// ingress controller, Prometheus); their own connections out are not restricted.
+fn network_policy(settings: &Settings) -> Object {
+    let body = json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata(settings, &settings.name),
+        "spec": {
+            "podSelector": { "matchLabels": { NAME_LABEL: settings.name } },
+            "policyTypes": ["Ingress"],
+            "ingress": [{ "ports": [{ "port": "http", "protocol": "TCP" }] }],
+        },
+    });
+    Object { kind: Kind::NetworkPolicy, name: settings.name.clone(), body }
+}
+
 fn ingress(settings: &Settings) -> Object {
     let host = settings.host.clone().unwrap_or_default();
     let mut spec = json!({
@@ -262,6 +281,11 @@ fn deployment(settings: &Settings, image: &str, version_label: &str, trace: &Tra
     }
     if !settings.secret_env.is_empty() {
         skips.push("CKV_K8S_35=--secret-env hands the app its secrets as environment variables through secretKeyRef, as the app reads them");
+    }
+    if settings.service_account.is_some() {
+        skips.push(
+            "CKV_K8S_38=--service-account: the app calls the Kubernetes API as this account, so its token is mounted",
+        );
     }
     for (index, skip) in skips.into_iter().enumerate() {
         annotations.insert(format!("checkov.io/skip{}", index + 1), json!(skip));
@@ -408,7 +432,7 @@ mod tests {
 
     use k8s_openapi::api::apps::v1::Deployment;
     use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
-    use k8s_openapi::api::networking::v1::Ingress;
+    use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
     use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 
     use super::*;
@@ -451,11 +475,20 @@ mod tests {
             service_account: Some("shop".into()),
             ..KubernetesFlags::default()
         };
-        let manifests = Manifests::build(&settings(full, Some("shop.example.com")), IMAGE, "1.2.0-3f2a9c1b7d4e", &Trace::default());
+        let manifests =
+            Manifests::build(&settings(full, Some("shop.example.com")), IMAGE, "1.2.0-3f2a9c1b7d4e", &Trace::default());
         let kinds: Vec<Kind> = manifests.objects.iter().map(|o| o.kind).collect();
         assert_eq!(
             kinds,
-            [Kind::Namespace, Kind::Secret, Kind::Service, Kind::PodDisruptionBudget, Kind::Ingress, Kind::Deployment]
+            [
+                Kind::Namespace,
+                Kind::Secret,
+                Kind::Service,
+                Kind::PodDisruptionBudget,
+                Kind::NetworkPolicy,
+                Kind::Ingress,
+                Kind::Deployment
+            ]
         );
         for object in &manifests.objects {
             match object.kind {
@@ -463,6 +496,7 @@ mod tests {
                 Kind::Secret => round_trips::<Secret>(&object.body),
                 Kind::Service => round_trips::<Service>(&object.body),
                 Kind::PodDisruptionBudget => round_trips::<PodDisruptionBudget>(&object.body),
+                Kind::NetworkPolicy => round_trips::<NetworkPolicy>(&object.body),
                 Kind::Ingress => round_trips::<Ingress>(&object.body),
                 Kind::Deployment => round_trips::<Deployment>(&object.body),
             }
@@ -474,7 +508,7 @@ mod tests {
         let single = KubernetesFlags { replicas: 1, ..KubernetesFlags::default() };
         let manifests = Manifests::build(&settings(single, None), IMAGE, "v1", &Trace::default());
         let kinds: Vec<Kind> = manifests.objects.iter().map(|o| o.kind).collect();
-        assert_eq!(kinds, [Kind::Service, Kind::Deployment]);
+        assert_eq!(kinds, [Kind::Service, Kind::NetworkPolicy, Kind::Deployment]);
     }
 
     #[test]
@@ -499,7 +533,10 @@ mod tests {
         };
         assert_eq!(
             Trace::from_env(&gitlab),
-            Trace { git_sha: Some("feedface".into()), ci_run_url: Some("https://gitlab.com/acme/shop/-/jobs/7".into()) }
+            Trace {
+                git_sha: Some("feedface".into()),
+                ci_run_url: Some("https://gitlab.com/acme/shop/-/jobs/7".into())
+            }
         );
         let manifests = Manifests::build(&settings(KubernetesFlags::default(), None), IMAGE, "v1.2.0", &trace);
         let annotations = &manifests.deployment().unwrap().body["metadata"]["annotations"];
@@ -532,7 +569,8 @@ mod tests {
             git_sha: Some("0123456789abcdef0123456789abcdef01234567".into()),
             ci_run_url: Some("https://github.com/acme/shop/actions/runs/42".into()),
         };
-        let manifests = Manifests::build(&settings(flags, Some("shop.example.com")), IMAGE, "1.2.0-3f2a9c1b7d4e", &trace);
+        let manifests =
+            Manifests::build(&settings(flags, Some("shop.example.com")), IMAGE, "1.2.0-3f2a9c1b7d4e", &trace);
         let yaml = manifests.render().unwrap();
         assert!(!yaml.contains("data:"), "a rendered Secret has no values:\n{yaml}");
         insta::assert_snapshot!("kubernetes_render", yaml);

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Event, Namespace, Pod, Secret, Service};
-use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, ListParams, LogParams, Patch, PatchParams};
 use kube::{Client, Resource};
@@ -58,7 +58,10 @@ pub struct Kubernetes {
 impl std::fmt::Debug for Kubernetes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Not the secrets' values, nor the client.
-        f.debug_struct("Kubernetes").field("settings", &self.settings).field("server", &self.server).finish_non_exhaustive()
+        f.debug_struct("Kubernetes")
+            .field("settings", &self.settings)
+            .field("server", &self.server)
+            .finish_non_exhaustive()
     }
 }
 
@@ -125,7 +128,12 @@ impl Kubernetes {
             .map_err(|e| api_error(&e, call, &self.server, stage))
     }
 
-    async fn list<K>(&self, resource: &'static str, params: &ListParams, deadline: Instant) -> Result<Vec<K>, DeployError>
+    async fn list<K>(
+        &self,
+        resource: &'static str,
+        params: &ListParams,
+        deadline: Instant,
+    ) -> Result<Vec<K>, DeployError>
     where
         K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + std::fmt::Debug,
         <K as Resource>::DynamicType: Default,
@@ -142,7 +150,12 @@ impl Kubernetes {
     }
 
     /// Server-side apply of one object (`dry_run`: the server checks it, keeps nothing).
-    async fn apply_object(&self, object: &Object, dry_run: bool, deadline: Instant) -> Result<Option<Deployment>, DeployError> {
+    async fn apply_object(
+        &self,
+        object: &Object,
+        dry_run: bool,
+        deadline: Instant,
+    ) -> Result<Option<Deployment>, DeployError> {
         let mut params = PatchParams::apply(FIELD_MANAGER);
         params.force = self.settings.force_conflicts;
         params.dry_run = dry_run;
@@ -151,7 +164,9 @@ impl Kubernetes {
             let data: serde_json::Map<String, serde_json::Value> = self
                 .secret_values
                 .iter()
-                .map(|(key, value)| (key.clone(), serde_json::json!(base64::engine::general_purpose::STANDARD.encode(value))))
+                .map(|(key, value)| {
+                    (key.clone(), serde_json::json!(base64::engine::general_purpose::STANDARD.encode(value)))
+                })
                 .collect();
             body["data"] = serde_json::Value::Object(data);
         }
@@ -176,6 +191,11 @@ impl Kubernetes {
                 let api = self.api::<PodDisruptionBudget>();
                 (call, by(deadline, call, api.patch(name, &params, &patch)).await?.map(|_| None))
             }
+            Kind::NetworkPolicy => {
+                let call = self.call("patch", "networkpolicies.networking.k8s.io", name);
+                let api = self.api::<NetworkPolicy>();
+                (call, by(deadline, call, api.patch(name, &params, &patch)).await?.map(|_| None))
+            }
             Kind::Ingress => {
                 let call = self.call("patch", "ingresses.networking.k8s.io", name);
                 (call, by(deadline, call, self.api::<Ingress>().patch(name, &params, &patch)).await?.map(|_| None))
@@ -186,13 +206,21 @@ impl Kubernetes {
             }
         };
         result.map_err(|error| match &error {
-            kube::Error::Api(status) if status.code == 409 => DeployError::failed(conflict_line(object, status), Status::Unchanged),
+            kube::Error::Api(status) if status.code == 409 => {
+                DeployError::failed(conflict_line(object, status), Status::Unchanged)
+            }
             _ => api_error(&error, call, &self.server, Stage::BeforeChange),
         })
     }
 
     /// Watches the rollout of `generation` until it is done, fails, or `deadline` passes.
-    async fn wait_rollout(&self, generation: i64, digest: Option<&str>, deadline: Instant, console: &Console) -> Result<Deployment, WaitEnd> {
+    async fn wait_rollout(
+        &self,
+        generation: i64,
+        digest: Option<&str>,
+        deadline: Instant,
+        console: &Console,
+    ) -> Result<Deployment, WaitEnd> {
         let mut said = String::new();
         loop {
             let deployment = match self.get_deployment(deadline, Stage::AfterChange).await {
@@ -233,7 +261,8 @@ impl Kubernetes {
 
     /// The pods of the Deployment's current ReplicaSet; `None` while it has none.
     async fn new_pods(&self, deployment: &Deployment, deadline: Instant) -> Result<Option<Vec<Pod>>, DeployError> {
-        let sets: Vec<ReplicaSet> = self.list("replicasets.apps", &ListParams::default().labels(&self.selector()), deadline).await?;
+        let sets: Vec<ReplicaSet> =
+            self.list("replicasets.apps", &ListParams::default().labels(&self.selector()), deadline).await?;
         let Some(hash) = new_replica_set(deployment, &sets).and_then(template_hash) else {
             return Ok(None);
         };
@@ -244,10 +273,12 @@ impl Kubernetes {
     /// The failure's story: the pods' states, recent events and the last log lines.
     async fn explain(&self, deadline: Instant) -> Vec<String> {
         let mut lines = Vec::new();
-        let pods: Vec<Pod> = self.list("pods", &ListParams::default().labels(&self.selector()), deadline).await.unwrap_or_default();
+        let pods: Vec<Pod> =
+            self.list("pods", &ListParams::default().labels(&self.selector()), deadline).await.unwrap_or_default();
         lines.extend(pods.iter().map(rollout::describe_pod));
         let mut events: Vec<Event> = self.list("events", &ListParams::default(), deadline).await.unwrap_or_default();
-        events.retain(|event| event.involved_object.name.as_deref().is_some_and(|n| n.starts_with(&self.settings.name)));
+        events
+            .retain(|event| event.involved_object.name.as_deref().is_some_and(|n| n.starts_with(&self.settings.name)));
         events.sort_by_key(|event| {
             event.last_timestamp.as_ref().map(|t| t.0).or_else(|| event.event_time.as_ref().map(|t| t.0))
         });
@@ -295,7 +326,10 @@ impl Kubernetes {
             deployment_id: format!("{}/{}{revision}", self.settings.ns(), self.settings.name),
             status,
             health: if status == Status::Planned { "unknown".to_owned() } else { format!("{ready}/{wanted} ready") },
-            details: vec![("namespace".to_owned(), self.settings.ns().to_owned()), ("api server".to_owned(), self.server.clone())],
+            details: vec![
+                ("namespace".to_owned(), self.settings.ns().to_owned()),
+                ("api server".to_owned(), self.server.clone()),
+            ],
         }
     }
 
@@ -307,7 +341,12 @@ impl Kubernetes {
         let live = self.get_deployment(deadline, Stage::BeforeChange).await?;
         let previous = live.as_ref().map(version_of).unwrap_or_default();
         let manifests = Manifests::build(&self.settings, &request.image, &request.version_label, &self.trace);
-        let mut outcome = self.outcome(live.as_ref().unwrap_or(&Deployment::default()), &request.version_label, &previous, Status::Planned);
+        let mut outcome = self.outcome(
+            live.as_ref().unwrap_or(&Deployment::default()),
+            &request.version_label,
+            &previous,
+            Status::Planned,
+        );
         outcome.health = "unknown".to_owned();
         let mut plan = Plan::new(outcome, ());
         plan = match &live {
@@ -317,15 +356,27 @@ impl Kubernetes {
                 self.settings.name,
                 rollout::revision(&deployment.metadata).unwrap_or(0)
             )),
-            None => plan.now(format!("no Deployment {} in namespace {} (a first deployment)", self.settings.name, self.settings.ns())),
+            None => plan.now(format!(
+                "no Deployment {} in namespace {} (a first deployment)",
+                self.settings.name,
+                self.settings.ns()
+            )),
         };
         for object in &manifests.objects {
-            plan = plan.step(format!("apply {} {} (server-side, field manager {FIELD_MANAGER})", object.kind.as_str(), object.name));
+            plan = plan.step(format!(
+                "apply {} {} (server-side, field manager {FIELD_MANAGER})",
+                object.kind.as_str(),
+                object.name
+            ));
         }
         plan = plan.step(format!(
             "wait until every pod runs {} and is available; else explain, {}",
             digest_of(&request.image).unwrap_or(&request.image),
-            if previous.is_empty() { "and fail (nothing to roll back to)".to_owned() } else { format!("and roll back to {previous}") }
+            if previous.is_empty() {
+                "and fail (nothing to roll back to)".to_owned()
+            } else {
+                format!("and roll back to {previous}")
+            }
         ));
         if request.dry_run {
             // The server checks every object against its schemas and admission, keeping nothing.
@@ -358,7 +409,9 @@ impl Kubernetes {
         let generation = applied.and_then(|d| d.metadata.generation).unwrap_or(0);
         let digest = digest_of(&request.image);
         let failure = match self.wait_rollout(generation, digest, deadline, console).await {
-            Ok(deployment) => return Ok(self.outcome(&deployment, &request.version_label, &previous, Status::Deployed)),
+            Ok(deployment) => {
+                return Ok(self.outcome(&deployment, &request.version_label, &previous, Status::Deployed));
+            }
             Err(end) => end,
         };
         let why = match failure {
@@ -374,13 +427,23 @@ impl Kubernetes {
         let mut detail = self.explain(rollback_deadline).await;
         if live.is_none() {
             return Err(DeployError::Failed {
-                message: format!("{why}; nothing to roll back to (a first deployment): look at the pods in namespace {}", self.settings.ns()),
+                message: format!(
+                    "{why}; nothing to roll back to (a first deployment): look at the pods in namespace {}",
+                    self.settings.ns()
+                ),
                 status: Status::Failed,
                 detail,
             });
         }
         console.warning(&format!("{why}; rolling back to {previous}"));
-        let (status, message) = match self.undo_to_previous(None, rollback_deadline, console).await {
+        // What ran before this apply: its revision's ReplicaSet, not "the one before the
+        // newest" (the controller may never have made a new one).
+        let before = live.as_ref().and_then(|d| rollout::revision(&d.metadata));
+        let undone = match self.set_of_revision(before, rollback_deadline).await {
+            Ok(set) => self.undo_to_previous(set, rollback_deadline, console).await,
+            Err(error) => Err(error),
+        };
+        let (status, message) = match undone {
             Ok(_) => (Status::RolledBack, format!("{why}; rolled back to {previous}")),
             Err(error) => (Status::Unknown, format!("{why}; the rollback to {previous} did not complete: {error}")),
         };
@@ -391,7 +454,12 @@ impl Kubernetes {
     }
 
     /// Puts a previous ReplicaSet's template back and waits for it; its version label.
-    async fn undo_to_previous(&self, to: Option<ReplicaSet>, deadline: Instant, console: &Console) -> Result<Deployment, DeployError> {
+    async fn undo_to_previous(
+        &self,
+        to: Option<ReplicaSet>,
+        deadline: Instant,
+        console: &Console,
+    ) -> Result<Deployment, DeployError> {
         let live = self.get_deployment(deadline, Stage::AfterChange).await?.ok_or_else(|| {
             DeployError::failed(format!("there is no Deployment {} to roll back", self.settings.name), Status::Unknown)
         })?;
@@ -400,15 +468,14 @@ impl Kubernetes {
             None => {
                 let sets: Vec<ReplicaSet> =
                     self.list("replicasets.apps", &ListParams::default().labels(&self.selector()), deadline).await?;
-                undo::previous_set(&live, &sets, None)
-                    .map_err(|why| DeployError::failed(why, Status::Unknown))?
-                    .clone()
+                undo::previous_set(&live, &sets, None).map_err(|why| DeployError::failed(why, Status::Unknown))?.clone()
             }
         };
         let label = undo::version_of_set(&target);
         console.info(&format!("putting back revision {} ({label})", rollout::revision_of(&target).unwrap_or(0)));
         let call = self.call("update", "deployments.apps", &self.settings.name);
-        let undone = undo::deployment_with_template(live, &target, &label).map_err(|why| DeployError::failed(why, Status::Unknown))?;
+        let undone = undo::deployment_with_template(live, &target, &label)
+            .map_err(|why| DeployError::failed(why, Status::Unknown))?;
         let params = kube::api::PostParams { dry_run: false, field_manager: Some(FIELD_MANAGER.to_owned()) };
         let replaced = by(deadline, call, self.api::<Deployment>().replace(&self.settings.name, &params, &undone))
             .await?
@@ -423,6 +490,17 @@ impl Kubernetes {
             };
             DeployError::failed(why, Status::Unknown)
         })
+    }
+
+    /// The Deployment's ReplicaSet of `revision`, if it still has it.
+    async fn set_of_revision(
+        &self,
+        revision: Option<i64>,
+        deadline: Instant,
+    ) -> Result<Option<ReplicaSet>, DeployError> {
+        let sets: Vec<ReplicaSet> =
+            self.list("replicasets.apps", &ListParams::default().labels(&self.selector()), deadline).await?;
+        Ok(revision.and_then(|revision| sets.into_iter().find(|set| rollout::revision_of(set) == Some(revision))))
     }
 
     async fn plan_rollback(&self, request: &DeployRequest, deadline: Instant) -> Result<Plan<KubeState>, DeployError> {
@@ -444,7 +522,10 @@ impl Kubernetes {
         let label = undo::version_of_set(&to);
         let plan = Plan::new(self.outcome(&live, &label, &current, Status::Planned), ())
             .now(format!("Deployment {}/{} runs {current}", self.settings.ns(), self.settings.name))
-            .step(format!("put revision {} ({label}) back, as kubectl rollout undo does", rollout::revision_of(&to).unwrap_or(0)))
+            .step(format!(
+                "put revision {} ({label}) back, as kubectl rollout undo does",
+                rollout::revision_of(&to).unwrap_or(0)
+            ))
             .step("wait until every pod runs it and is available");
         Ok(plan.with_state(KubeState::Rollback { live: Box::new(live), to: Box::new(to) }))
     }
@@ -524,7 +605,12 @@ impl Target for Kubernetes {
         }
     }
 
-    async fn plan(&self, request: &DeployRequest, deadline: Instant, _console: &Console) -> Result<Plan<KubeState>, DeployError> {
+    async fn plan(
+        &self,
+        request: &DeployRequest,
+        deadline: Instant,
+        _console: &Console,
+    ) -> Result<Plan<KubeState>, DeployError> {
         match request.phase {
             Phase::Deploy => self.plan_deploy(request, deadline).await,
             Phase::Rollback => self.plan_rollback(request, deadline).await,
@@ -535,7 +621,13 @@ impl Target for Kubernetes {
         }
     }
 
-    async fn apply(&self, plan: Plan<KubeState>, request: &DeployRequest, deadline: Instant, console: &Console) -> Result<DeployOutcome, DeployError> {
+    async fn apply(
+        &self,
+        plan: Plan<KubeState>,
+        request: &DeployRequest,
+        deadline: Instant,
+        console: &Console,
+    ) -> Result<DeployOutcome, DeployError> {
         match plan.state {
             KubeState::Deploy { manifests, live } => {
                 self.apply_deploy(&manifests, live.map(|d| *d), request, deadline, console).await
@@ -570,7 +662,10 @@ pub async fn render(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(String, usize), DeployError> {
     if request.phase != Phase::Deploy {
-        return Err(DeployError::Usage(format!("--render writes a deployment's objects; it does not {}", request.phase.as_str())));
+        return Err(DeployError::Usage(format!(
+            "--render writes a deployment's objects; it does not {}",
+            request.phase.as_str()
+        )));
     }
     Kubernetes::check(request)?;
     let mut settings = Settings::new(app, flags, &request.rollout, request.port, request.timeout)?;
@@ -579,8 +674,8 @@ pub async fn render(
         settings.namespace_from_context(context.as_deref())?;
     }
     let manifests = Manifests::build(&settings, &request.image, &request.version_label, &Trace::from_env(env));
-    let yaml = manifests
-        .render()
-        .map_err(|error| DeployError::failed(format!("cannot write the objects as YAML: {error}"), Status::Unchanged))?;
+    let yaml = manifests.render().map_err(|error| {
+        DeployError::failed(format!("cannot write the objects as YAML: {error}"), Status::Unchanged)
+    })?;
     Ok((yaml, manifests.objects.len()))
 }

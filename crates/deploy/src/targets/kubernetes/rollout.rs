@@ -233,9 +233,7 @@ mod tests {
     #[test]
     fn done_means_all_updated_no_old_and_all_available() {
         let judge = |status| deployment_verdict(&deployment(status), 4);
-        let base = |replicas: i32, updated: i32, available: i32| {
-            json!({ "observedGeneration": 4, "replicas": replicas, "updatedReplicas": updated, "availableReplicas": available })
-        };
+        let base = |replicas: i32, updated: i32, available: i32| json!({ "observedGeneration": 4, "replicas": replicas, "updatedReplicas": updated, "availableReplicas": available });
         assert_eq!(judge(base(2, 1, 2)), Verdict::Waiting("1 of 2 pods updated".into()));
         assert_eq!(judge(base(3, 2, 2)), Verdict::Waiting("1 old pods still running".into()));
         assert_eq!(judge(base(2, 2, 1)), Verdict::Waiting("1 of 2 updated pods available".into()));
@@ -249,7 +247,9 @@ mod tests {
             "conditions": [{ "type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
                              "message": "ReplicaSet \"shop-7d\" has timed out progressing." }],
         });
-        assert!(matches!(deployment_verdict(&deployment(status), 4), Verdict::Failed(why) if why.contains("ProgressDeadlineExceeded")));
+        assert!(
+            matches!(deployment_verdict(&deployment(status), 4), Verdict::Failed(why) if why.contains("ProgressDeadlineExceeded"))
+        );
     }
 
     fn pod(ready: bool, image_id: &str, waiting: Option<&str>, restarts: i32) -> Pod {
@@ -278,16 +278,27 @@ mod tests {
             let verdict = pods_verdict(&[pod(false, "", Some(reason), 0)], "shop", digest);
             assert!(matches!(&verdict, Verdict::Failed(why) if why.contains(reason)), "{verdict:?}");
         }
-        assert_eq!(pods_verdict(&[pod(false, "", Some("ContainerCreating"), 0)], "shop", digest),
-            Verdict::Waiting("no pod of the new ReplicaSet is ready yet".into()));
-        assert!(matches!(pods_verdict(&[pod(true, "r@sha256:aaa", None, 4)], "shop", digest), Verdict::Failed(why) if why.contains("restarted 4 times")));
+        assert_eq!(
+            pods_verdict(&[pod(false, "", Some("ContainerCreating"), 0)], "shop", digest),
+            Verdict::Waiting("no pod of the new ReplicaSet is ready yet".into())
+        );
+        assert!(
+            matches!(pods_verdict(&[pod(true, "r@sha256:aaa", None, 4)], "shop", digest), Verdict::Failed(why) if why.contains("restarted 4 times"))
+        );
     }
 
     #[test]
     fn every_ready_pod_runs_the_pushed_digest() {
         let digest = Some("sha256:aaa");
-        assert_eq!(pods_verdict(&[pod(true, "docker-pullable://r/app@sha256:aaa", None, 0)], "shop", digest), Verdict::Done);
-        let other = pods_verdict(&[pod(true, "r/app@sha256:aaa", None, 0), pod(true, "r/app@sha256:bbb", None, 0)], "shop", digest);
+        assert_eq!(
+            pods_verdict(&[pod(true, "docker-pullable://r/app@sha256:aaa", None, 0)], "shop", digest),
+            Verdict::Done
+        );
+        let other = pods_verdict(
+            &[pod(true, "r/app@sha256:aaa", None, 0), pod(true, "r/app@sha256:bbb", None, 0)],
+            "shop",
+            digest,
+        );
         assert!(matches!(other, Verdict::Failed(why) if why.contains("sha256:bbb")));
     }
 

@@ -9,7 +9,11 @@ use super::rollout::{TEMPLATE_HASH_LABEL, owned_sets, revision, revision_of};
 
 /// The ReplicaSet to put back: the one labelled `version` (slipway's annotation on its
 /// template), else the newest revision before the Deployment's current one.
-pub fn previous_set<'a>(deployment: &Deployment, sets: &'a [ReplicaSet], version: Option<&str>) -> Result<&'a ReplicaSet, String> {
+pub fn previous_set<'a>(
+    deployment: &Deployment,
+    sets: &'a [ReplicaSet],
+    version: Option<&str>,
+) -> Result<&'a ReplicaSet, String> {
     let current = revision(&deployment.metadata).unwrap_or(i64::MAX);
     let owned = owned_sets(deployment, sets);
     let name = deployment.metadata.name.as_deref().unwrap_or("the Deployment");
@@ -111,7 +115,8 @@ mod tests {
 
     #[test]
     fn the_previous_revision_or_the_named_one() {
-        let sets = [set("3", "v3", "r/app@sha256:c"), set("1", "v1", "r/app@sha256:a"), set("2", "v2", "r/app@sha256:b")];
+        let sets =
+            [set("3", "v3", "r/app@sha256:c"), set("1", "v1", "r/app@sha256:a"), set("2", "v2", "r/app@sha256:b")];
         assert_eq!(version_of_set(previous_set(&live(), &sets, None).unwrap()), "v2");
         assert_eq!(version_of_set(previous_set(&live(), &sets, Some("v1")).unwrap()), "v1");
         assert!(previous_set(&live(), &sets, Some("v3")).is_err(), "the current revision is not a rollback");
