@@ -90,7 +90,8 @@ pub struct DeployArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct AppFlags {
     /// The application's name. Docker: the container's (the one running under it is
-    /// replaced). Kubernetes: the Deployment's, the Service's and their `app` label.
+    /// replaced). Kubernetes: the Deployment's, the Service's and their
+    /// `app.kubernetes.io/name` label.
     #[arg(long, env = "SLIPWAY_NAME", value_name = "NAME", default_value = "slipway-app")]
     pub name: String,
 

@@ -447,7 +447,8 @@ mod tests {
         let app = AppFlags { name: "shop".into(), host: host.map(str::to_owned), check: None };
         let flags = KubernetesFlags {
             namespace: Some("shop-prod".into()),
-            replicas: flags.replicas.max(1),
+            // Unset (0) in a test's flags: the flag's default.
+            replicas: if flags.replicas == 0 { 2 } else { flags.replicas },
             cpu_request: if flags.cpu_request.is_empty() { "500m".into() } else { flags.cpu_request.clone() },
             memory_limit: if flags.memory_limit.is_empty() { "768Mi".into() } else { flags.memory_limit.clone() },
             run_as: "65532:65532".into(),
@@ -572,7 +573,7 @@ mod tests {
         let manifests =
             Manifests::build(&settings(flags, Some("shop.example.com")), IMAGE, "1.2.0-3f2a9c1b7d4e", &trace);
         let yaml = manifests.render().unwrap();
-        assert!(!yaml.contains("data:"), "a rendered Secret has no values:\n{yaml}");
+        assert!(!yaml.contains("\ndata:") && !yaml.contains("stringData"), "a rendered Secret has no values:\n{yaml}");
         insta::assert_snapshot!("kubernetes_render", yaml);
     }
 }
