@@ -622,6 +622,11 @@ runs:
         ]);
         let text = step_action(&stdin).unwrap();
         assert!(!text.contains("password"), "{text}");
+        // A flag naming a secret (a variable to read, a Kubernetes Secret) holds none.
+        let names = demo(vec![Arg::new("secret_env").long("secret-env").env("SLIPWAY_SECRET_ENV")]);
+        assert!(step_action(&names).is_ok());
+        let holds = demo(vec![Arg::new("secret_value").long("secret-value").env("SLIPWAY_SECRET_VALUE")]);
+        assert!(matches!(step_action(&holds), Err(GenerateError::SecretFlag { .. })));
     }
 
     #[test]
