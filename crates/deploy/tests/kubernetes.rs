@@ -20,6 +20,7 @@ const NS: &str = "shop-prod";
 const NAME: &str = "shop";
 const V1: &str = "registry.example:5000/shop@sha256:1111111111111111111111111111111111111111111111111111111111111111";
 const V2: &str = "registry.example:5000/shop@sha256:2222222222222222222222222222222222222222222222222222222222222222";
+const V3: &str = "registry.example:5000/shop@sha256:3333333333333333333333333333333333333333333333333333333333333333";
 
 fn deployment_path() -> String {
     format!("/apis/apps/v1/namespaces/{NS}/deployments/{NAME}")
@@ -578,4 +579,24 @@ fn dry_run_is_the_server_s_dry_run_and_keeps_nothing() {
     assert_eq!(patches.len(), 4, "every object checked by the server");
     assert!(patches.iter().all(|r| r.param("dryRun") == Some("All")), "{patches:?}");
     assert!(fake.store.lock().unwrap().objects.is_empty(), "nothing kept");
+}
+
+#[test]
+fn rollback_to_a_named_version_and_the_namespace_from_the_context() {
+    let fake = cluster(Controller::new(&[]), no_intercept);
+    // The kubeconfig's context names the namespace: no --namespace needed.
+    let kubeconfig = fake.kubeconfig(Some(NS));
+    for (image, label) in [(V1, "1.0.0"), (V2, "2.0.0"), (V3, "3.0.0")] {
+        let run = run_env(&kubeconfig, &["--name", NAME, "--image", image, "--version-label", label], &[]);
+        assert_eq!(run.code, 0, "{label}: {}", run.stderr);
+    }
+    let run = run_env(&kubeconfig, &["--name", NAME, "--rollback", "--version-label", "1.0.0"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.output("status"), Some("rolled-back"));
+    assert_eq!(run.output("version-label"), Some("1.0.0"));
+    assert_eq!(run.output("previous-version"), Some("3.0.0"));
+    assert_eq!(sent_images(&fake).last().map(|(m, i)| (m.clone(), i.clone())), Some(("PUT".to_owned(), V1.to_owned())));
+    let missing = run_env(&kubeconfig, &["--name", NAME, "--rollback", "--version-label", "0.9.0"], &[]);
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    assert!(missing.stderr.contains("no earlier revision labelled 0.9.0"), "{}", missing.stderr);
 }
