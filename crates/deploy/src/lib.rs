@@ -22,7 +22,7 @@ use slipway_contract::runtime::{Threads, block_on};
 use slipway_contract::{Console, Outputs, StepError, StepReport};
 
 pub use crate::args::DeployArgs;
-use crate::execute::Deployment;
+use crate::execute::{Deployment, Env};
 use crate::github::GithubSettings;
 pub use crate::plan::{default_version_label, plan};
 pub use crate::report::report;
@@ -35,8 +35,8 @@ slipway_contract::step_cli! {
     #[command(
         name = "deploy",
         version,
-        about = "Rolls a pushed image out to a target (a Docker host, AWS Elastic Beanstalk) with a strategy, waits until it is really live, and rolls back.",
-        after_help = "Credentials: the registry's as push-image resolves them (Docker target); AWS's default chain (environment, profile, web identity for GitHub OIDC) for Elastic Beanstalk; GITHUB_TOKEN for --github-deployment.\nOutputs (to $GITHUB_OUTPUT, the dotenv report and standard output): url, version-label, previous-version, deployment-id, status, health.\nExit codes: 0 live and healthy, 1 the deployment failed, was rolled back or (a canary judged by analysis) aborted, 2 bad input (an unknown target or strategy, a strategy the target cannot do, a missing environment, no credentials)."
+        about = "Rolls a pushed image out to a target (a Docker host, AWS Elastic Beanstalk, Kubernetes) with a strategy, waits until it is really live, and rolls back.",
+        after_help = "Credentials: the registry's as push-image resolves them (Docker target); AWS's default chain (environment, profile, web identity for GitHub OIDC) for Elastic Beanstalk; the kubeconfig (--kubeconfig, KUBECONFIG, ~/.kube/config, with its exec plugins) or the in-cluster service account for Kubernetes; GITHUB_TOKEN for --github-deployment.\nOutputs (to $GITHUB_OUTPUT, the dotenv report and standard output): url, version-label, previous-version, deployment-id, status, health.\nExit codes: 0 live and healthy, 1 the deployment failed, was rolled back or (a canary judged by analysis) aborted, 2 bad input (an unknown target or strategy, a strategy the target cannot do, a missing environment, no credentials)."
     )]
     step: "deploy",
     args: DeployArgs,
@@ -47,6 +47,9 @@ slipway_contract::step_cli! {
 pub fn run(args: &DeployArgs, console: &Console) -> Result<StepReport, StepError> {
     let env = |name: &str| std::env::var(name).ok();
     let request = plan(args, &env, console)?;
+    if let Some(to) = args.kubernetes.render.as_deref() {
+        return render(args, &request, to, &env, console);
+    }
     let github = if args.github.github_deployment && !request.dry_run {
         Some(GithubSettings::from_env(&env, console).map_err(to_step_error)?)
     } else {
@@ -63,6 +66,38 @@ pub fn run(args: &DeployArgs, console: &Console) -> Result<StepReport, StepError
     // A deployment is a sequence of requests and waits: the step's own thread is enough.
     let outcome = block_on(Threads::Current, args.target.deploy(args, &deployment))?.map_err(to_step_error)?;
     Ok(report(args.target.name(), &request, &outcome))
+}
+
+/// `--render`: a declarative target's objects written out, nothing contacted or changed.
+/// With `-` the YAML is standard output, so no outputs are printed after it.
+fn render(
+    args: &DeployArgs,
+    request: &DeployRequest,
+    to: &str,
+    env: &Env<'_>,
+    console: &Console,
+) -> Result<StepReport, StepError> {
+    if args.target != TargetKind::Kubernetes {
+        return Err(StepError::usage(format!(
+            "--render writes Kubernetes objects; the {} target has none (use --dry-run to see its plan)",
+            args.target.name()
+        )));
+    }
+    let (yaml, count) =
+        block_on(Threads::Current, targets::kubernetes::render(&args.app, &args.kubernetes, request, env))?
+            .map_err(to_step_error)?;
+    let mut report = report(args.target.name(), request, &DeployOutcome::rendered(request));
+    if to == "-" {
+        use std::io::Write as _;
+        std::io::stdout()
+            .write_all(yaml.as_bytes())
+            .map_err(|error| StepError::failed(format!("cannot write the objects to standard output: {error}")))?;
+        report.outputs = Outputs::new();
+    } else {
+        std::fs::write(to, &yaml).map_err(|error| StepError::usage(format!("cannot write --render {to}: {error}")))?;
+    }
+    console.info(&format!("rendered {count} objects to {}", if to == "-" { "standard output" } else { to }));
+    Ok(report)
 }
 
 /// The one place a target's error becomes the step's: its kind decides the exit code,

@@ -85,6 +85,21 @@ pub struct DeployOutcome {
     pub details: Vec<(String, String)>,
 }
 
+impl DeployOutcome {
+    /// What `--render` reports: the objects planned, nothing deployed.
+    pub fn rendered(request: &DeployRequest) -> Self {
+        Self {
+            url: String::new(),
+            version_label: request.version_label.clone(),
+            previous_version: String::new(),
+            deployment_id: String::new(),
+            status: Status::Planned,
+            health: "unknown".to_owned(),
+            details: Vec::new(),
+        }
+    }
+}
+
 /// A target's failure: bad input (exit 2) or a failed deployment (exit 1), whose
 /// `status` says where things were left, published as an output.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -164,6 +164,10 @@ fn flags(step: &Step) -> Result<Vec<Flag>, GenerateError> {
     Ok(flags)
 }
 
+/// Flags whose value names a secret without holding it: deploy's `--secret-env NAME` (an
+/// environment variable the binary reads) and `--tls-secret NAME` (a Kubernetes Secret).
+const NAMES_A_SECRET: [&str; 2] = ["secret-env", "tls-secret"];
+
 /// A flag that would carry a secret on the command line is refused.
 fn refuse_secret(step: &str, long: &str, arg: &Arg, boolean: bool) -> Result<(), GenerateError> {
     let refuse = |why: String| Err(GenerateError::SecretFlag { step: step.to_owned(), flag: long.to_owned(), why });
@@ -173,6 +177,9 @@ fn refuse_secret(step: &str, long: &str, arg: &Arg, boolean: bool) -> Result<(),
         return refuse(format!("its environment twin is {env}"));
     }
     let secret_word = ["password", "token", "secret"].into_iter().find(|word| long.contains(word));
+    if NAMES_A_SECRET.contains(&long) {
+        return Ok(());
+    }
     match secret_word {
         Some(word) if !boolean => refuse(format!("its name says `{word}`")),
         _ => Ok(()),
@@ -623,6 +630,11 @@ runs:
         ]);
         let text = step_action(&stdin).unwrap();
         assert!(!text.contains("password"), "{text}");
+        // A flag naming a secret (a variable to read, a Kubernetes Secret) holds none.
+        let names = demo(vec![Arg::new("secret_env").long("secret-env").env("SLIPWAY_SECRET_ENV")]);
+        assert!(step_action(&names).is_ok());
+        let holds = demo(vec![Arg::new("secret_value").long("secret-value").env("SLIPWAY_SECRET_VALUE")]);
+        assert!(matches!(step_action(&holds), Err(GenerateError::SecretFlag { .. })));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod docker;
 pub mod elastic_beanstalk;
+pub mod kubernetes;
 
 use crate::args::DeployArgs;
 use crate::execute::Deployment;
@@ -16,6 +17,8 @@ pub enum TargetKind {
     Docker,
     /// AWS Elastic Beanstalk, Docker platform.
     ElasticBeanstalk,
+    /// A Kubernetes cluster: a Deployment, its Service and companions, server-side applied.
+    Kubernetes,
 }
 
 impl TargetKind {
@@ -24,6 +27,7 @@ impl TargetKind {
         match self {
             Self::Docker => docker::DockerHost::NAME,
             Self::ElasticBeanstalk => elastic_beanstalk::ElasticBeanstalk::NAME,
+            Self::Kubernetes => kubernetes::Kubernetes::NAME,
         }
     }
 
@@ -32,6 +36,7 @@ impl TargetKind {
         match self {
             Self::Docker => docker::DockerHost::DEFAULT_STRATEGY,
             Self::ElasticBeanstalk => elastic_beanstalk::ElasticBeanstalk::DEFAULT_STRATEGY,
+            Self::Kubernetes => kubernetes::Kubernetes::DEFAULT_STRATEGY,
         }
     }
 
@@ -40,7 +45,7 @@ impl TargetKind {
         match self {
             Self::Docker => {
                 docker::DockerHost::check(deployment.request)?;
-                let target = docker::DockerHost::from_flags(&args.docker, deployment.request)?;
+                let target = docker::DockerHost::from_flags(&args.app, &args.docker, deployment.request)?;
                 deployment.run(&target).await
             }
             Self::ElasticBeanstalk => {
@@ -49,6 +54,18 @@ impl TargetKind {
                     &args.elastic_beanstalk,
                     deployment.request,
                     deployment.env,
+                )
+                .await?;
+                deployment.run(&target).await
+            }
+            Self::Kubernetes => {
+                kubernetes::Kubernetes::check(deployment.request)?;
+                let target = kubernetes::Kubernetes::from_flags(
+                    &args.app,
+                    &args.kubernetes,
+                    deployment.request,
+                    deployment.env,
+                    deployment.console,
                 )
                 .await?;
                 deployment.run(&target).await

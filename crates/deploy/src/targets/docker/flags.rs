@@ -10,10 +10,6 @@ use bollard::models::{ContainerInspectResponse, PortBinding};
 /// The Docker target's flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DockerFlags {
-    /// Docker: the container's name; the one running under it is replaced.
-    #[arg(long, env = "SLIPWAY_NAME", value_name = "NAME", default_value = "slipway-app")]
-    pub name: String,
-
     /// Docker: a published port, [IP:]HOST_PORT:CONTAINER_PORT; repeatable. Default: 127.0.0.1:<port>:<port>.
     /// A rollback restarts the previous container on the ports it was created with.
     #[arg(long, env = "SLIPWAY_PUBLISH", value_name = "MAPPING", value_delimiter = '\n')]
@@ -31,16 +27,6 @@ pub struct DockerFlags {
     /// <name>-proxy; name a shared one to route several apps by --host.
     #[arg(long, env = "SLIPWAY_PROXY_NAME", value_name = "NAME")]
     pub proxy_name: Option<String>,
-
-    /// Docker, behind the proxy (rolling, blue-green, canary): the host name the proxy routes to this app (default: every host).
-    #[arg(long, env = "SLIPWAY_HOST", value_name = "HOST")]
-    pub host: Option<String>,
-
-    /// Docker, behind the proxy (rolling, blue-green, canary): the path a new container must answer through the proxy (any
-    /// answer of its own, not a gateway error) before it takes traffic; of several lines
-    /// (verify's list), the first.
-    #[arg(long = "check", env = "SLIPWAY_CHECK", value_name = "PATH", default_value = "/")]
-    pub check: String,
 
     /// Docker, blue-green: the host port where the proxy previews the new version, on the
     /// main address (the proxy publishes it from its creation on).

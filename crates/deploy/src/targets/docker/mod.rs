@@ -44,6 +44,7 @@ pub use self::proxied::LABEL_APP;
 use self::proxied::ProxiedState;
 use self::proxy::ProxySettings;
 use self::swap::{Incoming, Leftovers, Names, OnFailure};
+use crate::args::AppFlags;
 use crate::rollout::{Param, Strategy};
 use crate::status::Status;
 use crate::target::{DeployError, DeployOutcome, DeployRequest, Phase, Plan, Target};
@@ -129,16 +130,14 @@ pub struct Previous {
 
 impl DockerHost {
     /// Checks the Docker flags (`--name`, `--publish`, `--env`) and `DOCKER_HOST`.
-    pub fn from_flags(flags: &DockerFlags, request: &DeployRequest) -> Result<Self, DeployError> {
+    pub fn from_flags(app: &AppFlags, flags: &DockerFlags, request: &DeployRequest) -> Result<Self, DeployError> {
         let docker_host = std::env::var("DOCKER_HOST").ok();
-        let target = Self::new(&flags.name, &flags.publish, &flags.env, request.port, docker_host.as_deref())?;
+        let target = Self::new(&app.name, &flags.publish, &flags.env, request.port, docker_host.as_deref())?;
         let mut target = target.with_proxy(
             &flags.proxy_image,
             flags.proxy_name.as_deref(),
-            flags.host.as_deref().unwrap_or_default(),
-            // verify's --check may list several paths, one per line (the chain shares the
-            // variable): the proxy waits for the first.
-            flags.check.lines().map(str::trim).find(|line| !line.is_empty()).unwrap_or("/"),
+            app.host.as_deref().unwrap_or_default(),
+            app.first_check().unwrap_or("/"),
             flags.drain_timeout,
         )?;
         target.preview_port = flags.preview_port;

@@ -1,0 +1,579 @@
+//! The objects a deployment applies, built from the image (pinned by digest) and the
+//! settings: what `--render` writes is what apply sends, Secrets without their values.
+
+use std::fmt::Write as _;
+
+use serde_json::{Map, Value, json};
+
+use super::flags::{Settings, Update};
+use crate::rollout::Amount;
+
+/// The field manager slipway applies as (server-side apply).
+pub const FIELD_MANAGER: &str = "slipway";
+
+/// The label that selects the app's pods (immutable once the Deployment exists).
+pub const NAME_LABEL: &str = "app.kubernetes.io/name";
+pub const VERSION_LABEL: &str = "app.kubernetes.io/version";
+/// The version label as given (a label value cannot hold every label).
+pub const VERSION_ANNOTATION: &str = "slipway.dev/version-label";
+pub const IMAGE_ANNOTATION: &str = "slipway.dev/image";
+pub const DIGEST_ANNOTATION: &str = "slipway.dev/image-digest";
+pub const GIT_SHA_ANNOTATION: &str = "slipway.dev/git-sha";
+pub const CI_RUN_ANNOTATION: &str = "slipway.dev/ci-run-url";
+pub const CHANGE_CAUSE_ANNOTATION: &str = "kubernetes.io/change-cause";
+
+/// A JVM can take minutes to start: the startup probe allows 5 minutes (60 x 5 s)
+/// before liveness takes over.
+const STARTUP_PERIOD_SECONDS: i64 = 5;
+const STARTUP_FAILURES: i64 = 60;
+
+/// The kinds slipway applies, in the order it applies them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Namespace,
+    Secret,
+    Service,
+    PodDisruptionBudget,
+    NetworkPolicy,
+    Ingress,
+    Deployment,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Namespace => "Namespace",
+            Self::Secret => "Secret",
+            Self::Service => "Service",
+            Self::PodDisruptionBudget => "PodDisruptionBudget",
+            Self::NetworkPolicy => "NetworkPolicy",
+            Self::Ingress => "Ingress",
+            Self::Deployment => "Deployment",
+        }
+    }
+}
+
+/// One object as apply sends it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Object {
+    pub kind: Kind,
+    pub name: String,
+    pub body: Value,
+}
+
+/// What the pipeline knows of the run, for the traceability annotations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trace {
+    pub git_sha: Option<String>,
+    pub ci_run_url: Option<String>,
+}
+
+impl Trace {
+    /// GitHub Actions' or GitLab CI's variables.
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Self {
+        let known = |name: &str| env(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let github_run = match (known("GITHUB_SERVER_URL"), known("GITHUB_REPOSITORY"), known("GITHUB_RUN_ID")) {
+            (Some(server), Some(repository), Some(run)) => Some(format!("{server}/{repository}/actions/runs/{run}")),
+            _ => None,
+        };
+        Self {
+            git_sha: known("GITHUB_SHA").or_else(|| known("CI_COMMIT_SHA")),
+            ci_run_url: github_run.or_else(|| known("CI_JOB_URL")).or_else(|| known("CI_PIPELINE_URL")),
+        }
+    }
+}
+
+/// The objects of one deployment of `image` labelled `version_label`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifests {
+    pub objects: Vec<Object>,
+}
+
+impl Manifests {
+    pub fn build(settings: &Settings, image: &str, version_label: &str, trace: &Trace) -> Self {
+        let mut objects = Vec::new();
+        if settings.create_namespace {
+            objects.push(namespace(settings));
+        }
+        if !settings.secret_env.is_empty() {
+            objects.push(secret(settings));
+        }
+        objects.push(service(settings));
+        if settings.replicas >= 2 {
+            objects.push(disruption_budget(settings));
+        }
+        objects.push(network_policy(settings));
+        if settings.host.is_some() {
+            objects.push(ingress(settings));
+        }
+        objects.push(deployment(settings, image, version_label, trace));
+        Self { objects }
+    }
+
+    pub fn deployment(&self) -> Option<&Object> {
+        self.objects.iter().find(|o| o.kind == Kind::Deployment)
+    }
+
+    /// Multi-document YAML of every object, Secrets by name only.
+    pub fn render(&self) -> Result<String, serde_yaml_ng::Error> {
+        let mut text = String::new();
+        for object in &self.objects {
+            text.push_str("---\n");
+            if object.kind == Kind::Secret {
+                let _ = writeln!(
+                    text,
+                    "# Secret {}: its values come from the deploying job's environment at apply time and are never rendered.",
+                    object.name
+                );
+            }
+            text.push_str(&serde_yaml_ng::to_string(&object.body)?);
+        }
+        Ok(text)
+    }
+}
+
+fn labels(settings: &Settings) -> Value {
+    json!({ NAME_LABEL: settings.name, "app.kubernetes.io/managed-by": FIELD_MANAGER })
+}
+
+fn metadata(settings: &Settings, name: &str) -> Value {
+    json!({ "name": name, "namespace": settings.ns(), "labels": labels(settings) })
+}
+
+fn namespace(settings: &Settings) -> Object {
+    let body = json!({
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": { "name": settings.ns(), "labels": { "app.kubernetes.io/managed-by": FIELD_MANAGER } },
+    });
+    Object { kind: Kind::Namespace, name: settings.ns().to_owned(), body }
+}
+
+/// The Secret without its values; apply adds `data` from the environment.
+fn secret(settings: &Settings) -> Object {
+    let name = settings.secret_name();
+    let body = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": metadata(settings, &name),
+        "type": "Opaque",
+    });
+    Object { kind: Kind::Secret, name, body }
+}
+
+fn service(settings: &Settings) -> Object {
+    let body = json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(settings, &settings.name),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": { NAME_LABEL: settings.name },
+            "ports": [{ "name": "http", "port": 80, "targetPort": "http", "protocol": "TCP" }],
+        },
+    });
+    Object { kind: Kind::Service, name: settings.name.clone(), body }
+}
+
+fn disruption_budget(settings: &Settings) -> Object {
+    let name = format!("{}-pdb", settings.name);
+    let body = json!({
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": metadata(settings, &name),
+        "spec": {
+            "maxUnavailable": 1,
+            "selector": { "matchLabels": { NAME_LABEL: settings.name } },
+        },
+    });
+    Object { kind: Kind::PodDisruptionBudget, name, body }
+}
+
+/// The pods take traffic on their HTTP port only (from anywhere: the Service, the
+/// ingress controller, Prometheus); their own connections out are not restricted.
+fn network_policy(settings: &Settings) -> Object {
+    let body = json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata(settings, &settings.name),
+        "spec": {
+            "podSelector": { "matchLabels": { NAME_LABEL: settings.name } },
+            "policyTypes": ["Ingress"],
+            "ingress": [{ "ports": [{ "port": "http", "protocol": "TCP" }] }],
+        },
+    });
+    Object { kind: Kind::NetworkPolicy, name: settings.name.clone(), body }
+}
+
+fn ingress(settings: &Settings) -> Object {
+    let host = settings.host.clone().unwrap_or_default();
+    let mut spec = json!({
+        "rules": [{
+            "host": host,
+            "http": { "paths": [{
+                "path": "/",
+                "pathType": "Prefix",
+                "backend": { "service": { "name": settings.name, "port": { "name": "http" } } },
+            }] },
+        }],
+    });
+    if let Some(class) = &settings.ingress_class {
+        spec["ingressClassName"] = json!(class);
+    }
+    if let Some(tls) = &settings.tls_secret {
+        spec["tls"] = json!([{ "hosts": [host], "secretName": tls }]);
+    }
+    let body = json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": metadata(settings, &settings.name),
+        "spec": spec,
+    });
+    Object { kind: Kind::Ingress, name: settings.name.clone(), body }
+}
+
+/// A label value from any version label: at most 63 of `[A-Za-z0-9-_.]`, alphanumeric
+/// at both ends (the annotation keeps the label as given).
+pub fn label_value(text: &str) -> String {
+    let cleaned: String = text
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '-' })
+        .take(63)
+        .collect();
+    cleaned.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_owned()
+}
+
+/// The digest of a pinned reference (`sha256:...`).
+pub fn digest_of(image: &str) -> Option<&str> {
+    image.rsplit_once('@').map(|(_, digest)| digest)
+}
+
+fn amount(value: Amount) -> Value {
+    match value {
+        Amount::Percent(percent) => json!(format!("{percent}%")),
+        Amount::Count(count) => json!(count),
+    }
+}
+
+fn deployment(settings: &Settings, image: &str, version_label: &str, trace: &Trace) -> Object {
+    let name = &settings.name;
+    let mut annotations = Map::new();
+    annotations.insert(VERSION_ANNOTATION.into(), json!(version_label));
+    annotations.insert(IMAGE_ANNOTATION.into(), json!(image));
+    if let Some(digest) = digest_of(image) {
+        annotations.insert(DIGEST_ANNOTATION.into(), json!(digest));
+    }
+    if let Some(sha) = &trace.git_sha {
+        annotations.insert(GIT_SHA_ANNOTATION.into(), json!(sha));
+    }
+    if let Some(url) = &trace.ci_run_url {
+        annotations.insert(CI_RUN_ANNOTATION.into(), json!(url));
+    }
+    let mut cause = format!("slipway deploy {version_label} ({image})");
+    if let Some(url) = &trace.ci_run_url {
+        let _ = write!(cause, " from {url}");
+    }
+    annotations.insert(CHANGE_CAUSE_ANNOTATION.into(), json!(cause));
+    // checkov reads its exceptions from these annotations: each a deliberate choice.
+    let mut skips = Vec::new();
+    if settings.cpu_limit.is_none() {
+        skips.push("CKV_K8S_11=No CPU limit by design: a limit throttles the JVM's JIT and GC threads; the request reserves CPU (--cpu-limit sets one)");
+    }
+    if !settings.secret_env.is_empty() {
+        skips.push("CKV_K8S_35=--secret-env hands the app its secrets as environment variables through secretKeyRef, as the app reads them");
+    }
+    if settings.service_account.is_some() {
+        skips.push(
+            "CKV_K8S_38=--service-account: the app calls the Kubernetes API as this account, so its token is mounted",
+        );
+    }
+    for (index, skip) in skips.into_iter().enumerate() {
+        annotations.insert(format!("checkov.io/skip{}", index + 1), json!(skip));
+    }
+
+    let mut deployment_labels = labels(settings);
+    deployment_labels[VERSION_LABEL] = json!(label_value(version_label));
+    let mut pod_labels = json!({ NAME_LABEL: name, VERSION_LABEL: label_value(version_label) });
+    if label_value(version_label).is_empty() {
+        if let Some(map) = deployment_labels.as_object_mut() {
+            map.remove(VERSION_LABEL);
+        }
+        if let Some(map) = pod_labels.as_object_mut() {
+            map.remove(VERSION_LABEL);
+        }
+    }
+    let mut pod_annotations = Map::new();
+    pod_annotations.insert(VERSION_ANNOTATION.into(), json!(version_label));
+    if let Some(path) = &settings.metrics_path {
+        pod_annotations.insert("prometheus.io/scrape".into(), json!("true"));
+        pod_annotations.insert("prometheus.io/path".into(), json!(path));
+        pod_annotations.insert("prometheus.io/port".into(), json!(settings.port.to_string()));
+    }
+
+    let strategy = match settings.update {
+        Update::Rolling { max_surge, max_unavailable } => json!({
+            "type": "RollingUpdate",
+            "rollingUpdate": { "maxSurge": amount(max_surge), "maxUnavailable": amount(max_unavailable) },
+        }),
+        Update::Recreate => json!({ "type": "Recreate" }),
+    };
+
+    let mut requests = json!({ "cpu": settings.cpu_request.text, "memory": settings.memory_request.text });
+    let mut limits = json!({ "memory": settings.memory_limit.text });
+    if let Some(cpu) = &settings.cpu_limit {
+        limits["cpu"] = json!(cpu.text);
+    }
+    // Ephemeral storage is bounded too: /tmp is the only writable place.
+    requests["ephemeral-storage"] = json!("64Mi");
+    limits["ephemeral-storage"] = json!("1Gi");
+
+    let probe = |period: i64, failures: i64| {
+        json!({
+            "httpGet": { "path": settings.check, "port": "http" },
+            "periodSeconds": period,
+            "timeoutSeconds": 2,
+            "failureThreshold": failures,
+        })
+    };
+    let env: Vec<Value> = settings
+        .secret_env
+        .iter()
+        .map(|variable| {
+            json!({
+                "name": variable,
+                "valueFrom": { "secretKeyRef": { "name": settings.secret_name(), "key": variable } },
+            })
+        })
+        .collect();
+    let mut mounts = vec![json!({ "name": "tmp", "mountPath": "/tmp" })];
+    let mut volumes = vec![json!({ "name": "tmp", "emptyDir": { "sizeLimit": "512Mi" } })];
+    if let Some(config) = &settings.config_volume {
+        mounts.push(json!({ "name": "config", "mountPath": config.mount_path }));
+        volumes.push(match &config.claim {
+            Some(claim) => json!({ "name": "config", "persistentVolumeClaim": { "claimName": claim } }),
+            None => json!({ "name": "config", "emptyDir": {} }),
+        });
+    }
+    let mut container = json!({
+        "name": name,
+        "image": image,
+        // Pinned by digest, so Always costs a manifest check and proves the pull is allowed.
+        "imagePullPolicy": "Always",
+        "ports": [{ "name": "http", "containerPort": settings.port, "protocol": "TCP" }],
+        "resources": { "requests": requests, "limits": limits },
+        "startupProbe": probe(STARTUP_PERIOD_SECONDS, STARTUP_FAILURES),
+        "readinessProbe": probe(5, 3),
+        "livenessProbe": probe(10, 3),
+        "securityContext": {
+            "runAsNonRoot": true,
+            "runAsUser": settings.run_as_user,
+            "runAsGroup": settings.run_as_group,
+            "allowPrivilegeEscalation": false,
+            "readOnlyRootFilesystem": true,
+            "privileged": false,
+            "capabilities": { "drop": ["ALL"] },
+            "seccompProfile": { "type": "RuntimeDefault" },
+        },
+        "volumeMounts": mounts,
+    });
+    if !env.is_empty() {
+        container["env"] = json!(env);
+    }
+    let mut pod_spec = json!({
+        "automountServiceAccountToken": settings.service_account.is_some(),
+        "enableServiceLinks": false,
+        "dnsPolicy": settings.dns_policy.as_str(),
+        "securityContext": {
+            "runAsNonRoot": true,
+            "runAsUser": settings.run_as_user,
+            "runAsGroup": settings.run_as_group,
+            "fsGroup": settings.run_as_group,
+            "seccompProfile": { "type": "RuntimeDefault" },
+        },
+        "topologySpreadConstraints": [{
+            "maxSkew": 1,
+            "topologyKey": "kubernetes.io/hostname",
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": { "matchLabels": { NAME_LABEL: name } },
+        }],
+        "containers": [container],
+        "volumes": volumes,
+    });
+    if let Some(account) = &settings.service_account {
+        pod_spec["serviceAccountName"] = json!(account);
+    }
+    let body = json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": name,
+            "namespace": settings.ns(),
+            "labels": deployment_labels,
+            "annotations": annotations,
+        },
+        "spec": {
+            "replicas": settings.replicas,
+            "revisionHistoryLimit": 10,
+            "progressDeadlineSeconds": settings.progress_deadline_seconds,
+            "selector": { "matchLabels": { NAME_LABEL: name } },
+            "strategy": strategy,
+            "template": {
+                "metadata": { "labels": pod_labels, "annotations": pod_annotations },
+                "spec": pod_spec,
+            },
+        },
+    });
+    Object { kind: Kind::Deployment, name: name.clone(), body }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
+    use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+    use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+
+    use super::*;
+    use crate::args::AppFlags;
+    use crate::rollout::{Rollout, Strategy};
+    use crate::targets::kubernetes::flags::KubernetesFlags;
+
+    pub(crate) const IMAGE: &str =
+        "ghcr.io/acme/shop@sha256:3f2a9c1b7d4e3f2a9c1b7d4e3f2a9c1b7d4e3f2a9c1b7d4e3f2a9c1b7d4eabcd";
+
+    fn settings(flags: KubernetesFlags, host: Option<&str>) -> Settings {
+        let app = AppFlags { name: "shop".into(), host: host.map(str::to_owned), check: None };
+        let flags = KubernetesFlags {
+            namespace: Some("shop-prod".into()),
+            // Unset (0) in a test's flags: the flag's default.
+            replicas: if flags.replicas == 0 { 2 } else { flags.replicas },
+            cpu_request: if flags.cpu_request.is_empty() { "500m".into() } else { flags.cpu_request.clone() },
+            memory_limit: if flags.memory_limit.is_empty() { "768Mi".into() } else { flags.memory_limit.clone() },
+            run_as: "65532:65532".into(),
+            ..flags
+        };
+        Settings::new(&app, &flags, &Rollout::plain(Strategy::Rolling), 8080, Duration::from_secs(1200)).unwrap()
+    }
+
+    /// Every object read back as its Kubernetes type and written again is the same: no
+    /// field is misspelt or misplaced (the typed model drops what it does not know).
+    fn round_trips<T: serde::de::DeserializeOwned + serde::Serialize>(body: &Value) {
+        let typed: T = serde_json::from_value(body.clone()).unwrap();
+        assert_eq!(&serde_json::to_value(typed).unwrap(), body);
+    }
+
+    #[test]
+    fn every_object_has_the_shape_of_its_kubernetes_type() {
+        let full = KubernetesFlags {
+            replicas: 3,
+            create_namespace: true,
+            secret_env: vec!["DB_PASSWORD".into()],
+            tls_secret: Some("shop-tls".into()),
+            config_volume: Some("/config".into()),
+            metrics_path: Some("/metrics".into()),
+            service_account: Some("shop".into()),
+            ..KubernetesFlags::default()
+        };
+        let manifests =
+            Manifests::build(&settings(full, Some("shop.example.com")), IMAGE, "1.2.0-3f2a9c1b7d4e", &Trace::default());
+        let kinds: Vec<Kind> = manifests.objects.iter().map(|o| o.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                Kind::Namespace,
+                Kind::Secret,
+                Kind::Service,
+                Kind::PodDisruptionBudget,
+                Kind::NetworkPolicy,
+                Kind::Ingress,
+                Kind::Deployment
+            ]
+        );
+        for object in &manifests.objects {
+            match object.kind {
+                Kind::Namespace => round_trips::<Namespace>(&object.body),
+                Kind::Secret => round_trips::<Secret>(&object.body),
+                Kind::Service => round_trips::<Service>(&object.body),
+                Kind::PodDisruptionBudget => round_trips::<PodDisruptionBudget>(&object.body),
+                Kind::NetworkPolicy => round_trips::<NetworkPolicy>(&object.body),
+                Kind::Ingress => round_trips::<Ingress>(&object.body),
+                Kind::Deployment => round_trips::<Deployment>(&object.body),
+            }
+        }
+    }
+
+    #[test]
+    fn one_replica_has_no_disruption_budget_and_no_host_no_ingress() {
+        let single = KubernetesFlags { replicas: 1, ..KubernetesFlags::default() };
+        let manifests = Manifests::build(&settings(single, None), IMAGE, "v1", &Trace::default());
+        let kinds: Vec<Kind> = manifests.objects.iter().map(|o| o.kind).collect();
+        assert_eq!(kinds, [Kind::Service, Kind::NetworkPolicy, Kind::Deployment]);
+    }
+
+    #[test]
+    fn traceability_from_github_or_gitlab() {
+        let github = |name: &str| {
+            [
+                ("GITHUB_SHA", "0123456789abcdef"),
+                ("GITHUB_SERVER_URL", "https://github.com"),
+                ("GITHUB_REPOSITORY", "acme/shop"),
+                ("GITHUB_RUN_ID", "42"),
+            ]
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned())
+        };
+        let trace = Trace::from_env(&github);
+        assert_eq!(trace.ci_run_url.as_deref(), Some("https://github.com/acme/shop/actions/runs/42"));
+        let gitlab = |name: &str| match name {
+            "CI_COMMIT_SHA" => Some("feedface".to_owned()),
+            "CI_JOB_URL" => Some("https://gitlab.com/acme/shop/-/jobs/7".to_owned()),
+            _ => None,
+        };
+        assert_eq!(
+            Trace::from_env(&gitlab),
+            Trace {
+                git_sha: Some("feedface".into()),
+                ci_run_url: Some("https://gitlab.com/acme/shop/-/jobs/7".into())
+            }
+        );
+        let manifests = Manifests::build(&settings(KubernetesFlags::default(), None), IMAGE, "v1.2.0", &trace);
+        let annotations = &manifests.deployment().unwrap().body["metadata"]["annotations"];
+        assert_eq!(annotations[GIT_SHA_ANNOTATION], "0123456789abcdef");
+        assert_eq!(annotations[DIGEST_ANNOTATION], IMAGE.rsplit_once('@').unwrap().1);
+        assert_eq!(
+            annotations[CHANGE_CAUSE_ANNOTATION],
+            format!("slipway deploy v1.2.0 ({IMAGE}) from https://github.com/acme/shop/actions/runs/42")
+        );
+    }
+
+    #[test]
+    fn label_values_are_valid_whatever_the_version_label() {
+        assert_eq!(label_value("1.2.0-3f2a9c1b7d4e"), "1.2.0-3f2a9c1b7d4e");
+        assert_eq!(label_value("release/1.2+build"), "release-1.2-build");
+        assert_eq!(label_value("-x-"), "x");
+        assert_eq!(label_value(&"a".repeat(80)).len(), 63);
+    }
+
+    #[test]
+    fn the_render_is_stable_and_secret_free() {
+        let flags = KubernetesFlags {
+            secret_env: vec!["DB_PASSWORD".into()],
+            tls_secret: Some("shop-tls".into()),
+            config_volume: Some("/config".into()),
+            metrics_path: Some("/metrics".into()),
+            ..KubernetesFlags::default()
+        };
+        let trace = Trace {
+            git_sha: Some("0123456789abcdef0123456789abcdef01234567".into()),
+            ci_run_url: Some("https://github.com/acme/shop/actions/runs/42".into()),
+        };
+        let manifests =
+            Manifests::build(&settings(flags, Some("shop.example.com")), IMAGE, "1.2.0-3f2a9c1b7d4e", &trace);
+        let yaml = manifests.render().unwrap();
+        assert!(!yaml.contains("\ndata:") && !yaml.contains("stringData"), "a rendered Secret has no values:\n{yaml}");
+        insta::assert_snapshot!("kubernetes_render", yaml);
+    }
+}

@@ -1,0 +1,108 @@
+//! deploy --target kubernetes --render judged by third parties: kubernetes-validate
+//! --strict (the official schemas, unknown fields refused) and checkov's Kubernetes
+//! policies, with zero failed checks. A deliberate exception lives on the object as a
+//! `checkov.io/skip` annotation with its reason. Both from PyPI (scripts/install-deps.sh);
+//! missing, they skip, except under SLIPWAY_REQUIRE_E2E=1.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers panic on broken fixtures, as tests do.
+
+use std::path::Path;
+use std::process::Command;
+
+use slipway_testkit::{command_works, prerequisite, run_with_sinks, step_command};
+
+const IMAGE: &str =
+    "registry.example:5000/shop@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+/// Renders the objects of a deployment using every optional object into `dir`.
+fn render(dir: &Path, extra: &[&str]) -> std::path::PathBuf {
+    let file = dir.join("shop.yaml");
+    let mut command = step_command(env!("CARGO_BIN_EXE_deploy"));
+    command.env_remove("KUBECONFIG").env("HOME", dir).args([
+        "--target",
+        "kubernetes",
+        "--name",
+        "shop",
+        "--namespace",
+        "shop-prod",
+        "--image",
+        IMAGE,
+        "--version-label",
+        "1.0.0-111111111111",
+        "--render",
+    ]);
+    command.arg(&file).args(extra);
+    let run = run_with_sinks(command, dir);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    file
+}
+
+/// Every optional object: namespace, secret, ingress with TLS, a claim for configuration,
+/// metrics, a service account.
+const FULL: [&str; 16] = [
+    "--create-namespace",
+    "--secret-env",
+    "DB_PASSWORD",
+    "--host",
+    "shop.example.com",
+    "--tls-secret",
+    "shop-tls",
+    "--config-volume",
+    "/config",
+    "--config-claim",
+    "shop-config",
+    "--metrics-path",
+    "/metrics",
+    "--service-account",
+    "shop",
+    "--replicas=3",
+];
+
+fn output(command: &mut Command) -> (bool, String) {
+    let output = command.output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), text)
+}
+
+#[test]
+fn rendered_objects_pass_kubernetes_validate_strict() {
+    if !prerequisite(
+        "kubernetes-validate (pip install kubernetes-validate; scripts/install-deps.sh)",
+        command_works("kubernetes-validate", &["--version"]),
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (name, extra) in [("plain", &[][..]), ("full", &FULL[..])] {
+        let file = render(dir.path(), extra);
+        let (ok, text) = output(Command::new("kubernetes-validate").arg("--strict").arg(&file));
+        assert!(
+            ok,
+            "{name}: kubernetes-validate --strict refused the render:\n{text}\n{}",
+            std::fs::read_to_string(&file).unwrap()
+        );
+        assert!(!text.contains("ERROR") && !text.contains("WARN"), "{name}:\n{text}");
+    }
+}
+
+#[test]
+fn rendered_objects_pass_checkov_with_zero_failed_checks() {
+    if !prerequisite(
+        "checkov (scripts/install-deps.sh puts it in /opt/checkov-venv)",
+        command_works("checkov", &["--version"]),
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (name, extra) in [("plain", &[][..]), ("full", &FULL[..])] {
+        let file = render(dir.path(), extra);
+        let (ok, text) = output(
+            Command::new("checkov")
+                .args(["--framework", "kubernetes", "--skip-download", "--compact", "--quiet", "--file"])
+                .arg(&file)
+                .env("HOME", dir.path()),
+        );
+        assert!(ok, "{name}: checkov failed checks:\n{text}");
+        assert!(!text.contains("FAILED for resource"), "{name}:\n{text}");
+    }
+}
