@@ -214,7 +214,7 @@ mod tests {
             }
             seen.push((step, key.key));
         }
-        assert_eq!(seen.len(), 36);
+        assert_eq!(seen.len(), 38);
     }
 
     #[test]
