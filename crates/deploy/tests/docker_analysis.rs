@@ -11,33 +11,15 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{deploy_command, images, run};
+use common::{
+    CLOSED_UNANSWERED, Containers, app_containers, deploy_command, error_line, images, proxy_image, run, version_served,
+};
 use slipway_testkit::{StepRun, free_port};
-
-fn proxy_image() -> Option<String> {
-    let registry = slipway_testkit::test_registry()?;
-    let image = std::env::var("SLIPWAY_TEST_CADDY_IMAGE").unwrap_or_else(|_| format!("{registry}/slipway/caddy:2"));
-    let present =
-        slipway_testkit::command_works("skopeo", &["inspect", "--tls-verify=false", &format!("docker://{image}")]);
-    slipway_testkit::prerequisite(&format!("the proxy image {image} (scripts/test-services.sh start)"), present)
-        .then_some(image)
-}
-
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        slipway_testkit::remove_docker_app(&self.0);
-    }
-}
 
 fn deploy(name: &str, port: u16, proxy: &str, args: &[&str]) -> StepRun {
     let mut command = deploy_command();
@@ -46,26 +28,6 @@ fn deploy(name: &str, port: u16, proxy: &str, args: &[&str]) -> StepRun {
         .args(["--publish", &format!("127.0.0.1:{port}:8080"), "--check", "/", "--drain-timeout", "2s"])
         .args(args);
     run(command)
-}
-
-/// One GET /version on a new connection: the version served, or why none.
-fn version_served(port: u16) -> Result<String, String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    stream
-        .write_all(b"GET /version HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n")
-        .map_err(|e| format!("send: {e}"))?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).map_err(|e| format!("read: {e}"))?;
-    if answer.is_empty() {
-        return Err("closed without an answer".to_owned());
-    }
-    let status = answer.split_whitespace().nth(1).unwrap_or("none");
-    if status != "200" {
-        return Err(format!("HTTP {status}"));
-    }
-    let version = answer.split("\"version\":\"").nth(1).and_then(|rest| rest.split('"').next());
-    version.map(str::to_owned).ok_or_else(|| format!("no version in {answer}"))
 }
 
 /// Each answer the poller got: when, and which version (or why none).
@@ -106,23 +68,11 @@ impl Poller {
     }
 }
 
-fn app_containers(name: &str) -> Vec<String> {
-    let listed = Command::new("docker")
-        .args(["ps", "-a", "--format", "{{.Names}} {{.State}}", "--filter", &format!("label=dev.slipway.app={name}")])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&listed.stdout).lines().map(str::to_owned).collect()
-}
-
-fn error_line(run: &StepRun) -> &str {
-    run.stderr.lines().rfind(|line| line.contains("error")).unwrap_or_default()
-}
-
 /// Asserts every request was answered by a version, but for at most `closed` connections
 /// a configuration load of Caddy closed before the request came (see docker_proxy.rs).
 fn assert_answered(answers: &Answers, closed: usize) {
     let errors: Vec<&String> = answers.iter().filter_map(|(_, answer)| answer.as_ref().err()).collect();
-    let failures: Vec<&&String> = errors.iter().filter(|error| error.as_str() != "closed without an answer").collect();
+    let failures: Vec<&&String> = errors.iter().filter(|error| error.as_str() != CLOSED_UNANSWERED).collect();
     assert!(failures.is_empty(), "{} failed requests: {failures:?}", failures.len());
     assert!(errors.len() <= closed, "{} connections closed unanswered", errors.len());
 }
@@ -132,7 +82,7 @@ fn a_failing_canary_is_aborted_at_its_first_step_and_a_healthy_one_is_promoted()
     let Some(images) = images() else { return };
     let Some(proxy) = proxy_image() else { return };
     let name = common::unique_name("analysis");
-    let _cleanup = Cleanup(name.clone());
+    let _cleanup = Containers(name.clone());
     let port = free_port();
 
     let first = deploy(&name, port, &proxy, &["--image", &images.v1, "--version-label", "v1"]);

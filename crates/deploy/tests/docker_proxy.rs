@@ -23,27 +23,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{deploy_command, images, inspect, run, unique_name};
+use common::{
+    CLOSED_UNANSWERED, Containers, app_containers, deploy_command, error_line, images, inspect, proxy_image, run,
+    unique_name, version_served,
+};
 use slipway_testkit::{StepRun, free_port};
-
-/// The caddy:2 stand-in on the loopback registry, if it is there.
-fn proxy_image() -> Option<String> {
-    let registry = slipway_testkit::test_registry()?;
-    let image = std::env::var("SLIPWAY_TEST_CADDY_IMAGE").unwrap_or_else(|_| format!("{registry}/slipway/caddy:2"));
-    let present =
-        slipway_testkit::command_works("skopeo", &["inspect", "--tls-verify=false", &format!("docker://{image}")]);
-    slipway_testkit::prerequisite(&format!("the proxy image {image} (scripts/test-services.sh start)"), present)
-        .then_some(image)
-}
-
-/// Removes everything a proxied deployment of `name` may have made, when dropped.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        slipway_testkit::remove_docker_app(&self.0);
-    }
-}
 
 fn deploy<S: AsRef<std::ffi::OsStr>>(name: &str, port: u16, proxy: &str, args: &[S]) -> StepRun {
     let mut command = deploy_command();
@@ -52,29 +36,6 @@ fn deploy<S: AsRef<std::ffi::OsStr>>(name: &str, port: u16, proxy: &str, args: &
         .args(["--publish", &format!("127.0.0.1:{port}:8080"), "--check", "/health", "--drain-timeout", "5s"])
         .args(args);
     run(command)
-}
-
-/// What [`version_served`] says of a connection closed before any answer.
-const CLOSED_UNANSWERED: &str = "closed without an answer";
-
-/// One GET on a new connection; the version the app reports, or why there was none.
-fn version_served(port: u16) -> Result<String, String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    stream
-        .write_all(b"GET /version HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n")
-        .map_err(|e| format!("send: {e}"))?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).map_err(|e| format!("read: {e}"))?;
-    if answer.is_empty() {
-        return Err(CLOSED_UNANSWERED.to_owned());
-    }
-    let status = answer.split_whitespace().nth(1).unwrap_or("none");
-    if status != "200" {
-        return Err(format!("HTTP {status}: {}", answer.lines().next().unwrap_or("no answer")));
-    }
-    let version = answer.split("\"version\":\"").nth(1).and_then(|rest| rest.split('"').next());
-    version.map(str::to_owned).ok_or_else(|| format!("no version in {answer}"))
 }
 
 /// What a poller saw: answers by version, connections closed with no answer (by a
@@ -131,27 +92,12 @@ impl Poller {
     }
 }
 
-fn app_containers(name: &str) -> Vec<String> {
-    let listed = Command::new("docker")
-        .args(["ps", "-a", "--format", "{{.Names}} {{.State}}", "--filter", &format!("label=dev.slipway.app={name}")])
-        .output()
-        .unwrap();
-    let mut lines: Vec<String> = String::from_utf8_lossy(&listed.stdout).lines().map(str::to_owned).collect();
-    lines.sort();
-    lines
-}
-
-/// The one `::error`/`error:` line a failed run ends with.
-fn error_line(run: &StepRun) -> &str {
-    run.stderr.lines().rfind(|line| line.contains("error")).unwrap_or_default()
-}
-
 #[test]
 fn rolling_deploys_a_crash_and_a_rollback_never_fail_a_request() {
     let Some(images) = images() else { return };
     let Some(proxy) = proxy_image() else { return };
     let name = unique_name("rolling");
-    let _cleanup = Cleanup(name.clone());
+    let _cleanup = Containers(name.clone());
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
 
@@ -222,7 +168,7 @@ fn an_unpullable_proxy_a_removed_proxy_and_a_held_lock() {
     let Some(proxy) = proxy_image() else { return };
     let registry = slipway_testkit::test_registry().unwrap();
     let name = unique_name("proxy-faults");
-    let _cleanup = Cleanup(name.clone());
+    let _cleanup = Containers(name.clone());
     let port = free_port();
 
     // The proxy image cannot be pulled: exit 1 before anything is created.
@@ -283,7 +229,7 @@ fn blue_green_previews_then_promotes_or_rejects_and_a_canary_splits_traffic_by_w
     let Some(images) = images() else { return };
     let Some(proxy) = proxy_image() else { return };
     let name = unique_name("phased");
-    let _cleanup = Cleanup(name.clone());
+    let _cleanup = Containers(name.clone());
     let (port, preview_port) = (free_port(), free_port());
     let preview = preview_port.to_string();
     let with_preview = |args: &[&str]| {
@@ -393,7 +339,7 @@ fn https_with_the_given_certificate_is_served_through_the_proxy_and_kept_across_
     let Some(images) = images() else { return };
     let Some(proxy) = proxy_image() else { return };
     let name = unique_name("https");
-    let _cleanup = Cleanup(name.clone());
+    let _cleanup = Containers(name.clone());
     let port = free_port();
     let files = tempfile::tempdir().unwrap();
     let certificates = slipway_testkit::certificates::TestCertificates::new(&["localhost", "127.0.0.1"], 30);
@@ -518,7 +464,7 @@ fn https_from_an_acme_ca_that_validates_the_host_through_the_proxy() {
     let Some(images) = images() else { return };
     let Some(proxy) = proxy_image() else { return };
     let name = unique_name("acme");
-    let _cleanup = Cleanup(name.clone());
+    let _cleanup = Containers(name.clone());
     let files = tempfile::tempdir().unwrap();
     let network = format!("{name}-proxy-net");
     let made = Command::new("docker").args(["network", "create", &network]).output().unwrap();
@@ -662,7 +608,7 @@ fn an_engine_lost_mid_deploy_ends_unknown_saying_what_to_do_and_the_next_run_rec
     let Some(images) = images() else { return };
     let Some(proxy) = proxy_image() else { return };
     let name = unique_name("engine-lost");
-    let _cleanup = Cleanup(name.clone());
+    let _cleanup = Containers(name.clone());
     let port = free_port();
     let first = deploy(&name, port, &proxy, &["--image", &images.v1, "--version-label", "v1"]);
     assert_eq!(first.code, 0, "{}", first.stderr);

@@ -118,3 +118,54 @@ pub fn inspect(name: &str, format: &str) -> Option<String> {
         Command::new("docker").args(["inspect", "--type", "container", "--format", format, name]).output().unwrap();
     output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
+
+/// The caddy:2 stand-in on the loopback registry, if it is there.
+pub fn proxy_image() -> Option<String> {
+    let registry = slipway_testkit::test_registry()?;
+    let image = std::env::var("SLIPWAY_TEST_CADDY_IMAGE").unwrap_or_else(|_| format!("{registry}/slipway/caddy:2"));
+    let present =
+        slipway_testkit::command_works("skopeo", &["inspect", "--tls-verify=false", &format!("docker://{image}")]);
+    slipway_testkit::prerequisite(&format!("the proxy image {image} (scripts/test-services.sh start)"), present)
+        .then_some(image)
+}
+
+/// What [`version_served`] says of a connection closed before any answer.
+pub const CLOSED_UNANSWERED: &str = "closed without an answer";
+
+/// One GET /version on a new connection to 127.0.0.1:`port`; the version the app
+/// reports, or why there was none.
+pub fn version_served(port: u16) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .write_all(b"GET /version HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n")
+        .map_err(|e| format!("send: {e}"))?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).map_err(|e| format!("read: {e}"))?;
+    if answer.is_empty() {
+        return Err(CLOSED_UNANSWERED.to_owned());
+    }
+    let status = answer.split_whitespace().nth(1).unwrap_or("none");
+    if status != "200" {
+        return Err(format!("HTTP {status}: {}", answer.lines().next().unwrap_or("no answer")));
+    }
+    let version = answer.split("\"version\":\"").nth(1).and_then(|rest| rest.split('"').next());
+    version.map(str::to_owned).ok_or_else(|| format!("no version in {answer}"))
+}
+
+/// The app's containers behind the proxy, `NAME STATE`, sorted.
+pub fn app_containers(name: &str) -> Vec<String> {
+    let listed = Command::new("docker")
+        .args(["ps", "-a", "--format", "{{.Names}} {{.State}}", "--filter", &format!("label=dev.slipway.app={name}")])
+        .output()
+        .unwrap();
+    let mut lines: Vec<String> = String::from_utf8_lossy(&listed.stdout).lines().map(str::to_owned).collect();
+    lines.sort();
+    lines
+}
+
+/// The one `::error`/`error:` line a failed run ends with.
+pub fn error_line(run: &StepRun) -> &str {
+    run.stderr.lines().rfind(|line| line.contains("error")).unwrap_or_default()
+}
