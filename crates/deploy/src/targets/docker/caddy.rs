@@ -57,6 +57,11 @@ fn tls_tag(app: &str) -> String {
     format!("slipway:{app}")
 }
 
+/// Whether a `load_files` entry carries `tag`.
+fn has_tag(entry: &Value, tag: &str) -> bool {
+    entry.get("tags").and_then(Value::as_array).is_some_and(|tags| tags.iter().any(|t| t.as_str() == Some(tag)))
+}
+
 fn route_id(app: &str) -> String {
     format!("slipway:{app}")
 }
@@ -233,12 +238,7 @@ impl CaddyConfig {
     pub fn tls_files(&self, app: &str) -> Option<TlsFiles> {
         let tag = tls_tag(app);
         let files = self.0.pointer("/apps/tls/certificates/load_files")?.as_array()?;
-        let entry = files.iter().find(|entry| {
-            entry
-                .get("tags")
-                .and_then(Value::as_array)
-                .is_some_and(|tags| tags.iter().any(|t| t.as_str() == Some(&tag)))
-        })?;
+        let entry = files.iter().find(|entry| has_tag(entry, &tag))?;
         Some(TlsFiles {
             certificate: entry.get("certificate")?.as_str()?.to_owned(),
             key: entry.get("key")?.as_str()?.to_owned(),
@@ -344,12 +344,7 @@ impl CaddyConfig {
         let tag = tls_tag(app);
         if let Some(load_files) = self.0.pointer_mut("/apps/tls/certificates/load_files").and_then(Value::as_array_mut)
         {
-            load_files.retain(|entry| {
-                !entry
-                    .get("tags")
-                    .and_then(Value::as_array)
-                    .is_some_and(|tags| tags.iter().any(|t| t.as_str() == Some(&tag)))
-            });
+            load_files.retain(|entry| !has_tag(entry, &tag));
         }
     }
 

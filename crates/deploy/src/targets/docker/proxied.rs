@@ -781,7 +781,7 @@ impl DockerHost {
             let default_name = certificate.default_name(&self.host);
             return Ok(RunTls {
                 change: Some(TlsChange::Files(files, default_name, self.host.is_empty())),
-                probe: Some(super::tls::pinned_client(certificate.leaf.clone())),
+                probe: Some(super::tls::pinned_client(certificate.leaf.clone())?),
             });
         }
         if let Some(acme) = &self.acme {
@@ -805,7 +805,7 @@ impl DockerHost {
         }
         if let Some(files) = config.tls_files(app) {
             let leaf = proxy::read_certificate(docker, &self.proxy.name, &files.certificate).await?;
-            return Ok(RunTls { change: None, probe: Some(super::tls::pinned_client(leaf)) });
+            return Ok(RunTls { change: None, probe: Some(super::tls::pinned_client(leaf)?) });
         }
         if config.serves_acme_for(&self.host) {
             let root = match config.acme_root_file(&self.host) {

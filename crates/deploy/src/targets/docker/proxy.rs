@@ -275,7 +275,7 @@ pub async fn read_written(docker: &Docker, proxy: &str, path: &str) -> Result<Ve
 pub async fn read_certificate(docker: &Docker, proxy: &str, path: &str) -> Result<Vec<u8>, String> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject as _;
-    let pem = read_file(docker, proxy, path).await?.ok_or_else(|| format!("the proxy {proxy} has no {path}"))?;
+    let pem = read_written(docker, proxy, path).await?;
     let first = CertificateDer::pem_slice_iter(&pem).next();
     match first {
         Some(Ok(der)) => Ok(der.to_vec()),

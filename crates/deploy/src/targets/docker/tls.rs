@@ -189,16 +189,16 @@ fn name_covers(name: &str, host: &str) -> bool {
 
 /// The TLS client of deploy's probe: trusts the one certificate the proxy was given
 /// (whatever CA issued it, a private one included) and nothing else.
-pub fn pinned_client(leaf: Vec<u8>) -> Arc<rustls::ClientConfig> {
+pub fn pinned_client(leaf: Vec<u8>) -> Result<Arc<rustls::ClientConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = Arc::new(PinnedCertificate { leaf, provider: provider.clone() });
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map(|builder| builder.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth());
-    // The ring provider supports the default versions; the fallback is never taken.
-    Arc::new(config.unwrap_or_else(|_| {
-        rustls::ClientConfig::builder().with_root_certificates(rustls::RootCertStore::empty()).with_no_client_auth()
-    }))
+        .map_err(|e| format!("TLS: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 /// The SNI name the probe sends.
