@@ -705,8 +705,16 @@ fn a_canary_runs_beside_the_main_deployment_then_is_promoted() {
     assert_eq!(stored(&fake, "services", NAME).unwrap()["spec"]["selector"], json!({ "app.kubernetes.io/name": NAME }));
 
     fake.store.lock().unwrap().requests.clear();
-    let promoted = self::run(&fake, &["--strategy", "canary", "--promote", "--name", NAME, "--namespace", NS]);
+    // Promoted by a job that names the app's secret but does not hold its value.
+    let promoted = self::run(
+        &fake,
+        &["--strategy", "canary", "--promote", "--name", NAME, "--namespace", NS, "--secret-env", "DB_PASSWORD"],
+    );
     assert_eq!(promoted.code, 0, "{}", promoted.stderr);
+    assert!(
+        sent_to(&fake, "PATCH", "secrets", "shop-env").is_empty(),
+        "the Secret is never applied without its values"
+    );
     assert_eq!(promoted.output("status"), Some("promoted"));
     assert_eq!(promoted.output("version-label"), Some("2.0.0"), "the canary's version");
     assert_eq!(promoted.output("previous-version"), Some("1.0.0"));

@@ -217,7 +217,10 @@ impl Kubernetes {
                 .step(format!("delete Deployment {canary_name} and Service {canary_name}"));
             return Ok(plan.with_state(KubeState::RejectCanary { live: live.map(Box::new), canary: Box::new(canary) }));
         }
-        let manifests = Manifests::build(&self.settings, &image, &label, &self.trace);
+        let mut manifests = Manifests::build(&self.settings, &image, &label, &self.trace);
+        // The Secret's values are read on a deployment only: applying it here without them
+        // would empty it. The canary's deployment applied it already.
+        manifests.objects.retain(|object| object.kind != Kind::Secret);
         let mut plan = Plan::new(
             self.outcome(live.as_ref().unwrap_or(&Deployment::default()), &label, &current, Status::Planned),
             (),
