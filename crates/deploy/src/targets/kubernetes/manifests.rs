@@ -180,7 +180,7 @@ pub fn canary_replicas(main: u32, percent: u8) -> u32 {
 /// The share of traffic (percent, rounded) `canary` pods take beside `main` pods.
 pub fn canary_share(main: u32, canary: u32) -> u32 {
     let total = main + canary;
-    if total == 0 { 0 } else { (canary * 100 + total / 2) / total }
+    (canary * 100 + total / 2).checked_div(total).unwrap_or(0)
 }
 
 /// The objects of one deployment of `image` labelled `version_label`.
