@@ -827,6 +827,28 @@ fn a_first_canary_is_simply_deployed_and_blue_green_needs_a_service_on_a_colour(
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("is not an http:// or https:// base URL"), "{}", run.stderr);
     run.assert_never_wrote("user:pw");
+    // Analysis judges a canary's steps only, and its bakes must fit in --timeout.
+    let run = self::run(&fake, &with(deploy_args(V2, "2m"), &["--strategy", "blue-green", "--max-error-rate", "5%"]));
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("which --strategy blue-green on the kubernetes target does not do"), "{}", run.stderr);
+    let run = self::run(&fake, &with(canary_args(V2), &["--steps", "10,50", "--bake", "1m", "--max-error-rate", "5%"]));
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("do not fit in --timeout 2m"), "{}", run.stderr);
+    assert!(fake.requests().iter().all(|r| r.method == "GET"), "nothing changed: {:?}", fake.requests());
+}
+
+#[test]
+fn a_canary_dry_run_is_the_server_s_dry_run_and_keeps_nothing() {
+    let fake = running_v1(&[]);
+    let before = fake.store.lock().unwrap().objects.clone();
+    let run = run(&fake, &with(canary_args(V2), &["--dry-run"]));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.output("status"), Some("planned"));
+    assert!(run.stderr.contains("apply Deployment shop-canary"), "the plan names the canary:\n{}", run.stderr);
+    let patches: Vec<Recorded> = fake.requests().into_iter().filter(|r| r.method != "GET").collect();
+    assert!(!patches.is_empty() && patches.iter().all(|r| r.param("dryRun") == Some("All")), "{patches:?}");
+    let after = fake.store.lock().unwrap().objects.clone();
+    assert_eq!(before.keys().collect::<Vec<_>>(), after.keys().collect::<Vec<_>>(), "nothing kept");
 }
 
 /// A loopback server playing the canary's Service for the analysis: `GET /health` is 200,
