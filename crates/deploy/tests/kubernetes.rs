@@ -1111,3 +1111,28 @@ fn a_failing_new_colour_is_deleted_and_the_live_one_serves_on() {
     );
     assert_eq!(selector_colour(&fake, NAME).as_deref(), Some("blue"));
 }
+
+#[test]
+fn a_canary_step_that_fails_leaves_the_canary_where_it_was_for_promote_or_reject() {
+    // The API refuses the canary's second apply (its step to 50%).
+    let mut patches = 0;
+    let refuse_second = move |request: &Recorded, _: &mut Store| {
+        if request.method == "PATCH" && request.path == path_of("deployments", "shop-canary") {
+            patches += 1;
+            if patches == 2 {
+                return Some(Reply::status(500, "InternalError", "etcdserver: request timed out", json!({})));
+            }
+        }
+        None
+    };
+    let fake = cluster(Controller::new(&[]), refuse_second);
+    assert_eq!(run(&fake, &with(deploy_args(V1, "2m"), &["--version-label", "1.0.0"])).code, 0);
+    let run = run(&fake, &with(canary_args(V2), &["--steps", "25,50", "--bake", "1s"]));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.output("status"), Some("canary"), "{}", run.stderr);
+    assert!(run.stderr.contains("the canary's step to 50% failed"), "{}", run.stderr);
+    assert!(run.stderr.contains("etcdserver: request timed out"), "{}", run.stderr);
+    let canary = stored(&fake, "deployments", "shop-canary").expect("the canary stays for --promote or --reject");
+    assert_eq!(canary["spec"]["replicas"], 1, "at its first step");
+    assert!(sent_images(&fake).iter().all(|(_, image)| image == V1), "the main Deployment is untouched");
+}
