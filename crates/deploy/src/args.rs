@@ -28,7 +28,9 @@ pub struct DeployArgs {
     /// analysis flags (--max-error-rate, --metric...) is judged at each step and finished
     /// by deploy itself: promoted, or aborted. Default: the target's (docker: rolling,
     /// behind a proxy; elastic-beanstalk: direct; kubernetes: rolling, a RollingUpdate;
-    /// direct is Recreate there).
+    /// direct is Recreate there, canary a Deployment <name>-canary beside the main one,
+    /// weighted by pods, blue-green the Deployments <name>-blue and <name>-green behind
+    /// the Service's selector).
     #[arg(long, env = "SLIPWAY_STRATEGY", value_enum)]
     pub strategy: Option<Strategy>,
 

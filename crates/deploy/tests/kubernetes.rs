@@ -79,25 +79,62 @@ impl Controller {
         Self { behaviours: behaviours.iter().map(|(i, b)| ((*i).to_owned(), *b)).collect(), stale_looks: 0 }
     }
 
-    /// One look at the Deployment moves the world on.
+    /// One look at a Deployment moves its world on; deleting one deletes what it owns.
     fn tick(&mut self, request: &Recorded, store: &mut Store) {
-        if request.method != "GET" || request.path != deployment_path() {
+        let prefix = format!("/apis/apps/v1/namespaces/{NS}/deployments/");
+        let Some(name) = request.path.strip_prefix(&prefix).map(str::to_owned) else { return };
+        if name.contains('/') {
             return;
         }
-        let Some(mut deployment) = store.objects.get(&deployment_path()).cloned() else { return };
+        let sets_path = format!("/apis/apps/v1/namespaces/{NS}/replicasets");
+        let pods_path = format!("/api/v1/namespaces/{NS}/pods");
+        let Some(mut deployment) = store.objects.get(&request.path).cloned() else { return };
+        let uid = deployment["metadata"]["uid"].clone();
+        // The ReplicaSets this Deployment owns, by name.
+        let owned: Vec<String> = store
+            .list(&sets_path, None)
+            .iter()
+            .filter(|set| set["metadata"]["ownerReferences"][0]["uid"] == uid)
+            .map(|set| set["metadata"]["name"].as_str().unwrap().to_owned())
+            .collect();
+        let pods_of = |store: &Store, sets: &[String]| -> Vec<String> {
+            store
+                .list(&pods_path, None)
+                .iter()
+                .filter(|pod| sets.iter().any(|set| pod["metadata"]["ownerReferences"][0]["name"] == json!(set)))
+                .map(|pod| pod["metadata"]["name"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        if request.method == "DELETE" {
+            // Foreground deletion: the pods and ReplicaSets go with it.
+            for pod in pods_of(store, &owned) {
+                store.objects.remove(&format!("{pods_path}/{pod}"));
+            }
+            for set in &owned {
+                store.objects.remove(&format!("{sets_path}/{set}"));
+            }
+            return;
+        }
+        if request.method != "GET" {
+            return;
+        }
         let generation = deployment["metadata"]["generation"].as_i64().unwrap_or(1);
         let observed = deployment["status"]["observedGeneration"].as_i64().unwrap_or(0);
-        let sets_path = format!("/apis/apps/v1/namespaces/{NS}/replicasets");
         let template = deployment["spec"]["template"].clone();
         let template_hash = hash(&canonical(&template).to_string());
-        let set_name = format!("{NAME}-{template_hash}");
+        let set_name = format!("{name}-{template_hash}");
         let set_path = format!("{sets_path}/{set_name}");
         if observed < generation {
             if self.stale_looks > 0 {
                 self.stale_looks -= 1;
                 return;
             }
-            let newest = store.list(&sets_path, None).iter().map(revision).max().unwrap_or(0);
+            let newest = owned
+                .iter()
+                .filter_map(|set| store.objects.get(&format!("{sets_path}/{set}")))
+                .map(revision)
+                .max()
+                .unwrap_or(0);
             let current = store.objects.get(&set_path).map(revision).unwrap_or(0);
             let revision = if current == newest && current > 0 { current } else { newest + 1 };
             let mut labels = template["metadata"]["labels"].clone();
@@ -110,8 +147,8 @@ impl Controller {
                 "apiVersion": "apps/v1", "kind": "ReplicaSet",
                 "metadata": {
                     "name": set_name, "namespace": NS, "labels": labels, "annotations": annotations,
-                    "ownerReferences": [{ "apiVersion": "apps/v1", "kind": "Deployment", "name": NAME,
-                                          "uid": deployment["metadata"]["uid"], "controller": true }],
+                    "ownerReferences": [{ "apiVersion": "apps/v1", "kind": "Deployment", "name": name,
+                                          "uid": uid, "controller": true }],
                 },
                 "spec": { "replicas": deployment["spec"]["replicas"], "selector": deployment["spec"]["selector"], "template": set_template },
             });
@@ -122,13 +159,8 @@ impl Controller {
         let image = template["spec"]["containers"][0]["image"].as_str().unwrap_or_default().to_owned();
         let behaviour = self.behaviours.get(&image).copied().unwrap_or(Behaviour::Healthy);
         let replicas = deployment["spec"]["replicas"].as_i64().unwrap_or(1);
-        let pods_path = format!("/api/v1/namespaces/{NS}/pods");
-        let old_pods: Vec<String> = store
-            .list(&pods_path, None)
-            .iter()
-            .filter(|pod| pod["metadata"]["labels"]["pod-template-hash"] != json!(template_hash))
-            .map(|pod| pod["metadata"]["name"].as_str().unwrap().to_owned())
-            .collect();
+        let old_sets: Vec<String> = owned.into_iter().filter(|set| *set != set_name).collect();
+        let old_pods = pods_of(store, &old_sets);
         let pod = |index: i64, ready: bool, waiting: Option<(&str, &str)>, restarts: i64| {
             let mut labels = template["metadata"]["labels"].clone();
             labels["pod-template-hash"] = json!(template_hash);
@@ -138,7 +170,9 @@ impl Controller {
             };
             json!({
                 "apiVersion": "v1", "kind": "Pod",
-                "metadata": { "name": format!("{set_name}-{index}"), "namespace": NS, "labels": labels },
+                "metadata": { "name": format!("{set_name}-{index}"), "namespace": NS, "labels": labels,
+                              "ownerReferences": [{ "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": set_name,
+                                                    "uid": format!("uid-{set_name}"), "controller": true }] },
                 "spec": { "containers": [{ "name": NAME, "image": image }] },
                 "status": {
                     "phase": if ready { "Running" } else { "Pending" },
@@ -168,6 +202,10 @@ impl Controller {
             Behaviour::Healthy => {
                 for name in old_pods {
                     store.objects.remove(&format!("{pods_path}/{name}"));
+                }
+                // Scaled down: the pods beyond the count go.
+                for index in replicas..replicas + 20 {
+                    store.objects.remove(&format!("{pods_path}/{set_name}-{index}"));
                 }
                 for index in 0..replicas {
                     store.put(&format!("{pods_path}/{set_name}-{index}"), pod(index, true, None, 0));
@@ -206,7 +244,7 @@ impl Controller {
         let observed = deployment["status"]["observedGeneration"].clone();
         deployment["status"] = status;
         deployment["status"]["observedGeneration"] = observed;
-        store.put(&deployment_path(), deployment);
+        store.put(&request.path, deployment);
     }
 }
 
@@ -599,4 +637,502 @@ fn rollback_to_a_named_version_and_the_namespace_from_the_context() {
     let missing = run_env(&kubeconfig, &["--name", NAME, "--rollback", "--version-label", "0.9.0"], &[]);
     assert_eq!(missing.code, 2, "{}", missing.stderr);
     assert!(missing.stderr.contains("no earlier revision labelled 0.9.0"), "{}", missing.stderr);
+}
+
+// Canary and blue-green: the same fake cluster, the Deployments `shop-canary`,
+// `shop-blue` and `shop-green` run by the same scripted controller.
+
+fn path_of(kind: &str, name: &str) -> String {
+    match kind {
+        "deployments" => format!("/apis/apps/v1/namespaces/{NS}/deployments/{name}"),
+        _ => format!("/api/v1/namespaces/{NS}/{kind}/{name}"),
+    }
+}
+
+/// The requests of `method` to `kind`/`name`.
+fn sent_to(fake: &FakeKube, method: &str, kind: &str, name: &str) -> Vec<Recorded> {
+    let path = path_of(kind, name);
+    fake.requests().into_iter().filter(|r| r.method == method && r.path == path).collect()
+}
+
+fn stored(fake: &FakeKube, kind: &str, name: &str) -> Option<Value> {
+    fake.store.lock().unwrap().objects.get(&path_of(kind, name)).cloned()
+}
+
+fn with(mut args: Vec<&'static str>, extra: &[&'static str]) -> Vec<&'static str> {
+    args.extend_from_slice(extra);
+    args
+}
+
+/// A cluster where `shop` runs V1 on 2 pods (a rolling deployment), the requests cleared.
+fn running_v1(behaviours: &[(&str, Behaviour)]) -> FakeKube {
+    let fake = cluster(Controller::new(behaviours), no_intercept);
+    let first = run(&fake, &with(deploy_args(V1, "2m"), &["--version-label", "1.0.0"]));
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    fake.store.lock().unwrap().requests.clear();
+    fake
+}
+
+fn canary_args(image: &'static str) -> Vec<&'static str> {
+    with(deploy_args(image, "2m"), &["--strategy", "canary", "--version-label", "2.0.0"])
+}
+
+#[test]
+fn a_canary_runs_beside_the_main_deployment_then_is_promoted() {
+    let fake = running_v1(&[]);
+    let run = run(&fake, &canary_args(V2));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.output("status"), Some("canary"));
+    assert_eq!(run.output("url"), Some("http://shop-canary.shop-prod.svc.cluster.local"), "the canary's own Service");
+    assert_eq!(run.output("previous-version"), Some("1.0.0"));
+    assert!(run.output("deployment-id").is_some_and(|id| id.starts_with("shop-prod/shop-canary@")), "{run:?}");
+    // The main Deployment is not touched; the canary is a Deployment and a Service of its own.
+    assert!(sent_images(&fake).is_empty(), "the main Deployment was changed: {:?}", sent_images(&fake));
+    let canary = sent_to(&fake, "PATCH", "deployments", "shop-canary");
+    assert_eq!(canary.len(), 1);
+    let body = canary[0].json();
+    assert_eq!(canary[0].content_type, "application/apply-patch+yaml");
+    assert_eq!(body["spec"]["template"]["spec"]["containers"][0]["image"], V2);
+    assert_eq!(body["spec"]["replicas"], 1, "10% beside 2 pods: 1 pod, at least one");
+    let track = json!({ "app.kubernetes.io/name": NAME, "slipway.dev/track": "canary" });
+    assert_eq!(body["spec"]["selector"]["matchLabels"], track);
+    assert_eq!(
+        body["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"], NAME,
+        "the app's Service selects it"
+    );
+    let service = sent_to(&fake, "PATCH", "services", "shop-canary");
+    assert_eq!(service[0].json()["spec"]["selector"], track, "the canary's Service selects it alone");
+    assert_eq!(stored(&fake, "services", NAME).unwrap()["spec"]["selector"], json!({ "app.kubernetes.io/name": NAME }));
+
+    fake.store.lock().unwrap().requests.clear();
+    // Promoted by a job that names the app's secret but does not hold its value.
+    let promoted = self::run(
+        &fake,
+        &["--strategy", "canary", "--promote", "--name", NAME, "--namespace", NS, "--secret-env", "DB_PASSWORD"],
+    );
+    assert_eq!(promoted.code, 0, "{}", promoted.stderr);
+    assert!(
+        sent_to(&fake, "PATCH", "secrets", "shop-env").is_empty(),
+        "the Secret is never applied without its values"
+    );
+    assert_eq!(promoted.output("status"), Some("promoted"));
+    assert_eq!(promoted.output("version-label"), Some("2.0.0"), "the canary's version");
+    assert_eq!(promoted.output("previous-version"), Some("1.0.0"));
+    assert_eq!(promoted.output("url"), Some("http://shop.shop-prod.svc.cluster.local"));
+    assert_eq!(
+        sent_images(&fake),
+        [("PATCH".to_owned(), V2.to_owned())],
+        "the main Deployment rolled to the canary's image"
+    );
+    let deleted = sent_to(&fake, "DELETE", "deployments", "shop-canary");
+    assert_eq!(deleted.len(), 1, "the canary is deleted");
+    assert_eq!(deleted[0].json()["propagationPolicy"], "Foreground", "its pods go first");
+    assert_eq!(sent_to(&fake, "DELETE", "services", "shop-canary").len(), 1);
+    assert!(
+        stored(&fake, "deployments", "shop-canary").is_none() && stored(&fake, "services", "shop-canary").is_none()
+    );
+    let main = stored(&fake, "deployments", NAME).unwrap();
+    assert_eq!(main["spec"]["template"]["spec"]["containers"][0]["image"], V2);
+    let pods = fake.store.lock().unwrap().list(&format!("/api/v1/namespaces/{NS}/pods"), None);
+    assert!(pods.iter().all(|pod| pod["spec"]["containers"][0]["image"] == V2), "every pod runs V2: {pods:?}");
+    assert!(pods.iter().all(|pod| pod["metadata"]["labels"].get("slipway.dev/track").is_none()), "no canary pod left");
+}
+
+#[test]
+fn a_rejected_canary_is_removed_and_the_main_deployment_never_changed() {
+    let fake = running_v1(&[]);
+    let mut args = canary_args(V2);
+    args.extend(["--steps", "25,50", "--bake", "1s"]);
+    let run = run(&fake, &args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.output("status"), Some("canary"));
+    let replicas: Vec<Value> = sent_to(&fake, "PATCH", "deployments", "shop-canary")
+        .iter()
+        .map(|r| r.json()["spec"]["replicas"].clone())
+        .collect();
+    assert_eq!(replicas, [json!(1), json!(2)], "25% then 50% beside 2 main pods, pods weighing the traffic");
+
+    let rejected = self::run(&fake, &["--strategy", "canary", "--reject", "--name", NAME, "--namespace", NS]);
+    assert_eq!(rejected.code, 0, "{}", rejected.stderr);
+    assert_eq!(rejected.output("status"), Some("rejected"));
+    assert_eq!(rejected.output("version-label"), Some("1.0.0"), "the version that serves");
+    assert_eq!(rejected.output("previous-version"), Some("2.0.0"), "the rejected one");
+    assert!(
+        stored(&fake, "deployments", "shop-canary").is_none() && stored(&fake, "services", "shop-canary").is_none()
+    );
+    assert!(sent_images(&fake).is_empty(), "the main Deployment never changed");
+    let again = self::run(&fake, &["--strategy", "canary", "--reject", "--name", NAME, "--namespace", NS]);
+    assert_eq!(again.code, 2, "no canary left to reject: {}", again.stderr);
+    assert!(again.stderr.contains("there is no canary shop-canary"), "{}", again.stderr);
+}
+
+#[test]
+fn a_crash_looping_canary_is_removed_with_the_main_deployment_untouched() {
+    let fake = running_v1(&[(V2, Behaviour::CrashLoop)]);
+    let started = Instant::now();
+    let run = run(&fake, &with(deploy_args(V2, "10m"), &["--strategy", "canary", "--version-label", "2.0.0"]));
+    assert!(started.elapsed() < Duration::from_secs(60), "no wait for the deadline on a crash loop");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.output("status"), Some("unchanged"), "{}", run.stderr);
+    assert!(run.stderr.contains("the canary shop-canary of 2.0.0 failed: pod shop-canary-"), "{}", run.stderr);
+    assert!(run.stderr.contains("CrashLoopBackOff"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("java.lang.IllegalStateException: DB_URL is not set"),
+        "its last log lines:\n{}",
+        run.stderr
+    );
+    assert_eq!(sent_to(&fake, "DELETE", "deployments", "shop-canary").len(), 1, "the canary is removed");
+    assert!(stored(&fake, "deployments", "shop-canary").is_none());
+    assert!(sent_images(&fake).is_empty(), "the main Deployment is untouched");
+    let main = stored(&fake, "deployments", NAME).unwrap();
+    assert_eq!(main["spec"]["template"]["spec"]["containers"][0]["image"], V1);
+}
+
+#[test]
+fn a_first_canary_is_simply_deployed_and_blue_green_needs_a_service_on_a_colour() {
+    let fake = cluster(Controller::new(&[]), no_intercept);
+    let run = run(&fake, &canary_args(V2));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.output("status"), Some("deployed"), "nothing to shift traffic from: {}", run.stderr);
+    assert!(
+        run.stderr.contains("nothing serves shop yet: the new version takes all traffic at once"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(sent_images(&fake), [("PATCH".to_owned(), V2.to_owned())]);
+    assert!(stored(&fake, "deployments", "shop-canary").is_none());
+
+    let fake = running_v1(&[]);
+    let run = self::run(&fake, &with(deploy_args(V2, "2m"), &["--strategy", "blue-green"]));
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the Service shop in namespace shop-prod selects every pod of the app"),
+        "{}",
+        run.stderr
+    );
+    assert!(fake.requests().iter().all(|r| r.method == "GET"), "nothing changed");
+
+    let long = "a23456789-123456789-123456789-123456789-123456789-1234567";
+    let run = self::run(&fake, &["--strategy", "canary", "--name", long, "--namespace", NS, "--image", V2]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("is longer than 56 characters (--strategy canary adds a suffix to it)"),
+        "{}",
+        run.stderr
+    );
+    let run = self::run(&fake, &with(deploy_args(V2, "2m"), &["--preview-url", "http://user:pw@canary.example"]));
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--preview-url is where a canary or a blue-green preview answers"), "{}", run.stderr);
+    let run = self::run(&fake, &with(canary_args(V2), &["--preview-url", "http://user:pw@canary.example"]));
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("is not an http:// or https:// base URL"), "{}", run.stderr);
+    run.assert_never_wrote("user:pw");
+    // Analysis judges a canary's steps only, and its bakes must fit in --timeout.
+    let run = self::run(&fake, &with(deploy_args(V2, "2m"), &["--strategy", "blue-green", "--max-error-rate", "5%"]));
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("which --strategy blue-green on the kubernetes target does not do"), "{}", run.stderr);
+    let run = self::run(&fake, &with(canary_args(V2), &["--steps", "10,50", "--bake", "1m", "--max-error-rate", "5%"]));
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("do not fit in --timeout 2m"), "{}", run.stderr);
+    assert!(fake.requests().iter().all(|r| r.method == "GET"), "nothing changed: {:?}", fake.requests());
+}
+
+#[test]
+fn a_canary_dry_run_is_the_server_s_dry_run_and_keeps_nothing() {
+    let fake = running_v1(&[]);
+    let before = fake.store.lock().unwrap().objects.clone();
+    let run = run(&fake, &with(canary_args(V2), &["--dry-run"]));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.output("status"), Some("planned"));
+    assert!(run.stderr.contains("apply Deployment shop-canary"), "the plan names the canary:\n{}", run.stderr);
+    let patches: Vec<Recorded> = fake.requests().into_iter().filter(|r| r.method != "GET").collect();
+    assert!(!patches.is_empty() && patches.iter().all(|r| r.param("dryRun") == Some("All")), "{patches:?}");
+    let after = fake.store.lock().unwrap().objects.clone();
+    assert_eq!(before.keys().collect::<Vec<_>>(), after.keys().collect::<Vec<_>>(), "nothing kept");
+}
+
+/// A loopback server playing the canary's Service for the analysis: `GET /health` is 200,
+/// or 500 while `failing` says so of the fake cluster; it also answers Prometheus's
+/// instant queries (`/api/v1/query`) with `0.01`.
+struct CanaryService {
+    port: u16,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    hits: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl CanaryService {
+    fn start(store: Arc<Mutex<Store>>, failing: fn(&Store) -> bool) -> Self {
+        use std::io::{Read, Write};
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let (stopped, counted) = (Arc::clone(&stop), Arc::clone(&hits));
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::SeqCst) {
+                let Ok((mut stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                stream.set_nonblocking(false).unwrap();
+                stream.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let (status, body) = if head.starts_with("GET /api/v1/query") {
+                    (
+                        "200 OK",
+                        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1767225600,"0.01"]}]}}"#,
+                    )
+                } else if failing(&store.lock().unwrap()) {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    ("500 Internal Server Error", "boom")
+                } else {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    ("200 OK", "UP")
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Self { port, stop, hits }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for CanaryService {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Whether the main Deployment runs V2 (the canary was rolled into it: the final watch).
+fn main_runs_v2(store: &Store) -> bool {
+    store.objects.get(&deployment_path()).is_some_and(|d| d["spec"]["template"]["spec"]["containers"][0]["image"] == V2)
+}
+
+/// A judged canary of V2 (steps 25,50; bake 1s) whose Service `failing` decides, with `gates`.
+fn judged(fake: &FakeKube, failing: fn(&Store) -> bool, gates: &[&str]) -> (StepRun, usize) {
+    let service = CanaryService::start(Arc::clone(&fake.store), failing);
+    let url = service.url();
+    let mut args: Vec<String> = canary_args(V2).into_iter().map(str::to_owned).collect();
+    args.extend(["--steps", "25,50", "--bake", "1s", "--preview-url"].map(str::to_owned));
+    args.push(url.clone());
+    args.extend(gates.iter().map(|g| g.replace("{url}", &url)));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = run(fake, &args);
+    (run, service.hits.load(std::sync::atomic::Ordering::SeqCst))
+}
+
+#[test]
+fn a_judged_canary_that_stays_healthy_goes_through_every_step_and_is_promoted() {
+    let fake = running_v1(&[]);
+    let (run, probes) = judged(
+        &fake,
+        |_| false,
+        &[
+            "--max-error-rate",
+            "5%",
+            "--prometheus",
+            "{url}",
+            "--metric",
+            "errors:sum(rate(http_errors_total[1m]))<=0.05",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.output("status"), Some("promoted"));
+    assert_eq!(run.output("url"), Some("http://shop.shop-prod.svc.cluster.local"));
+    assert!(probes >= 6, "the analysis probed the canary's Service ({probes} probes)");
+    let replicas: Vec<Value> = sent_to(&fake, "PATCH", "deployments", "shop-canary")
+        .iter()
+        .map(|r| r.json()["spec"]["replicas"].clone())
+        .collect();
+    assert_eq!(replicas, [json!(1), json!(2)], "each step scales the canary");
+    assert_eq!(sent_images(&fake), [("PATCH".to_owned(), V2.to_owned())], "then the main Deployment rolls to it");
+    assert!(stored(&fake, "deployments", "shop-canary").is_none(), "and the canary goes");
+    let summary = run.summary.clone().unwrap_or_default();
+    for step in ["step 1 of 2 at 25%", "step 2 of 2 at 50%", "final watch at 100%"] {
+        assert!(summary.contains(step), "the timeline names {step}:\n{summary}");
+    }
+    assert!(summary.contains("errors 0.01"), "the gate's observed value:\n{summary}");
+}
+
+#[test]
+fn a_judged_canary_serving_errors_is_aborted_at_its_first_step() {
+    let fake = running_v1(&[]);
+    let (run, _) = judged(&fake, |_| true, &["--max-error-rate", "5%"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.output("status"), Some("aborted"));
+    assert!(
+        run.stderr.contains("the canary was aborted at step 1 of 2 at 25%: the gate error rate was crossed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(sent_to(&fake, "PATCH", "deployments", "shop-canary").len(), 1, "never scaled to step 2");
+    assert_eq!(sent_to(&fake, "DELETE", "deployments", "shop-canary").len(), 1, "the canary is removed");
+    assert!(sent_images(&fake).is_empty(), "the main Deployment is untouched");
+}
+
+#[test]
+fn a_gate_crossed_during_the_final_bake_rolls_the_main_deployment_back() {
+    let fake = running_v1(&[]);
+    let (run, _) = judged(&fake, main_runs_v2, &["--max-error-rate", "5%"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.output("status"), Some("rolled-back"), "{}", run.stderr);
+    assert!(run.stderr.contains("the promoted canary was rolled back at the final watch at 100%"), "{}", run.stderr);
+    let sent = sent_images(&fake);
+    assert_eq!(
+        sent,
+        [("PATCH".to_owned(), V2.to_owned()), ("PUT".to_owned(), V1.to_owned())],
+        "rolled to V2 for the final watch, then its previous revision put back"
+    );
+    assert!(stored(&fake, "deployments", "shop-canary").is_none(), "the canary is removed");
+    let main = stored(&fake, "deployments", NAME).unwrap();
+    assert_eq!(main["spec"]["template"]["spec"]["containers"][0]["image"], V1);
+}
+
+#[test]
+fn a_judged_canary_whose_query_errors_is_aborted_as_inconclusive() {
+    let fake = running_v1(&[]);
+    let nowhere = format!("http://127.0.0.1:{}", slipway_testkit::free_port());
+    let nowhere: &'static str = Box::leak(nowhere.into_boxed_str());
+    let (run, _) = judged(
+        &fake,
+        |_| false,
+        &["--prometheus", nowhere, "--metric", "errors:sum(rate(http_errors_total[1m]))<=0.05"],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.output("status"), Some("aborted"));
+    assert!(run.stderr.contains("at step 1 of 2 at 25%: the gate errors is inconclusive"), "{}", run.stderr);
+    assert!(stored(&fake, "deployments", "shop-canary").is_none(), "the canary is removed");
+    assert!(sent_images(&fake).is_empty(), "the main Deployment is untouched");
+}
+
+fn blue_green(image: &'static str, label: &'static str) -> Vec<&'static str> {
+    with(deploy_args(image, "2m"), &["--strategy", "blue-green", "--version-label", label])
+}
+
+fn finish(phase: &'static str) -> Vec<&'static str> {
+    vec!["--strategy", "blue-green", phase, "--name", NAME, "--namespace", NS]
+}
+
+fn selector_colour(fake: &FakeKube, service: &str) -> Option<String> {
+    stored(fake, "services", service)
+        .and_then(|s| s["spec"]["selector"]["slipway.dev/color"].as_str().map(str::to_owned))
+}
+
+#[test]
+fn blue_green_previews_the_new_colour_switches_the_service_on_promote_and_drops_it_on_reject() {
+    let fake = cluster(Controller::new(&[]), no_intercept);
+    // A first deployment: blue, previewed; the app's Service comes with its promotion.
+    let run = run(&fake, &blue_green(V1, "1.0.0"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.output("status"), Some("green-ready"));
+    assert_eq!(run.output("url"), Some("http://shop-preview.shop-prod.svc.cluster.local"));
+    assert_eq!(selector_colour(&fake, "shop-preview").as_deref(), Some("blue"));
+    assert!(stored(&fake, "services", NAME).is_none(), "nothing serves it before --promote");
+    let blue = sent_to(&fake, "PATCH", "deployments", "shop-blue");
+    assert_eq!(blue[0].json()["spec"]["selector"]["matchLabels"]["slipway.dev/color"], "blue");
+    let promoted = self::run(&fake, &finish("--promote"));
+    assert_eq!(promoted.code, 0, "{}", promoted.stderr);
+    assert_eq!(promoted.output("status"), Some("promoted"));
+    assert_eq!(selector_colour(&fake, NAME).as_deref(), Some("blue"));
+    assert!(stored(&fake, "services", "shop-preview").is_none(), "the preview goes");
+
+    // The next version: green beside blue, the Service untouched until --promote.
+    fake.store.lock().unwrap().requests.clear();
+    let run = self::run(&fake, &blue_green(V2, "2.0.0"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.output("status"), Some("green-ready"));
+    assert_eq!(run.output("previous-version"), Some("1.0.0"));
+    assert_eq!(selector_colour(&fake, "shop-preview").as_deref(), Some("green"));
+    assert!(sent_to(&fake, "PATCH", "services", NAME).is_empty(), "the live Service is not touched");
+    assert_eq!(selector_colour(&fake, NAME).as_deref(), Some("blue"));
+    let green = stored(&fake, "deployments", "shop-green").unwrap();
+    assert_eq!(green["spec"]["template"]["spec"]["containers"][0]["image"], V2);
+    let promoted = self::run(&fake, &finish("--promote"));
+    assert_eq!(promoted.code, 0, "{}", promoted.stderr);
+    assert_eq!(promoted.output("status"), Some("promoted"));
+    assert_eq!(promoted.output("version-label"), Some("2.0.0"));
+    assert_eq!(promoted.output("previous-version"), Some("1.0.0"));
+    let switch = sent_to(&fake, "PATCH", "services", NAME);
+    assert_eq!(switch.len(), 1);
+    assert_eq!(switch[0].content_type, "application/apply-patch+yaml", "server-side apply");
+    assert_eq!(
+        switch[0].json()["spec"]["selector"],
+        json!({ "app.kubernetes.io/name": NAME, "slipway.dev/color": "green" })
+    );
+    let scaled = sent_to(&fake, "PATCH", "deployments", "shop-blue");
+    assert_eq!(scaled.len(), 1, "the old colour scaled down");
+    assert_eq!(scaled[0].json()["spec"]["replicas"], 0);
+    assert_eq!(scaled[0].json()["spec"]["template"]["spec"]["containers"][0]["image"], V1, "at its own template");
+
+    // A third version goes to blue, and is rejected: green keeps serving.
+    fake.store.lock().unwrap().requests.clear();
+    let run = self::run(&fake, &blue_green(V3, "3.0.0"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(selector_colour(&fake, "shop-preview").as_deref(), Some("blue"));
+    let rejected = self::run(&fake, &finish("--reject"));
+    assert_eq!(rejected.code, 0, "{}", rejected.stderr);
+    assert_eq!(rejected.output("status"), Some("rejected"));
+    assert_eq!(rejected.output("version-label"), Some("2.0.0"));
+    assert_eq!(rejected.output("previous-version"), Some("3.0.0"));
+    assert!(stored(&fake, "deployments", "shop-blue").is_none() && stored(&fake, "services", "shop-preview").is_none());
+    assert_eq!(selector_colour(&fake, NAME).as_deref(), Some("green"));
+    assert!(sent_to(&fake, "PATCH", "services", NAME).is_empty());
+    let again = self::run(&fake, &finish("--promote"));
+    assert_eq!(again.code, 2, "nothing waits: {}", again.stderr);
+    assert!(again.stderr.contains("there is no preview Service shop-preview"), "{}", again.stderr);
+}
+
+#[test]
+fn a_failing_new_colour_is_deleted_and_the_live_one_serves_on() {
+    let fake = cluster(Controller::new(&[(V2, Behaviour::ImagePull)]), no_intercept);
+    assert_eq!(run(&fake, &blue_green(V1, "1.0.0")).code, 0);
+    assert_eq!(run(&fake, &finish("--promote")).code, 0);
+    let run = run(&fake, &blue_green(V2, "2.0.0"));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.output("status"), Some("unchanged"));
+    assert!(run.stderr.contains("the new colour shop-green of 2.0.0 failed"), "{}", run.stderr);
+    assert!(run.stderr.contains("ImagePullBackOff"), "{}", run.stderr);
+    assert!(
+        stored(&fake, "deployments", "shop-green").is_none() && stored(&fake, "services", "shop-preview").is_none()
+    );
+    assert_eq!(selector_colour(&fake, NAME).as_deref(), Some("blue"));
+}
+
+#[test]
+fn a_canary_step_that_fails_leaves_the_canary_where_it_was_for_promote_or_reject() {
+    // The API refuses the canary's second apply (its step to 50%).
+    let mut patches = 0;
+    let refuse_second = move |request: &Recorded, _: &mut Store| {
+        if request.method == "PATCH" && request.path == path_of("deployments", "shop-canary") {
+            patches += 1;
+            if patches == 2 {
+                return Some(Reply::status(500, "InternalError", "etcdserver: request timed out", json!({})));
+            }
+        }
+        None
+    };
+    let fake = cluster(Controller::new(&[]), refuse_second);
+    assert_eq!(run(&fake, &with(deploy_args(V1, "2m"), &["--version-label", "1.0.0"])).code, 0);
+    let run = run(&fake, &with(canary_args(V2), &["--steps", "25,50", "--bake", "1s"]));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.output("status"), Some("canary"), "{}", run.stderr);
+    assert!(run.stderr.contains("the canary's step to 50% failed"), "{}", run.stderr);
+    assert!(run.stderr.contains("etcdserver: request timed out"), "{}", run.stderr);
+    let canary = stored(&fake, "deployments", "shop-canary").expect("the canary stays for --promote or --reject");
+    assert_eq!(canary["spec"]["replicas"], 1, "at its first step");
+    assert!(sent_images(&fake).iter().all(|(_, image)| image == V1), "the main Deployment is untouched");
 }

@@ -58,6 +58,16 @@ const FULL: [&str; 16] = [
     "--replicas=3",
 ];
 
+/// A canary beside 3 main pods at its first step, and blue-green's first colour with its
+/// preview and the Service --promote applies.
+const CANARY: [&str; 6] = ["--strategy", "canary", "--steps", "25,50", "--replicas", "3"];
+const BLUE_GREEN: [&str; 5] = ["--strategy", "blue-green", "--host", "shop.example.com", "--replicas=3"];
+
+/// Every render the policy tests judge, named.
+fn renders() -> [(&'static str, &'static [&'static str]); 4] {
+    [("plain", &[]), ("full", &FULL), ("canary", &CANARY), ("blue-green", &BLUE_GREEN)]
+}
+
 fn output(command: &mut Command) -> (bool, String) {
     let output = command.output().unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
@@ -73,7 +83,7 @@ fn rendered_objects_pass_kubernetes_validate_strict() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    for (name, extra) in [("plain", &[][..]), ("full", &FULL[..])] {
+    for (name, extra) in renders() {
         let file = render(dir.path(), extra);
         let (ok, text) = output(Command::new("kubernetes-validate").arg("--strict").arg(&file));
         assert!(
@@ -94,7 +104,7 @@ fn rendered_objects_pass_checkov_with_zero_failed_checks() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    for (name, extra) in [("plain", &[][..]), ("full", &FULL[..])] {
+    for (name, extra) in renders() {
         let file = render(dir.path(), extra);
         let (ok, text) = output(
             Command::new("checkov")

@@ -1,8 +1,8 @@
 //! A fake Kubernetes API server on loopback, for deploy's Kubernetes target: the REST
 //! shapes of core/v1 and the named groups (GET of an object or a collection with a
 //! label selector, server-side apply as a PATCH of `application/apply-patch+yaml`,
-//! PUT conditioned on `resourceVersion`, pods' `log`), errors as `Status` objects, and
-//! every request recorded for the test to assert on.
+//! PUT conditioned on `resourceVersion`, DELETE of an object, pods' `log`), errors as
+//! `Status` objects, and every request recorded for the test to assert on.
 //!
 //! No controller runs here: a test scripts one ([`FakeKube::start`]'s `controller`),
 //! called with the store before each request is answered, and may answer a request
@@ -397,6 +397,12 @@ fn answer(request: &Recorded, store: &mut Store) -> Reply {
             store.put(path, object);
             Reply::json(200, &store.objects[path])
         }
+        // The object goes at once (a test's controller removes what it owned); the answer
+        // is the object, as the API server's to a foreground deletion.
+        "DELETE" if !is_collection(path) => match store.objects.remove(path) {
+            Some(object) => Reply::json(200, &object),
+            None => not_found(path),
+        },
         _ => {
             Reply::status(405, "MethodNotAllowed", &format!("{} {path} is not served here", request.method), json!({}))
         }

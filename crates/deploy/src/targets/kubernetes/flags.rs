@@ -96,6 +96,15 @@ pub struct KubernetesFlags {
     #[arg(long, env = "SLIPWAY_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
 
+    /// Kubernetes, canary and blue-green: the base URL where the new version alone answers,
+    /// for the analysis's probes and the url output while it is not live yet: the Service
+    /// <name>-canary (canary) or <name>-preview (blue-green) as this runner reaches it (an
+    /// Ingress or proxy you route to it). Default: the Service's address inside the
+    /// cluster, http://<service>.<namespace>.svc.cluster.local, which a runner in the
+    /// cluster reaches.
+    #[arg(long, env = "SLIPWAY_PREVIEW_URL", value_name = "URL")]
+    pub preview_url: Option<String>,
+
     /// Kubernetes: take fields another field manager owns (server-side apply's force);
     /// without it a conflict fails the run naming the field and its owner.
     #[arg(long, env = "SLIPWAY_FORCE_CONFLICTS")]
@@ -127,6 +136,11 @@ impl DnsPolicy {
         }
     }
 }
+
+/// The canary's Deployment and Service are `<name>-canary`.
+pub const CANARY_SUFFIX: &str = "-canary";
+/// Blue-green's preview Service is `<name>-preview`; its Deployments `<name>-blue` and `<name>-green`.
+pub const PREVIEW_SUFFIX: &str = "-preview";
 
 /// The default rolling budget: a quarter more pods while rolling, none missing.
 pub const DEFAULT_MAX_SURGE: Amount = Amount::Percent(25);
@@ -164,6 +178,9 @@ pub struct Settings {
     pub tls_secret: Option<String>,
     pub ingress_class: Option<String>,
     pub public_url: Option<String>,
+    /// Where the canary's or the new colour's Service answers this runner (`--preview-url`).
+    pub preview_url: Option<String>,
+    pub strategy: Strategy,
     pub port: u16,
     pub force_conflicts: bool,
     /// `progressDeadlineSeconds`: inside `--timeout`, so the controller's own verdict
@@ -192,8 +209,17 @@ impl Settings {
         let name = app.name.trim().to_owned();
         dns_1035_label("--name", &name).map_err(usage)?;
         // Objects derived from the name (`<name>-env`, `<name>-pdb`) stay within 63.
-        if name.len() > 58 {
-            return Err(usage(format!("--name `{name}` is longer than 58 characters (objects add a suffix to it)")));
+        // Objects derived from the name: `<name>-canary`, `<name>-preview` (Services, DNS-1035).
+        let longest = match rollout.strategy {
+            Strategy::Canary => 63 - CANARY_SUFFIX.len(),
+            Strategy::BlueGreen => 63 - PREVIEW_SUFFIX.len(),
+            _ => 58,
+        };
+        if name.len() > longest {
+            return Err(usage(format!(
+                "--name `{name}` is longer than {longest} characters (--strategy {} adds a suffix to it)",
+                rollout.strategy
+            )));
         }
         let namespace = flags.namespace.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned);
         if let Some(namespace) = &namespace {
@@ -271,6 +297,18 @@ impl Settings {
         }
         let tls_secret = named(flags.tls_secret.as_deref(), "--tls-secret", dns_1123_subdomain)?;
         let ingress_class = named(flags.ingress_class.as_deref(), "--ingress-class", dns_1123_subdomain)?;
+        let preview_url = match flags.preview_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+            Some(url) => {
+                if !rollout.strategy.is_phased() {
+                    return Err(usage(format!(
+                        "--preview-url is where a canary or a blue-green preview answers; --strategy {} has neither",
+                        rollout.strategy
+                    )));
+                }
+                Some(base_url("--preview-url", url).map_err(usage)?)
+            }
+            None => None,
+        };
         if port == 0 {
             return Err(usage("--port 0 is not a port the container can listen on".to_owned()));
         }
@@ -296,6 +334,8 @@ impl Settings {
             tls_secret,
             ingress_class,
             public_url: flags.public_url.as_deref().map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned),
+            preview_url,
+            strategy: rollout.strategy,
             port,
             force_conflicts: flags.force_conflicts,
             progress_deadline_seconds: progress_deadline(timeout),
@@ -388,6 +428,23 @@ pub fn dns_1123_subdomain(what: &str, name: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// An http(s) base URL with a host, without its trailing slash.
+fn base_url(flag: &str, text: &str) -> Result<String, String> {
+    let bad = || format!("{flag} `{text}` is not an http:// or https:// base URL with a host");
+    let uri: http::Uri = text.parse().map_err(|_| bad())?;
+    match (uri.scheme_str(), uri.host()) {
+        // No user info (a credential in a flag) and no query: an output carries this URL.
+        (Some("http" | "https"), Some(host))
+            if !host.is_empty()
+                && uri.query().is_none()
+                && !uri.authority().is_some_and(|a| a.as_str().contains('@')) =>
+        {
+            Ok(text.trim_end_matches('/').to_owned())
+        }
+        _ => Err(bad()),
+    }
 }
 
 fn http_path(flag: &str, path: &str) -> Result<(), String> {

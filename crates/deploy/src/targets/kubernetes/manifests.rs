@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value, json};
 
-use super::flags::{Settings, Update};
-use crate::rollout::Amount;
+use super::flags::{CANARY_SUFFIX, PREVIEW_SUFFIX, Settings, Update};
+use crate::rollout::{Amount, Strategy};
 
 /// The field manager slipway applies as (server-side apply).
 pub const FIELD_MANAGER: &str = "slipway";
@@ -21,6 +21,12 @@ pub const DIGEST_ANNOTATION: &str = "slipway.dev/image-digest";
 pub const GIT_SHA_ANNOTATION: &str = "slipway.dev/git-sha";
 pub const CI_RUN_ANNOTATION: &str = "slipway.dev/ci-run-url";
 pub const CHANGE_CAUSE_ANNOTATION: &str = "kubernetes.io/change-cause";
+/// A canary's pods carry `slipway.dev/track: canary` beside the app's name label: the
+/// app's Service selects them with the main Deployment's, `<name>-canary` alone.
+pub const TRACK_LABEL: &str = "slipway.dev/track";
+pub const CANARY_TRACK: &str = "canary";
+/// Blue-green's pods carry their colour; the app's Service selects the live one.
+pub const COLOR_LABEL: &str = "slipway.dev/color";
 
 /// A JVM can take minutes to start: the startup probe allows 5 minutes (60 x 5 s)
 /// before liveness takes over.
@@ -83,13 +89,183 @@ impl Trace {
     }
 }
 
+/// One of blue-green's two Deployments, `<name>-blue` and `<name>-green`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Colour {
+    Blue,
+    Green,
+}
+
+impl Colour {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Blue => "blue",
+            Self::Green => "green",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "blue" => Some(Self::Blue),
+            "green" => Some(Self::Green),
+            _ => None,
+        }
+    }
+
+    pub fn other(self) -> Self {
+        match self {
+            Self::Blue => Self::Green,
+            Self::Green => Self::Blue,
+        }
+    }
+
+    /// The Deployment of this colour.
+    pub fn deployment_name(self, settings: &Settings) -> String {
+        format!("{}-{}", settings.name, self.as_str())
+    }
+}
+
+/// Which of the app's Deployments an object is: the main one (rolling, direct), a
+/// canary beside it, or a colour of blue-green.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    Main,
+    Canary { replicas: u32 },
+    Colour(Colour),
+}
+
+impl Workload {
+    pub fn deployment_name(self, settings: &Settings) -> String {
+        match self {
+            Self::Main => settings.name.clone(),
+            Self::Canary { .. } => canary_name(settings),
+            Self::Colour(colour) => colour.deployment_name(settings),
+        }
+    }
+
+    /// The label its pods carry beside the app's name, which its selector adds.
+    fn label(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Self::Main => None,
+            Self::Canary { .. } => Some((TRACK_LABEL, CANARY_TRACK)),
+            Self::Colour(colour) => Some((COLOR_LABEL, colour.as_str())),
+        }
+    }
+
+    fn replicas(self, settings: &Settings) -> u32 {
+        match self {
+            Self::Canary { replicas } => replicas,
+            Self::Main | Self::Colour(_) => settings.replicas,
+        }
+    }
+}
+
+/// The canary's Deployment and Service: `<name>-canary`.
+pub fn canary_name(settings: &Settings) -> String {
+    format!("{}{CANARY_SUFFIX}", settings.name)
+}
+
+/// Blue-green's preview Service: `<name>-preview`.
+pub fn preview_name(settings: &Settings) -> String {
+    format!("{}{PREVIEW_SUFFIX}", settings.name)
+}
+
+/// The canary's pods at a step of `percent`: its share of all the app's pods, beside the
+/// main Deployment's `main` (untouched): round(main x p / (100 - p)), at least 1.
+pub fn canary_replicas(main: u32, percent: u8) -> u32 {
+    let percent = u32::from(percent.clamp(1, 99));
+    ((main * percent + (100 - percent) / 2) / (100 - percent)).max(1)
+}
+
+/// The share of traffic (percent, rounded) `canary` pods take beside `main` pods.
+pub fn canary_share(main: u32, canary: u32) -> u32 {
+    let total = main + canary;
+    (canary * 100 + total / 2).checked_div(total).unwrap_or(0)
+}
+
 /// The objects of one deployment of `image` labelled `version_label`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Manifests {
     pub objects: Vec<Object>,
+    /// A comment `--render` writes first (what a phased strategy's objects are).
+    pub header: Option<String>,
 }
 
 impl Manifests {
+    /// The objects for the settings' strategy, as `--render` writes them: rolling and
+    /// direct the app's; a canary's at its first step beside `settings.replicas` main
+    /// pods; blue-green's for a first deployment (blue), with the Service `--promote`
+    /// switches to it.
+    pub fn for_render(settings: &Settings, image: &str, version_label: &str, trace: &Trace, first_step: u8) -> Self {
+        match settings.strategy {
+            Strategy::Canary => {
+                let replicas = canary_replicas(settings.replicas, first_step);
+                let mut manifests = Self::canary(settings, image, version_label, trace, replicas);
+                manifests.header = Some(format!(
+                    "# canary: {replicas} pod(s) of {} beside the {} of Deployment {} (about {}% of the traffic); the Service {} selects both, {} the canary alone.",
+                    canary_name(settings),
+                    settings.replicas,
+                    settings.name,
+                    canary_share(settings.replicas, replicas),
+                    settings.name,
+                    canary_name(settings)
+                ));
+                manifests
+            }
+            Strategy::BlueGreen => {
+                let mut manifests = Self::blue_green(settings, image, version_label, trace, Colour::Blue);
+                let live = live_service(settings, Colour::Blue);
+                manifests.objects.push(live);
+                manifests.header = Some(format!(
+                    "# blue-green: the new colour (blue for a first deployment; else the one the Service {} does not select) and its preview Service {}; --promote applies the Service {} selecting it.",
+                    settings.name,
+                    preview_name(settings),
+                    settings.name
+                ));
+                manifests
+            }
+            _ => Self::build(settings, image, version_label, trace),
+        }
+    }
+
+    /// A canary of `image` with `replicas` pods: the Secret its pods read, the Service
+    /// `<name>-canary` selecting it alone, the app's NetworkPolicy (which selects its pods
+    /// too; applied again as it is, so the canary's objects stand on their own), and its
+    /// Deployment.
+    pub fn canary(settings: &Settings, image: &str, version_label: &str, trace: &Trace, replicas: u32) -> Self {
+        let mut objects = Vec::new();
+        if !settings.secret_env.is_empty() {
+            objects.push(secret(settings));
+        }
+        let name = canary_name(settings);
+        objects.push(service(settings, &name, Some((TRACK_LABEL, CANARY_TRACK))));
+        objects.push(network_policy(settings));
+        objects.push(deployment(settings, image, version_label, trace, Workload::Canary { replicas }));
+        Self { objects, header: None }
+    }
+
+    /// Blue-green's new colour: the app's companions, the colour's Deployment and the
+    /// preview Service selecting it alone (the app's Service is switched on promote).
+    pub fn blue_green(settings: &Settings, image: &str, version_label: &str, trace: &Trace, colour: Colour) -> Self {
+        let mut objects = Vec::new();
+        if settings.create_namespace {
+            objects.push(namespace(settings));
+        }
+        if !settings.secret_env.is_empty() {
+            objects.push(secret(settings));
+        }
+        objects.push(service(settings, &preview_name(settings), Some((COLOR_LABEL, colour.as_str()))));
+        if settings.replicas >= 2 {
+            objects.push(disruption_budget(settings));
+        }
+        objects.push(network_policy(settings));
+        if settings.host.is_some() {
+            objects.push(ingress(settings));
+        }
+        objects.push(deployment(settings, image, version_label, trace, Workload::Colour(colour)));
+        Self { objects, header: None }
+    }
+
     pub fn build(settings: &Settings, image: &str, version_label: &str, trace: &Trace) -> Self {
         let mut objects = Vec::new();
         if settings.create_namespace {
@@ -98,7 +274,7 @@ impl Manifests {
         if !settings.secret_env.is_empty() {
             objects.push(secret(settings));
         }
-        objects.push(service(settings));
+        objects.push(service(settings, &settings.name, None));
         if settings.replicas >= 2 {
             objects.push(disruption_budget(settings));
         }
@@ -106,8 +282,8 @@ impl Manifests {
         if settings.host.is_some() {
             objects.push(ingress(settings));
         }
-        objects.push(deployment(settings, image, version_label, trace));
-        Self { objects }
+        objects.push(deployment(settings, image, version_label, trace, Workload::Main));
+        Self { objects, header: None }
     }
 
     pub fn deployment(&self) -> Option<&Object> {
@@ -117,6 +293,9 @@ impl Manifests {
     /// Multi-document YAML of every object, Secrets by name only.
     pub fn render(&self) -> Result<String, serde_yaml_ng::Error> {
         let mut text = String::new();
+        if let Some(header) = &self.header {
+            let _ = writeln!(text, "{header}");
+        }
         for object in &self.objects {
             text.push_str("---\n");
             if object.kind == Kind::Secret {
@@ -161,18 +340,28 @@ fn secret(settings: &Settings) -> Object {
     Object { kind: Kind::Secret, name, body }
 }
 
-fn service(settings: &Settings) -> Object {
+/// The app's Service under blue-green: it selects the `live` colour's pods.
+pub fn live_service(settings: &Settings, live: Colour) -> Object {
+    service(settings, &settings.name, Some((COLOR_LABEL, live.as_str())))
+}
+
+/// A Service `name` selecting the app's pods, or those of them that also carry `extra`.
+fn service(settings: &Settings, name: &str, extra: Option<(&str, &str)>) -> Object {
+    let mut selector = json!({ NAME_LABEL: settings.name });
+    if let Some((key, value)) = extra {
+        selector[key] = json!(value);
+    }
     let body = json!({
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": metadata(settings, &settings.name),
+        "metadata": metadata(settings, name),
         "spec": {
             "type": "ClusterIP",
-            "selector": { NAME_LABEL: settings.name },
+            "selector": selector,
             "ports": [{ "name": "http", "port": 80, "targetPort": "http", "protocol": "TCP" }],
         },
     });
-    Object { kind: Kind::Service, name: settings.name.clone(), body }
+    Object { kind: Kind::Service, name: name.to_owned(), body }
 }
 
 fn disruption_budget(settings: &Settings) -> Object {
@@ -255,8 +444,11 @@ fn amount(value: Amount) -> Value {
     }
 }
 
-fn deployment(settings: &Settings, image: &str, version_label: &str, trace: &Trace) -> Object {
+/// The Deployment of `workload` running `image`.
+pub fn deployment(settings: &Settings, image: &str, version_label: &str, trace: &Trace, workload: Workload) -> Object {
+    // The container keeps the app's name whichever Deployment runs it.
     let name = &settings.name;
+    let deployment_name = workload.deployment_name(settings);
     let mut annotations = Map::new();
     annotations.insert(VERSION_ANNOTATION.into(), json!(version_label));
     annotations.insert(IMAGE_ANNOTATION.into(), json!(image));
@@ -294,6 +486,12 @@ fn deployment(settings: &Settings, image: &str, version_label: &str, trace: &Tra
     let mut deployment_labels = labels(settings);
     deployment_labels[VERSION_LABEL] = json!(label_value(version_label));
     let mut pod_labels = json!({ NAME_LABEL: name, VERSION_LABEL: label_value(version_label) });
+    let mut selector = json!({ NAME_LABEL: name });
+    if let Some((key, value)) = workload.label() {
+        deployment_labels[key] = json!(value);
+        pod_labels[key] = json!(value);
+        selector[key] = json!(value);
+    }
     if label_value(version_label).is_empty() {
         if let Some(map) = deployment_labels.as_object_mut() {
             map.remove(VERSION_LABEL);
@@ -406,16 +604,16 @@ fn deployment(settings: &Settings, image: &str, version_label: &str, trace: &Tra
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {
-            "name": name,
+            "name": deployment_name,
             "namespace": settings.ns(),
             "labels": deployment_labels,
             "annotations": annotations,
         },
         "spec": {
-            "replicas": settings.replicas,
+            "replicas": workload.replicas(settings),
             "revisionHistoryLimit": 10,
             "progressDeadlineSeconds": settings.progress_deadline_seconds,
-            "selector": { "matchLabels": { NAME_LABEL: name } },
+            "selector": { "matchLabels": selector },
             "strategy": strategy,
             "template": {
                 "metadata": { "labels": pod_labels, "annotations": pod_annotations },
@@ -423,7 +621,7 @@ fn deployment(settings: &Settings, image: &str, version_label: &str, trace: &Tra
             },
         },
     });
-    Object { kind: Kind::Deployment, name: name.clone(), body }
+    Object { kind: Kind::Deployment, name: deployment_name, body }
 }
 
 #[cfg(test)]
@@ -444,6 +642,10 @@ mod tests {
         "ghcr.io/acme/shop@sha256:3f2a9c1b7d4e3f2a9c1b7d4e3f2a9c1b7d4e3f2a9c1b7d4e3f2a9c1b7d4eabcd";
 
     fn settings(flags: KubernetesFlags, host: Option<&str>) -> Settings {
+        settings_for(flags, host, Strategy::Rolling)
+    }
+
+    fn settings_for(flags: KubernetesFlags, host: Option<&str>, strategy: Strategy) -> Settings {
         let app = AppFlags { name: "shop".into(), host: host.map(str::to_owned), check: None };
         let flags = KubernetesFlags {
             namespace: Some("shop-prod".into()),
@@ -454,7 +656,7 @@ mod tests {
             run_as: "65532:65532".into(),
             ..flags
         };
-        Settings::new(&app, &flags, &Rollout::plain(Strategy::Rolling), 8080, Duration::from_secs(1200)).unwrap()
+        Settings::new(&app, &flags, &Rollout::plain(strategy), 8080, Duration::from_secs(1200)).unwrap()
     }
 
     /// Every object read back as its Kubernetes type and written again is the same: no
@@ -502,6 +704,70 @@ mod tests {
                 Kind::Deployment => round_trips::<Deployment>(&object.body),
             }
         }
+    }
+
+    #[test]
+    fn a_canary_is_its_share_of_all_the_app_s_pods() {
+        // round(main x p / (100 - p)), at least one pod.
+        assert_eq!(canary_replicas(2, 10), 1);
+        assert_eq!(canary_replicas(2, 25), 1);
+        assert_eq!(canary_replicas(2, 50), 2);
+        assert_eq!(canary_replicas(9, 10), 1);
+        assert_eq!(canary_replicas(10, 25), 3);
+        assert_eq!(canary_replicas(3, 75), 9);
+        assert_eq!(canary_share(2, 1), 33);
+        assert_eq!(canary_share(9, 1), 10);
+        assert_eq!(canary_share(3, 9), 75);
+    }
+
+    #[test]
+    fn canary_and_blue_green_objects_have_their_kubernetes_types_and_selectors() {
+        let canary = settings_for(KubernetesFlags::default(), None, Strategy::Canary);
+        let manifests = Manifests::canary(&canary, IMAGE, "v2", &Trace::default(), 3);
+        let kinds: Vec<(Kind, &str)> = manifests.objects.iter().map(|o| (o.kind, o.name.as_str())).collect();
+        assert_eq!(
+            kinds,
+            [(Kind::Service, "shop-canary"), (Kind::NetworkPolicy, "shop"), (Kind::Deployment, "shop-canary")]
+        );
+        round_trips::<Service>(&manifests.objects[0].body);
+        round_trips::<Deployment>(&manifests.objects[2].body);
+        let track = json!({ NAME_LABEL: "shop", TRACK_LABEL: CANARY_TRACK });
+        assert_eq!(manifests.objects[0].body["spec"]["selector"], track);
+        let deployment = &manifests.objects[2].body;
+        assert_eq!(deployment["spec"]["selector"]["matchLabels"], track);
+        assert_eq!(deployment["spec"]["replicas"], 3);
+        assert_eq!(deployment["spec"]["template"]["metadata"]["labels"][NAME_LABEL], "shop");
+        assert_eq!(deployment["spec"]["template"]["spec"]["containers"][0]["name"], "shop", "the app's container name");
+
+        let colours = settings_for(KubernetesFlags::default(), None, Strategy::BlueGreen);
+        let manifests = Manifests::blue_green(&colours, IMAGE, "v2", &Trace::default(), Colour::Green);
+        let kinds: Vec<(Kind, &str)> = manifests.objects.iter().map(|o| (o.kind, o.name.as_str())).collect();
+        assert_eq!(
+            kinds,
+            [
+                (Kind::Service, "shop-preview"),
+                (Kind::PodDisruptionBudget, "shop-pdb"),
+                (Kind::NetworkPolicy, "shop"),
+                (Kind::Deployment, "shop-green")
+            ],
+            "the app's Service is switched by --promote, not here"
+        );
+        let green = json!({ NAME_LABEL: "shop", COLOR_LABEL: "green" });
+        assert_eq!(manifests.objects[0].body["spec"]["selector"], green);
+        assert_eq!(manifests.objects[3].body["spec"]["selector"]["matchLabels"], green);
+        round_trips::<Deployment>(&manifests.objects[3].body);
+        assert_eq!(live_service(&colours, Colour::Blue).body["spec"]["selector"][COLOR_LABEL], "blue");
+    }
+
+    #[test]
+    fn canary_and_blue_green_renders_are_stable() {
+        let trace = Trace { git_sha: Some("0123456789abcdef0123456789abcdef01234567".into()), ci_run_url: None };
+        let canary = settings_for(KubernetesFlags::default(), None, Strategy::Canary);
+        let yaml = Manifests::for_render(&canary, IMAGE, "1.2.0-3f2a9c1b7d4e", &trace, 25).render().unwrap();
+        insta::assert_snapshot!("kubernetes_render_canary", yaml);
+        let colours = settings_for(KubernetesFlags::default(), Some("shop.example.com"), Strategy::BlueGreen);
+        let yaml = Manifests::for_render(&colours, IMAGE, "1.2.0-3f2a9c1b7d4e", &trace, 10).render().unwrap();
+        insta::assert_snapshot!("kubernetes_render_blue_green", yaml);
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! - `rollout`: done and failed, as functions of what the API shows.
 //! - `undo`: the previous revision's template put back.
 
+mod blue_green;
+mod canary;
 mod client;
 pub mod flags;
 pub mod manifests;
@@ -22,14 +24,14 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Event, Namespace, Pod, Secret, Service};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::api::{Api, ListParams, LogParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams};
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use slipway_contract::Console;
 
 use self::client::{Call, Stage, api_error, by};
 pub use self::flags::{KubernetesFlags, Settings};
-use self::manifests::{FIELD_MANAGER, Kind, Manifests, Object, Trace, VERSION_ANNOTATION, digest_of};
+use self::manifests::{Colour, FIELD_MANAGER, Kind, Manifests, Object, Trace, VERSION_ANNOTATION, digest_of};
 use self::rollout::{Verdict, deployment_verdict, new_replica_set, pods_verdict, template_hash};
 use crate::args::AppFlags;
 use crate::rollout::{Param, Strategy};
@@ -72,6 +74,18 @@ pub enum KubeState {
     Deploy { manifests: Manifests, live: Option<Box<Deployment>> },
     /// Put `to` (a ReplicaSet of the Deployment) back.
     Rollback { live: Box<Deployment>, to: Box<ReplicaSet> },
+    /// Start a canary (`manifests`, at its first step) beside `live`.
+    Canary { manifests: Manifests, live: Box<Deployment> },
+    /// Roll the main Deployment (`live`) to the canary's image (`manifests`), then remove it.
+    PromoteCanary { manifests: Manifests, live: Option<Box<Deployment>>, canary: Box<Deployment> },
+    /// Remove the canary.
+    RejectCanary { live: Option<Box<Deployment>>, canary: Box<Deployment> },
+    /// Blue-green: bring up the `new` colour and its preview beside `live`'s.
+    BlueGreen { manifests: Manifests, new: Colour, live: Option<(Colour, Box<Deployment>)> },
+    /// Switch the app's Service to `new`'s Deployment; scale `old` down.
+    PromoteColour { new: (Colour, Box<Deployment>), old: Option<(Colour, Box<Deployment>)> },
+    /// Drop `new`'s Deployment and the preview.
+    RejectColour { new: (Colour, Box<Deployment>), live: Option<(Colour, Box<Deployment>)> },
 }
 
 impl Kubernetes {
@@ -121,11 +135,64 @@ impl Kubernetes {
     }
 
     async fn get_deployment(&self, deadline: Instant, stage: Stage) -> Result<Option<Deployment>, DeployError> {
-        let name = &self.settings.name;
+        self.get_deployment_named(&self.settings.name, deadline, stage).await
+    }
+
+    async fn get_deployment_named(
+        &self,
+        name: &str,
+        deadline: Instant,
+        stage: Stage,
+    ) -> Result<Option<Deployment>, DeployError> {
         let call = self.call("get", "deployments.apps", name);
         by(deadline, call, self.api::<Deployment>().get_opt(name))
             .await?
             .map_err(|e| api_error(&e, call, &self.server, stage))
+    }
+
+    async fn get_service(&self, name: &str, deadline: Instant, stage: Stage) -> Result<Option<Service>, DeployError> {
+        let call = self.call("get", "services", name);
+        by(deadline, call, self.api::<Service>().get_opt(name))
+            .await?
+            .map_err(|e| api_error(&e, call, &self.server, stage))
+    }
+
+    /// Deletes a Deployment (foreground: its ReplicaSets and pods first) or a Service;
+    /// a Deployment is waited for until it is gone. `false` when it was not there.
+    async fn delete(&self, kind: Kind, name: &str, deadline: Instant) -> Result<bool, DeployError> {
+        let gone = |result: Result<(), kube::Error>, call: Call<'_>| match result {
+            Ok(()) => Ok(true),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
+            Err(error) => Err(api_error(&error, call, &self.server, Stage::AfterChange)),
+        };
+        match kind {
+            Kind::Deployment => {
+                let call = self.call("delete", "deployments.apps", name);
+                let result = by(deadline, call, self.api::<Deployment>().delete(name, &DeleteParams::foreground()))
+                    .await?
+                    .map(|_| ());
+                if !gone(result, call)? {
+                    return Ok(false);
+                }
+                // Foreground: the object stays until its pods are gone, then disappears.
+                while self.get_deployment_named(name, deadline, Stage::AfterChange).await?.is_some() {
+                    if Instant::now() + POLL >= deadline {
+                        return Err(DeployError::failed(
+                            format!("the Deployment {name} was still being deleted when --timeout ran out"),
+                            Status::Unknown,
+                        ));
+                    }
+                    tokio::time::sleep(POLL).await;
+                }
+                Ok(true)
+            }
+            _ => {
+                let call = self.call("delete", "services", name);
+                let result =
+                    by(deadline, call, self.api::<Service>().delete(name, &DeleteParams::default())).await?.map(|_| ());
+                gone(result, call)
+            }
+        }
     }
 
     async fn list<K>(
@@ -221,9 +288,21 @@ impl Kubernetes {
         deadline: Instant,
         console: &Console,
     ) -> Result<Deployment, WaitEnd> {
+        self.wait_rollout_of(&self.settings.name, generation, digest, deadline, console).await
+    }
+
+    /// The same for the Deployment `name` (a canary, a colour).
+    async fn wait_rollout_of(
+        &self,
+        name: &str,
+        generation: i64,
+        digest: Option<&str>,
+        deadline: Instant,
+        console: &Console,
+    ) -> Result<Deployment, WaitEnd> {
         let mut said = String::new();
         loop {
-            let deployment = match self.get_deployment(deadline, Stage::AfterChange).await {
+            let deployment = match self.get_deployment_named(name, deadline, Stage::AfterChange).await {
                 Ok(Some(deployment)) => deployment,
                 Ok(None) => return Err(WaitEnd::Failed("the Deployment disappeared during the rollout".to_owned())),
                 Err(error) => return Err(WaitEnd::Lost(error)),
@@ -249,7 +328,7 @@ impl Kubernetes {
             if let Verdict::Waiting(why) = verdict
                 && why != said
             {
-                console.info(&format!("rollout: {why}"));
+                console.info(&format!("rollout of {name}: {why}"));
                 said = why;
             }
             if Instant::now() + POLL >= deadline {
@@ -595,12 +674,16 @@ impl Target for Kubernetes {
     type State = KubeState;
 
     const NAME: &'static str = "kubernetes";
-    const STRATEGIES: &'static [Strategy] = &[Strategy::Rolling, Strategy::Direct];
+    const STRATEGIES: &'static [Strategy] =
+        &[Strategy::Rolling, Strategy::Direct, Strategy::Canary, Strategy::BlueGreen];
     const DEFAULT_STRATEGY: Strategy = Strategy::Rolling;
+    const JUDGED: &'static [Strategy] = &[Strategy::Canary];
 
     fn reads(strategy: Strategy) -> &'static [Param] {
         match strategy {
-            Strategy::Rolling => &[Param::MaxSurge, Param::MaxUnavailable],
+            // The canary's and the colours' Deployments roll with the same budget.
+            Strategy::Rolling | Strategy::BlueGreen => &[Param::MaxSurge, Param::MaxUnavailable],
+            Strategy::Canary => &[Param::Steps, Param::Bake, Param::MaxSurge, Param::MaxUnavailable],
             _ => &[],
         }
     }
@@ -611,12 +694,18 @@ impl Target for Kubernetes {
         deadline: Instant,
         _console: &Console,
     ) -> Result<Plan<KubeState>, DeployError> {
-        match request.phase {
-            Phase::Deploy => self.plan_deploy(request, deadline).await,
-            Phase::Rollback => self.plan_rollback(request, deadline).await,
-            Phase::Promote | Phase::Reject => Err(DeployError::Usage(format!(
-                "the kubernetes target does not do --{} yet (rolling and direct only)",
-                request.phase.as_str()
+        match (request.phase, request.strategy()) {
+            (Phase::Rollback, _) => self.plan_rollback(request, deadline).await,
+            (Phase::Deploy, Strategy::Canary) => self.plan_canary(request, deadline).await,
+            (Phase::Promote | Phase::Reject, Strategy::Canary) => self.plan_finish_canary(request, deadline).await,
+            (Phase::Deploy, Strategy::BlueGreen) => self.plan_blue_green(request, deadline).await,
+            (Phase::Promote | Phase::Reject, Strategy::BlueGreen) => {
+                self.plan_finish_blue_green(request, deadline).await
+            }
+            (Phase::Deploy, _) => self.plan_deploy(request, deadline).await,
+            (phase, strategy) => Err(DeployError::Usage(format!(
+                "--{} finishes a canary or blue-green deployment, not --strategy {strategy}",
+                phase.as_str()
             ))),
         }
     }
@@ -649,6 +738,20 @@ impl Target for Kubernetes {
                     Err(usage) => Err(usage),
                 }
             }
+            KubeState::Canary { manifests, live } => {
+                self.apply_canary(&manifests, &live, request, deadline, console).await
+            }
+            KubeState::PromoteCanary { manifests, live, canary } => {
+                self.promote_canary(&manifests, live.map(|d| *d), &canary, request, deadline, console).await
+            }
+            KubeState::RejectCanary { live, canary } => {
+                self.reject_canary(live.as_deref(), &canary, deadline, console).await
+            }
+            KubeState::BlueGreen { manifests, new, live } => {
+                self.apply_blue_green(&manifests, new, live, request, deadline, console).await
+            }
+            KubeState::PromoteColour { new, old } => self.promote_colour(new, old, deadline, console).await,
+            KubeState::RejectColour { new, live } => self.reject_colour(new, live, deadline, console).await,
         }
     }
 }
@@ -673,7 +776,9 @@ pub async fn render(
         let context = client::connect(flags, env).await.ok().and_then(|c| c.context_namespace);
         settings.namespace_from_context(context.as_deref())?;
     }
-    let manifests = Manifests::build(&settings, &request.image, &request.version_label, &Trace::from_env(env));
+    let first_step = request.rollout.steps_or_default().first().copied().unwrap_or(10);
+    let manifests =
+        Manifests::for_render(&settings, &request.image, &request.version_label, &Trace::from_env(env), first_step);
     let yaml = manifests.render().map_err(|error| {
         DeployError::failed(format!("cannot write the objects as YAML: {error}"), Status::Unchanged)
     })?;
