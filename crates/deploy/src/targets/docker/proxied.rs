@@ -53,10 +53,13 @@ use crate::target::{DeployError, DeployOutcome, DeployRequest, Phase, Plan};
 /// Marks an app container with the app's `--name`.
 pub const LABEL_APP: &str = "dev.slipway.app";
 
-/// How often a starting container is inspected and probed.
-const POLL: Duration = Duration::from_millis(200);
-/// How long a new container must keep answering before traffic moves to it.
-const SETTLE: Duration = Duration::from_secs(1);
+/// How often a starting container is inspected and probed: every poll of a JVM that is
+/// already up is time the run waits for nothing.
+const POLL: Duration = Duration::from_millis(100);
+/// How long a new container must keep answering before traffic moves to it: long enough
+/// for a few probes in a row (a process that answers once and dies shows it), short
+/// because verify and `--bake` judge the version after the switch.
+const SETTLE: Duration = Duration::from_millis(250);
 /// The longest deploy waits for a new container to answer (within the deadline).
 const READINESS_WINDOW: Duration = Duration::from_secs(5 * 60);
 
@@ -1001,14 +1004,21 @@ impl DockerHost {
         let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
         let attempt = async {
             console.info(&format!("starting {}", incoming.described_as));
-            docker
-                .start_container(&incoming.id, None)
-                .await
-                .map_err(|e| format!("cannot be started: {}", describe(&e)))?;
             let mut probing = config.clone();
             tls.apply(app, &mut probing)?;
             probing.set_probe_route(app, &self.host, &token, &dial)?;
-            proxy::load(docker, &self.proxy.name, &probing, deadline).await?;
+            // The probe route can be loaded while the container starts: Caddy resolves the
+            // container's name per request, and the JVM's start is the longest wait of a run.
+            let start = async {
+                docker
+                    .start_container(&incoming.id, None)
+                    .await
+                    .map_err(|e| format!("cannot be started: {}", describe(&e)))
+            };
+            // Both run to their end (never one dropped mid-reload), so a restore after a
+            // failure is the last configuration the proxy loads.
+            let (started, loaded) = tokio::join!(start, proxy::load(docker, &self.proxy.name, &probing, deadline));
+            started.and(loaded)?;
             let probe = Probe { token: &token, tls: tls.probe.as_ref() };
             self.wait_answering(docker, incoming, request.port, &probe, deadline, console).await?;
             let mut switched = before.clone();
