@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use slipway_contract::Console;
+use slipway_contract::{Console, interrupt};
 use slipway_verify::analysis::WindowReport;
 use slipway_verify::{Analysis, Client, Decision, GateInputs, Gates, Plan as VerifyPlan, VerifyArgs, humanize};
 
@@ -270,7 +270,16 @@ pub async fn run_canary<T: TrafficShift>(
             return Err(back_out(shift, &records, steps.len(), &name, final_watch, &reason, deadline, console).await);
         }
         let group = console.group(&format!("analysis of {name} for {}", humanize(bake)));
-        let window = judge.run(&client, bake, console).await;
+        // An interruption ends the window at once: the step is not judged, so it is
+        // backed out like a crossed gate.
+        let window = tokio::select! {
+            window = judge.run(&client, bake, console) => window,
+            signal = interrupt::interrupted() => {
+                drop(group);
+                let reason = format!("deploy was interrupted by {signal} before the window ended");
+                return Err(back_out(shift, &records, steps.len(), &name, final_watch, &reason, deadline, console).await);
+            }
+        };
         drop(group);
         let decision = window.decision.clone();
         records.push(StepRecord { number, percent, window });

@@ -17,8 +17,9 @@ pub mod status;
 pub mod target;
 pub mod targets;
 
+use slipway_contract::interrupt::Cancel;
 use slipway_contract::keys::deploy as keys;
-use slipway_contract::runtime::{Threads, block_on};
+use slipway_contract::runtime::{Threads, block_on, block_on_with};
 use slipway_contract::{Console, Outputs, StepError, StepReport};
 
 pub use crate::args::DeployArgs;
@@ -64,7 +65,10 @@ pub fn run(args: &DeployArgs, console: &Console) -> Result<StepReport, StepError
         console,
     };
     // A deployment is a sequence of requests and waits: the step's own thread is enough.
-    let outcome = block_on(Threads::Current, args.target.deploy(args, &deployment))?.map_err(to_step_error)?;
+    // A cancelled job ends its waits and takes the failure path a deadline takes, so the
+    // target is left as the outputs say (never dropped between two changes).
+    let outcome = block_on_with(Threads::Current, Cancel::AtWaitPoints, args.target.deploy(args, &deployment))?
+        .map_err(to_step_error)?;
     Ok(report(args.target.name(), &request, &outcome))
 }
 

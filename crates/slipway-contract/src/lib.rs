@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod console;
 pub mod error;
+pub mod interrupt;
 pub mod keys;
 pub mod outputs;
 pub mod progress;

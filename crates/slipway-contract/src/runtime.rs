@@ -3,6 +3,7 @@
 use std::future::Future;
 
 use crate::StepError;
+use crate::interrupt::{self, Cancel};
 
 /// The threads of a step's runtime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,8 +15,15 @@ pub enum Threads {
 }
 
 /// Runs `future` to completion on a fresh tokio runtime with every driver (I/O, time)
-/// enabled; a runtime that cannot start is the step's failure (exit 1).
+/// enabled; a runtime that cannot start is the step's failure (exit 1). SIGINT and
+/// SIGTERM drop the work at its next await: the step fails (exit 1) saying so
+/// ([`crate::interrupt`]; [`block_on_with`] for work that must clean up first).
 pub fn block_on<F: Future>(threads: Threads, future: F) -> Result<F::Output, StepError> {
+    block_on_with(threads, Cancel::Drop, future)
+}
+
+/// [`block_on`], meeting an interruption as `cancel` says.
+pub fn block_on_with<F: Future>(threads: Threads, cancel: Cancel, future: F) -> Result<F::Output, StepError> {
     let mut builder = match threads {
         Threads::Current => tokio::runtime::Builder::new_current_thread(),
         Threads::Workers(count) => {
@@ -28,7 +36,19 @@ pub fn block_on<F: Future>(threads: Threads, future: F) -> Result<F::Output, Ste
         .enable_all()
         .build()
         .map_err(|error| StepError::failed(format!("cannot start the async runtime: {error}")))?;
-    Ok(runtime.block_on(future))
+    runtime.block_on(async {
+        interrupt::listen()
+            .map_err(|error| StepError::failed(format!("cannot listen for SIGINT and SIGTERM: {error}")))?;
+        match cancel {
+            Cancel::AtWaitPoints => Ok(future.await),
+            Cancel::Drop => tokio::select! {
+                output = future => Ok(output),
+                signal = interrupt::interrupted() => Err(StepError::failed(format!(
+                    "interrupted by {signal} (the job was cancelled); the step stopped before it finished"
+                ))),
+            },
+        }
+    })
 }
 
 #[cfg(test)]

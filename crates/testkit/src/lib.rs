@@ -10,6 +10,7 @@
 pub mod certificates;
 pub mod faults;
 pub mod http;
+pub mod interrupt;
 pub mod kube_api;
 pub mod prometheus;
 pub mod registries;

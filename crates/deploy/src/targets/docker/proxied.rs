@@ -34,7 +34,7 @@ use bollard::models::{
     RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{CreateContainerOptions, ListContainersOptions};
-use slipway_contract::Console;
+use slipway_contract::{Console, interrupt};
 use slipway_registry::ImageReference;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -112,6 +112,9 @@ impl Candidate {
 #[derive(Debug, Default)]
 struct Roles {
     live: Option<AppContainer>,
+    /// Where the proxy sends the live container's traffic (`name:port`): its port may
+    /// differ from this run's `--port`.
+    live_dial: Option<String>,
     candidate: Option<Candidate>,
     previous: Option<AppContainer>,
     /// Left by interrupted runs: started but not routed, or older stopped ones.
@@ -308,24 +311,27 @@ impl DockerHost {
         Ok((proxy, config, containers))
     }
 
-    /// Sorts the app's containers by what the proxy routes to them.
-    fn sort_containers(&self, config: Option<&CaddyConfig>, port: u16, containers: Vec<AppContainer>) -> Roles {
+    /// Sorts the app's containers by what the proxy routes to them. A container is known
+    /// by its name in a route, whatever port the route dials: a run with another `--port`
+    /// must still see the live container as live (not as a stray to remove).
+    fn sort_containers(&self, config: Option<&CaddyConfig>, containers: Vec<AppContainer>) -> Roles {
         let app = &self.names.live;
+        let named = |dial: &str| dial.rsplit_once(':').map_or(dial, |(name, _)| name).to_owned();
         let route = config.and_then(|c| c.app_route(app));
         let live_dial = route.as_ref().and_then(|r| r.dial.first().cloned());
-        let canary =
-            route.as_ref().and_then(|r| Some((r.dial.get(1)?.clone(), r.weights.get(1).copied().unwrap_or(0))));
-        let preview = config.and_then(|c| c.preview_dial(app));
-        let mut roles = Roles::default();
+        let live_name = live_dial.as_deref().map(named);
+        let canary = route.as_ref().and_then(|r| Some((named(r.dial.get(1)?), r.weights.get(1).copied().unwrap_or(0))));
+        let preview = config.and_then(|c| c.preview_dial(app)).map(|dial| named(&dial));
+        let mut roles = Roles { live_dial: live_dial.clone(), ..Roles::default() };
         let mut stopped = Vec::new();
         for container in containers {
-            let dial = Some(Self::dial(&container.name, port));
-            if dial == live_dial {
+            let name = Some(container.name.clone());
+            if name == live_name {
                 roles.live = Some(container);
-            } else if container.running && canary.as_ref().map(|(d, _)| d.clone()) == dial {
+            } else if container.running && canary.as_ref().map(|(n, _)| n.clone()) == name {
                 let percent = canary.as_ref().map(|(_, weight)| *weight);
                 roles.candidate = Some(Candidate { container, canary_percent: percent });
-            } else if container.running && preview.is_some() && preview == dial {
+            } else if container.running && preview.is_some() && preview == name {
                 roles.candidate = Some(Candidate { container, canary_percent: None });
             } else if container.running {
                 roles.strays.push(container);
@@ -363,7 +369,7 @@ impl DockerHost {
                 self.host
             )));
         }
-        let roles = self.sort_containers(config.as_ref(), request.port, containers);
+        let roles = self.sort_containers(config.as_ref(), containers);
         let app = &self.names.live;
         if let Some(holder) = AppLock::holder_of(docker, app).await? {
             return Err(DeployError::failed(
@@ -646,7 +652,7 @@ impl DockerHost {
             remove_force(docker, &stray.id).await.map_err(unchanged)?;
         }
         let live_version = roles.live.as_ref().map(|c| c.version.clone()).unwrap_or_default();
-        let live_dial = roles.live.as_ref().map(|live| Self::dial(&live.name, request.port));
+        let live_dial = roles.live.as_ref().and(roles.live_dial.clone());
         let outcome = |version: String, previous: String, id: String, status: Status| {
             self.outcome(request.port, version, previous, id, status, "started")
         };
@@ -870,7 +876,12 @@ impl DockerHost {
                 ));
             }
             console.info(&format!("baking at {previous}% for {}s", bake.as_secs()));
-            tokio::time::sleep(bake).await;
+            interrupt::sleep(bake).await.map_err(|interrupted| {
+                DeployError::failed(
+                    format!("{interrupted} while baking at {previous}%: the canary stays at {previous}%; finish it with --promote or --reject"),
+                    Status::Canary,
+                )
+            })?;
             let mut next = config.clone();
             next.set_canary_route(&self.names.live, &self.host, live, &dial, *percent)
                 .map_err(|e| DeployError::failed(e, Status::Canary))?;
@@ -1120,7 +1131,9 @@ impl DockerHost {
             if Instant::now() >= until {
                 return Err(format!("did not answer {} within {}s ({last_answer})", self.check, window.as_secs()));
             }
-            tokio::time::sleep(POLL).await;
+            interrupt::sleep(POLL)
+                .await
+                .map_err(|interrupted| format!("had not answered {} when deploy was {interrupted}", self.check))?;
         }
     }
 }
@@ -1227,7 +1240,6 @@ mod tests {
         config.set_canary_route("shop", "", "shop-a:8080", "shop-b:8080", 25).unwrap();
         let roles = host().sort_containers(
             Some(&config),
-            8080,
             vec![
                 container("shop-old", "v0", false, "2026-11-30T10:00:00Z"),
                 container("shop-a", "v1", true, ""),
@@ -1248,11 +1260,17 @@ mod tests {
         preview.set_preview_route("shop", "", 8081, "shop-b:8080").unwrap();
         let roles = host().sort_containers(
             Some(&preview),
-            8080,
             vec![container("shop-a", "v1", true, ""), container("shop-b", "v2", true, "")],
         );
         assert_eq!(roles.candidate.unwrap().canary_percent, None, "a blue-green preview");
-        let nothing = host().sort_containers(None, 8080, vec![container("shop-a", "v1", true, "")]);
+        // A route to another port than this run's --port: the container is still live.
+        let mut other_port = CaddyConfig::new(&[8080]);
+        other_port.set_app_route("shop", "", "shop-a:9090").unwrap();
+        let roles = host().sort_containers(Some(&other_port), vec![container("shop-a", "v1", true, "")]);
+        assert_eq!(roles.live.map(|c| c.name).as_deref(), Some("shop-a"));
+        assert_eq!(roles.live_dial.as_deref(), Some("shop-a:9090"));
+        assert!(roles.strays.is_empty());
+        let nothing = host().sort_containers(None, vec![container("shop-a", "v1", true, "")]);
         assert!(nothing.live.is_none() && nothing.strays.len() == 1, "no proxy: nothing is live");
     }
 

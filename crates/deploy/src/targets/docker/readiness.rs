@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use bollard::Docker;
 use bollard::models::{ContainerStateStatusEnum, HealthStatusEnum, RestartPolicyNameEnum};
-use slipway_contract::Console;
+use slipway_contract::{Console, interrupt};
 use tokio::io::AsyncReadExt;
 
 use super::engine::{describe, set_restart_policy};
@@ -138,7 +138,9 @@ async fn wait_ready(
             console.info(&format!("still waiting ({}s)", started.elapsed().as_secs()));
             last_note = Instant::now();
         }
-        tokio::time::sleep(POLL).await;
+        interrupt::sleep(POLL)
+            .await
+            .map_err(|interrupted| format!("was still starting when deploy was {interrupted}"))?;
     }
 }
 

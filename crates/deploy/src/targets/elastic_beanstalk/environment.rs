@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use aws_sdk_elasticbeanstalk::error::ProvideErrorMetadata;
 use aws_sdk_elasticbeanstalk::primitives::DateTime;
 use aws_sdk_elasticbeanstalk::types::{ConfigurationOptionSetting, EnvironmentDescription};
-use slipway_contract::Console;
+use slipway_contract::{Console, interrupt};
 
 use super::ElasticBeanstalk;
 use crate::rollout::{Amount, Strategy};
@@ -279,7 +279,9 @@ impl ElasticBeanstalk {
             if Instant::now() >= deadline {
                 return Err(WaitFailure::Timeout { state });
             }
-            tokio::time::sleep(self.settings.poll_interval).await;
+            if let Err(interrupted) = interrupt::sleep(self.settings.poll_interval).await {
+                return Err(WaitFailure::Failed { message: format!("deploy was {interrupted} mid-update"), state });
+            }
         }
     }
 

@@ -16,7 +16,7 @@
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
-use slipway_contract::Console;
+use slipway_contract::{Console, interrupt};
 
 use super::client::Stage;
 use super::manifests::{Kind, Manifests, canary_name, canary_replicas, canary_share, digest_of};
@@ -154,7 +154,12 @@ impl Kubernetes {
                 ));
             }
             console.info(&format!("baking at {before}% for {}", humantime::format_duration(bake)));
-            tokio::time::sleep(bake).await;
+            interrupt::sleep(bake).await.map_err(|interrupted| {
+                DeployError::failed(
+                    format!("{interrupted} while baking at {before}%: the canary stays at {before}%; finish it with --promote or --reject"),
+                    Status::Canary,
+                )
+            })?;
             shift.set_weight(percent, deadline, console).await.map_err(|error| {
                 DeployError::failed(
                     format!("the canary's step to {percent}% failed: {error}; finish it with --promote or --reject"),

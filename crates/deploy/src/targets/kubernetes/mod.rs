@@ -27,7 +27,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams};
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
-use slipway_contract::Console;
+use slipway_contract::{Console, interrupt};
 
 use self::client::{Call, Stage, api_error, by};
 pub use self::flags::{KubernetesFlags, Settings};
@@ -334,7 +334,9 @@ impl Kubernetes {
             if Instant::now() + POLL >= deadline {
                 return Err(WaitEnd::TimedOut(said));
             }
-            tokio::time::sleep(POLL).await;
+            if let Err(interrupted) = interrupt::sleep(POLL).await {
+                return Err(WaitEnd::Failed(format!("deploy was {interrupted} while it waited ({said})")));
+            }
         }
     }
 

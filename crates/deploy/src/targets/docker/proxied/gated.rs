@@ -127,7 +127,7 @@ impl DockerHost {
             config,
             live,
             older: roles.previous.as_ref(),
-            live_dial: Self::dial(&live.name, request.port),
+            live_dial: roles.live_dial.clone().unwrap_or_else(|| Self::dial(&live.name, request.port)),
             canary_dial: Self::dial(&incoming.name, request.port),
             canary_id: incoming.id.clone(),
             token,
