@@ -50,6 +50,8 @@ pub struct GradleFeatures {
     pub spring_boot: bool,
     pub war: bool,
     pub application: bool,
+    /// GraalVM's `org.graalvm.buildtools.native` plugin (`nativeCompile`).
+    pub native: bool,
 }
 
 fn strip_comments(text: &str, line_comment: &str) -> String {
@@ -89,6 +91,7 @@ impl GradleFeatures {
             spring_boot: text.contains("org.springframework.boot"),
             war: core_plugin("war", &text),
             application: core_plugin("application", &text),
+            native: text.contains("org.graalvm.buildtools.native"),
         }
     }
 }
@@ -103,6 +106,19 @@ pub struct MavenFeatures {
     pub assembly_fat_jar: bool,
     /// Whether that assembly runs by itself in `package` (has an execution).
     pub assembly_bound: bool,
+    /// GraalVM's `native-maven-plugin`, where the pom declares it.
+    pub native: Option<MavenNative>,
+}
+
+/// Where a pom declares GraalVM's `native-maven-plugin`, and whether `package` runs it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MavenNative {
+    /// The profile that declares it (`native`, activated with `-Pnative`); `None` for the
+    /// main build's plugins.
+    pub profile: Option<String>,
+    /// It has an execution (`compile-no-fork` bound to `package`): `package` builds the
+    /// executable; otherwise the `native:compile` goal does.
+    pub bound: bool,
 }
 
 /// The first child element of `node` named `name` (in any namespace).
@@ -116,6 +132,17 @@ impl MavenFeatures {
         let project = document.root_element();
         let packaging = child(project, "packaging").and_then(|n| n.text()).unwrap_or("jar").trim().to_owned();
         let mut features = Self { packaging, ..Self::default() };
+        features.native = native_plugin(project).map(|bound| MavenNative { profile: None, bound });
+        if features.native.is_none() {
+            let profiles = child(project, "profiles").into_iter().flat_map(|p| p.children());
+            for profile in profiles.filter(|p| p.is_element() && p.tag_name().name() == "profile") {
+                if let Some(bound) = native_plugin(profile) {
+                    let id = child(profile, "id").and_then(|n| n.text()).unwrap_or("native").trim().to_owned();
+                    features.native = Some(MavenNative { profile: Some(id), bound });
+                    break;
+                }
+            }
+        }
         let plugins = child(project, "build").and_then(|build| child(build, "plugins"));
         for plugin in
             plugins.iter().flat_map(|p| p.children()).filter(|c| c.is_element() && c.tag_name().name() == "plugin")
@@ -141,6 +168,19 @@ impl MavenFeatures {
     pub fn builds_fat_jar(&self) -> bool {
         self.shade || self.spring_boot || self.assembly_fat_jar
     }
+}
+
+/// GraalVM's `native-maven-plugin` among `<build><plugins>` of a project or a profile:
+/// whether it has an execution.
+fn native_plugin(node: roxmltree::Node<'_, '_>) -> Option<bool> {
+    let plugins = child(node, "build").and_then(|build| child(build, "plugins"))?;
+    plugins
+        .children()
+        .filter(|c| c.is_element() && c.tag_name().name() == "plugin")
+        .find(|plugin| {
+            child(*plugin, "artifactId").and_then(|n| n.text()).map(str::trim) == Some("native-maven-plugin")
+        })
+        .map(|plugin| child(plugin, "executions").is_some_and(|e| e.children().any(|c| c.is_element())))
 }
 
 #[cfg(test)]
@@ -188,5 +228,31 @@ mod tests {
         assert_eq!(war.packaging, "war");
         assert!(!war.builds_fat_jar());
         assert!(MavenFeatures::read("<project>").unwrap_err().contains("not valid XML"));
+    }
+
+    #[test]
+    fn graalvm_native_plugins() {
+        let kotlin = "plugins {\n    id(\"io.ktor.plugin\") version \"3.1.1\"\n    id(\"org.graalvm.buildtools.native\") version \"0.10.6\"\n}";
+        assert!(GradleFeatures::read(kotlin).native && GradleFeatures::read(kotlin).ktor);
+        assert!(!GradleFeatures::read("// id 'org.graalvm.buildtools.native'\napply plugin: 'java'").native);
+
+        let plugin = |executions: &str| {
+            format!(
+                "<plugin><groupId>org.graalvm.buildtools</groupId><artifactId>native-maven-plugin</artifactId>{executions}</plugin>"
+            )
+        };
+        let bound = plugin(
+            "<executions><execution><goals><goal>compile-no-fork</goal></goals><phase>package</phase></execution></executions>",
+        );
+        let main =
+            MavenFeatures::read(&format!("<project><build><plugins>{bound}</plugins></build></project>")).unwrap();
+        assert_eq!(main.native, Some(MavenNative { profile: None, bound: true }));
+        let in_profile = MavenFeatures::read(&format!(
+            "<project><profiles><profile><id>graal</id><build><plugins>{}</plugins></build></profile></profiles></project>",
+            plugin("")
+        ))
+        .unwrap();
+        assert_eq!(in_profile.native, Some(MavenNative { profile: Some("graal".into()), bound: false }));
+        assert_eq!(MavenFeatures::read("<project/>").unwrap().native, None);
     }
 }
