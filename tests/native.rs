@@ -145,6 +145,7 @@ fn build_jar_builds_with_the_gradle_plugins_task_and_proves_the_executable_by_it
         assert_eq!(run.output("size-bytes"), Some(std::fs::metadata(&executable).unwrap().len().to_string().as_str()));
         assert_eq!(run.output("linkage"), Some(linkage));
         assert_eq!(run.output("main-class"), Some(""));
+        assert_eq!(run.output("version"), Some("1.0.0"), "the build script's version");
         // The task the plugin defines, as build-jar ran it through the project's wrapper.
         let args = std::fs::read_to_string(project.join("build-args.txt")).unwrap();
         assert_eq!(args.lines().collect::<Vec<_>>(), ["--console=plain", "nativeCompile"], "{args}");
@@ -179,6 +180,7 @@ fn build_jar_runs_the_maven_native_profile_and_finds_the_executable_beside_the_j
     assert_eq!(run.output("tool"), Some("maven"));
     assert_eq!(run.output("artifact"), Some(project.join("target").join(EXECUTABLE).to_str().unwrap()));
     assert!(project.join("target/sample-native-1.0.0.jar").is_file(), "the jar lay beside it");
+    assert_eq!(run.output("version"), Some("1.0.0"), "the pom's version");
     let args = std::fs::read_to_string(project.join("build-args.txt")).unwrap();
     assert_eq!(args.lines().collect::<Vec<_>>(), ["--batch-mode", "-Pnative", "package"], "{args}");
     assert!(run.stderr.contains("native-maven-plugin (profile native)"), "{}", run.stderr);

@@ -17,7 +17,7 @@ use slipway_contract::progress::format_bytes;
 use slipway_contract::{Console, Outputs, StepError, StepReport, Summary, parse_list};
 
 use crate::plan::{BuildRequest, PackagingChoice, ToolChoice};
-use slipway_artifact::{Artifact, InspectError};
+use slipway_artifact::{Artifact, ArtifactKind, InspectError};
 
 /// build-jar's own flags (the contract's output flags are added by the binary).
 #[derive(Debug, Clone, clap::Args)]
@@ -111,7 +111,12 @@ pub fn run(args: &BuildJarArgs, console: &Console) -> Result<StepReport, StepErr
     let started = SystemTime::now();
     let took = execute::run_build(&plan, console)?;
     let path = discover::discover(&plan.output_dir, plan.kind, started)?;
-    let artifact = inspect(&path)?;
+    let mut artifact = inspect(&path)?;
+    if artifact.kind == ArtifactKind::Native && artifact.version.is_empty() {
+        // A native executable records no version: the build's own declaration names it.
+        let files = project::BuildFiles::scan(&plan.project_dir);
+        artifact.version = project::declared_version(plan.tool, &plan.project_dir, &files).unwrap_or_default();
+    }
     console.info(&format!(
         "built {} ({}{}) in {:.1}s",
         artifact.path.display(),

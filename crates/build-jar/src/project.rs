@@ -170,6 +170,36 @@ impl MavenFeatures {
     }
 }
 
+/// The project's version as its build declares it, for an artifact that carries none (a
+/// native executable has no manifest): Maven's `<version>` (else its parent's); Gradle's
+/// `version = "…"` in the build script, else `version=` in gradle.properties. `None` when it
+/// is computed (`${…}`, a function call) or absent.
+pub fn declared_version(tool: Tool, dir: &Path, files: &BuildFiles) -> Option<String> {
+    let literal = |text: &str| Some(text.trim().to_owned()).filter(|v| !v.is_empty() && !v.contains("${"));
+    match tool {
+        Tool::Maven => {
+            let text = std::fs::read_to_string(files.maven.as_deref()?).ok()?;
+            let document = roxmltree::Document::parse(&text).ok()?;
+            let project = document.root_element();
+            let version =
+                child(project, "version").or_else(|| child(project, "parent").and_then(|p| child(p, "version")));
+            version.and_then(|n| n.text()).and_then(literal)
+        }
+        Tool::Gradle => {
+            let script = strip_comments(&std::fs::read_to_string(files.gradle.as_deref()?).ok()?, "//");
+            let pattern = Regex::new(r#"(?m)^\s*version\s*(?:=\s*)?["']([^"'$]+)["']\s*$"#).ok()?;
+            if let Some(found) = pattern.captures(&script).and_then(|c| c.get(1)) {
+                return literal(found.as_str());
+            }
+            let properties = std::fs::read_to_string(dir.join("gradle.properties")).ok()?;
+            properties
+                .lines()
+                .find_map(|line| line.trim().strip_prefix("version")?.trim_start().strip_prefix('='))
+                .and_then(literal)
+        }
+    }
+}
+
 /// GraalVM's `native-maven-plugin` among `<build><plugins>` of a project or a profile:
 /// whether it has an execution.
 fn native_plugin(node: roxmltree::Node<'_, '_>) -> Option<bool> {
@@ -228,6 +258,23 @@ mod tests {
         assert_eq!(war.packaging, "war");
         assert!(!war.builds_fat_jar());
         assert!(MavenFeatures::read("<project>").unwrap_err().contains("not valid XML"));
+    }
+
+    #[test]
+    fn versions_declared_by_the_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+        let version = |tool| declared_version(tool, dir.path(), &BuildFiles::scan(dir.path()));
+        write("build.gradle.kts", "plugins { application }\n// version = \"0.1\"\nversion = \"1.2.3\"\n");
+        assert_eq!(version(Tool::Gradle).as_deref(), Some("1.2.3"));
+        write("build.gradle.kts", "version = project.findProperty(\"v\")!!\n");
+        assert_eq!(version(Tool::Gradle), None, "computed");
+        write("gradle.properties", "org.gradle.jvmargs=-Xmx1g\nversion = 2.0.0\n");
+        assert_eq!(version(Tool::Gradle).as_deref(), Some("2.0.0"));
+        write("pom.xml", "<project><parent><version>3.0</version></parent><artifactId>a</artifactId></project>");
+        assert_eq!(version(Tool::Maven).as_deref(), Some("3.0"));
+        write("pom.xml", "<project><version>${revision}</version></project>");
+        assert_eq!(version(Tool::Maven), None);
     }
 
     #[test]
