@@ -19,6 +19,9 @@ packages=(
   # Debian's Tomcat 10, from which scripts/test-services.sh assembles the tomcat:10-jre17
   # stand-in (tomcat10 holds the pristine conf/, tomcat10-common bin/, libtomcat10-java lib/).
   tomcat10 libtomcat10-java
+  # The native tests' stand-ins for GraalVM executables (tests/native/server.c), built static
+  # and dynamic with gcc (libc6-dev has glibc's static libraries); binutils' readelf judges them.
+  gcc libc6-dev binutils
   # Tools the tests call.
   coreutils curl
   # Local test services and base images (scripts/test-services.sh): the CNCF distribution

@@ -21,6 +21,8 @@
 #   <open>/slipway/tomcat:10-jre17  the tomcat:10-jre17 stand-in: Debian's Tomcat 10 (tomcat10, libtomcat10-java)
 #                                on a jlink JRE 17, laid out as the official image is (CATALINA_HOME
 #                                /usr/local/tomcat, webapps/, `catalina.sh run`): the WAR tests' base
+#   <open>/slipway/glibc:12      the gcr.io/distroless/base-debian12 stand-in: Debian's libc6 files, /etc/passwd
+#                                with nonroot 65532, no shell: the dynamic native executables' base
 # `start` prints KEY=VALUE lines on stdout (SLIPWAY_TEST_REGISTRY=127.0.0.1:5555, ...); everything
 # else goes to stderr. State (configs, storage, pids, logs, cached OCI layout) lives in
 # ${SLIPWAY_SERVICES_DIR:-/var/tmp/slipway-services}. Needs the packages of scripts/install-deps.sh;
@@ -43,6 +45,8 @@ CADDY_REPO=slipway/caddy
 CADDY_TAG=2
 TOMCAT_REPO=slipway/tomcat
 TOMCAT_TAG=10-jre17
+GLIBC_REPO=slipway/glibc
+GLIBC_TAG=12
 # What Tomcat 10 needs of the JDK beyond java.base: java.beans (java.desktop), JNDI, XML
 # parsing of its configuration, JMX, JAAS/JDBC APIs that its classes link against.
 TOMCAT_JRE_MODULES=(java.base java.desktop java.instrument java.logging java.management java.naming
@@ -487,6 +491,59 @@ build_shell_layout() {
   log "built $SHELL_LAYOUT: $SHELL_TAG (linux/$arch)"
 }
 
+# Build the OCI layout $GLIBC_LAYOUT tagged $GLIBC_TAG as gcr.io/distroless/base-debian12 holds
+# glibc: Debian's libc6 libraries and loader where libc6 installs them (the merged-/usr links of
+# the host), /etc/passwd and /etc/group with root and nonroot (65532), nsswitch.conf, /tmp; no
+# shell, no package manager. What a dynamic native executable (GraalVM's default or mostly
+# static) needs of its base.
+build_glibc_layout() {
+  local arch created stamp file top rootfs
+  arch=$(oci_arch)
+  created=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)
+  stamp="recipe=$RECIPE_VERSION libc=$(dpkg-query -W -f='${Version}' libc6) arch=$arch epoch=$SOURCE_DATE_EPOCH"
+  if layout_is_current "$GLIBC_LAYOUT" "$stamp"; then return 0; fi
+  need_root "building the test images"
+  log "building the distroless/base-debian12 stand-in (glibc only; linux/$arch)"
+  rm -rf "$GLIBC_LAYOUT" "$GLIBC_LAYOUT.stamp" "$GLIBC_BUNDLE"
+  umoci init --layout "$GLIBC_LAYOUT"
+  umoci new --image "$GLIBC_LAYOUT:$GLIBC_TAG"
+  umoci unpack --image "$GLIBC_LAYOUT:$GLIBC_TAG" "$GLIBC_BUNDLE" >&2
+  rootfs=$GLIBC_BUNDLE/rootfs
+  [ -d "$rootfs" ] || die "umoci unpack made no rootfs in $GLIBC_BUNDLE"
+  ROOTFS=$rootfs
+  for top in bin sbin lib lib32 lib64 libx32; do
+    if [ -L "/$top" ]; then ln -s "$(readlink "/$top")" "$rootfs/$top"; fi
+  done
+  mkdir -p "$rootfs/etc" "$rootfs/home/nonroot" "$rootfs/root" "$rootfs/tmp"
+  while IFS= read -r file; do
+    if [ -e "$file" ]; then copy_host_file "$file"; fi
+  done < <(dpkg -L libc6 | grep -E '/lib(64)?/([^/]+/)?[^/]+\.so(\.[0-9]+)*$' |
+    grep -vE 'libmemusage|libpcprofile|libc_malloc_debug')
+  printf '%s\n' 'root:x:0:0:root:/root:/sbin/nologin' 'nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin' \
+    'nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin' >"$rootfs/etc/passwd"
+  printf '%s\n' 'root:x:0:' 'nogroup:x:65534:' 'nonroot:x:65532:' >"$rootfs/etc/group"
+  printf '%s\n' 'passwd: files' 'group: files' 'hosts: files dns' >"$rootfs/etc/nsswitch.conf"
+  ldconfig -r "$rootfs" 2>/dev/null || log "warning: ldconfig -r failed; the image has no ld.so.cache"
+  chmod 0644 "$rootfs/etc/passwd" "$rootfs/etc/group" "$rootfs/etc/nsswitch.conf"
+  chmod 0700 "$rootfs/root"
+  chmod 1777 "$rootfs/tmp"
+  chown 65532:65532 "$rootfs/home/nonroot"
+  find "$rootfs" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+  umoci repack --image "$GLIBC_LAYOUT:$GLIBC_TAG" --history.created "$created" \
+    --history.created_by "slipway test-services.sh: libc6 $(dpkg-query -W -f='${Version}' libc6)" "$GLIBC_BUNDLE"
+  umoci config --image "$GLIBC_LAYOUT:$GLIBC_TAG" --created "$created" --no-history \
+    --os linux --architecture "$arch" \
+    --config.env "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+    --config.workingdir / \
+    --config.label "org.opencontainers.image.title=slipway test stand-in for gcr.io/distroless/base-debian12" \
+    --config.label "org.opencontainers.image.description=glibc only (Debian libc6); built by scripts/test-services.sh"
+  LAYOUT=$GLIBC_LAYOUT add_manifest_media_type "$GLIBC_TAG"
+  umoci gc --layout "$GLIBC_LAYOUT" >/dev/null 2>&1 || true
+  rm -rf "$GLIBC_BUNDLE"
+  echo "$stamp" >"$GLIBC_LAYOUT.stamp"
+  log "built $GLIBC_LAYOUT: $GLIBC_TAG (linux/$arch)"
+}
+
 # The caddy binary itself (pyenv's shim is a script that runs it).
 caddy_binary() {
   local bin
@@ -640,6 +697,9 @@ ensure_images() {
   TOMCAT_LAYOUT=$SERVICES_DIR/images/tomcat-oci
   TOMCAT_BUNDLE=$SERVICES_DIR/images/tomcat-bundle
   ensure_pushed "$OPEN_REGISTRY/$TOMCAT_REPO:$TOMCAT_TAG" build_tomcat_layout "$TOMCAT_LAYOUT" "$TOMCAT_TAG"
+  GLIBC_LAYOUT=$SERVICES_DIR/images/glibc-oci
+  GLIBC_BUNDLE=$SERVICES_DIR/images/glibc-bundle
+  ensure_pushed "$OPEN_REGISTRY/$GLIBC_REPO:$GLIBC_TAG" build_glibc_layout "$GLIBC_LAYOUT" "$GLIBC_TAG"
   if [ ${#todo[@]} -eq 0 ]; then
     log "images present: $open_ref, $multi_ref, $auth_ref"
     return 0
@@ -679,6 +739,7 @@ SLIPWAY_TEST_AUTH_JRE_IMAGE=$AUTH_REGISTRY/$JRE_REPO:$JRE_TAG
 SLIPWAY_TEST_SHELL_IMAGE=$OPEN_REGISTRY/$SHELL_REPO:$SHELL_TAG
 SLIPWAY_TEST_CADDY_IMAGE=$OPEN_REGISTRY/$CADDY_REPO:$CADDY_TAG
 SLIPWAY_TEST_TOMCAT_IMAGE=$OPEN_REGISTRY/$TOMCAT_REPO:$TOMCAT_TAG
+SLIPWAY_TEST_GLIBC_IMAGE=$OPEN_REGISTRY/$GLIBC_REPO:$GLIBC_TAG
 EOF
 }
 
@@ -713,7 +774,7 @@ cmd_status() {
       ok=1
     fi
   done
-  for ref in "$OPEN_REGISTRY/$JRE_REPO:$JRE_TAG" "$OPEN_REGISTRY/$JRE_MULTI_REPO:$JRE_TAG" "$AUTH_REGISTRY/$JRE_REPO:$JRE_TAG" "$OPEN_REGISTRY/$SHELL_REPO:$SHELL_TAG" "$OPEN_REGISTRY/$CADDY_REPO:$CADDY_TAG" "$OPEN_REGISTRY/$TOMCAT_REPO:$TOMCAT_TAG"; do
+  for ref in "$OPEN_REGISTRY/$JRE_REPO:$JRE_TAG" "$OPEN_REGISTRY/$JRE_MULTI_REPO:$JRE_TAG" "$AUTH_REGISTRY/$JRE_REPO:$JRE_TAG" "$OPEN_REGISTRY/$SHELL_REPO:$SHELL_TAG" "$OPEN_REGISTRY/$CADDY_REPO:$CADDY_TAG" "$OPEN_REGISTRY/$TOMCAT_REPO:$TOMCAT_TAG" "$OPEN_REGISTRY/$GLIBC_REPO:$GLIBC_TAG"; do
     if skopeo inspect --raw --tls-verify=false --creds "$AUTH_USER:$AUTH_PASSWORD" "docker://$ref" >"$SERVICES_DIR/.manifest" 2>/dev/null; then
       digest=$(skopeo manifest-digest "$SERVICES_DIR/.manifest")
       echo "image $ref: present ($digest, $(jq -r .mediaType "$SERVICES_DIR/.manifest"))"

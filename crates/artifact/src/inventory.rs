@@ -131,6 +131,14 @@ pub fn inventory(artifact: &Artifact) -> Result<Inventory, InspectError> {
             let app = app.unwrap_or_else(|| file_name_package(path));
             Inventory { app, packages }
         }
+        // A native executable carries its dependencies compiled in: nothing names them
+        // (GraalVM can embed an SBOM in the executable; reading it is not done here).
+        ArtifactKind::Native => {
+            let mut app = file_name_package(path);
+            app.sha256 = Some(artifact.sha256.clone());
+            app.location = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            Inventory { app, packages: Vec::new() }
+        }
     };
     let key = |p: &Package| (p.name.clone(), p.group.clone(), p.version.clone(), p.location.clone());
     inventory.packages.sort_by_key(key);
@@ -289,6 +297,7 @@ mod tests {
             sha256,
             size_bytes,
             main_jar: None,
+            native: None,
         }
     }
 

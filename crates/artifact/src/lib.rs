@@ -1,10 +1,13 @@
-//! Proves a JVM artifact runnable: a fat JAR's `Main-Class` is inside it, a dist has
+//! Proves an artifact runnable: a fat JAR's `Main-Class` is inside it, a dist has
 //! its start script and `lib/`, a WAR has `WEB-INF/`; reads the Java release the
-//! code was compiled for from the class file's major version.
+//! code was compiled for from the class file's major version. A native executable
+//! (GraalVM) is proven by its ELF headers instead (see [`native`]).
 
 mod inventory;
+pub mod native;
 
 pub use inventory::{Evidence, Inventory, Package, inventory};
+pub use native::{Linkage, NativeExecutable};
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -14,7 +17,7 @@ use std::path::{Path, PathBuf};
 use regex::Regex;
 use sha2::{Digest, Sha256};
 
-/// The three kinds of runnable artifact.
+/// The kinds of runnable artifact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ArtifactKind {
     /// One jar holding the app and its dependencies, started with `java -jar`.
@@ -23,6 +26,8 @@ pub enum ArtifactKind {
     Dist,
     /// A web archive for a servlet container.
     War,
+    /// A native executable (GraalVM's native-image): an ELF file that runs without a JVM.
+    Native,
 }
 
 impl ArtifactKind {
@@ -31,6 +36,7 @@ impl ArtifactKind {
             Self::FatJar => "fat-jar",
             Self::Dist => "dist",
             Self::War => "war",
+            Self::Native => "native",
         }
     }
 }
@@ -51,6 +57,8 @@ pub struct Artifact {
     pub size_bytes: u64,
     /// For a dist: the jar in `lib/` that holds the main class (the app's own code).
     pub main_jar: Option<PathBuf>,
+    /// For a native executable: what its ELF headers say (architecture, linkage, needs).
+    pub native: Option<NativeExecutable>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -73,6 +81,8 @@ pub enum InspectError {
     NoWebInf(PathBuf),
     #[error("cannot find the main class of the distribution {0}: no class named in bin/ exists in lib/*.jar")]
     DistMainClass(PathBuf),
+    #[error("{path} is not a native executable that Linux can run: {reason}")]
+    NotNativeExecutable { path: PathBuf, reason: String },
     #[error("cannot read {path}: {reason}")]
     Io { path: PathBuf, reason: String },
 }
@@ -81,7 +91,8 @@ fn io_error(path: &Path, error: &std::io::Error) -> InspectError {
     InspectError::Io { path: path.to_owned(), reason: error.to_string() }
 }
 
-/// Inspects `path` as the kind it looks like (a directory is a dist, `.war` a WAR).
+/// Inspects `path` as the kind it looks like (a directory is a dist, `.war` a WAR, an ELF
+/// file a native executable).
 pub fn inspect(path: &Path) -> Result<Artifact, InspectError> {
     if !path.exists() {
         return Err(InspectError::Missing(path.to_owned()));
@@ -90,9 +101,28 @@ pub fn inspect(path: &Path) -> Result<Artifact, InspectError> {
         inspect_dist(path)
     } else if path.extension().is_some_and(|ext| ext.eq_ignore_ascii_case("war")) {
         inspect_war(path)
+    } else if native::is_elf(path) {
+        inspect_native(path)
     } else {
         inspect_fat_jar(path)
     }
+}
+
+/// A native executable: its ELF headers read, its digest; no main class, no Java release.
+fn inspect_native(path: &Path) -> Result<Artifact, InspectError> {
+    let bytes = std::fs::read(path).map_err(|e| io_error(path, &e))?;
+    let executable = native::parse_native(path, &bytes)?;
+    Ok(Artifact {
+        path: path.to_owned(),
+        kind: ArtifactKind::Native,
+        main_class: String::new(),
+        java_release: 0,
+        version: version_from_file_name(path),
+        sha256: hex::encode(Sha256::digest(&bytes)),
+        size_bytes: u64::try_from(bytes.len()).unwrap_or(u64::MAX),
+        main_jar: None,
+        native: Some(executable),
+    })
 }
 
 type Jar = zip::ZipArchive<BufReader<File>>;
@@ -196,6 +226,7 @@ fn inspect_fat_jar(path: &Path) -> Result<Artifact, InspectError> {
         sha256,
         size_bytes,
         main_jar: None,
+        native: None,
     })
 }
 
@@ -227,6 +258,7 @@ fn inspect_war(path: &Path) -> Result<Artifact, InspectError> {
         sha256,
         size_bytes,
         main_jar: None,
+        native: None,
     })
 }
 
@@ -287,6 +319,7 @@ fn inspect_dist(dist: &Path) -> Result<Artifact, InspectError> {
             sha256,
             size_bytes,
             main_jar: Some(jar_path.clone()),
+            native: None,
         });
     }
     Err(InspectError::DistMainClass(dist.to_owned()))

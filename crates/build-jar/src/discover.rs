@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 use slipway_contract::StepError;
 
 use slipway_artifact::ArtifactKind;
+use slipway_artifact::native::{is_elf, is_library_name};
 
 /// Jars that sit beside the runnable one and are never it.
 const NOT_RUNNABLE_SUFFIXES: [&str; 5] = ["-plain", "-sources", "-javadoc", "-tests", "-test-fixtures"];
@@ -63,6 +64,7 @@ fn describe(kind: ArtifactKind) -> &'static str {
         ArtifactKind::FatJar => ".jar",
         ArtifactKind::War => ".war",
         ArtifactKind::Dist => "distribution (bin/ and lib/)",
+        ArtifactKind::Native => "native executable (an ELF file)",
     }
 }
 
@@ -82,6 +84,9 @@ fn has_suffix(path: &Path, suffixes: &[&str]) -> bool {
 fn is_candidate(path: &Path, kind: ArtifactKind) -> bool {
     match kind {
         ArtifactKind::Dist => path.join("bin").is_dir() && path.join("lib").is_dir(),
+        // native-image writes the executable beside the shared libraries it may need (libawt.so)
+        // and, in Maven's target/, beside the jar and classes: the ELF file that is no library.
+        ArtifactKind::Native => path.is_file() && is_executable(path) && is_elf(path) && !is_library_name(path),
         ArtifactKind::FatJar | ArtifactKind::War => {
             let extension = if kind == ArtifactKind::War { "war" } else { "jar" };
             path.is_file()
@@ -90,6 +95,11 @@ fn is_candidate(path: &Path, kind: ArtifactKind) -> bool {
                 && !has_suffix(path, &NOT_RUNNABLE_SUFFIXES)
         }
     }
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
 }
 
 fn modified_since(path: &Path, since: SystemTime) -> bool {
@@ -163,5 +173,27 @@ mod tests {
         assert_eq!(error.exit_code(), 1);
         assert!(error.message.contains("left no .war"));
         assert!(discover(&dir.path().join("absent"), ArtifactKind::War, SystemTime::now()).is_err());
+    }
+
+    #[test]
+    fn native_executables_are_the_executable_elf_files_that_are_no_library() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let elf = |name: &str, mode: u32| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, b"\x7fELF\x02\x01\x01").unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        };
+        elf("sample-native", 0o755);
+        elf("libawt.so", 0o755);
+        elf("sample-native.o", 0o644);
+        std::fs::write(dir.path().join("run.sh"), "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(dir.path().join("run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        touch(dir.path(), "sample-1.0.jar");
+        let found = discover(dir.path(), ArtifactKind::Native, SystemTime::now()).unwrap();
+        assert_eq!(found, dir.path().join("sample-native"));
+        std::fs::remove_file(&found).unwrap();
+        let error = discover(dir.path(), ArtifactKind::Native, SystemTime::now()).unwrap_err();
+        assert!(error.message.contains("left no native executable"), "{}", error.message);
     }
 }

@@ -1,5 +1,5 @@
-//! build-jar: builds a runnable JVM artifact with the project's own Maven or Gradle,
-//! finds it, and proves it runnable.
+//! build-jar: builds a runnable JVM artifact or GraalVM native executable with the
+//! project's own Maven or Gradle, finds it, and proves it runnable.
 //!
 //! Flow: [`BuildJarArgs`] -> [`plan::plan`] (refuses bad input) -> [`execute::run_build`]
 //! -> [`discover::discover`] -> [`slipway_artifact::inspect`] -> outputs and summary.
@@ -17,7 +17,7 @@ use slipway_contract::progress::format_bytes;
 use slipway_contract::{Console, Outputs, StepError, StepReport, Summary, parse_list};
 
 use crate::plan::{BuildRequest, PackagingChoice, ToolChoice};
-use slipway_artifact::{Artifact, InspectError};
+use slipway_artifact::{Artifact, ArtifactKind, InspectError};
 
 /// build-jar's own flags (the contract's output flags are added by the binary).
 #[derive(Debug, Clone, clap::Args)]
@@ -31,9 +31,10 @@ pub struct BuildJarArgs {
     #[arg(long, env = "SLIPWAY_TOOL", value_enum, default_value_t = ToolChoice::Auto)]
     pub tool: ToolChoice,
 
-    /// The artifact to build. `auto` reads the build file: a fat-jar plugin (Ktor,
-    /// Shadow, Spring Boot, maven-shade, assembly) gives fat-jar, the war plugin or
-    /// <packaging>war</packaging> war, Gradle's application plugin dist.
+    /// The artifact to build. `auto` reads the build file: GraalVM's native plugin
+    /// (Gradle's org.graalvm.buildtools.native, Maven's native-maven-plugin in the build)
+    /// gives native, a fat-jar plugin (Ktor, Shadow, Spring Boot, maven-shade, assembly)
+    /// fat-jar, the war plugin or <packaging>war</packaging> war, Gradle's application plugin dist.
     #[arg(long, env = "SLIPWAY_PACKAGING", value_enum, default_value_t = PackagingChoice::Auto)]
     pub packaging: PackagingChoice,
 
@@ -42,7 +43,7 @@ pub struct BuildJarArgs {
     #[arg(long, env = "SLIPWAY_TASK", value_name = "TASK")]
     pub task: Option<String>,
 
-    /// Do not build: inspect this existing fat JAR, WAR or dist directory only.
+    /// Do not build: inspect this existing fat JAR, WAR, dist directory or native executable only.
     #[arg(long, env = "SLIPWAY_JAR", value_name = "PATH", conflicts_with_all = ["task", "build_args"])]
     pub jar: Option<PathBuf>,
 
@@ -70,8 +71,8 @@ slipway_contract::step_cli! {
     #[command(
         name = "build-jar",
         version,
-        about = "Builds a runnable JVM artifact (fat JAR, dist or WAR) with the project's own Maven or Gradle, finds it and proves it runnable.",
-        after_help = "Outputs (to $GITHUB_OUTPUT, the dotenv report and standard output): artifact, kind, main-class, java-release, version, sha256, size-bytes, tool.\nExit codes: 0 done, 1 the build failed, 2 bad input or an artifact that cannot run."
+        about = "Builds a runnable JVM artifact (fat JAR, dist or WAR) or a GraalVM native executable with the project's own Maven or Gradle, finds it and proves it runnable.",
+        after_help = "Outputs (to $GITHUB_OUTPUT, the dotenv report and standard output): artifact, kind, main-class, java-release, version, sha256, size-bytes, tool, linkage, needs (a native executable's static or dynamic linkage and the libraries it needs).\nExit codes: 0 done, 1 the build failed, 2 bad input or an artifact that cannot run."
     )]
     step: "build-jar",
     args: BuildJarArgs,
@@ -82,7 +83,12 @@ slipway_contract::step_cli! {
 pub fn run(args: &BuildJarArgs, console: &Console) -> Result<StepReport, StepError> {
     if let Some(jar) = &args.jar {
         let artifact = inspect(jar)?;
-        console.info(&format!("{} is a runnable {}", artifact.path.display(), artifact.kind.as_str()));
+        console.info(&format!(
+            "{} is a runnable {}{}",
+            artifact.path.display(),
+            artifact.kind.as_str(),
+            native_line(&artifact)
+        ));
         return Ok(report(&artifact, None, None));
     }
 
@@ -105,14 +111,29 @@ pub fn run(args: &BuildJarArgs, console: &Console) -> Result<StepReport, StepErr
     let started = SystemTime::now();
     let took = execute::run_build(&plan, console)?;
     let path = discover::discover(&plan.output_dir, plan.kind, started)?;
-    let artifact = inspect(&path)?;
+    let mut artifact = inspect(&path)?;
+    if artifact.kind == ArtifactKind::Native && artifact.version.is_empty() {
+        // A native executable records no version: the build's own declaration names it.
+        let files = project::BuildFiles::scan(&plan.project_dir);
+        artifact.version = project::declared_version(plan.tool, &plan.project_dir, &files).unwrap_or_default();
+    }
     console.info(&format!(
-        "built {} ({}) in {:.1}s",
+        "built {} ({}{}) in {:.1}s",
         artifact.path.display(),
         artifact.kind.as_str(),
+        native_line(&artifact),
         took.as_secs_f64()
     ));
     Ok(report(&artifact, Some(plan.tool.as_str()), Some(took)))
+}
+
+/// `: linux/amd64, dynamic, needs libz.so.1, libc.so.6` for a native executable.
+fn native_line(artifact: &Artifact) -> String {
+    let Some(native) = &artifact.native else {
+        return String::new();
+    };
+    let needs = if native.needs.is_empty() { String::new() } else { format!(", needs {}", native.needs.join(", ")) };
+    format!(": linux/{}, {}{needs}", native.architecture, native.linkage.as_str())
 }
 
 fn absolute(path: &Path) -> PathBuf {
@@ -137,18 +158,34 @@ fn report(artifact: &Artifact, tool: Option<&str>, took: Option<Duration>) -> St
         .set(keys::VERSION, &artifact.version)
         .set(keys::SHA256, &artifact.sha256)
         .set(keys::SIZE_BYTES, artifact.size_bytes)
-        .set(keys::TOOL, tool.unwrap_or("none"));
+        .set(keys::TOOL, tool.unwrap_or("none"))
+        .set(keys::LINKAGE, artifact.native.as_ref().map_or("", |n| n.linkage.as_str()))
+        .set(keys::NEEDS, artifact.native.as_ref().map(|n| n.needs.join(",")).unwrap_or_default());
 
     let name = artifact.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut summary = Summary::new(&format!("build-jar: `{name}`"));
-    let mut facts = vec![
-        ("kind", artifact.kind.as_str().to_owned()),
-        ("main class", artifact.main_class.clone()),
-        ("Java release", artifact.java_release.to_string()),
+    let mut facts = vec![("kind", artifact.kind.as_str().to_owned())];
+    match &artifact.native {
+        Some(native) => {
+            facts.push(("architecture", native.architecture.clone()));
+            facts.push(("linkage", native.linkage.as_str().to_owned()));
+            if let Some(interpreter) = &native.interpreter {
+                facts.push(("interpreter", interpreter.clone()));
+            }
+            if !native.needs.is_empty() {
+                facts.push(("needs", native.needs.join(", ")));
+            }
+        }
+        None => {
+            facts.push(("main class", artifact.main_class.clone()));
+            facts.push(("Java release", artifact.java_release.to_string()));
+        }
+    }
+    facts.extend([
         ("version", artifact.version.clone()),
         ("size", format_bytes(artifact.size_bytes)),
         ("sha256", artifact.sha256.clone()),
-    ];
+    ]);
     if let (Some(tool), Some(took)) = (tool, took) {
         facts.push(("built with", format!("{tool} in {:.1}s", took.as_secs_f64())));
     }

@@ -24,6 +24,8 @@ pub enum PackagingChoice {
     FatJar,
     Dist,
     War,
+    /// A GraalVM native executable (Gradle's `nativeCompile`, Maven's native-maven-plugin).
+    Native,
 }
 
 /// What the user asked for, after flag parsing.
@@ -51,7 +53,8 @@ pub struct BuildPlan {
     pub through_shell: bool,
     pub args: Vec<String>,
     pub kind: ArtifactKind,
-    /// Where the artifact appears: `target/`, `build/libs/` or `build/install/`.
+    /// Where the artifact appears: `target/`, `build/libs/`, `build/install/` or
+    /// `build/native/nativeCompile/`.
     pub output_dir: PathBuf,
     /// Why this tool and packaging were chosen, for the log.
     pub reasons: Vec<String>,
@@ -123,6 +126,7 @@ pub fn plan(request: &BuildRequest, find_on_path: PathLookup<'_>) -> Result<Buil
     let output_dir = match (tool, kind) {
         (Tool::Maven, _) => dir.join("target"),
         (Tool::Gradle, ArtifactKind::Dist) => dir.join("build").join("install"),
+        (Tool::Gradle, ArtifactKind::Native) => dir.join("build").join("native").join("nativeCompile"),
         (Tool::Gradle, _) => dir.join("build").join("libs"),
     };
     Ok(BuildPlan { project_dir: dir.clone(), tool, program, through_shell, args, kind, output_dir, reasons })
@@ -222,6 +226,10 @@ fn gradle_goals(
         PackagingChoice::FatJar => ArtifactKind::FatJar,
         PackagingChoice::Dist => ArtifactKind::Dist,
         PackagingChoice::War => ArtifactKind::War,
+        PackagingChoice::Native => ArtifactKind::Native,
+        // GraalVM's plugin is applied beside a fat-jar one (Ktor's guide does): the build
+        // was set up to make a native executable, which is the one to ship.
+        PackagingChoice::Auto if features.native => ArtifactKind::Native,
         PackagingChoice::Auto if fat_jar_task.is_some() => ArtifactKind::FatJar,
         PackagingChoice::Auto if features.war => ArtifactKind::War,
         PackagingChoice::Auto if features.application => ArtifactKind::Dist,
@@ -232,7 +240,7 @@ fn gradle_goals(
         }
         PackagingChoice::Auto => {
             return Err(StepError::usage(
-                "the Gradle build applies no plugin that makes a runnable artifact (Ktor, Shadow, Spring Boot, application or war); apply one, or name the task with --task and --packaging",
+                "the Gradle build applies no plugin that makes a runnable artifact (Ktor, Shadow, Spring Boot, application, war or GraalVM's org.graalvm.buildtools.native); apply one, or name the task with --task and --packaging",
             ));
         }
     };
@@ -267,6 +275,18 @@ fn gradle_goals(
             reasons.push(format!("WAR through `{war_task}`"));
             war_task
         }
+        ArtifactKind::Native => {
+            if !features.native {
+                return Err(StepError::usage(
+                    "--packaging native needs GraalVM's Gradle plugin org.graalvm.buildtools.native (nativeCompile); apply it or name the task with --task",
+                ));
+            }
+            reasons.push(
+                "native executable through `nativeCompile` from GraalVM's org.graalvm.buildtools.native plugin"
+                    .to_owned(),
+            );
+            "nativeCompile"
+        }
     };
     Ok((kind, vec![task.to_owned()]))
 }
@@ -281,16 +301,44 @@ fn maven_goals(
     let kind = match request.packaging {
         PackagingChoice::Dist => {
             return Err(StepError::usage(
-                "--packaging dist is Gradle's installDist; a Maven build makes a fat-jar or a war",
+                "--packaging dist is Gradle's installDist; a Maven build makes a fat-jar, a war or a native executable",
             ));
         }
         PackagingChoice::War => ArtifactKind::War,
         PackagingChoice::FatJar => ArtifactKind::FatJar,
+        PackagingChoice::Native => ArtifactKind::Native,
         PackagingChoice::Auto if is_war => ArtifactKind::War,
+        // native-maven-plugin in the main build: `package` makes the executable. Only in a
+        // profile: the plain build makes something else, unless it makes nothing runnable.
+        PackagingChoice::Auto
+            if features.native.as_ref().is_some_and(|n| n.profile.is_none() || !features.builds_fat_jar()) =>
+        {
+            ArtifactKind::Native
+        }
         PackagingChoice::Auto => ArtifactKind::FatJar,
     };
     if let Some(custom) = custom_task(request, kind) {
         return Ok(custom);
+    }
+    if kind == ArtifactKind::Native {
+        let native = features.native.as_ref().ok_or_else(|| {
+            StepError::usage(
+                "--packaging native needs GraalVM's native-maven-plugin (org.graalvm.buildtools) in pom.xml, in the build or a profile; add it or name the goals with --task",
+            )
+        })?;
+        let mut goals = Vec::new();
+        if let Some(profile) = &native.profile {
+            goals.push(format!("-P{profile}"));
+        }
+        // Bound (the plugin's documented `compile-no-fork` execution): `package` runs it;
+        // otherwise its `compile` goal, which runs `package` first by itself.
+        goals.push(if native.bound { "package" } else { "native:compile" }.to_owned());
+        reasons.push(format!(
+            "native executable through `{}` with native-maven-plugin{}",
+            goals.join(" "),
+            native.profile.as_ref().map(|p| format!(" (profile {p})")).unwrap_or_default()
+        ));
+        return Ok((kind, goals));
     }
     if kind == ArtifactKind::War && !is_war {
         return Err(StepError::usage(format!(
@@ -459,5 +507,60 @@ mod tests {
         let mut fat = request(java_only.path());
         fat.packaging = PackagingChoice::FatJar;
         assert!(usage_message(plan(&fat, &on_path)).contains("no fat-jar plugin"));
+    }
+
+    const NATIVE_PROFILE_POM: &str = "<project><profiles><profile><id>native</id><build><plugins><plugin><groupId>org.graalvm.buildtools</groupId><artifactId>native-maven-plugin</artifactId><executions><execution><goals><goal>compile-no-fork</goal></goals><phase>package</phase></execution></executions></plugin></plugins></build></profile></profiles></project>";
+
+    #[test]
+    fn graalvm_plugins_build_native_executables() {
+        let gradle = project(&[(
+            "build.gradle.kts",
+            "plugins { id(\"io.ktor.plugin\") version \"3.1.1\"\n id(\"org.graalvm.buildtools.native\") version \"0.10.6\" }",
+        )]);
+        let native = plan(&request(gradle.path()), &on_path).unwrap();
+        assert_eq!(native.kind, ArtifactKind::Native, "auto: GraalVM's plugin beside Ktor's");
+        assert_eq!(native.args.join(" "), "--console=plain nativeCompile");
+        assert_eq!(native.output_dir, gradle.path().join("build/native/nativeCompile"));
+        let mut fat = request(gradle.path());
+        fat.packaging = PackagingChoice::FatJar;
+        assert_eq!(plan_args(&fat), "--console=plain buildFatJar");
+
+        let maven = project(&[("pom.xml", NATIVE_PROFILE_POM)]);
+        let native = plan(&request(maven.path()), &on_path).unwrap();
+        assert_eq!(
+            (native.kind, native.args.join(" ")),
+            (ArtifactKind::Native, "--batch-mode -Pnative package".into())
+        );
+        assert_eq!(native.output_dir, maven.path().join("target"));
+
+        // Unbound in the main build: the plugin's compile goal. In a profile of a shade build:
+        // auto keeps the fat JAR, --packaging native activates the profile.
+        let unbound = project(&[(
+            "pom.xml",
+            "<project><build><plugins><plugin><artifactId>native-maven-plugin</artifactId></plugin></plugins></build></project>",
+        )]);
+        assert_eq!(plan_args(&request(unbound.path())), "--batch-mode native:compile");
+        let both = NATIVE_PROFILE_POM.replace(
+            "<profiles>",
+            "<build><plugins><plugin><artifactId>maven-shade-plugin</artifactId></plugin></plugins></build><profiles>",
+        );
+        let shade = project(&[("pom.xml", both.as_str())]);
+        assert_eq!(plan(&request(shade.path()), &on_path).unwrap().kind, ArtifactKind::FatJar);
+        let mut wanted = request(shade.path());
+        wanted.packaging = PackagingChoice::Native;
+        wanted.offline = true;
+        assert_eq!(plan_args(&wanted), "--batch-mode --offline -Pnative package");
+    }
+
+    #[test]
+    fn packaging_native_needs_graalvms_plugin() {
+        let gradle = project(&[("build.gradle", "apply plugin: 'application'")]);
+        let mut req = request(gradle.path());
+        req.packaging = PackagingChoice::Native;
+        assert!(usage_message(plan(&req, &on_path)).contains("org.graalvm.buildtools.native"));
+        let maven = project(&[("pom.xml", SHADE_POM)]);
+        let mut req = request(maven.path());
+        req.packaging = PackagingChoice::Native;
+        assert!(usage_message(plan(&req, &on_path)).contains("native-maven-plugin"));
     }
 }

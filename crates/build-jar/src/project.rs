@@ -50,6 +50,8 @@ pub struct GradleFeatures {
     pub spring_boot: bool,
     pub war: bool,
     pub application: bool,
+    /// GraalVM's `org.graalvm.buildtools.native` plugin (`nativeCompile`).
+    pub native: bool,
 }
 
 fn strip_comments(text: &str, line_comment: &str) -> String {
@@ -89,6 +91,7 @@ impl GradleFeatures {
             spring_boot: text.contains("org.springframework.boot"),
             war: core_plugin("war", &text),
             application: core_plugin("application", &text),
+            native: text.contains("org.graalvm.buildtools.native"),
         }
     }
 }
@@ -103,6 +106,19 @@ pub struct MavenFeatures {
     pub assembly_fat_jar: bool,
     /// Whether that assembly runs by itself in `package` (has an execution).
     pub assembly_bound: bool,
+    /// GraalVM's `native-maven-plugin`, where the pom declares it.
+    pub native: Option<MavenNative>,
+}
+
+/// Where a pom declares GraalVM's `native-maven-plugin`, and whether `package` runs it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MavenNative {
+    /// The profile that declares it (`native`, activated with `-Pnative`); `None` for the
+    /// main build's plugins.
+    pub profile: Option<String>,
+    /// It has an execution (`compile-no-fork` bound to `package`): `package` builds the
+    /// executable; otherwise the `native:compile` goal does.
+    pub bound: bool,
 }
 
 /// The first child element of `node` named `name` (in any namespace).
@@ -116,6 +132,17 @@ impl MavenFeatures {
         let project = document.root_element();
         let packaging = child(project, "packaging").and_then(|n| n.text()).unwrap_or("jar").trim().to_owned();
         let mut features = Self { packaging, ..Self::default() };
+        features.native = native_plugin(project).map(|bound| MavenNative { profile: None, bound });
+        if features.native.is_none() {
+            let profiles = child(project, "profiles").into_iter().flat_map(|p| p.children());
+            for profile in profiles.filter(|p| p.is_element() && p.tag_name().name() == "profile") {
+                if let Some(bound) = native_plugin(profile) {
+                    let id = child(profile, "id").and_then(|n| n.text()).unwrap_or("native").trim().to_owned();
+                    features.native = Some(MavenNative { profile: Some(id), bound });
+                    break;
+                }
+            }
+        }
         let plugins = child(project, "build").and_then(|build| child(build, "plugins"));
         for plugin in
             plugins.iter().flat_map(|p| p.children()).filter(|c| c.is_element() && c.tag_name().name() == "plugin")
@@ -141,6 +168,49 @@ impl MavenFeatures {
     pub fn builds_fat_jar(&self) -> bool {
         self.shade || self.spring_boot || self.assembly_fat_jar
     }
+}
+
+/// The project's version as its build declares it, for an artifact that carries none (a
+/// native executable has no manifest): Maven's `<version>` (else its parent's); Gradle's
+/// `version = "…"` in the build script, else `version=` in gradle.properties. `None` when it
+/// is computed (`${…}`, a function call) or absent.
+pub fn declared_version(tool: Tool, dir: &Path, files: &BuildFiles) -> Option<String> {
+    let literal = |text: &str| Some(text.trim().to_owned()).filter(|v| !v.is_empty() && !v.contains("${"));
+    match tool {
+        Tool::Maven => {
+            let text = std::fs::read_to_string(files.maven.as_deref()?).ok()?;
+            let document = roxmltree::Document::parse(&text).ok()?;
+            let project = document.root_element();
+            let version =
+                child(project, "version").or_else(|| child(project, "parent").and_then(|p| child(p, "version")));
+            version.and_then(|n| n.text()).and_then(literal)
+        }
+        Tool::Gradle => {
+            let script = strip_comments(&std::fs::read_to_string(files.gradle.as_deref()?).ok()?, "//");
+            let pattern = Regex::new(r#"(?m)^\s*version\s*(?:=\s*)?["']([^"'$]+)["']\s*$"#).ok()?;
+            if let Some(found) = pattern.captures(&script).and_then(|c| c.get(1)) {
+                return literal(found.as_str());
+            }
+            let properties = std::fs::read_to_string(dir.join("gradle.properties")).ok()?;
+            properties
+                .lines()
+                .find_map(|line| line.trim().strip_prefix("version")?.trim_start().strip_prefix('='))
+                .and_then(literal)
+        }
+    }
+}
+
+/// GraalVM's `native-maven-plugin` among `<build><plugins>` of a project or a profile:
+/// whether it has an execution.
+fn native_plugin(node: roxmltree::Node<'_, '_>) -> Option<bool> {
+    let plugins = child(node, "build").and_then(|build| child(build, "plugins"))?;
+    plugins
+        .children()
+        .filter(|c| c.is_element() && c.tag_name().name() == "plugin")
+        .find(|plugin| {
+            child(*plugin, "artifactId").and_then(|n| n.text()).map(str::trim) == Some("native-maven-plugin")
+        })
+        .map(|plugin| child(plugin, "executions").is_some_and(|e| e.children().any(|c| c.is_element())))
 }
 
 #[cfg(test)]
@@ -188,5 +258,48 @@ mod tests {
         assert_eq!(war.packaging, "war");
         assert!(!war.builds_fat_jar());
         assert!(MavenFeatures::read("<project>").unwrap_err().contains("not valid XML"));
+    }
+
+    #[test]
+    fn versions_declared_by_the_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+        let version = |tool| declared_version(tool, dir.path(), &BuildFiles::scan(dir.path()));
+        write("build.gradle.kts", "plugins { application }\n// version = \"0.1\"\nversion = \"1.2.3\"\n");
+        assert_eq!(version(Tool::Gradle).as_deref(), Some("1.2.3"));
+        write("build.gradle.kts", "version = project.findProperty(\"v\")!!\n");
+        assert_eq!(version(Tool::Gradle), None, "computed");
+        write("gradle.properties", "org.gradle.jvmargs=-Xmx1g\nversion = 2.0.0\n");
+        assert_eq!(version(Tool::Gradle).as_deref(), Some("2.0.0"));
+        write("pom.xml", "<project><parent><version>3.0</version></parent><artifactId>a</artifactId></project>");
+        assert_eq!(version(Tool::Maven).as_deref(), Some("3.0"));
+        write("pom.xml", "<project><version>${revision}</version></project>");
+        assert_eq!(version(Tool::Maven), None);
+    }
+
+    #[test]
+    fn graalvm_native_plugins() {
+        let kotlin = "plugins {\n    id(\"io.ktor.plugin\") version \"3.1.1\"\n    id(\"org.graalvm.buildtools.native\") version \"0.10.6\"\n}";
+        assert!(GradleFeatures::read(kotlin).native && GradleFeatures::read(kotlin).ktor);
+        assert!(!GradleFeatures::read("// id 'org.graalvm.buildtools.native'\napply plugin: 'java'").native);
+
+        let plugin = |executions: &str| {
+            format!(
+                "<plugin><groupId>org.graalvm.buildtools</groupId><artifactId>native-maven-plugin</artifactId>{executions}</plugin>"
+            )
+        };
+        let bound = plugin(
+            "<executions><execution><goals><goal>compile-no-fork</goal></goals><phase>package</phase></execution></executions>",
+        );
+        let main =
+            MavenFeatures::read(&format!("<project><build><plugins>{bound}</plugins></build></project>")).unwrap();
+        assert_eq!(main.native, Some(MavenNative { profile: None, bound: true }));
+        let in_profile = MavenFeatures::read(&format!(
+            "<project><profiles><profile><id>graal</id><build><plugins>{}</plugins></build></profile></profiles></project>",
+            plugin("")
+        ))
+        .unwrap();
+        assert_eq!(in_profile.native, Some(MavenNative { profile: Some("graal".into()), bound: false }));
+        assert_eq!(MavenFeatures::read("<project/>").unwrap().native, None);
     }
 }

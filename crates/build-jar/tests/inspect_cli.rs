@@ -63,6 +63,8 @@ fn inspecting_a_jar_publishes_every_output_to_every_sink() {
     sha256=[SHA]
     size-bytes=[SIZE]
     tool=none
+    linkage=
+    needs=
     ");
     assert_eq!(run.github_output.as_deref(), Some(run.stdout.as_str()), "key=value lines in both");
     insta::assert_snapshot!(redact(run.dotenv.as_deref().unwrap()), @r"
@@ -74,6 +76,8 @@ fn inspecting_a_jar_publishes_every_output_to_every_sink() {
     SLIPWAY_SHA256=[SHA]
     SLIPWAY_SIZE_BYTES=[SIZE]
     SLIPWAY_TOOL=none
+    SLIPWAY_LINKAGE=
+    SLIPWAY_NEEDS=
     ");
     let summary = run.summary.unwrap();
     assert!(summary.starts_with("### build-jar: `app-2.4.1.jar`"), "{summary}");

@@ -9,7 +9,8 @@ use crate::layers::Compression;
 /// containerize's own flags (the contract's output flags are added by the binary).
 #[derive(Debug, Clone, clap::Args)]
 pub struct ContainerizeArgs {
-    /// The artifact build-jar made: a fat JAR, a dist directory (bin/ and lib/) or a WAR.
+    /// The artifact build-jar made: a fat JAR, a dist directory (bin/ and lib/), a WAR or a
+    /// native executable (an ELF file, GraalVM's native-image).
     /// Optional only with --add: an image of the base plus the added files (tools, not an app).
     #[arg(long, env = "SLIPWAY_ARTIFACT", value_name = "PATH")]
     pub artifact: Option<PathBuf>,
@@ -21,13 +22,15 @@ pub struct ContainerizeArgs {
     #[arg(long, env = "SLIPWAY_ADD", value_name = "SRC:DEST", value_delimiter = '\n')]
     pub add: Vec<String>,
 
-    /// The artifact's kind, when its detection should be checked (detected from the path otherwise).
+    /// The artifact's kind (fat-jar, dist, war, native), when its detection should be checked
+    /// (detected from the file otherwise).
     #[arg(long, env = "SLIPWAY_KIND", value_enum)]
     pub kind: Option<ArtifactKind>,
 
     /// The base image: a registry reference (eclipse-temurin:21-jre), oci:DIR[:TAG] for a
-    /// local OCI layout, or scratch. Default: eclipse-temurin:<the artifact's java-release>-jre
-    /// (required without --artifact).
+    /// local OCI layout, or scratch. Default: eclipse-temurin:<the artifact's java-release>-jre;
+    /// for a native executable scratch when static, gcr.io/distroless/base-debian12 when
+    /// dynamic (a base lacking a library it needs is refused). Required without --artifact.
     #[arg(long, env = "SLIPWAY_BASE", value_name = "IMAGE")]
     pub base: Option<String>,
 
@@ -41,7 +44,8 @@ pub struct ContainerizeArgs {
     pub tarball: Option<PathBuf>,
 
     /// A platform to build (os/arch[/variant]); repeatable or comma-separated. Default:
-    /// every linux platform of a multi-platform base, or the base's one platform.
+    /// every linux platform of a multi-platform base, or the base's one platform; a native
+    /// executable's own architecture.
     #[arg(long, env = "SLIPWAY_PLATFORM", value_name = "PLATFORM", value_delimiter = '\n')]
     pub platform: Vec<String>,
 
@@ -59,7 +63,7 @@ pub struct ContainerizeArgs {
     pub label: Vec<String>,
 
     /// The user the container runs as, UID[:GID] or NAME[:GROUP]. Default: 65532:65532
-    /// (non-root) for a JAR or dist; the base's own user for a WAR.
+    /// (non-root) for a JAR, dist or native executable; the base's own user for a WAR.
     #[arg(long, env = "SLIPWAY_USER", value_name = "USER")]
     pub user: Option<String>,
 
@@ -67,7 +71,8 @@ pub struct ContainerizeArgs {
     #[arg(long, env = "SLIPWAY_WORKDIR", value_name = "DIR")]
     pub workdir: Option<String>,
 
-    /// A JVM flag in the entrypoint; repeatable, and replaces the default -XX:MaxRAMPercentage=75.
+    /// A JVM flag in the entrypoint; repeatable, and replaces the default -XX:MaxRAMPercentage=75
+    /// (refused for a native executable).
     #[arg(
         long = "jvm-flag",
         env = "SLIPWAY_JVM_FLAG",

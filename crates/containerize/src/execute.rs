@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use slipway_artifact::{Artifact, ArtifactKind, dist_class_path};
+use slipway_artifact::{Artifact, ArtifactKind, Linkage, dist_class_path};
 use slipway_contract::progress::format_bytes;
 use slipway_contract::{Console, StepError, StepReport};
 use slipway_registry::{ImageReference, Registry, RegistryOptions};
@@ -13,7 +13,8 @@ use crate::base::{self, Base, BaseError, BaseSource, base_java_release};
 use crate::image::{Blob, PlatformImage, RunSettings, build_config, build_index, build_manifest};
 use crate::layers::{LayerBlob, LayerFile, write_layer};
 use crate::layout::{DockerManifest, StagedLayout, write_tarball};
-use crate::plan::{APP_DIR, Addition, Plan, format_time};
+use crate::native::{self, BaseFiles};
+use crate::plan::{APP_DIR, Addition, DEFAULT_DYNAMIC_BASE, Plan, format_time};
 use crate::report::report;
 
 fn base_error(error: BaseError) -> StepError {
@@ -150,6 +151,12 @@ fn app_layout(plan: &Plan, artifact: &Artifact) -> Result<(NamedLayers, Option<V
             let layer = LayerFile { path, source: artifact.path.clone(), executable: false };
             Ok((vec![("app".to_owned(), vec![layer])], None))
         }
+        // The executable alone in one layer (mode 0755), started directly: no shell, no JVM.
+        ArtifactKind::Native => {
+            let name = file_name(&artifact.path);
+            let layer = LayerFile { path: format!("app/{name}"), source: artifact.path.clone(), executable: true };
+            Ok((vec![("app".to_owned(), vec![layer])], Some(vec![format!("{APP_DIR}/{name}")])))
+        }
     }
 }
 
@@ -177,7 +184,9 @@ pub(crate) async fn execute(plan: &Plan, console: &Console) -> Result<StepReport
             )));
         }
     }
-    if matches!(plan.base, BaseSource::Scratch) && plan.artifact.as_ref().is_some_and(|a| a.kind != ArtifactKind::War) {
+    if matches!(plan.base, BaseSource::Scratch)
+        && plan.artifact.as_ref().is_some_and(|a| !matches!(a.kind, ArtifactKind::War | ArtifactKind::Native))
+    {
         console.warning("the base is scratch: the image has no java, so it cannot start the app as is");
     }
     let platforms: Vec<String> = base.platforms.iter().map(|p| p.platform.to_string()).collect();
@@ -199,6 +208,7 @@ pub(crate) async fn execute(plan: &Plan, console: &Console) -> Result<StepReport
     }
 
     let staged = StagedLayout::create(&plan.output).map_err(io_error("cannot create the output layout"))?;
+    let dynamic = check_native_base(plan, &base, &staged, &registry, console).await?;
     let settings = RunSettings {
         entrypoint,
         env: plan.env.clone(),
@@ -247,7 +257,7 @@ pub(crate) async fn execute(plan: &Plan, console: &Console) -> Result<StepReport
     staged.write_index(&top, &ref_name).map_err(io_error("cannot write index.json"))?;
 
     // Base layers: linked from a local layout; downloaded only when the tarball needs them.
-    let needs_base_layers = plan.tarball.is_some() || matches!(plan.base, BaseSource::Layout { .. });
+    let needs_base_layers = plan.tarball.is_some() || matches!(plan.base, BaseSource::Layout { .. }) || dynamic;
     if needs_base_layers {
         fetch_base_layers(&base, &staged, &registry, console).await?;
     }
@@ -290,6 +300,57 @@ pub(crate) async fn execute(plan: &Plan, console: &Console) -> Result<StepReport
     let layout = staged.commit().map_err(io_error("cannot move the layout into place"))?;
     let sbom = sbom.then(|| layout.join(crate::sbom::SBOM_FILE));
     Ok(report(plan, &base, &images, &top, &layout, sbom.as_deref()))
+}
+
+/// A dynamic native executable needs its program interpreter and libraries in the base:
+/// the base's layers are downloaded into the layout and read, for every platform, and a base
+/// that lacks any is refused (exit 2) before the image is written. Returns whether it checked.
+async fn check_native_base(
+    plan: &Plan,
+    base: &Base,
+    staged: &StagedLayout,
+    registry: &Registry,
+    console: &Console,
+) -> Result<bool, StepError> {
+    let Some((artifact, native)) = plan
+        .artifact
+        .as_ref()
+        .and_then(|a| a.native.as_ref().map(|n| (a, n)))
+        .filter(|(_, n)| n.linkage == Linkage::Dynamic)
+    else {
+        return Ok(false);
+    };
+    fetch_base_layers(base, staged, registry, console).await?;
+    let name = if base.name.is_empty() { "scratch" } else { &base.name };
+    for platform in &base.platforms {
+        let mut files = BaseFiles::default();
+        for layer in &platform.layers {
+            let path = staged.blob_path(&layer.digest);
+            std::fs::File::open(&path)
+                .and_then(|file| files.apply_layer(&layer.media_type, std::io::BufReader::new(file)))
+                .map_err(|error| StepError::failed(format!("cannot read the base layer {}: {error}", layer.digest)))?;
+        }
+        let dirs = native::search_dirs(native, APP_DIR, native::ld_library_path(&platform.config).as_deref(), &files);
+        let missing = native::missing(native, &dirs, &files);
+        if !missing.is_empty() {
+            return Err(StepError::usage(format!(
+                "{} is dynamically linked, but the base {name} ({}) lacks {}, which it needs; pick a base that has {} (the default for a dynamic executable is {DEFAULT_DYNAMIC_BASE}), or link it statically (GraalVM --static --libc=musl) for scratch",
+                artifact.path.display(),
+                platform.platform,
+                missing.join(", "),
+                if missing.len() == 1 { "it" } else { "them" },
+            ))
+            .with_detail(vec![format!("searched: {}", dirs.join(":"))]));
+        }
+        let mut needed: Vec<&str> = native.interpreter.iter().map(String::as_str).collect();
+        needed.extend(native.needs.iter().map(String::as_str));
+        console.info(&format!(
+            "the base {name} ({}) has what the executable needs: {}",
+            platform.platform,
+            needed.join(", ")
+        ));
+    }
+    Ok(true)
 }
 
 /// Writes one layer into the staged layout, off the async runtime's thread.

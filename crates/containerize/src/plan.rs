@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use slipway_artifact::{Artifact, ArtifactKind};
+use slipway_artifact::{Artifact, ArtifactKind, Linkage};
 use slipway_contract::{StepError, parse_list};
 use slipway_registry::ImageReference;
 
@@ -18,6 +18,9 @@ pub const DEFAULT_JVM_FLAGS: [&str; 1] = ["-XX:MaxRAMPercentage=75"];
 /// A non-root user that exists in no base's /etc/passwd and needs none.
 pub const DEFAULT_USER: &str = "65532:65532";
 pub const APP_DIR: &str = "/app";
+/// The default base of a dynamic native executable: glibc (and libssl, CA certificates,
+/// tzdata), a non-root user, no shell; what GraalVM's "mostly static" executables target.
+pub const DEFAULT_DYNAMIC_BASE: &str = "gcr.io/distroless/base-debian12";
 
 /// Everything containerize will do, decided.
 #[derive(Debug, Clone)]
@@ -180,7 +183,10 @@ pub fn plan(args: &ContainerizeArgs, env: &dyn Fn(&str) -> Option<String>) -> Re
     let artifact = match args.artifact.as_deref().filter(|path| !path.as_os_str().is_empty()) {
         Some(path) => Some(slipway_artifact::inspect(&absolute(path)).map_err(|error| usage(error.to_string()))?),
         None if additions.is_empty() => {
-            return Err(usage("give --artifact (the JAR, dist or WAR to run), or --add for an image of files".into()));
+            return Err(usage(
+                "give --artifact (the JAR, dist, WAR or native executable to run), or --add for an image of files"
+                    .into(),
+            ));
         }
         None => None,
     };
@@ -198,8 +204,17 @@ pub fn plan(args: &ContainerizeArgs, env: &dyn Fn(&str) -> Option<String>) -> Re
             None => return Err(usage("--kind needs --artifact".into())),
         }
     }
+    let native = artifact.as_ref().and_then(|a| a.native.as_ref());
+    if native.is_some() && !parse_list(&args.jvm_flag).is_empty() {
+        return Err(usage(
+            "--jvm-flag is for a JVM; a native executable takes its options as arguments of its own".into(),
+        ));
+    }
     let base_text = match (args.base.as_deref().map(str::trim).filter(|b| !b.is_empty()), &artifact) {
         (Some(base), _) => base.to_owned(),
+        // A native executable needs no JVM: nothing for a static one, glibc for a dynamic one.
+        (None, Some(_)) if native.is_some_and(|n| n.linkage == Linkage::Static) => "scratch".to_owned(),
+        (None, Some(_)) if native.is_some() => DEFAULT_DYNAMIC_BASE.to_owned(),
         // A JRE of the release the code needs: Temurin publishes one per feature release.
         (None, Some(artifact)) => format!("eclipse-temurin:{}-jre", artifact.java_release.max(8)),
         (None, None) => return Err(usage("--base is required without --artifact".into())),
@@ -212,6 +227,22 @@ pub fn plan(args: &ContainerizeArgs, env: &dyn Fn(&str) -> Option<String>) -> Re
         })
         .map(|text| Platform::parse(&text).map_err(|e| usage(format!("--platform {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
+    // A native executable runs on one architecture: the image is for that platform only.
+    let platforms = match native {
+        Some(native) => {
+            let own = Platform { os: "linux".to_owned(), architecture: native.architecture.clone(), variant: None };
+            if let Some(other) =
+                platforms.iter().find(|wanted| wanted.os != own.os || wanted.architecture != own.architecture)
+            {
+                return Err(usage(format!(
+                    "--platform {other}, but {} is a {own} executable",
+                    artifact.as_ref().map(|a| a.path.display().to_string()).unwrap_or_default()
+                )));
+            }
+            if platforms.is_empty() { vec![own] } else { platforms }
+        }
+        None => platforms,
+    };
     let env_vars = pairs(&args.env, "--env", is_env_name)?;
     let mut labels = default_labels(artifact.as_ref(), args.image.as_deref(), env);
     for (key, value) in pairs(&args.label, "--label", is_label_key)? {
@@ -399,5 +430,40 @@ mod tests {
         per_platform.check_source(Some(&arm)).unwrap();
         let missing = per_platform.check_source(Some(&amd)).unwrap_err().message;
         assert!(missing.contains("bin/amd64 does not exist (for linux/amd64)"), "{missing}");
+    }
+
+    /// This test binary is itself a dynamically linked native executable: the plan for it.
+    #[test]
+    fn a_dynamic_native_executable_gets_the_glibc_base_its_own_platform_and_no_jvm_flags() {
+        let exe = std::env::current_exe().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let no_env = |_: &str| None;
+        let args = ContainerizeArgs::from_flags([
+            std::ffi::OsStr::new("--artifact"),
+            exe.as_os_str(),
+            std::ffi::OsStr::new("--output"),
+            dir.path().as_os_str(),
+        ])
+        .unwrap();
+        let plan = plan(&args, &no_env).unwrap();
+        let artifact = plan.artifact.as_ref().unwrap();
+        assert_eq!(artifact.kind, ArtifactKind::Native);
+        assert_eq!(artifact.native.as_ref().unwrap().linkage, Linkage::Dynamic);
+        assert_eq!(plan.base, BaseSource::parse(DEFAULT_DYNAMIC_BASE).unwrap());
+        assert_eq!(plan.platforms, [Platform::host()]);
+        assert_eq!((plan.user.as_deref(), plan.workdir.as_deref()), (Some(DEFAULT_USER), Some(APP_DIR)));
+
+        let with = |extra: &[&str]| {
+            let mut flags = vec!["--artifact".to_owned(), exe.display().to_string()];
+            flags.extend(extra.iter().map(|f| (*f).to_owned()));
+            super::plan(&ContainerizeArgs::from_flags(flags).unwrap(), &no_env)
+        };
+        let jvm = with(&["--jvm-flag=-Xmx1g"]).unwrap_err();
+        assert!(jvm.message.contains("--jvm-flag is for a JVM"), "{}", jvm.message);
+        let other = if Platform::host().architecture == "arm64" { "linux/amd64" } else { "linux/arm64" };
+        let platform = with(&["--platform", other]).unwrap_err();
+        assert!(platform.message.contains(&format!("--platform {other}, but")), "{}", platform.message);
+        let kind = with(&["--kind", "war"]).unwrap_err();
+        assert!(kind.message.contains("is a native"), "{}", kind.message);
     }
 }

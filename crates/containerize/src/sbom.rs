@@ -102,7 +102,7 @@ struct Dependency {
 fn artifact_location(plan: &Plan, artifact: &Artifact) -> String {
     let file_name = artifact.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     match artifact.kind {
-        ArtifactKind::FatJar => format!("{APP_DIR}/{file_name}"),
+        ArtifactKind::FatJar | ArtifactKind::Native => format!("{APP_DIR}/{file_name}"),
         ArtifactKind::Dist => APP_DIR.to_owned(),
         ArtifactKind::War => format!("{}/ROOT.war", plan.webapps_dir),
     }
@@ -112,7 +112,7 @@ fn artifact_location(plan: &Plan, artifact: &Artifact) -> String {
 fn package_location(plan: &Plan, artifact: &Artifact, package: &Package) -> String {
     match artifact.kind {
         ArtifactKind::Dist => format!("{APP_DIR}/{}", package.location),
-        ArtifactKind::FatJar | ArtifactKind::War => {
+        ArtifactKind::FatJar | ArtifactKind::War | ArtifactKind::Native => {
             format!("{}!/{}", artifact_location(plan, artifact), package.location)
         }
     }
@@ -180,9 +180,21 @@ fn base_component(base: &Base) -> Option<Component> {
 pub fn sbom(plan: &Plan, artifact: &Artifact, inventory: &Inventory, base: &Base) -> Vec<u8> {
     let app_location = match artifact.kind {
         ArtifactKind::Dist => package_location(plan, artifact, &inventory.app),
-        ArtifactKind::FatJar | ArtifactKind::War => artifact_location(plan, artifact),
+        ArtifactKind::FatJar | ArtifactKind::War | ArtifactKind::Native => artifact_location(plan, artifact),
     };
-    let app = component("application", &inventory.app, app_location);
+    let mut app = component("application", &inventory.app, app_location);
+    if let Some(native) = &artifact.native {
+        // What is known of a native executable: its hash (above), and from its ELF headers
+        // how it links; the Java packages compiled into it are not listed (no jar names them).
+        app.properties.push(Property { name: "slipway:native-architecture", value: native.architecture.clone() });
+        app.properties.push(Property { name: "slipway:native-linkage", value: native.linkage.as_str().to_owned() });
+        if let Some(interpreter) = &native.interpreter {
+            app.properties.push(Property { name: "slipway:native-interpreter", value: interpreter.clone() });
+        }
+        for library in &native.needs {
+            app.properties.push(Property { name: "slipway:native-needs", value: library.clone() });
+        }
+    }
     let mut components: Vec<Component> = Vec::new();
     for package in &inventory.packages {
         let library = component("library", package, package_location(plan, artifact, package));

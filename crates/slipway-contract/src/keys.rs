@@ -50,9 +50,13 @@ pub mod build_jar {
     use super::OutputKey;
 
     pub const STEP: &str = "build-jar";
-    pub const ARTIFACT: OutputKey =
-        OutputKey::new("artifact", "SLIPWAY_ARTIFACT", "The built artifact: a fat JAR, a dist directory or a WAR");
-    pub const KIND: OutputKey = OutputKey::new("kind", "SLIPWAY_KIND", "The artifact's kind: fat-jar, dist or war");
+    pub const ARTIFACT: OutputKey = OutputKey::new(
+        "artifact",
+        "SLIPWAY_ARTIFACT",
+        "The built artifact: a fat JAR, a dist directory, a WAR or a native executable",
+    );
+    pub const KIND: OutputKey =
+        OutputKey::new("kind", "SLIPWAY_KIND", "The artifact's kind: fat-jar, dist, war or native");
     pub const MAIN_CLASS: OutputKey = OutputKey::new("main-class", "SLIPWAY_MAIN_CLASS", "The artifact's main class");
     pub const JAVA_RELEASE: OutputKey =
         OutputKey::new("java-release", "SLIPWAY_JAVA_RELEASE", "The Java release the artifact's classes need");
@@ -63,7 +67,18 @@ pub mod build_jar {
         OutputKey::new("size-bytes", "SLIPWAY_SIZE_BYTES", "The artifact's size in bytes");
     pub const TOOL: OutputKey =
         OutputKey::new("tool", "SLIPWAY_TOOL", "The build tool that ran: maven or gradle (none with --jar)");
-    pub const ALL: &[OutputKey] = &[ARTIFACT, KIND, MAIN_CLASS, JAVA_RELEASE, VERSION, SHA256, SIZE_BYTES, TOOL];
+    pub const LINKAGE: OutputKey = OutputKey::new(
+        "linkage",
+        "SLIPWAY_LINKAGE",
+        "A native executable's linkage: static or dynamic (empty for a JVM artifact)",
+    );
+    pub const NEEDS: OutputKey = OutputKey::new(
+        "needs",
+        "SLIPWAY_NEEDS",
+        "The shared libraries a dynamic native executable needs (DT_NEEDED), comma-separated",
+    );
+    pub const ALL: &[OutputKey] =
+        &[ARTIFACT, KIND, MAIN_CLASS, JAVA_RELEASE, VERSION, SHA256, SIZE_BYTES, TOOL, LINKAGE, NEEDS];
 }
 
 pub mod containerize {
@@ -214,7 +229,7 @@ mod tests {
             }
             seen.push((step, key.key));
         }
-        assert_eq!(seen.len(), 38);
+        assert_eq!(seen.len(), 40);
     }
 
     #[test]

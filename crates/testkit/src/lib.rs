@@ -471,15 +471,38 @@ pub fn maven_war_ready() -> bool {
 /// The tomcat:10-jre17 stand-in `scripts/test-services.sh start` pushes to the test registry
 /// (`SLIPWAY_TEST_TOMCAT_IMAGE`), when the registry holds it.
 pub fn test_tomcat_image() -> Option<String> {
+    test_base_image("SLIPWAY_TEST_TOMCAT_IMAGE", "slipway/tomcat:10-jre17", "the Tomcat base")
+}
+
+/// The gcr.io/distroless/base-debian12 stand-in (glibc only) `scripts/test-services.sh start`
+/// pushes to the test registry (`SLIPWAY_TEST_GLIBC_IMAGE`), when the registry holds it.
+pub fn test_glibc_image() -> Option<String> {
+    test_base_image("SLIPWAY_TEST_GLIBC_IMAGE", "slipway/glibc:12", "the glibc base")
+}
+
+/// A base image of the test registry, named by `variable` or `default` (`repository:tag`).
+fn test_base_image(variable: &str, default: &str, what: &str) -> Option<String> {
     let registry = test_registry()?;
-    let image =
-        std::env::var("SLIPWAY_TEST_TOMCAT_IMAGE").unwrap_or_else(|_| format!("{registry}/slipway/tomcat:10-jre17"));
+    let image = std::env::var(variable).unwrap_or_else(|_| format!("{registry}/{default}"));
     let (repository, tag) = image.strip_prefix(&format!("{registry}/")).and_then(|rest| rest.rsplit_once(':'))?;
     let port = registry.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(5555);
     let serving = http_get(port, &format!("/v2/{repository}/tags/list"))
         .is_ok_and(|(status, body)| status == 200 && body.contains(&format!("\"{tag}\"")));
-    prerequisite(&format!("the Tomcat base {image} in the test registry (scripts/test-services.sh start)"), serving)
+    prerequisite(&format!("{what} {image} in the test registry (scripts/test-services.sh start)"), serving)
         .then_some(image)
+}
+
+/// gcc with glibc's static libraries (`gcc -static` works), to make the native executables
+/// the native tests containerize.
+pub fn gcc_static_ready() -> bool {
+    let static_libc = Command::new("gcc")
+        .arg("-print-file-name=libc.a")
+        .output()
+        .is_ok_and(|out| Path::new(String::from_utf8_lossy(&out.stdout).trim()).is_absolute());
+    prerequisite(
+        "gcc with glibc's static libraries (apt-get install gcc libc6-dev)",
+        command_works("gcc", &["--version"]) && static_libc,
+    )
 }
 
 /// Builds the sample WAR with Maven into `dir` and returns the war.
