@@ -129,3 +129,38 @@ fn a_stalled_upload_never_outlives_the_timeout() {
     assert!(proxy.stats.stalls.load(Ordering::Relaxed) > 0);
     assert!(run.stdout.is_empty(), "no outputs: {}", run.stdout);
 }
+
+#[test]
+fn a_push_cancelled_mid_upload_ends_at_once_and_moves_no_tag() {
+    let Some(registry) = OpenRegistry::start() else { return };
+    let work = tempfile::tempdir().unwrap();
+    // Every upload stalls halfway for an hour, so the job is cancelled mid-upload.
+    let proxy = FaultProxy::start(
+        registry.port,
+        FaultPlan { stall_mid_body: 1000, stall_for: Duration::from_secs(3600), ..FaultPlan::calm(4) },
+    )
+    .unwrap();
+    let layout = layout(work.path(), "scratch", 1, SIZES);
+    let mut command = push_image();
+    command.arg("--layout").arg(&layout).args(["--image", &format!("127.0.0.1:{}/cancelled/app", proxy.port)]);
+    command.args(["--tag", "1", "--timeout", "10m"]);
+    let cancelled = slipway_testkit::interrupt::run_interrupted(command, work.path(), "==> push", "TERM");
+    let run = &cancelled.run;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let ended_after = cancelled.ended_after.expect("the push started");
+    assert!(ended_after < Duration::from_secs(3), "ended {ended_after:?} after SIGTERM, not at --timeout");
+    let errors: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("push-image: error: ")).collect();
+    assert_eq!(
+        errors,
+        ["push-image: error: interrupted by SIGTERM (the job was cancelled); the step stopped before it finished"]
+    );
+    assert!(run.stdout.is_empty(), "no outputs: {}", run.stdout);
+    // Nothing half done: the tag was never moved (a manifest goes up after its blobs).
+    assert!(verify_image(registry.port, "cancelled/app", "1", None).is_err(), "the tag exists after a cancelled push");
+
+    // And the next push, without faults, completes.
+    proxy.set_plan(FaultPlan::calm(5));
+    let next = push(&layout, &format!("127.0.0.1:{}/cancelled/app", proxy.port), &[], work.path());
+    assert_eq!(next.code, 0, "{}", next.stderr);
+    assert_eq!(verify_image(registry.port, "cancelled/app", "1", None).unwrap(), top_digest(&layout));
+}
