@@ -302,14 +302,20 @@ fn deploy_args(image: &'static str, timeout: &'static str) -> Vec<&'static str> 
     vec!["--name", NAME, "--namespace", NS, "--image", image, "--timeout", timeout]
 }
 
-/// The last template slipway sent for the Deployment (apply or update).
+/// The last template slipway sent for the Deployment: `apply`, `forced apply` (a
+/// rollback), or another method.
 fn sent_images(fake: &FakeKube) -> Vec<(String, String)> {
     fake.requests()
         .into_iter()
         .filter(|r| r.path == deployment_path() && matches!(r.method.as_str(), "PATCH" | "PUT"))
         .map(|r| {
+            let how = match (r.method.as_str(), r.param("force")) {
+                ("PATCH", Some("true")) if r.content_type.starts_with("application/apply-patch") => "forced apply",
+                ("PATCH", _) if r.content_type.starts_with("application/apply-patch") => "apply",
+                (method, _) => method,
+            };
             (
-                r.method.clone(),
+                how.to_owned(),
                 r.json()["spec"]["template"]["spec"]["containers"][0]["image"].as_str().unwrap_or_default().to_owned(),
             )
         })
@@ -374,7 +380,7 @@ fn assert_rolled_back(fake: &FakeKube, run: &StepRun, reason: &str) {
     let sent = sent_images(fake);
     assert_eq!(
         sent.last().map(|(method, image)| (method.as_str(), image.as_str())),
-        Some(("PUT", V1)),
+        Some(("forced apply", V1)),
         "the previous template was put back ({sent:?}); error: {error}"
     );
 }
@@ -429,7 +435,7 @@ fn a_first_deployment_that_fails_has_nothing_to_roll_back_to() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(run.output("status"), Some("failed"));
     assert!(run.stderr.contains("nothing to roll back to"), "{}", run.stderr);
-    assert!(sent_images(&fake).iter().all(|(method, _)| method == "PATCH"), "no undo");
+    assert!(sent_images(&fake).iter().all(|(how, _)| how == "apply"), "no undo");
 }
 
 #[test]
@@ -443,7 +449,10 @@ fn rollback_puts_the_previous_revision_back() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.output("status"), Some("rolled-back"));
     assert_eq!(run.output("deployment-id"), Some("shop-prod/shop@3"), "the old ReplicaSet comes back as revision 3");
-    assert_eq!(sent_images(&fake).last().map(|(m, i)| (m.clone(), i.clone())), Some(("PUT".to_owned(), V1.to_owned())));
+    assert_eq!(
+        sent_images(&fake).last().map(|(m, i)| (m.clone(), i.clone())),
+        Some(("forced apply".to_owned(), V1.to_owned()))
+    );
 }
 
 #[test]
@@ -633,7 +642,10 @@ fn rollback_to_a_named_version_and_the_namespace_from_the_context() {
     assert_eq!(run.output("status"), Some("rolled-back"));
     assert_eq!(run.output("version-label"), Some("1.0.0"));
     assert_eq!(run.output("previous-version"), Some("3.0.0"));
-    assert_eq!(sent_images(&fake).last().map(|(m, i)| (m.clone(), i.clone())), Some(("PUT".to_owned(), V1.to_owned())));
+    assert_eq!(
+        sent_images(&fake).last().map(|(m, i)| (m.clone(), i.clone())),
+        Some(("forced apply".to_owned(), V1.to_owned()))
+    );
     let missing = run_env(&kubeconfig, &["--name", NAME, "--rollback", "--version-label", "0.9.0"], &[]);
     assert_eq!(missing.code, 2, "{}", missing.stderr);
     assert!(missing.stderr.contains("no earlier revision labelled 0.9.0"), "{}", missing.stderr);
@@ -721,7 +733,7 @@ fn a_canary_runs_beside_the_main_deployment_then_is_promoted() {
     assert_eq!(promoted.output("url"), Some("http://shop.shop-prod.svc.cluster.local"));
     assert_eq!(
         sent_images(&fake),
-        [("PATCH".to_owned(), V2.to_owned())],
+        [("apply".to_owned(), V2.to_owned())],
         "the main Deployment rolled to the canary's image"
     );
     let deleted = sent_to(&fake, "DELETE", "deployments", "shop-canary");
@@ -799,7 +811,7 @@ fn a_first_canary_is_simply_deployed_and_blue_green_needs_a_service_on_a_colour(
         "{}",
         run.stderr
     );
-    assert_eq!(sent_images(&fake), [("PATCH".to_owned(), V2.to_owned())]);
+    assert_eq!(sent_images(&fake), [("apply".to_owned(), V2.to_owned())]);
     assert!(stored(&fake, "deployments", "shop-canary").is_none());
 
     let fake = running_v1(&[]);
@@ -959,7 +971,7 @@ fn a_judged_canary_that_stays_healthy_goes_through_every_step_and_is_promoted() 
         .map(|r| r.json()["spec"]["replicas"].clone())
         .collect();
     assert_eq!(replicas, [json!(1), json!(2)], "each step scales the canary");
-    assert_eq!(sent_images(&fake), [("PATCH".to_owned(), V2.to_owned())], "then the main Deployment rolls to it");
+    assert_eq!(sent_images(&fake), [("apply".to_owned(), V2.to_owned())], "then the main Deployment rolls to it");
     assert!(stored(&fake, "deployments", "shop-canary").is_none(), "and the canary goes");
     let summary = run.summary.clone().unwrap_or_default();
     for step in ["step 1 of 2 at 25%", "step 2 of 2 at 50%", "final watch at 100%"] {
@@ -994,7 +1006,7 @@ fn a_gate_crossed_during_the_final_bake_rolls_the_main_deployment_back() {
     let sent = sent_images(&fake);
     assert_eq!(
         sent,
-        [("PATCH".to_owned(), V2.to_owned()), ("PUT".to_owned(), V1.to_owned())],
+        [("apply".to_owned(), V2.to_owned()), ("forced apply".to_owned(), V1.to_owned())],
         "rolled to V2 for the final watch, then its previous revision put back"
     );
     assert!(stored(&fake, "deployments", "shop-canary").is_none(), "the canary is removed");
@@ -1135,4 +1147,222 @@ fn a_canary_step_that_fails_leaves_the_canary_where_it_was_for_promote_or_reject
     let canary = stored(&fake, "deployments", "shop-canary").expect("the canary stays for --promote or --reject");
     assert_eq!(canary["spec"]["replicas"], 1, "at its first step");
     assert!(sent_images(&fake).iter().all(|(_, image)| image == V1), "the main Deployment is untouched");
+}
+
+/// What kubectl's rollout undo or slipway's earlier rollback did: an update (here a PUT)
+/// of the Deployment with `image` in its template, under the field manager `manager`.
+fn update_as(fake: &FakeKube, manager: &str, image: &str) {
+    use std::io::{Read, Write};
+    let mut object = stored(fake, "deployments", NAME).unwrap();
+    object["spec"]["template"]["spec"]["containers"][0]["image"] = json!(image);
+    let body = object.to_string();
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", fake.port)).unwrap();
+    write!(
+        stream,
+        "PUT {}?fieldManager={manager} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        deployment_path(),
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// Who holds the Deployment's `.spec.template` in the fake's managedFields.
+fn template_owners(fake: &FakeKube) -> Vec<(String, String)> {
+    let deployment = stored(fake, "deployments", NAME).unwrap();
+    deployment["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry["fieldsV1"]["f:spec"].get("f:template").is_some())
+        .map(|entry| (entry["manager"].as_str().unwrap().to_owned(), entry["operation"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+#[test]
+fn a_deployment_after_a_rollback_applies_without_a_conflict() {
+    let fake = cluster(Controller::new(&[]), no_intercept);
+    // The fake keeps field management as server-side apply does: `slipway` updating is
+    // another manager than `slipway` applying, so an update of the template (what the
+    // rollback was, a PUT) makes the next apply of it conflict.
+    assert_eq!(run(&fake, &deploy_args(V1, "2m")).code, 0);
+    update_as(&fake, "slipway", V2);
+    assert_eq!(template_owners(&fake), [("slipway".to_owned(), "Update".to_owned())]);
+    let conflicted = run(&fake, &deploy_args(V3, "2m"));
+    assert_eq!(conflicted.code, 1, "{}", conflicted.stderr);
+    assert!(conflicted.stderr.contains(".spec.template (owned by slipway)"), "{}", conflicted.stderr);
+
+    // The rollback is an apply by slipway, forced, of the whole Deployment.
+    let fake = cluster(Controller::new(&[]), no_intercept);
+    for image in [V1, V2] {
+        assert_eq!(run(&fake, &deploy_args(image, "2m")).code, 0);
+    }
+    fake.store.lock().unwrap().requests.clear();
+    let rollback = run(&fake, &["--rollback", "--name", NAME, "--namespace", NS]);
+    assert_eq!(rollback.code, 0, "{}", rollback.stderr);
+    let writes: Vec<Recorded> =
+        fake.requests().into_iter().filter(|r| r.method != "GET" && r.path == deployment_path()).collect();
+    assert_eq!(writes.len(), 1, "one write: {writes:?}");
+    let sent = &writes[0];
+    assert_eq!((sent.method.as_str(), sent.content_type.as_str()), ("PATCH", "application/apply-patch+yaml"));
+    assert_eq!((sent.param("fieldManager"), sent.param("force")), (Some("slipway"), Some("true")));
+    let body = sent.json();
+    assert_eq!((body["apiVersion"].as_str(), body["kind"].as_str()), (Some("apps/v1"), Some("Deployment")));
+    assert_eq!(body["spec"]["template"]["spec"]["containers"][0]["image"], V1);
+    assert!(body["spec"]["template"]["metadata"]["labels"].get("pod-template-hash").is_none());
+    for field in ["replicas", "selector", "strategy", "progressDeadlineSeconds"] {
+        assert!(body["spec"].get(field).is_some(), "the whole spec, so the apply drops none of it: {field}");
+    }
+    let metadata = body["metadata"].as_object().unwrap();
+    for field in ["managedFields", "resourceVersion", "uid", "generation"] {
+        assert!(!metadata.contains_key(field), "the server's own {field} is not sent");
+    }
+    assert!(body["metadata"]["annotations"].get("deployment.kubernetes.io/revision").is_none());
+    assert_eq!(body["metadata"]["annotations"]["slipway.dev/image"], V1);
+    assert!(body.get("status").is_none());
+    assert_eq!(template_owners(&fake), [("slipway".to_owned(), "Apply".to_owned())]);
+
+    // And the next deployment applies as any other, unforced.
+    let next = run(&fake, &deploy_args(V3, "2m"));
+    assert_eq!(next.code, 0, "{}", next.stderr);
+    assert_eq!(next.output("status"), Some("deployed"));
+    assert_eq!(sent_images(&fake).last().map(|(how, image)| (how.as_str(), image.as_str())), Some(("apply", V3)));
+}
+
+#[test]
+fn mixing_strategies_on_one_app_is_refused_before_any_change() {
+    let only_reads = |fake: &FakeKube| {
+        let writes: Vec<Recorded> = fake.requests().into_iter().filter(|r| r.method != "GET").collect();
+        assert!(writes.is_empty(), "nothing changed: {writes:?}");
+    };
+    // A blue-green app: neither a rolling deployment nor a canary reapplies its Service.
+    let fake = cluster(Controller::new(&[]), no_intercept);
+    assert_eq!(run(&fake, &blue_green(V1, "1.0.0")).code, 0);
+    let waiting = run(&fake, &deploy_args(V2, "2m"));
+    assert_eq!(waiting.code, 2, "{}", waiting.stderr);
+    assert!(
+        waiting.stderr.contains("its preview Service shop-preview waits for --promote or --reject"),
+        "{}",
+        waiting.stderr
+    );
+    assert_eq!(run(&fake, &finish("--promote")).code, 0);
+    fake.store.lock().unwrap().requests.clear();
+    for (args, what) in [
+        (deploy_args(V2, "2m"), "a --strategy rolling deployment"),
+        (with(deploy_args(V2, "2m"), &["--strategy", "direct"]), "a --strategy direct deployment"),
+        (canary_args(V2), "a --strategy canary deployment"),
+    ] {
+        let refused = run(&fake, &args);
+        assert_eq!(refused.code, 2, "{what}: {}", refused.stderr);
+        assert!(
+            refused.stderr.contains(&format!(
+                "the app shop in namespace shop-prod runs blue-green (its Service shop selects the colour blue): {what} would apply the Service shop without the colour"
+            )),
+            "{}",
+            refused.stderr
+        );
+        assert!(refused.stderr.contains("deploy it with --strategy blue-green"), "{}", refused.stderr);
+    }
+    only_reads(&fake);
+    assert_eq!(selector_colour(&fake, NAME).as_deref(), Some("blue"));
+
+    // An unfinished canary: a rolling deployment or a rollback would leave it serving.
+    let fake = running_v1(&[]);
+    let canary = run(&fake, &canary_args(V2));
+    assert_eq!(canary.output("status"), Some("canary"), "{}", canary.stderr);
+    fake.store.lock().unwrap().requests.clear();
+    for (args, what) in [
+        (deploy_args(V3, "2m"), "then a --strategy rolling deployment"),
+        (vec!["--rollback", "--name", NAME, "--namespace", NS], "then --rollback"),
+    ] {
+        let refused = run(&fake, &args);
+        assert_eq!(refused.code, 2, "{}", refused.stderr);
+        assert!(
+            refused.stderr.contains("a canary shop-canary runs 2.0.0 beside shop in namespace shop-prod, taking a share of its traffic: finish it first with --strategy canary --promote or --reject"),
+            "{}",
+            refused.stderr
+        );
+        assert!(refused.stderr.contains(what), "{}", refused.stderr);
+    }
+    // Blue-green over it was refused already (its Service selects every pod).
+    let refused = run(&fake, &blue_green(V3, "3.0.0"));
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    only_reads(&fake);
+    // A new canary replaces the unfinished one, as before.
+    let replaced = run(&fake, &with(deploy_args(V3, "2m"), &["--strategy", "canary", "--version-label", "3.0.0"]));
+    assert_eq!(replaced.code, 0, "{}", replaced.stderr);
+    assert!(
+        replaced.stderr.contains("an unfinished canary shop-canary runs 2.0.0; it is replaced"),
+        "{}",
+        replaced.stderr
+    );
+}
+
+#[test]
+fn a_blue_green_rollback_scales_the_previous_colour_up_switches_back_and_scales_the_other_down() {
+    let (fake, controller) = cluster_with_controller(Controller::new(&[]), no_intercept);
+    let rollback = || vec!["--rollback", "--name", NAME, "--namespace", NS];
+    assert_eq!(run(&fake, &blue_green(V1, "1.0.0")).code, 0);
+    assert_eq!(run(&fake, &finish("--promote")).code, 0);
+    let first = run(&fake, &rollback());
+    assert_eq!(first.code, 2, "{}", first.stderr);
+    assert!(
+        first.stderr.contains("there is no previous colour to roll back to: no Deployment shop-green"),
+        "{}",
+        first.stderr
+    );
+    assert_eq!(run(&fake, &blue_green(V2, "2.0.0")).code, 0);
+    let waiting = run(&fake, &rollback());
+    assert_eq!(waiting.code, 2, "{}", waiting.stderr);
+    assert!(waiting.stderr.contains("finish it with --strategy blue-green --reject"), "{}", waiting.stderr);
+    assert_eq!(run(&fake, &finish("--promote")).code, 0);
+    assert_eq!(stored(&fake, "deployments", "shop-blue").unwrap()["spec"]["replicas"], 0);
+    let named = run(&fake, &with(rollback(), &["--version-label", "0.9.0"]));
+    assert_eq!(named.code, 2, "{}", named.stderr);
+    assert!(named.stderr.contains("shop-blue keeps 1.0.0, not 0.9.0"), "{}", named.stderr);
+
+    // The old colour cannot come back: it is scaled to 0 again and the Service stays.
+    controller.lock().unwrap().behaviours.insert(V1.to_owned(), Behaviour::CrashLoop);
+    fake.store.lock().unwrap().requests.clear();
+    let failed = run(&fake, &with(rollback(), &["--timeout", "1m"]));
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert_eq!(failed.output("status"), Some("unchanged"), "{}", failed.stderr);
+    assert!(failed.stderr.contains("shop-blue (1.0.0) did not come back"), "{}", failed.stderr);
+    assert!(failed.stderr.contains("CrashLoopBackOff"), "{}", failed.stderr);
+    assert_eq!(selector_colour(&fake, NAME).as_deref(), Some("green"));
+    assert!(sent_to(&fake, "PATCH", "services", NAME).is_empty());
+    assert_eq!(stored(&fake, "deployments", "shop-blue").unwrap()["spec"]["replicas"], 0);
+
+    controller.lock().unwrap().behaviours.insert(V1.to_owned(), Behaviour::Healthy);
+    fake.store.lock().unwrap().requests.clear();
+    let back = run(&fake, &rollback());
+    assert_eq!(back.code, 0, "{}", back.stderr);
+    assert_eq!(back.output("status"), Some("rolled-back"));
+    assert_eq!(back.output("version-label"), Some("1.0.0"));
+    assert_eq!(back.output("previous-version"), Some("2.0.0"));
+    assert!(
+        back.output("deployment-id").is_some_and(|id| id.starts_with("shop-prod/shop-blue")),
+        "{:?}",
+        back.output("deployment-id")
+    );
+    assert_eq!(selector_colour(&fake, NAME).as_deref(), Some("blue"));
+    // In order: blue up (at its own template), the switch, green down.
+    let writes: Vec<(String, Value)> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .map(|r| (r.path.rsplit('/').next().unwrap().to_owned(), r.json()))
+        .collect();
+    let order: Vec<&str> = writes.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(order, ["shop-blue", NAME, "shop-green"]);
+    assert_eq!(writes[0].1["spec"]["replicas"], 2);
+    assert_eq!(writes[0].1["spec"]["template"]["spec"]["containers"][0]["image"], V1);
+    assert_eq!(writes[1].1["spec"]["selector"]["slipway.dev/color"], "blue");
+    assert_eq!(writes[2].1["spec"]["replicas"], 0);
+    assert_eq!(writes[2].1["spec"]["template"]["spec"]["containers"][0]["image"], V2, "kept at its template");
+    let pods_of_blue =
+        fake.store.lock().unwrap().list(&format!("/api/v1/namespaces/{NS}/pods"), Some("slipway.dev/color=blue")).len();
+    assert_eq!(pods_of_blue, 2);
 }

@@ -49,8 +49,10 @@ impl Kubernetes {
                 "nothing serves {name} yet: the new version takes all traffic at once, unjudged (a canary needs a live Deployment beside it)"
             )));
         };
+        // A canary beside a blue-green app's colours is refused, as a rolling deployment is.
+        let others = self.others(deadline).await?;
+        self.refuse_over(&others, "a --strategy canary deployment", true)?;
         let canary = canary_name(&self.settings);
-        let existing = self.get_deployment_named(&canary, deadline, Stage::BeforeChange).await?;
         let previous = version_of(&live);
         let main = main_pods(&live);
         let steps = request.rollout.steps_or_default();
@@ -65,8 +67,8 @@ impl Kubernetes {
             "Deployment {ns}/{name} runs {previous} on {main} pod(s) (revision {})",
             super::rollout::revision(&live.metadata).unwrap_or(0)
         ));
-        if let Some(existing) = &existing {
-            plan = plan.now(format!("an unfinished canary {canary} runs {}; it is replaced", version_of(existing)));
+        if let Some(existing) = &others.canary {
+            plan = plan.now(format!("an unfinished canary {canary} runs {existing}; it is replaced"));
         }
         for object in &manifests.objects {
             plan = plan.step(format!("apply {} {} (server-side)", object.kind.as_str(), object.name));

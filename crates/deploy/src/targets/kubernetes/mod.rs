@@ -86,6 +86,21 @@ pub enum KubeState {
     PromoteColour { new: (Colour, Box<Deployment>), old: Option<(Colour, Box<Deployment>)> },
     /// Drop `new`'s Deployment and the preview.
     RejectColour { new: (Colour, Box<Deployment>), live: Option<(Colour, Box<Deployment>)> },
+    /// `--rollback` of blue-green: scale `to` (the previous colour) up, switch the
+    /// Service to it, scale `from` (the live one) down.
+    RollbackColour { to: (Colour, Box<Deployment>), from: Option<(Colour, Box<Deployment>)> },
+}
+
+/// What the cluster has of the app besides its main Deployment, read by a plan so that
+/// one strategy does not run over another's objects.
+#[derive(Debug, Default)]
+pub struct Others {
+    /// The colour the app's Service selects (the app runs blue-green).
+    pub colour: Option<String>,
+    /// Blue-green's preview Service is there: a colour waits for --promote or --reject.
+    pub preview: bool,
+    /// An unfinished canary runs this version.
+    pub canary: Option<String>,
 }
 
 impl Kubernetes {
@@ -210,6 +225,52 @@ impl Kubernetes {
             .await?
             .map_err(|e| api_error(&e, call, &self.server, Stage::AfterChange))?;
         Ok(list.items)
+    }
+
+    /// The app's Service, blue-green's preview Service and the canary's Deployment.
+    async fn others(&self, deadline: Instant) -> Result<Others, DeployError> {
+        let service = self.get_service(&self.settings.name, deadline, Stage::BeforeChange).await?;
+        let colour = service
+            .as_ref()
+            .and_then(|s| s.spec.as_ref())
+            .and_then(|spec| spec.selector.as_ref())
+            .and_then(|selector| selector.get(manifests::COLOR_LABEL).cloned());
+        let preview =
+            self.get_service(&manifests::preview_name(&self.settings), deadline, Stage::BeforeChange).await?.is_some();
+        let canary = self
+            .get_deployment_named(&manifests::canary_name(&self.settings), deadline, Stage::BeforeChange)
+            .await?
+            .map(|d| version_of(&d));
+        Ok(Others { colour, preview, canary })
+    }
+
+    /// Refuses (exit 2, before any change) what `what` (`--strategy rolling`, `--rollback`)
+    /// would do wrong over another strategy's objects: reapply a blue-green app's Service
+    /// without its colour, or leave an unfinished canary taking traffic (`canary_ok`: it
+    /// is replaced, as a new canary does).
+    fn refuse_over(&self, others: &Others, what: &str, canary_ok: bool) -> Result<(), DeployError> {
+        let (name, ns) = (&self.settings.name, self.settings.ns());
+        if others.colour.is_some() || others.preview {
+            let preview = manifests::preview_name(&self.settings);
+            let runs = match &others.colour {
+                Some(colour) => format!("its Service {name} selects the colour {colour}"),
+                None => format!("its preview Service {preview} waits for --promote or --reject"),
+            };
+            return Err(DeployError::Usage(format!(
+                "the app {name} in namespace {ns} runs blue-green ({runs}): {what} would apply the Service {name} without the colour, sending traffic to every pod of the app; deploy it with --strategy blue-green (--rollback switches back to the previous colour), or delete the Deployments {blue} and {green} and the Services {name} and {preview} first to change its strategy",
+                blue = Colour::Blue.deployment_name(&self.settings),
+                green = Colour::Green.deployment_name(&self.settings),
+            )));
+        }
+        if let Some(version) = &others.canary
+            && !canary_ok
+        {
+            let canary = manifests::canary_name(&self.settings);
+            return Err(DeployError::Usage(format!(
+                "a canary {canary} runs {version} beside {name} in namespace {ns}, taking a share of its traffic: finish it first with --strategy canary --promote or --reject, then {what}"
+            )));
+        }
+        Ok(())
     }
 
     fn selector(&self) -> String {
@@ -417,6 +478,9 @@ impl Kubernetes {
     }
 
     async fn plan_deploy(&self, request: &DeployRequest, deadline: Instant) -> Result<Plan<KubeState>, DeployError> {
+        let others = self.others(deadline).await?;
+        let strategy = request.strategy();
+        self.refuse_over(&others, &format!("a --strategy {strategy} deployment"), strategy == Strategy::Canary)?;
         let live = self.get_deployment(deadline, Stage::BeforeChange).await?;
         let previous = live.as_ref().map(version_of).unwrap_or_default();
         let manifests = Manifests::build(&self.settings, &request.image, &request.version_label, &self.trace);
@@ -552,13 +616,15 @@ impl Kubernetes {
         };
         let label = undo::version_of_set(&target);
         console.info(&format!("putting back revision {} ({label})", rollout::revision_of(&target).unwrap_or(0)));
-        let call = self.call("update", "deployments.apps", &self.settings.name);
-        let undone = undo::deployment_with_template(live, &target, &label)
-            .map_err(|why| DeployError::failed(why, Status::Unknown))?;
-        let params = kube::api::PostParams { dry_run: false, field_manager: Some(FIELD_MANAGER.to_owned()) };
-        let replaced = by(deadline, call, self.api::<Deployment>().replace(&self.settings.name, &params, &undone))
-            .await?
-            .map_err(|e| api_error(&e, call, &self.server, Stage::AfterChange))?;
+        // A forced server-side apply under slipway's own manager, not an update: see undo.
+        let call = self.call("patch", "deployments.apps", &self.settings.name);
+        let undone =
+            undo::rollback_apply(&live, &target, &label).map_err(|why| DeployError::failed(why, Status::Unknown))?;
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let replaced =
+            by(deadline, call, self.api::<Deployment>().patch(&self.settings.name, &params, &Patch::Apply(&undone)))
+                .await?
+                .map_err(|e| api_error(&e, call, &self.server, Stage::AfterChange))?;
         let generation = replaced.metadata.generation.unwrap_or(0);
         let digest = undo::digest_of_set(&target);
         self.wait_rollout(generation, digest.as_deref(), deadline, console).await.map_err(|end| {
@@ -583,6 +649,17 @@ impl Kubernetes {
     }
 
     async fn plan_rollback(&self, request: &DeployRequest, deadline: Instant) -> Result<Plan<KubeState>, DeployError> {
+        let others = self.others(deadline).await?;
+        if let Some(colour) = &others.colour {
+            let live = Colour::parse(colour).ok_or_else(|| {
+                DeployError::Usage(format!(
+                    "the Service {} selects the colour `{colour}`, neither blue nor green",
+                    self.settings.name
+                ))
+            })?;
+            return self.plan_rollback_colour(request, live, &others, deadline).await;
+        }
+        self.refuse_over(&others, "--rollback", false)?;
         let live = self.get_deployment(deadline, Stage::BeforeChange).await?.ok_or_else(|| {
             DeployError::Usage(format!(
                 "there is no Deployment {} in namespace {} to roll back",
@@ -752,6 +829,7 @@ impl Target for Kubernetes {
             }
             KubeState::PromoteColour { new, old } => self.promote_colour(new, old, deadline, console).await,
             KubeState::RejectColour { new, live } => self.reject_colour(new, live, deadline, console).await,
+            KubeState::RollbackColour { to, from } => self.rollback_colour(to, from, request, deadline, console).await,
         }
     }
 }
