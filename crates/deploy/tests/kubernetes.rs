@@ -1366,3 +1366,89 @@ fn a_blue_green_rollback_scales_the_previous_colour_up_switches_back_and_scales_
         fake.store.lock().unwrap().list(&format!("/api/v1/namespaces/{NS}/pods"), Some("slipway.dev/color=blue")).len();
     assert_eq!(pods_of_blue, 2);
 }
+
+const GATEWAY: [&str; 4] = ["--host", "shop.example.com", "--gateway", "public/infra"];
+
+fn route_path() -> String {
+    format!("/apis/gateway.networking.k8s.io/v1/namespaces/{NS}/httproutes/{NAME}")
+}
+
+/// The backends' (name, weight) of each HTTPRoute apply since the requests were cleared.
+fn route_weights(fake: &FakeKube) -> Vec<Vec<(String, u64)>> {
+    fake.requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH" && r.path == route_path())
+        .map(|r| {
+            r.json()["spec"]["rules"][0]["backendRefs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| (b["name"].as_str().unwrap().to_owned(), b["weight"].as_u64().unwrap()))
+                .collect()
+        })
+        .collect()
+}
+
+fn position(fake: &FakeKube, method: &str, path: &str) -> usize {
+    fake.requests().iter().position(|r| r.method == method && r.path == path).unwrap()
+}
+
+#[test]
+fn behind_a_gateway_an_http_route_takes_the_host_and_carries_the_canary_s_exact_share() {
+    let fake = cluster(Controller::new(&[]), no_intercept);
+    let first = run(&fake, &with(with(deploy_args(V1, "2m"), &GATEWAY), &["--version-label", "1.0.0"]));
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(first.output("url"), Some("https://shop.example.com"), "TLS is the Gateway's");
+    let route = fake.requests().into_iter().find(|r| r.path == route_path()).expect("the HTTPRoute is applied");
+    assert_eq!((route.method.as_str(), route.content_type.as_str()), ("PATCH", "application/apply-patch+yaml"));
+    assert_eq!(route.param("fieldManager"), Some("slipway"));
+    assert_eq!(
+        route.json()["spec"]["parentRefs"][0],
+        json!({ "group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "public", "namespace": "infra" })
+    );
+    assert!(fake.requests().iter().all(|r| !r.path.contains("/ingresses/")), "no Ingress");
+    assert_eq!(route_weights(&fake), [[(NAME.to_owned(), 1)]]);
+
+    // A canary: its pods apart from the app's Service, the route's weights the steps'.
+    fake.store.lock().unwrap().requests.clear();
+    let canary = run(&fake, &with(with(canary_args(V2), &GATEWAY), &["--steps", "25,50", "--bake", "1s"]));
+    assert_eq!(canary.code, 0, "{}", canary.stderr);
+    assert_eq!(canary.output("status"), Some("canary"), "{}", canary.stderr);
+    let shares = |a: u64, b: u64| vec![(NAME.to_owned(), a), ("shop-canary".to_owned(), b)];
+    assert_eq!(route_weights(&fake), [shares(75, 25), shares(50, 50)]);
+    assert!(
+        position(&fake, "PATCH", &route_path()) > position(&fake, "PATCH", &path_of("deployments", "shop-canary")),
+        "the route moves once the canary is there"
+    );
+    assert!(canary.stderr.contains("takes 50% of shop's traffic"), "{}", canary.stderr);
+    let deployment = stored(&fake, "deployments", "shop-canary").unwrap();
+    assert_eq!(deployment["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"], "shop-canary");
+    let service = stored(&fake, "services", "shop-canary").unwrap();
+    assert_eq!(service["spec"]["selector"]["app.kubernetes.io/name"], "shop-canary");
+    assert_eq!(stored(&fake, "services", NAME).unwrap()["spec"]["selector"], json!({ "app.kubernetes.io/name": NAME }));
+    assert!(sent_images(&fake).is_empty(), "the main Deployment is untouched");
+
+    // --reject: every request back to the app's Service before the canary goes.
+    fake.store.lock().unwrap().requests.clear();
+    let rejected =
+        run(&fake, &with(vec!["--strategy", "canary", "--reject", "--name", NAME, "--namespace", NS], &GATEWAY));
+    assert_eq!(rejected.code, 0, "{}", rejected.stderr);
+    assert_eq!(route_weights(&fake), [[(NAME.to_owned(), 1)]]);
+    assert!(
+        position(&fake, "PATCH", &route_path()) < position(&fake, "DELETE", &path_of("deployments", "shop-canary")),
+        "no request is sent to a backend being deleted"
+    );
+    assert!(stored(&fake, "deployments", "shop-canary").is_none());
+
+    // Bad input: TLS and the Ingress's class are the Ingress's.
+    let tls = run(&fake, &with(with(deploy_args(V1, "2m"), &GATEWAY), &["--tls-secret", "shop-tls"]));
+    assert_eq!(tls.code, 2, "{}", tls.stderr);
+    assert!(
+        tls.stderr.contains("with --gateway an HTTPRoute takes its place, and TLS is the Gateway listener's"),
+        "{}",
+        tls.stderr
+    );
+    let bad = run(&fake, &with(deploy_args(V1, "2m"), &["--host", "shop.example.com", "--gateway", "Public/infra"]));
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("--gateway"), "{}", bad.stderr);
+}

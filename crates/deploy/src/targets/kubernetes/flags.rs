@@ -83,6 +83,13 @@ pub struct KubernetesFlags {
     #[arg(long, env = "SLIPWAY_CONFIG_CLAIM", value_name = "NAME", requires = "config_volume")]
     pub config_claim: Option<String>,
 
+    /// Kubernetes: route --host through this Gateway API Gateway (NAME, or NAME/NAMESPACE
+    /// for one in another namespace) with an HTTPRoute (gateway.networking.k8s.io/v1)
+    /// instead of an Ingress; TLS is the Gateway listener's. A canary's steps are then the
+    /// route's backend weights, exactly.
+    #[arg(long, env = "SLIPWAY_GATEWAY", value_name = "NAME[/NAMESPACE]", requires = "host")]
+    pub gateway: Option<String>,
+
     /// Kubernetes: the TLS Secret (existing) for the --host Ingress.
     #[arg(long, env = "SLIPWAY_TLS_SECRET", value_name = "NAME", requires = "host")]
     pub tls_secret: Option<String>,
@@ -92,7 +99,8 @@ pub struct KubernetesFlags {
     pub ingress_class: Option<String>,
 
     /// Kubernetes: the URL the app is reached at (the url output). Default: https://<host>
-    /// with --tls-secret, http://<host>, else the Service's address inside the cluster.
+    /// with --tls-secret or --gateway, http://<host>, else the Service's address inside the
+    /// cluster.
     #[arg(long, env = "SLIPWAY_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
 
@@ -177,6 +185,8 @@ pub struct Settings {
     pub host: Option<String>,
     pub tls_secret: Option<String>,
     pub ingress_class: Option<String>,
+    /// `--gateway`: the HTTPRoute's parent, instead of an Ingress.
+    pub gateway: Option<GatewayRef>,
     pub public_url: Option<String>,
     /// Where the canary's or the new colour's Service answers this runner (`--preview-url`).
     pub preview_url: Option<String>,
@@ -186,6 +196,13 @@ pub struct Settings {
     /// `progressDeadlineSeconds`: inside `--timeout`, so the controller's own verdict
     /// comes before ours.
     pub progress_deadline_seconds: i32,
+}
+
+/// A Gateway API Gateway: its name, and its namespace when not the app's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayRef {
+    pub name: String,
+    pub namespace: Option<String>,
 }
 
 /// Where the configuration volume is mounted, and what backs it.
@@ -297,6 +314,29 @@ impl Settings {
         }
         let tls_secret = named(flags.tls_secret.as_deref(), "--tls-secret", dns_1123_subdomain)?;
         let ingress_class = named(flags.ingress_class.as_deref(), "--ingress-class", dns_1123_subdomain)?;
+        let gateway = match flags.gateway.as_deref().map(str::trim).filter(|g| !g.is_empty()) {
+            Some(text) => {
+                let (name, namespace) = match text.split_once('/') {
+                    Some((name, namespace)) => (name, Some(namespace)),
+                    None => (text, None),
+                };
+                dns_1123_subdomain("--gateway", name).map_err(usage)?;
+                if let Some(namespace) = namespace {
+                    dns_1123_label("--gateway's namespace", namespace).map_err(usage)?;
+                }
+                for (flag, given) in
+                    [("--tls-secret", tls_secret.is_some()), ("--ingress-class", ingress_class.is_some())]
+                {
+                    if given {
+                        return Err(usage(format!(
+                            "{flag} is for the --host Ingress; with --gateway an HTTPRoute takes its place, and TLS is the Gateway listener's (its certificateRefs)"
+                        )));
+                    }
+                }
+                Some(GatewayRef { name: name.to_owned(), namespace: namespace.map(str::to_owned) })
+            }
+            None => None,
+        };
         let preview_url = match flags.preview_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
             Some(url) => {
                 if !rollout.strategy.is_phased() {
@@ -333,6 +373,7 @@ impl Settings {
             host,
             tls_secret,
             ingress_class,
+            gateway,
             public_url: flags.public_url.as_deref().map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned),
             preview_url,
             strategy: rollout.strategy,

@@ -24,7 +24,9 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Event, Namespace, Pod, Secret, Service};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, LogParams, Patch, PatchParams,
+};
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use slipway_contract::Console;
@@ -328,6 +330,15 @@ impl Kubernetes {
                 let call = self.call("patch", "ingresses.networking.k8s.io", name);
                 (call, by(deadline, call, self.api::<Ingress>().patch(name, &params, &patch)).await?.map(|_| None))
             }
+            Kind::HttpRoute => {
+                let call = self.call("patch", "httproutes.gateway.networking.k8s.io", name);
+                let resource = ApiResource::from_gvk_with_plural(
+                    &GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute"),
+                    "httproutes",
+                );
+                let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), self.settings.ns(), &resource);
+                (call, by(deadline, call, api.patch(name, &params, &patch)).await?.map(|_| None))
+            }
             Kind::Deployment => {
                 let call = self.call("patch", "deployments.apps", name);
                 (call, by(deadline, call, self.api::<Deployment>().patch(name, &params, &patch)).await?.map(Some))
@@ -399,22 +410,36 @@ impl Kubernetes {
         }
     }
 
-    /// The pods of the Deployment's current ReplicaSet; `None` while it has none.
+    /// The pods of the Deployment's current ReplicaSet; `None` while it has none. Listed
+    /// by the Deployment's own selector (a canary behind a Gateway has its own name).
     async fn new_pods(&self, deployment: &Deployment, deadline: Instant) -> Result<Option<Vec<Pod>>, DeployError> {
+        let own = deployment
+            .spec
+            .selector
+            .match_labels
+            .as_ref()
+            .map(|labels| labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
+            .filter(|selector| !selector.is_empty())
+            .unwrap_or_else(|| self.selector());
         let sets: Vec<ReplicaSet> =
-            self.list("replicasets.apps", &ListParams::default().labels(&self.selector()), deadline).await?;
+            self.list("replicasets.apps", &ListParams::default().labels(&own), deadline).await?;
         let Some(hash) = new_replica_set(deployment, &sets).and_then(template_hash) else {
             return Ok(None);
         };
-        let selector = format!("{},{}={hash}", self.selector(), rollout::TEMPLATE_HASH_LABEL);
+        let selector = format!("{own},{}={hash}", rollout::TEMPLATE_HASH_LABEL);
         Ok(Some(self.list("pods", &ListParams::default().labels(&selector), deadline).await?))
     }
 
     /// The failure's story: the pods' states, recent events and the last log lines.
     async fn explain(&self, deadline: Instant) -> Vec<String> {
         let mut lines = Vec::new();
-        let pods: Vec<Pod> =
+        let mut pods: Vec<Pod> =
             self.list("pods", &ListParams::default().labels(&self.selector()), deadline).await.unwrap_or_default();
+        if self.settings.gateway.is_some() {
+            // A canary's pods behind a Gateway carry the canary's name.
+            let canary = format!("{}={}", manifests::NAME_LABEL, manifests::canary_name(&self.settings));
+            pods.extend(self.list("pods", &ListParams::default().labels(&canary), deadline).await.unwrap_or_default());
+        }
         lines.extend(pods.iter().map(rollout::describe_pod));
         let mut events: Vec<Event> = self.list("events", &ListParams::default(), deadline).await.unwrap_or_default();
         events
@@ -716,6 +741,7 @@ fn url(settings: &Settings) -> String {
         return url.clone();
     }
     match (&settings.host, &settings.tls_secret) {
+        (Some(host), _) if settings.gateway.is_some() => format!("https://{host}"),
         (Some(host), Some(_)) => format!("https://{host}"),
         (Some(host), None) => format!("http://{host}"),
         _ => format!("http://{}.{}.svc.cluster.local", settings.name, settings.ns()),
