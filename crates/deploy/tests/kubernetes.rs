@@ -1452,3 +1452,151 @@ fn behind_a_gateway_an_http_route_takes_the_host_and_carries_the_canary_s_exact_
     assert_eq!(bad.code, 2, "{}", bad.stderr);
     assert!(bad.stderr.contains("--gateway"), "{}", bad.stderr);
 }
+
+/// GitLab's expansion of `$NAME` and `${NAME}` in a variable's value, from `known`.
+fn gitlab_expand(text: &str, known: &HashMap<String, String>) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let (name, tail) = match after.strip_prefix('{') {
+            Some(braced) => braced.split_once('}').unwrap_or((braced, "")),
+            None => {
+                let end = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len());
+                (&after[..end], &after[end..])
+            }
+        };
+        out.push_str(known.get(name).map_or("", String::as_str));
+        rest = tail;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Runs `lines` (a job's script) as a GitLab runner does, in one `sh` that stops at the
+/// first failing command, with `variables` (expanded) and the deploy binary on PATH; the
+/// dotenv report `report` the job's steps wrote.
+fn gitlab_job(lines: &[String], variables: &[(String, String)], dir: &Path, report: &str) -> (i32, String, String) {
+    let mut known: HashMap<String, String> = HashMap::new();
+    for (name, value) in variables {
+        let value = gitlab_expand(value, &known);
+        known.insert(name.clone(), value);
+    }
+    let bin = Path::new(env!("CARGO_BIN_EXE_deploy")).parent().unwrap().to_owned();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let mut command = step_command("sh");
+    command.current_dir(dir).env_remove("KUBECONFIG").env("HOME", dir).env("PATH", path);
+    command.envs(&known).arg("-ec").arg(lines.join("\n"));
+    let output = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let report = std::fs::read_to_string(dir.join(report)).unwrap_or_default();
+    (output.status.code().unwrap_or(-1), stderr, report)
+}
+
+#[test]
+fn the_gitlab_example_deploys_through_the_agent_s_context_and_rolls_back_when_verify_fails() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../workflows-examples/gitlab/kubernetes.gitlab-ci.yml");
+    let pipeline: serde_yaml_ng::Value = serde_yaml_ng::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    let pairs = |value: &serde_yaml_ng::Value| -> Vec<(String, String)> {
+        value
+            .as_mapping()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str().unwrap().to_owned(), v.as_str().map_or_else(|| format!("{v:?}"), str::to_owned)))
+            .collect()
+    };
+    let lines = |value: &serde_yaml_ng::Value| -> Vec<String> {
+        value.as_sequence().unwrap().iter().map(|l| l.as_str().unwrap().to_owned()).collect()
+    };
+    let global = pairs(&pipeline["variables"]);
+    let (deploy_job, verify_job) = (&pipeline["deploy"], &pipeline["verify"]);
+
+    // The KUBECONFIG the agent injects: a context per agent, none current; this project's
+    // agent context gives the namespace.
+    let fake = cluster(Controller::new(&[]), no_intercept);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("agent-kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: gitlab\n  cluster:\n    server: http://127.0.0.1:{port}\n- name: elsewhere\n  cluster:\n    server: http://127.0.0.1:9\ncontexts:\n- name: acme/cluster-config:production\n  context:\n    cluster: gitlab\n    user: agent:1\n    namespace: {NS}\n- name: acme/cluster-config:staging\n  context:\n    cluster: elsewhere\n    user: agent:1\nusers:\n- name: agent:1\n  user:\n    token: ci:1:job-token\n",
+            port = fake.port
+        ),
+    )
+    .unwrap();
+    let project = |image: &str, version: &str| -> Vec<(String, String)> {
+        let mut variables: Vec<(String, String)> = [
+            ("CI_PROJECT_NAME", NAME),
+            ("CI_REGISTRY_IMAGE", "registry.example:5000/shop"),
+            ("KUBECONFIG", kubeconfig.to_str().unwrap()),
+            ("KUBE_CONTEXT", "acme/cluster-config:production"),
+            ("KUBE_NAMESPACE", NS),
+            ("APP_HOST", "shop.example.com"),
+            ("DB_PASSWORD", "s3cret-db-password"),
+            ("SLIPWAY_VERSION", version),
+            ("SLIPWAY_IMAGE_REF", image),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        // GitLab's order: the predefined variables (the project's name, its registry), the
+        // file's, then the project's settings and the dotenv reports of the needed jobs.
+        variables.splice(2..2, global.clone());
+        variables
+    };
+    let job_vars = |job: &serde_yaml_ng::Value, base: Vec<(String, String)>| {
+        let mut all = base;
+        all.extend(pairs(&job["variables"]));
+        all
+    };
+    for (image, version) in [(V1, "1.0.0"), (V2, "2.0.0")] {
+        let (code, stderr, report) = gitlab_job(
+            &lines(&deploy_job["script"]),
+            &job_vars(deploy_job, project(image, version)),
+            dir.path(),
+            "deploy.env",
+        );
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(slipway_testkit::output_value(&report, "SLIPWAY_STATUS"), Some("deployed"), "{report}");
+        assert_eq!(slipway_testkit::output_value(&report, "SLIPWAY_URL"), Some("https://shop.example.com"));
+        assert!(!stderr.contains("s3cret-db-password") && !report.contains("s3cret-db-password"));
+    }
+    let secret = stored(&fake, "secrets", "shop-env").expect("the Secret the pods read");
+    assert!(secret["data"]["DB_PASSWORD"].is_string());
+    let ingress = fake
+        .store
+        .lock()
+        .unwrap()
+        .objects
+        .get(&format!("/apis/networking.k8s.io/v1/namespaces/{NS}/ingresses/{NAME}"))
+        .cloned();
+    assert_eq!(ingress.unwrap()["spec"]["tls"][0]["secretName"], "shop-tls");
+
+    // verify failed: its after_script puts the previous revision back. Its variables hold
+    // the reports of the jobs it needs (build's version, deploy's outputs), not package's.
+    let verify_vars = |status: &str| {
+        let mut variables: Vec<(String, String)> =
+            job_vars(verify_job, project("", "2.0.0")).into_iter().filter(|(k, _)| k != "SLIPWAY_IMAGE_REF").collect();
+        for line in std::fs::read_to_string(dir.path().join("deploy.env")).unwrap().lines() {
+            let (key, value) = line.split_once('=').unwrap();
+            variables.push((key.to_owned(), value.to_owned()));
+        }
+        variables.push(("CI_JOB_STATUS".to_owned(), status.to_owned()));
+        variables
+    };
+    let failed = verify_vars("failed");
+    assert!(failed.iter().any(|(k, v)| k == "SLIPWAY_VERSION_LABEL" && v == "2.0.0"), "deploy's report: {failed:?}");
+    let (code, stderr, report) = gitlab_job(&lines(&verify_job["after_script"]), &failed, dir.path(), "rollback.env");
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(slipway_testkit::output_value(&report, "SLIPWAY_STATUS"), Some("rolled-back"), "{stderr}");
+    assert_eq!(slipway_testkit::output_value(&report, "SLIPWAY_VERSION_LABEL"), Some("1.0.0"), "{report}");
+    let main = stored(&fake, "deployments", NAME).unwrap();
+    assert_eq!(main["spec"]["template"]["spec"]["containers"][0]["image"], V1);
+    // A passing verify leaves it alone.
+    let passed = verify_vars("success");
+    let before = fake.requests().len();
+    let (code, _, _) = gitlab_job(&lines(&verify_job["after_script"]), &passed, dir.path(), "none.env");
+    assert_eq!(code, 0);
+    assert_eq!(fake.requests().len(), before, "no request");
+}
