@@ -299,7 +299,9 @@ fn run_env(kubeconfig: &str, args: &[&str], env: &[(&str, &str)]) -> StepRun {
 }
 
 fn deploy_args(image: &'static str, timeout: &'static str) -> Vec<&'static str> {
-    vec!["--name", NAME, "--namespace", NS, "--image", image, "--timeout", timeout]
+    // The images of these tests are in no registry: the pods' user is given (the image's
+    // own is read from a registry in the tests of --run-as below).
+    vec!["--name", NAME, "--namespace", NS, "--image", image, "--timeout", timeout, "--run-as", "65532:65532"]
 }
 
 /// The last template slipway sent for the Deployment: `apply`, `forced apply` (a
@@ -596,6 +598,8 @@ fn render_writes_what_apply_sends_without_a_cluster_or_a_secret_value() {
         "1.0.0",
         "--secret-env",
         "DB_PASSWORD",
+        "--run-as",
+        "65532:65532",
         "--render",
         "-",
     ]);
@@ -634,7 +638,11 @@ fn rollback_to_a_named_version_and_the_namespace_from_the_context() {
     // The kubeconfig's context names the namespace: no --namespace needed.
     let kubeconfig = fake.kubeconfig(Some(NS));
     for (image, label) in [(V1, "1.0.0"), (V2, "2.0.0"), (V3, "3.0.0")] {
-        let run = run_env(&kubeconfig, &["--name", NAME, "--image", image, "--version-label", label], &[]);
+        let run = run_env(
+            &kubeconfig,
+            &["--name", NAME, "--image", image, "--version-label", label, "--run-as", "65532"],
+            &[],
+        );
         assert_eq!(run.code, 0, "{label}: {}", run.stderr);
     }
     let run = run_env(&kubeconfig, &["--name", NAME, "--rollback", "--version-label", "1.0.0"], &[]);
@@ -1550,7 +1558,10 @@ fn the_gitlab_example_deploys_through_the_agent_s_context_and_rolls_back_when_ve
         all.extend(pairs(&job["variables"]));
         all
     };
-    for (image, version) in [(V1, "1.0.0"), (V2, "2.0.0")] {
+    // The images in a registry: deploy reads their user (containerize's) from their configs.
+    let registry = fake_registry(&["65532:65532", "65532:65532"]);
+    let (v1, v2) = (registry.images[0].as_str(), registry.images[1].as_str());
+    for (image, version) in [(v1, "1.0.0"), (v2, "2.0.0")] {
         let (code, stderr, report) = gitlab_job(
             &lines(&deploy_job["script"]),
             &job_vars(deploy_job, project(image, version)),
@@ -1592,11 +1603,198 @@ fn the_gitlab_example_deploys_through_the_agent_s_context_and_rolls_back_when_ve
     assert_eq!(slipway_testkit::output_value(&report, "SLIPWAY_STATUS"), Some("rolled-back"), "{stderr}");
     assert_eq!(slipway_testkit::output_value(&report, "SLIPWAY_VERSION_LABEL"), Some("1.0.0"), "{report}");
     let main = stored(&fake, "deployments", NAME).unwrap();
-    assert_eq!(main["spec"]["template"]["spec"]["containers"][0]["image"], V1);
+    assert_eq!(main["spec"]["template"]["spec"]["containers"][0]["image"], v1);
+    assert_eq!(main["spec"]["template"]["spec"]["securityContext"]["runAsUser"], 65532);
     // A passing verify leaves it alone.
     let passed = verify_vars("success");
     let before = fake.requests().len();
     let (code, _, _) = gitlab_job(&lines(&verify_job["after_script"]), &passed, dir.path(), "none.env");
     assert_eq!(code, 0);
     assert_eq!(fake.requests().len(), before, "no request");
+}
+
+/// A registry on loopback serving one image per entry of `users`, each with that `User` in
+/// its config (OCI manifest and config, by digest, anonymous pulls): their references, and
+/// the paths it was asked for.
+struct FakeRegistry {
+    images: Vec<String>,
+    asked: Arc<Mutex<Vec<String>>>,
+}
+
+fn fake_registry(users: &[&str]) -> FakeRegistry {
+    use sha2::Digest as _;
+    use std::io::{BufRead, BufReader, Write};
+    let digest = |bytes: &str| format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes.as_bytes())));
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut served: HashMap<String, (&'static str, String)> = HashMap::new();
+    let mut images = Vec::new();
+    for (index, user) in users.iter().enumerate() {
+        let config = json!({
+            "architecture": "amd64", "os": "linux",
+            "config": { "User": user, "Labels": { "image": index.to_string() } },
+            "rootfs": { "type": "layers", "diff_ids": [] },
+        })
+        .to_string();
+        let manifest = json!({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest(&config), "size": config.len() },
+            "layers": [],
+        })
+        .to_string();
+        images.push(format!("127.0.0.1:{port}/shop@{}", digest(&manifest)));
+        served.insert(
+            format!("/v2/shop/blobs/{}", digest(&config)),
+            ("application/vnd.oci.image.config.v1+json", config),
+        );
+        served.insert(
+            format!("/v2/shop/manifests/{}", digest(&manifest)),
+            ("application/vnd.oci.image.manifest.v1+json", manifest),
+        );
+    }
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&asked);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap_or(0) == 0 || header.trim().is_empty() {
+                    break;
+                }
+            }
+            let mut parts = line.split_whitespace();
+            let (method, path) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default().to_owned());
+            log.lock().unwrap().push(path.clone());
+            let (status, kind, body) = match served.get(&path) {
+                _ if path == "/v2/" => ("200 OK", "application/json", "{}".to_owned()),
+                Some((kind, body)) => ("200 OK", *kind, body.clone()),
+                None => ("404 Not Found", "application/json", r#"{"errors":[{"code":"MANIFEST_UNKNOWN"}]}"#.to_owned()),
+            };
+            let digest_header = if status.starts_with("200") && path != "/v2/" {
+                format!("Docker-Content-Digest: {}\r\n", digest(&body))
+            } else {
+                String::new()
+            };
+            let shown = if method == "HEAD" { "" } else { body.as_str() };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\n{digest_header}Content-Length: {}\r\nConnection: close\r\n\r\n{shown}",
+                body.len()
+            );
+        }
+    });
+    FakeRegistry { images, asked }
+}
+
+fn image_args(image: &str) -> Vec<String> {
+    ["--name", NAME, "--namespace", NS, "--image", image, "--timeout", "2m"].iter().map(|a| (*a).to_owned()).collect()
+}
+
+fn run_strings(fake: &FakeKube, args: &[String]) -> StepRun {
+    run(fake, &args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// The pod's and the container's runAsUser and runAsGroup in the Deployment `name` applied.
+fn applied_user(fake: &FakeKube, name: &str) -> Vec<(Value, Value)> {
+    let deployment = stored(fake, "deployments", name).unwrap();
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = &pod["containers"][0]["securityContext"];
+    vec![
+        (pod["securityContext"]["runAsUser"].clone(), pod["securityContext"]["runAsGroup"].clone()),
+        (container["runAsUser"].clone(), container["runAsGroup"].clone()),
+    ]
+}
+
+#[test]
+fn the_pods_run_as_the_image_s_numeric_user_and_a_name_or_root_is_refused_without_run_as() {
+    let registry = fake_registry(&["1000:2000", "app", "", "0", "1001"]);
+    let [numeric, named, unset, root, bare] = &registry.images[..] else { unreachable!() };
+    let fake = cluster(Controller::new(&[]), no_intercept);
+    let run = run_strings(&fake, &image_args(numeric));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(applied_user(&fake, NAME), [(json!(1000), json!(2000)), (json!(1000), json!(2000))]);
+    assert!(run.stderr.contains("the image's user `1000:2000`: runAsUser 1000, runAsGroup 2000"), "{}", run.stderr);
+    let asked = registry.asked.lock().unwrap().clone();
+    assert!(
+        asked.iter().any(|p| p.contains("/manifests/")) && asked.iter().any(|p| p.contains("/blobs/")),
+        "{asked:?}"
+    );
+
+    for (image, why) in [
+        (
+            named,
+            "runs as the user `app`, a name: Kubernetes can hold a container to runAsNonRoot by a numeric UID only",
+        ),
+        (unset, "names no User in its config, so it runs as root"),
+        (root, "runs as root (its config's User is `0`)"),
+    ] {
+        let fresh = cluster(Controller::new(&[]), no_intercept);
+        let refused = run_strings(&fresh, &image_args(image));
+        assert_eq!(refused.code, 2, "{}", refused.stderr);
+        assert!(
+            refused.stderr.contains(&format!("the image {image} {why}; give --run-as UID[:GID]")),
+            "{}",
+            refused.stderr
+        );
+        assert!(fresh.requests().is_empty(), "refused before any request to the cluster: {:?}", fresh.requests());
+    }
+    // A user without a group runs with the same id as its group.
+    let fresh = cluster(Controller::new(&[]), no_intercept);
+    assert_eq!(run_strings(&fresh, &image_args(bare)).code, 0);
+    assert_eq!(applied_user(&fresh, NAME)[0], (json!(1001), json!(1001)));
+
+    // --run-as decides, and the registry is not asked.
+    registry.asked.lock().unwrap().clear();
+    let mut args = image_args(named);
+    args.extend(["--run-as".to_owned(), "1500:1600".to_owned()]);
+    let given = run_strings(&fake, &args);
+    assert_eq!(given.code, 0, "{}", given.stderr);
+    assert_eq!(applied_user(&fake, NAME)[0], (json!(1500), json!(1600)));
+    assert!(registry.asked.lock().unwrap().is_empty());
+    // A registry that cannot be read is bad input too, before any change.
+    let fresh = cluster(Controller::new(&[]), no_intercept);
+    let gone = "127.0.0.1:9/shop@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    let unreadable = run_strings(&fresh, &image_args(gone));
+    assert_eq!(unreadable.code, 2, "{}", unreadable.stderr);
+    assert!(
+        unreadable.stderr.contains(&format!("cannot read the user {gone} runs as from its config")),
+        "{}",
+        unreadable.stderr
+    );
+    assert!(fresh.requests().is_empty());
+}
+
+#[test]
+fn a_promoted_canary_and_a_scaled_colour_keep_the_user_their_image_gave() {
+    let registry = fake_registry(&["1000", "2000", "3000"]);
+    let (one, two, three) = (&registry.images[0], &registry.images[1], &registry.images[2]);
+    let fake = cluster(Controller::new(&[]), no_intercept);
+    assert_eq!(run_strings(&fake, &image_args(one)).code, 0);
+    let mut canary = image_args(two);
+    canary.extend(["--strategy", "canary", "--version-label", "2.0.0"].map(str::to_owned));
+    let started = run_strings(&fake, &canary);
+    assert_eq!(started.output("status"), Some("canary"), "{}", started.stderr);
+    assert_eq!(applied_user(&fake, "shop-canary")[0], (json!(2000), json!(2000)));
+    // --promote has no image to read: the canary's pods' user goes to the main Deployment.
+    let promoted = run(&fake, &["--strategy", "canary", "--promote", "--name", NAME, "--namespace", NS]);
+    assert_eq!(promoted.code, 0, "{}", promoted.stderr);
+    assert_eq!(applied_user(&fake, NAME)[0], (json!(2000), json!(2000)));
+
+    // Blue-green: the old colour scaled to 0 keeps its own user.
+    let fake = cluster(Controller::new(&[]), no_intercept);
+    for image in [one, three] {
+        let mut args = image_args(image);
+        args.extend(["--strategy", "blue-green"].map(str::to_owned));
+        assert_eq!(run_strings(&fake, &args).code, 0);
+        assert_eq!(run(&fake, &finish("--promote")).code, 0);
+    }
+    assert_eq!(applied_user(&fake, "shop-blue")[0], (json!(1000), json!(1000)));
+    assert_eq!(applied_user(&fake, "shop-green")[0], (json!(3000), json!(3000)));
+    assert_eq!(stored(&fake, "deployments", "shop-blue").unwrap()["spec"]["replicas"], 0);
 }

@@ -29,6 +29,8 @@ fn render(dir: &Path, extra: &[&str]) -> std::path::PathBuf {
         IMAGE,
         "--version-label",
         "1.0.0-111111111111",
+        "--run-as",
+        "65532:65532",
         "--render",
     ]);
     command.arg(&file).args(extra);

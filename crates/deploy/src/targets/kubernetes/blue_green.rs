@@ -311,7 +311,8 @@ impl Kubernetes {
             ci_run_url: annotations.get(CI_RUN_ANNOTATION).cloned(),
         };
         let image = super::canary::image_of(live);
-        let mut object = deployment(&self.settings, &image, &version_of(live), &trace, Workload::Colour(colour));
+        let settings = self.settings_of(live);
+        let mut object = deployment(&settings, &image, &version_of(live), &trace, Workload::Colour(colour));
         if let Some(replicas) = replicas {
             object.body["spec"]["replicas"] = json!(replicas);
         }

@@ -229,7 +229,8 @@ impl Kubernetes {
                 .step(format!("delete Deployment {canary_name} and Service {canary_name}"));
             return Ok(plan.with_state(KubeState::RejectCanary { live: live.map(Box::new), canary: Box::new(canary) }));
         }
-        let mut manifests = Manifests::build(&self.settings, &image, &label, &self.trace);
+        // Without --run-as, the canary's pods' user (its image's) as it was applied.
+        let mut manifests = Manifests::build(&self.settings_of(&canary), &image, &label, &self.trace);
         // The Secret's values are read on a deployment only: applying it here without them
         // would empty it. The canary's deployment applied it already.
         manifests.objects.retain(|object| object.kind != Kind::Secret);

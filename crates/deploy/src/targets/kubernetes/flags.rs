@@ -60,9 +60,11 @@ pub struct KubernetesFlags {
     pub service_account: Option<String>,
 
     /// Kubernetes: the user (and group) the container runs as, non-root: UID[:GID].
-    /// Default: containerize's, 65532:65532.
-    #[arg(long, env = "SLIPWAY_RUN_AS", value_name = "UID[:GID]", default_value = "65532:65532")]
-    pub run_as: String,
+    /// Default: the image config's User (read from the registry; containerize's is
+    /// 65532:65532) when numeric and not root; a user name or root there is refused
+    /// without this flag.
+    #[arg(long, env = "SLIPWAY_RUN_AS", value_name = "UID[:GID]")]
+    pub run_as: Option<String>,
 
     /// Kubernetes: the path Prometheus scrapes (annotations on the pods).
     #[arg(long, env = "SLIPWAY_METRICS_PATH", value_name = "PATH")]
@@ -178,6 +180,9 @@ pub struct Settings {
     pub service_account: Option<String>,
     pub run_as_user: i64,
     pub run_as_group: i64,
+    /// No `--run-as`: the ids are the image's (see [`Settings::use_image_user`]); until
+    /// then they are root's, which `runAsNonRoot` refuses to start.
+    pub run_as_from_image: bool,
     pub check: String,
     pub metrics_path: Option<String>,
     pub secret_env: Vec<String>,
@@ -287,7 +292,11 @@ impl Settings {
         if let Some(path) = &metrics_path {
             http_path("--metrics-path", path).map_err(usage)?;
         }
-        let (run_as_user, run_as_group) = run_as(&flags.run_as).map_err(usage)?;
+        let run_as_from_image = flags.run_as.as_deref().is_none_or(|text| text.trim().is_empty());
+        let (run_as_user, run_as_group) = match flags.run_as.as_deref().filter(|_| !run_as_from_image) {
+            Some(text) => run_as(text).map_err(usage)?,
+            None => (0, 0),
+        };
         let service_account = named(flags.service_account.as_deref(), "--service-account", dns_1123_subdomain)?;
         let mut secret_env = Vec::new();
         for variable in flags.secret_env.iter().map(|v| v.trim()).filter(|v| !v.is_empty()) {
@@ -366,6 +375,7 @@ impl Settings {
             service_account,
             run_as_user,
             run_as_group,
+            run_as_from_image,
             check,
             metrics_path,
             secret_env,
@@ -381,6 +391,18 @@ impl Settings {
             force_conflicts: flags.force_conflicts,
             progress_deadline_seconds: progress_deadline(timeout),
         })
+    }
+
+    /// The ids of the image's config `User` (without `--run-as`): numeric and not root,
+    /// else bad input naming the image and what to do.
+    pub fn use_image_user(&mut self, image: &str, user: &str) -> Result<(), DeployError> {
+        let (uid, gid) = super::image_user::ids(user).map_err(|why| {
+            DeployError::Usage(format!(
+                "the image {image} {why}; give --run-as UID[:GID], a non-root user it can run as"
+            ))
+        })?;
+        (self.run_as_user, self.run_as_group) = (uid, gid);
+        Ok(())
     }
 
     /// The namespace once known; the kubeconfig's context may supply it, but an
@@ -608,7 +630,7 @@ mod tests {
             replicas: 2,
             cpu_request: "500m".into(),
             memory_limit: "768Mi".into(),
-            run_as: "65532:65532".into(),
+            run_as: Some("65532:65532".into()),
             ..KubernetesFlags::default()
         }
     }

@@ -743,7 +743,7 @@ mod tests {
             replicas: if flags.replicas == 0 { 2 } else { flags.replicas },
             cpu_request: if flags.cpu_request.is_empty() { "500m".into() } else { flags.cpu_request.clone() },
             memory_limit: if flags.memory_limit.is_empty() { "768Mi".into() } else { flags.memory_limit.clone() },
-            run_as: "65532:65532".into(),
+            run_as: Some("65532:65532".into()),
             ..flags
         };
         Settings::new(&app, &flags, &Rollout::plain(strategy), 8080, Duration::from_secs(1200)).unwrap()

@@ -13,6 +13,7 @@ mod blue_green;
 mod canary;
 mod client;
 pub mod flags;
+mod image_user;
 pub mod manifests;
 pub mod rollout;
 mod undo;
@@ -118,6 +119,9 @@ impl Kubernetes {
         let mut settings = Settings::new(app, flags, &request.rollout, request.port, request.timeout)?;
         let connection = client::connect(flags, env).await?;
         settings.namespace_from_context(connection.context_namespace.as_deref())?;
+        if settings.run_as_from_image && !request.image.is_empty() {
+            resolve_user(&mut settings, &request.image, console).await?;
+        }
         let mut secret_values = Vec::new();
         if request.phase == Phase::Deploy {
             for variable in &settings.secret_env {
@@ -502,6 +506,20 @@ impl Kubernetes {
         url(&self.settings)
     }
 
+    /// The settings to re-render `live`'s objects with (a promotion, a colour scaled):
+    /// without `--run-as`, its pods' user as slipway applied it.
+    fn settings_of(&self, live: &Deployment) -> Settings {
+        let mut settings = self.settings.clone();
+        if settings.run_as_from_image {
+            let context = live.spec.template.spec.as_ref().and_then(|spec| spec.security_context.as_ref());
+            if let Some(context) = context {
+                settings.run_as_user = context.run_as_user.unwrap_or(settings.run_as_user);
+                settings.run_as_group = context.run_as_group.unwrap_or(settings.run_as_group);
+            }
+        }
+        settings
+    }
+
     async fn plan_deploy(&self, request: &DeployRequest, deadline: Instant) -> Result<Plan<KubeState>, DeployError> {
         let others = self.others(deadline).await?;
         let strategy = request.strategy();
@@ -860,6 +878,22 @@ impl Target for Kubernetes {
     }
 }
 
+/// Without `--run-as`: the user of `image`'s config, read from its registry (bad input,
+/// exit 2, when it cannot be read or cannot run under runAsNonRoot).
+async fn resolve_user(settings: &mut Settings, image: &str, console: &Console) -> Result<(), DeployError> {
+    let user = image_user::user_of(image, console).await.map_err(|why| {
+        DeployError::Usage(format!(
+            "cannot read the user {image} runs as from its config ({why}); give --run-as UID[:GID]"
+        ))
+    })?;
+    settings.use_image_user(image, &user)?;
+    console.info(&format!(
+        "the image's user `{user}`: runAsUser {}, runAsGroup {}",
+        settings.run_as_user, settings.run_as_group
+    ));
+    Ok(())
+}
+
 /// `--render`: the objects apply would send, written to `to` (`-`: standard output),
 /// with no cluster contacted; the namespace from `--namespace` (or the kubeconfig's context).
 pub async fn render(
@@ -867,6 +901,7 @@ pub async fn render(
     flags: &KubernetesFlags,
     request: &DeployRequest,
     env: &dyn Fn(&str) -> Option<String>,
+    console: &Console,
 ) -> Result<(String, usize), DeployError> {
     if request.phase != Phase::Deploy {
         return Err(DeployError::Usage(format!(
@@ -879,6 +914,9 @@ pub async fn render(
     if settings.namespace.is_none() {
         let context = client::connect(flags, env).await.ok().and_then(|c| c.context_namespace);
         settings.namespace_from_context(context.as_deref())?;
+    }
+    if settings.run_as_from_image {
+        resolve_user(&mut settings, &request.image, console).await?;
     }
     let first_step = request.rollout.steps_or_default().first().copied().unwrap_or(10);
     let manifests =
