@@ -88,7 +88,7 @@ fn render(
         )));
     }
     let (yaml, count) =
-        block_on(Threads::Current, targets::kubernetes::render(&args.app, &args.kubernetes, request, env))?
+        block_on(Threads::Current, targets::kubernetes::render(&args.app, &args.kubernetes, request, env, console))?
             .map_err(to_step_error)?;
     let mut report = report(args.target.name(), request, &DeployOutcome::rendered(request));
     if to == "-" {

@@ -299,17 +299,25 @@ fn run_env(kubeconfig: &str, args: &[&str], env: &[(&str, &str)]) -> StepRun {
 }
 
 fn deploy_args(image: &'static str, timeout: &'static str) -> Vec<&'static str> {
-    vec!["--name", NAME, "--namespace", NS, "--image", image, "--timeout", timeout]
+    // The images of these tests are in no registry: the pods' user is given (the image's
+    // own is read from a registry in the tests of --run-as below).
+    vec!["--name", NAME, "--namespace", NS, "--image", image, "--timeout", timeout, "--run-as", "65532:65532"]
 }
 
-/// The last template slipway sent for the Deployment (apply or update).
+/// The last template slipway sent for the Deployment: `apply`, `forced apply` (a
+/// rollback), or another method.
 fn sent_images(fake: &FakeKube) -> Vec<(String, String)> {
     fake.requests()
         .into_iter()
         .filter(|r| r.path == deployment_path() && matches!(r.method.as_str(), "PATCH" | "PUT"))
         .map(|r| {
+            let how = match (r.method.as_str(), r.param("force")) {
+                ("PATCH", Some("true")) if r.content_type.starts_with("application/apply-patch") => "forced apply",
+                ("PATCH", _) if r.content_type.starts_with("application/apply-patch") => "apply",
+                (method, _) => method,
+            };
             (
-                r.method.clone(),
+                how.to_owned(),
                 r.json()["spec"]["template"]["spec"]["containers"][0]["image"].as_str().unwrap_or_default().to_owned(),
             )
         })
@@ -374,7 +382,7 @@ fn assert_rolled_back(fake: &FakeKube, run: &StepRun, reason: &str) {
     let sent = sent_images(fake);
     assert_eq!(
         sent.last().map(|(method, image)| (method.as_str(), image.as_str())),
-        Some(("PUT", V1)),
+        Some(("forced apply", V1)),
         "the previous template was put back ({sent:?}); error: {error}"
     );
 }
@@ -429,7 +437,7 @@ fn a_first_deployment_that_fails_has_nothing_to_roll_back_to() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(run.output("status"), Some("failed"));
     assert!(run.stderr.contains("nothing to roll back to"), "{}", run.stderr);
-    assert!(sent_images(&fake).iter().all(|(method, _)| method == "PATCH"), "no undo");
+    assert!(sent_images(&fake).iter().all(|(how, _)| how == "apply"), "no undo");
 }
 
 #[test]
@@ -443,7 +451,10 @@ fn rollback_puts_the_previous_revision_back() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.output("status"), Some("rolled-back"));
     assert_eq!(run.output("deployment-id"), Some("shop-prod/shop@3"), "the old ReplicaSet comes back as revision 3");
-    assert_eq!(sent_images(&fake).last().map(|(m, i)| (m.clone(), i.clone())), Some(("PUT".to_owned(), V1.to_owned())));
+    assert_eq!(
+        sent_images(&fake).last().map(|(m, i)| (m.clone(), i.clone())),
+        Some(("forced apply".to_owned(), V1.to_owned()))
+    );
 }
 
 #[test]
@@ -587,6 +598,8 @@ fn render_writes_what_apply_sends_without_a_cluster_or_a_secret_value() {
         "1.0.0",
         "--secret-env",
         "DB_PASSWORD",
+        "--run-as",
+        "65532:65532",
         "--render",
         "-",
     ]);
@@ -625,7 +638,11 @@ fn rollback_to_a_named_version_and_the_namespace_from_the_context() {
     // The kubeconfig's context names the namespace: no --namespace needed.
     let kubeconfig = fake.kubeconfig(Some(NS));
     for (image, label) in [(V1, "1.0.0"), (V2, "2.0.0"), (V3, "3.0.0")] {
-        let run = run_env(&kubeconfig, &["--name", NAME, "--image", image, "--version-label", label], &[]);
+        let run = run_env(
+            &kubeconfig,
+            &["--name", NAME, "--image", image, "--version-label", label, "--run-as", "65532"],
+            &[],
+        );
         assert_eq!(run.code, 0, "{label}: {}", run.stderr);
     }
     let run = run_env(&kubeconfig, &["--name", NAME, "--rollback", "--version-label", "1.0.0"], &[]);
@@ -633,7 +650,10 @@ fn rollback_to_a_named_version_and_the_namespace_from_the_context() {
     assert_eq!(run.output("status"), Some("rolled-back"));
     assert_eq!(run.output("version-label"), Some("1.0.0"));
     assert_eq!(run.output("previous-version"), Some("3.0.0"));
-    assert_eq!(sent_images(&fake).last().map(|(m, i)| (m.clone(), i.clone())), Some(("PUT".to_owned(), V1.to_owned())));
+    assert_eq!(
+        sent_images(&fake).last().map(|(m, i)| (m.clone(), i.clone())),
+        Some(("forced apply".to_owned(), V1.to_owned()))
+    );
     let missing = run_env(&kubeconfig, &["--name", NAME, "--rollback", "--version-label", "0.9.0"], &[]);
     assert_eq!(missing.code, 2, "{}", missing.stderr);
     assert!(missing.stderr.contains("no earlier revision labelled 0.9.0"), "{}", missing.stderr);
@@ -721,7 +741,7 @@ fn a_canary_runs_beside_the_main_deployment_then_is_promoted() {
     assert_eq!(promoted.output("url"), Some("http://shop.shop-prod.svc.cluster.local"));
     assert_eq!(
         sent_images(&fake),
-        [("PATCH".to_owned(), V2.to_owned())],
+        [("apply".to_owned(), V2.to_owned())],
         "the main Deployment rolled to the canary's image"
     );
     let deleted = sent_to(&fake, "DELETE", "deployments", "shop-canary");
@@ -799,7 +819,7 @@ fn a_first_canary_is_simply_deployed_and_blue_green_needs_a_service_on_a_colour(
         "{}",
         run.stderr
     );
-    assert_eq!(sent_images(&fake), [("PATCH".to_owned(), V2.to_owned())]);
+    assert_eq!(sent_images(&fake), [("apply".to_owned(), V2.to_owned())]);
     assert!(stored(&fake, "deployments", "shop-canary").is_none());
 
     let fake = running_v1(&[]);
@@ -959,7 +979,7 @@ fn a_judged_canary_that_stays_healthy_goes_through_every_step_and_is_promoted() 
         .map(|r| r.json()["spec"]["replicas"].clone())
         .collect();
     assert_eq!(replicas, [json!(1), json!(2)], "each step scales the canary");
-    assert_eq!(sent_images(&fake), [("PATCH".to_owned(), V2.to_owned())], "then the main Deployment rolls to it");
+    assert_eq!(sent_images(&fake), [("apply".to_owned(), V2.to_owned())], "then the main Deployment rolls to it");
     assert!(stored(&fake, "deployments", "shop-canary").is_none(), "and the canary goes");
     let summary = run.summary.clone().unwrap_or_default();
     for step in ["step 1 of 2 at 25%", "step 2 of 2 at 50%", "final watch at 100%"] {
@@ -994,7 +1014,7 @@ fn a_gate_crossed_during_the_final_bake_rolls_the_main_deployment_back() {
     let sent = sent_images(&fake);
     assert_eq!(
         sent,
-        [("PATCH".to_owned(), V2.to_owned()), ("PUT".to_owned(), V1.to_owned())],
+        [("apply".to_owned(), V2.to_owned()), ("forced apply".to_owned(), V1.to_owned())],
         "rolled to V2 for the final watch, then its previous revision put back"
     );
     assert!(stored(&fake, "deployments", "shop-canary").is_none(), "the canary is removed");
@@ -1135,4 +1155,646 @@ fn a_canary_step_that_fails_leaves_the_canary_where_it_was_for_promote_or_reject
     let canary = stored(&fake, "deployments", "shop-canary").expect("the canary stays for --promote or --reject");
     assert_eq!(canary["spec"]["replicas"], 1, "at its first step");
     assert!(sent_images(&fake).iter().all(|(_, image)| image == V1), "the main Deployment is untouched");
+}
+
+/// What kubectl's rollout undo or slipway's earlier rollback did: an update (here a PUT)
+/// of the Deployment with `image` in its template, under the field manager `manager`.
+fn update_as(fake: &FakeKube, manager: &str, image: &str) {
+    use std::io::{Read, Write};
+    let mut object = stored(fake, "deployments", NAME).unwrap();
+    object["spec"]["template"]["spec"]["containers"][0]["image"] = json!(image);
+    let body = object.to_string();
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", fake.port)).unwrap();
+    write!(
+        stream,
+        "PUT {}?fieldManager={manager} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        deployment_path(),
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// Who holds the Deployment's `.spec.template` in the fake's managedFields.
+fn template_owners(fake: &FakeKube) -> Vec<(String, String)> {
+    let deployment = stored(fake, "deployments", NAME).unwrap();
+    deployment["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry["fieldsV1"]["f:spec"].get("f:template").is_some())
+        .map(|entry| (entry["manager"].as_str().unwrap().to_owned(), entry["operation"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+#[test]
+fn a_deployment_after_a_rollback_applies_without_a_conflict() {
+    let fake = cluster(Controller::new(&[]), no_intercept);
+    // The fake keeps field management as server-side apply does: `slipway` updating is
+    // another manager than `slipway` applying, so an update of the template (what the
+    // rollback was, a PUT) makes the next apply of it conflict.
+    assert_eq!(run(&fake, &deploy_args(V1, "2m")).code, 0);
+    update_as(&fake, "slipway", V2);
+    assert_eq!(template_owners(&fake), [("slipway".to_owned(), "Update".to_owned())]);
+    let conflicted = run(&fake, &deploy_args(V3, "2m"));
+    assert_eq!(conflicted.code, 1, "{}", conflicted.stderr);
+    assert!(conflicted.stderr.contains(".spec.template (owned by slipway)"), "{}", conflicted.stderr);
+
+    // The rollback is an apply by slipway, forced, of the whole Deployment.
+    let fake = cluster(Controller::new(&[]), no_intercept);
+    for image in [V1, V2] {
+        assert_eq!(run(&fake, &deploy_args(image, "2m")).code, 0);
+    }
+    fake.store.lock().unwrap().requests.clear();
+    let rollback = run(&fake, &["--rollback", "--name", NAME, "--namespace", NS]);
+    assert_eq!(rollback.code, 0, "{}", rollback.stderr);
+    let writes: Vec<Recorded> =
+        fake.requests().into_iter().filter(|r| r.method != "GET" && r.path == deployment_path()).collect();
+    assert_eq!(writes.len(), 1, "one write: {writes:?}");
+    let sent = &writes[0];
+    assert_eq!((sent.method.as_str(), sent.content_type.as_str()), ("PATCH", "application/apply-patch+yaml"));
+    assert_eq!((sent.param("fieldManager"), sent.param("force")), (Some("slipway"), Some("true")));
+    let body = sent.json();
+    assert_eq!((body["apiVersion"].as_str(), body["kind"].as_str()), (Some("apps/v1"), Some("Deployment")));
+    assert_eq!(body["spec"]["template"]["spec"]["containers"][0]["image"], V1);
+    assert!(body["spec"]["template"]["metadata"]["labels"].get("pod-template-hash").is_none());
+    for field in ["replicas", "selector", "strategy", "progressDeadlineSeconds"] {
+        assert!(body["spec"].get(field).is_some(), "the whole spec, so the apply drops none of it: {field}");
+    }
+    let metadata = body["metadata"].as_object().unwrap();
+    for field in ["managedFields", "resourceVersion", "uid", "generation"] {
+        assert!(!metadata.contains_key(field), "the server's own {field} is not sent");
+    }
+    assert!(body["metadata"]["annotations"].get("deployment.kubernetes.io/revision").is_none());
+    assert_eq!(body["metadata"]["annotations"]["slipway.dev/image"], V1);
+    assert!(body.get("status").is_none());
+    assert_eq!(template_owners(&fake), [("slipway".to_owned(), "Apply".to_owned())]);
+
+    // And the next deployment applies as any other, unforced.
+    let next = run(&fake, &deploy_args(V3, "2m"));
+    assert_eq!(next.code, 0, "{}", next.stderr);
+    assert_eq!(next.output("status"), Some("deployed"));
+    assert_eq!(sent_images(&fake).last().map(|(how, image)| (how.as_str(), image.as_str())), Some(("apply", V3)));
+}
+
+#[test]
+fn mixing_strategies_on_one_app_is_refused_before_any_change() {
+    let only_reads = |fake: &FakeKube| {
+        let writes: Vec<Recorded> = fake.requests().into_iter().filter(|r| r.method != "GET").collect();
+        assert!(writes.is_empty(), "nothing changed: {writes:?}");
+    };
+    // A blue-green app: neither a rolling deployment nor a canary reapplies its Service.
+    let fake = cluster(Controller::new(&[]), no_intercept);
+    assert_eq!(run(&fake, &blue_green(V1, "1.0.0")).code, 0);
+    let waiting = run(&fake, &deploy_args(V2, "2m"));
+    assert_eq!(waiting.code, 2, "{}", waiting.stderr);
+    assert!(
+        waiting.stderr.contains("its preview Service shop-preview waits for --promote or --reject"),
+        "{}",
+        waiting.stderr
+    );
+    assert_eq!(run(&fake, &finish("--promote")).code, 0);
+    fake.store.lock().unwrap().requests.clear();
+    for (args, what) in [
+        (deploy_args(V2, "2m"), "a --strategy rolling deployment"),
+        (with(deploy_args(V2, "2m"), &["--strategy", "direct"]), "a --strategy direct deployment"),
+        (canary_args(V2), "a --strategy canary deployment"),
+    ] {
+        let refused = run(&fake, &args);
+        assert_eq!(refused.code, 2, "{what}: {}", refused.stderr);
+        assert!(
+            refused.stderr.contains(&format!(
+                "the app shop in namespace shop-prod runs blue-green (its Service shop selects the colour blue): {what} would apply the Service shop without the colour"
+            )),
+            "{}",
+            refused.stderr
+        );
+        assert!(refused.stderr.contains("deploy it with --strategy blue-green"), "{}", refused.stderr);
+    }
+    only_reads(&fake);
+    assert_eq!(selector_colour(&fake, NAME).as_deref(), Some("blue"));
+
+    // An unfinished canary: a rolling deployment or a rollback would leave it serving.
+    let fake = running_v1(&[]);
+    let canary = run(&fake, &canary_args(V2));
+    assert_eq!(canary.output("status"), Some("canary"), "{}", canary.stderr);
+    fake.store.lock().unwrap().requests.clear();
+    for (args, what) in [
+        (deploy_args(V3, "2m"), "then a --strategy rolling deployment"),
+        (vec!["--rollback", "--name", NAME, "--namespace", NS], "then --rollback"),
+    ] {
+        let refused = run(&fake, &args);
+        assert_eq!(refused.code, 2, "{}", refused.stderr);
+        assert!(
+            refused.stderr.contains("a canary shop-canary runs 2.0.0 beside shop in namespace shop-prod, taking a share of its traffic: finish it first with --strategy canary --promote or --reject"),
+            "{}",
+            refused.stderr
+        );
+        assert!(refused.stderr.contains(what), "{}", refused.stderr);
+    }
+    // Blue-green over it was refused already (its Service selects every pod).
+    let refused = run(&fake, &blue_green(V3, "3.0.0"));
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    only_reads(&fake);
+    // A new canary replaces the unfinished one, as before.
+    let replaced = run(&fake, &with(deploy_args(V3, "2m"), &["--strategy", "canary", "--version-label", "3.0.0"]));
+    assert_eq!(replaced.code, 0, "{}", replaced.stderr);
+    assert!(
+        replaced.stderr.contains("an unfinished canary shop-canary runs 2.0.0; it is replaced"),
+        "{}",
+        replaced.stderr
+    );
+}
+
+#[test]
+fn a_blue_green_rollback_scales_the_previous_colour_up_switches_back_and_scales_the_other_down() {
+    let (fake, controller) = cluster_with_controller(Controller::new(&[]), no_intercept);
+    let rollback = || vec!["--rollback", "--name", NAME, "--namespace", NS];
+    assert_eq!(run(&fake, &blue_green(V1, "1.0.0")).code, 0);
+    assert_eq!(run(&fake, &finish("--promote")).code, 0);
+    let first = run(&fake, &rollback());
+    assert_eq!(first.code, 2, "{}", first.stderr);
+    assert!(
+        first.stderr.contains("there is no previous colour to roll back to: no Deployment shop-green"),
+        "{}",
+        first.stderr
+    );
+    assert_eq!(run(&fake, &blue_green(V2, "2.0.0")).code, 0);
+    let waiting = run(&fake, &rollback());
+    assert_eq!(waiting.code, 2, "{}", waiting.stderr);
+    assert!(waiting.stderr.contains("finish it with --strategy blue-green --reject"), "{}", waiting.stderr);
+    assert_eq!(run(&fake, &finish("--promote")).code, 0);
+    assert_eq!(stored(&fake, "deployments", "shop-blue").unwrap()["spec"]["replicas"], 0);
+    let named = run(&fake, &with(rollback(), &["--version-label", "0.9.0"]));
+    assert_eq!(named.code, 2, "{}", named.stderr);
+    assert!(named.stderr.contains("shop-blue keeps 1.0.0, not 0.9.0"), "{}", named.stderr);
+
+    // The old colour cannot come back: it is scaled to 0 again and the Service stays.
+    controller.lock().unwrap().behaviours.insert(V1.to_owned(), Behaviour::CrashLoop);
+    fake.store.lock().unwrap().requests.clear();
+    let failed = run(&fake, &with(rollback(), &["--timeout", "1m"]));
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert_eq!(failed.output("status"), Some("unchanged"), "{}", failed.stderr);
+    assert!(failed.stderr.contains("shop-blue (1.0.0) did not come back"), "{}", failed.stderr);
+    assert!(failed.stderr.contains("CrashLoopBackOff"), "{}", failed.stderr);
+    assert_eq!(selector_colour(&fake, NAME).as_deref(), Some("green"));
+    assert!(sent_to(&fake, "PATCH", "services", NAME).is_empty());
+    assert_eq!(stored(&fake, "deployments", "shop-blue").unwrap()["spec"]["replicas"], 0);
+
+    controller.lock().unwrap().behaviours.insert(V1.to_owned(), Behaviour::Healthy);
+    fake.store.lock().unwrap().requests.clear();
+    let back = run(&fake, &rollback());
+    assert_eq!(back.code, 0, "{}", back.stderr);
+    assert_eq!(back.output("status"), Some("rolled-back"));
+    assert_eq!(back.output("version-label"), Some("1.0.0"));
+    assert_eq!(back.output("previous-version"), Some("2.0.0"));
+    assert!(
+        back.output("deployment-id").is_some_and(|id| id.starts_with("shop-prod/shop-blue")),
+        "{:?}",
+        back.output("deployment-id")
+    );
+    assert_eq!(selector_colour(&fake, NAME).as_deref(), Some("blue"));
+    // In order: blue up (at its own template), the switch, green down.
+    let writes: Vec<(String, Value)> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .map(|r| (r.path.rsplit('/').next().unwrap().to_owned(), r.json()))
+        .collect();
+    let order: Vec<&str> = writes.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(order, ["shop-blue", NAME, "shop-green"]);
+    assert_eq!(writes[0].1["spec"]["replicas"], 2);
+    assert_eq!(writes[0].1["spec"]["template"]["spec"]["containers"][0]["image"], V1);
+    assert_eq!(writes[1].1["spec"]["selector"]["slipway.dev/color"], "blue");
+    assert_eq!(writes[2].1["spec"]["replicas"], 0);
+    assert_eq!(writes[2].1["spec"]["template"]["spec"]["containers"][0]["image"], V2, "kept at its template");
+    let pods_of_blue =
+        fake.store.lock().unwrap().list(&format!("/api/v1/namespaces/{NS}/pods"), Some("slipway.dev/color=blue")).len();
+    assert_eq!(pods_of_blue, 2);
+}
+
+const GATEWAY: [&str; 4] = ["--host", "shop.example.com", "--gateway", "public/infra"];
+
+fn route_path() -> String {
+    format!("/apis/gateway.networking.k8s.io/v1/namespaces/{NS}/httproutes/{NAME}")
+}
+
+/// The backends' (name, weight) of each HTTPRoute apply since the requests were cleared.
+fn route_weights(fake: &FakeKube) -> Vec<Vec<(String, u64)>> {
+    fake.requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH" && r.path == route_path())
+        .map(|r| {
+            r.json()["spec"]["rules"][0]["backendRefs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| (b["name"].as_str().unwrap().to_owned(), b["weight"].as_u64().unwrap()))
+                .collect()
+        })
+        .collect()
+}
+
+fn position(fake: &FakeKube, method: &str, path: &str) -> usize {
+    fake.requests().iter().position(|r| r.method == method && r.path == path).unwrap()
+}
+
+#[test]
+fn behind_a_gateway_an_http_route_takes_the_host_and_carries_the_canary_s_exact_share() {
+    let fake = cluster(Controller::new(&[]), no_intercept);
+    let first = run(&fake, &with(with(deploy_args(V1, "2m"), &GATEWAY), &["--version-label", "1.0.0"]));
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(first.output("url"), Some("https://shop.example.com"), "TLS is the Gateway's");
+    let route = fake.requests().into_iter().find(|r| r.path == route_path()).expect("the HTTPRoute is applied");
+    assert_eq!((route.method.as_str(), route.content_type.as_str()), ("PATCH", "application/apply-patch+yaml"));
+    assert_eq!(route.param("fieldManager"), Some("slipway"));
+    assert_eq!(
+        route.json()["spec"]["parentRefs"][0],
+        json!({ "group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "public", "namespace": "infra" })
+    );
+    assert!(fake.requests().iter().all(|r| !r.path.contains("/ingresses/")), "no Ingress");
+    assert_eq!(route_weights(&fake), [[(NAME.to_owned(), 1)]]);
+
+    // A canary: its pods apart from the app's Service, the route's weights the steps'.
+    fake.store.lock().unwrap().requests.clear();
+    let canary = run(&fake, &with(with(canary_args(V2), &GATEWAY), &["--steps", "25,50", "--bake", "1s"]));
+    assert_eq!(canary.code, 0, "{}", canary.stderr);
+    assert_eq!(canary.output("status"), Some("canary"), "{}", canary.stderr);
+    let shares = |a: u64, b: u64| vec![(NAME.to_owned(), a), ("shop-canary".to_owned(), b)];
+    assert_eq!(route_weights(&fake), [shares(75, 25), shares(50, 50)]);
+    assert!(
+        position(&fake, "PATCH", &route_path()) > position(&fake, "PATCH", &path_of("deployments", "shop-canary")),
+        "the route moves once the canary is there"
+    );
+    assert!(canary.stderr.contains("takes 50% of shop's traffic"), "{}", canary.stderr);
+    let deployment = stored(&fake, "deployments", "shop-canary").unwrap();
+    assert_eq!(deployment["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"], "shop-canary");
+    let service = stored(&fake, "services", "shop-canary").unwrap();
+    assert_eq!(service["spec"]["selector"]["app.kubernetes.io/name"], "shop-canary");
+    assert_eq!(stored(&fake, "services", NAME).unwrap()["spec"]["selector"], json!({ "app.kubernetes.io/name": NAME }));
+    assert!(sent_images(&fake).is_empty(), "the main Deployment is untouched");
+
+    // --reject: every request back to the app's Service before the canary goes.
+    fake.store.lock().unwrap().requests.clear();
+    let rejected =
+        run(&fake, &with(vec!["--strategy", "canary", "--reject", "--name", NAME, "--namespace", NS], &GATEWAY));
+    assert_eq!(rejected.code, 0, "{}", rejected.stderr);
+    assert_eq!(route_weights(&fake), [[(NAME.to_owned(), 1)]]);
+    assert!(
+        position(&fake, "PATCH", &route_path()) < position(&fake, "DELETE", &path_of("deployments", "shop-canary")),
+        "no request is sent to a backend being deleted"
+    );
+    assert!(stored(&fake, "deployments", "shop-canary").is_none());
+
+    // Bad input: TLS and the Ingress's class are the Ingress's.
+    let tls = run(&fake, &with(with(deploy_args(V1, "2m"), &GATEWAY), &["--tls-secret", "shop-tls"]));
+    assert_eq!(tls.code, 2, "{}", tls.stderr);
+    assert!(
+        tls.stderr.contains("with --gateway an HTTPRoute takes its place, and TLS is the Gateway listener's"),
+        "{}",
+        tls.stderr
+    );
+    let bad = run(&fake, &with(deploy_args(V1, "2m"), &["--host", "shop.example.com", "--gateway", "Public/infra"]));
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("--gateway"), "{}", bad.stderr);
+}
+
+/// GitLab's expansion of `$NAME` and `${NAME}` in a variable's value, from `known`.
+fn gitlab_expand(text: &str, known: &HashMap<String, String>) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let (name, tail) = match after.strip_prefix('{') {
+            Some(braced) => braced.split_once('}').unwrap_or((braced, "")),
+            None => {
+                let end = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len());
+                (&after[..end], &after[end..])
+            }
+        };
+        out.push_str(known.get(name).map_or("", String::as_str));
+        rest = tail;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Runs `lines` (a job's script) as a GitLab runner does, in one `sh` that stops at the
+/// first failing command, with `variables` (expanded) and the deploy binary on PATH; the
+/// dotenv report `report` the job's steps wrote.
+fn gitlab_job(lines: &[String], variables: &[(String, String)], dir: &Path, report: &str) -> (i32, String, String) {
+    let mut known: HashMap<String, String> = HashMap::new();
+    for (name, value) in variables {
+        let value = gitlab_expand(value, &known);
+        known.insert(name.clone(), value);
+    }
+    let bin = Path::new(env!("CARGO_BIN_EXE_deploy")).parent().unwrap().to_owned();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let mut command = step_command("sh");
+    command.current_dir(dir).env_remove("KUBECONFIG").env("HOME", dir).env("PATH", path);
+    command.envs(&known).arg("-ec").arg(lines.join("\n"));
+    let output = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let report = std::fs::read_to_string(dir.join(report)).unwrap_or_default();
+    (output.status.code().unwrap_or(-1), stderr, report)
+}
+
+#[test]
+fn the_gitlab_example_deploys_through_the_agent_s_context_and_rolls_back_when_verify_fails() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../workflows-examples/gitlab/kubernetes.gitlab-ci.yml");
+    let pipeline: serde_yaml_ng::Value = serde_yaml_ng::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    let pairs = |value: &serde_yaml_ng::Value| -> Vec<(String, String)> {
+        value
+            .as_mapping()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str().unwrap().to_owned(), v.as_str().map_or_else(|| format!("{v:?}"), str::to_owned)))
+            .collect()
+    };
+    let lines = |value: &serde_yaml_ng::Value| -> Vec<String> {
+        value.as_sequence().unwrap().iter().map(|l| l.as_str().unwrap().to_owned()).collect()
+    };
+    let global = pairs(&pipeline["variables"]);
+    let (deploy_job, verify_job) = (&pipeline["deploy"], &pipeline["verify"]);
+
+    // The KUBECONFIG the agent injects: a context per agent, none current; this project's
+    // agent context gives the namespace.
+    let fake = cluster(Controller::new(&[]), no_intercept);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("agent-kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: gitlab\n  cluster:\n    server: http://127.0.0.1:{port}\n- name: elsewhere\n  cluster:\n    server: http://127.0.0.1:9\ncontexts:\n- name: acme/cluster-config:production\n  context:\n    cluster: gitlab\n    user: agent:1\n    namespace: {NS}\n- name: acme/cluster-config:staging\n  context:\n    cluster: elsewhere\n    user: agent:1\nusers:\n- name: agent:1\n  user:\n    token: ci:1:job-token\n",
+            port = fake.port
+        ),
+    )
+    .unwrap();
+    let project = |image: &str, version: &str| -> Vec<(String, String)> {
+        let mut variables: Vec<(String, String)> = [
+            ("CI_PROJECT_NAME", NAME),
+            ("CI_REGISTRY_IMAGE", "registry.example:5000/shop"),
+            ("KUBECONFIG", kubeconfig.to_str().unwrap()),
+            ("KUBE_CONTEXT", "acme/cluster-config:production"),
+            ("KUBE_NAMESPACE", NS),
+            ("APP_HOST", "shop.example.com"),
+            ("DB_PASSWORD", "s3cret-db-password"),
+            ("SLIPWAY_VERSION", version),
+            ("SLIPWAY_IMAGE_REF", image),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        // GitLab's order: the predefined variables (the project's name, its registry), the
+        // file's, then the project's settings and the dotenv reports of the needed jobs.
+        variables.splice(2..2, global.clone());
+        variables
+    };
+    let job_vars = |job: &serde_yaml_ng::Value, base: Vec<(String, String)>| {
+        let mut all = base;
+        all.extend(pairs(&job["variables"]));
+        all
+    };
+    // The images in a registry: deploy reads their user (containerize's) from their configs.
+    let registry = fake_registry(&["65532:65532", "65532:65532"]);
+    let (v1, v2) = (registry.images[0].as_str(), registry.images[1].as_str());
+    for (image, version) in [(v1, "1.0.0"), (v2, "2.0.0")] {
+        let (code, stderr, report) = gitlab_job(
+            &lines(&deploy_job["script"]),
+            &job_vars(deploy_job, project(image, version)),
+            dir.path(),
+            "deploy.env",
+        );
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(slipway_testkit::output_value(&report, "SLIPWAY_STATUS"), Some("deployed"), "{report}");
+        assert_eq!(slipway_testkit::output_value(&report, "SLIPWAY_URL"), Some("https://shop.example.com"));
+        assert!(!stderr.contains("s3cret-db-password") && !report.contains("s3cret-db-password"));
+    }
+    let secret = stored(&fake, "secrets", "shop-env").expect("the Secret the pods read");
+    assert!(secret["data"]["DB_PASSWORD"].is_string());
+    let ingress = fake
+        .store
+        .lock()
+        .unwrap()
+        .objects
+        .get(&format!("/apis/networking.k8s.io/v1/namespaces/{NS}/ingresses/{NAME}"))
+        .cloned();
+    assert_eq!(ingress.unwrap()["spec"]["tls"][0]["secretName"], "shop-tls");
+
+    // verify failed: its after_script puts the previous revision back. Its variables hold
+    // the reports of the jobs it needs (build's version, deploy's outputs), not package's.
+    let verify_vars = |status: &str| {
+        let mut variables: Vec<(String, String)> =
+            job_vars(verify_job, project("", "2.0.0")).into_iter().filter(|(k, _)| k != "SLIPWAY_IMAGE_REF").collect();
+        for line in std::fs::read_to_string(dir.path().join("deploy.env")).unwrap().lines() {
+            let (key, value) = line.split_once('=').unwrap();
+            variables.push((key.to_owned(), value.to_owned()));
+        }
+        variables.push(("CI_JOB_STATUS".to_owned(), status.to_owned()));
+        variables
+    };
+    let failed = verify_vars("failed");
+    assert!(failed.iter().any(|(k, v)| k == "SLIPWAY_VERSION_LABEL" && v == "2.0.0"), "deploy's report: {failed:?}");
+    let (code, stderr, report) = gitlab_job(&lines(&verify_job["after_script"]), &failed, dir.path(), "rollback.env");
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(slipway_testkit::output_value(&report, "SLIPWAY_STATUS"), Some("rolled-back"), "{stderr}");
+    assert_eq!(slipway_testkit::output_value(&report, "SLIPWAY_VERSION_LABEL"), Some("1.0.0"), "{report}");
+    let main = stored(&fake, "deployments", NAME).unwrap();
+    assert_eq!(main["spec"]["template"]["spec"]["containers"][0]["image"], v1);
+    assert_eq!(main["spec"]["template"]["spec"]["securityContext"]["runAsUser"], 65532);
+    // A passing verify leaves it alone.
+    let passed = verify_vars("success");
+    let before = fake.requests().len();
+    let (code, _, _) = gitlab_job(&lines(&verify_job["after_script"]), &passed, dir.path(), "none.env");
+    assert_eq!(code, 0);
+    assert_eq!(fake.requests().len(), before, "no request");
+}
+
+/// A registry on loopback serving one image per entry of `users`, each with that `User` in
+/// its config (OCI manifest and config, by digest, anonymous pulls): their references, and
+/// the paths it was asked for.
+struct FakeRegistry {
+    images: Vec<String>,
+    asked: Arc<Mutex<Vec<String>>>,
+}
+
+fn fake_registry(users: &[&str]) -> FakeRegistry {
+    use sha2::Digest as _;
+    use std::io::{BufRead, BufReader, Write};
+    let digest = |bytes: &str| format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes.as_bytes())));
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut served: HashMap<String, (&'static str, String)> = HashMap::new();
+    let mut images = Vec::new();
+    for (index, user) in users.iter().enumerate() {
+        let config = json!({
+            "architecture": "amd64", "os": "linux",
+            "config": { "User": user, "Labels": { "image": index.to_string() } },
+            "rootfs": { "type": "layers", "diff_ids": [] },
+        })
+        .to_string();
+        let manifest = json!({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest(&config), "size": config.len() },
+            "layers": [],
+        })
+        .to_string();
+        images.push(format!("127.0.0.1:{port}/shop@{}", digest(&manifest)));
+        served.insert(
+            format!("/v2/shop/blobs/{}", digest(&config)),
+            ("application/vnd.oci.image.config.v1+json", config),
+        );
+        served.insert(
+            format!("/v2/shop/manifests/{}", digest(&manifest)),
+            ("application/vnd.oci.image.manifest.v1+json", manifest),
+        );
+    }
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&asked);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap_or(0) == 0 || header.trim().is_empty() {
+                    break;
+                }
+            }
+            let mut parts = line.split_whitespace();
+            let (method, path) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default().to_owned());
+            log.lock().unwrap().push(path.clone());
+            let (status, kind, body) = match served.get(&path) {
+                _ if path == "/v2/" => ("200 OK", "application/json", "{}".to_owned()),
+                Some((kind, body)) => ("200 OK", *kind, body.clone()),
+                None => ("404 Not Found", "application/json", r#"{"errors":[{"code":"MANIFEST_UNKNOWN"}]}"#.to_owned()),
+            };
+            let digest_header = if status.starts_with("200") && path != "/v2/" {
+                format!("Docker-Content-Digest: {}\r\n", digest(&body))
+            } else {
+                String::new()
+            };
+            let shown = if method == "HEAD" { "" } else { body.as_str() };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\n{digest_header}Content-Length: {}\r\nConnection: close\r\n\r\n{shown}",
+                body.len()
+            );
+        }
+    });
+    FakeRegistry { images, asked }
+}
+
+fn image_args(image: &str) -> Vec<String> {
+    ["--name", NAME, "--namespace", NS, "--image", image, "--timeout", "2m"].iter().map(|a| (*a).to_owned()).collect()
+}
+
+fn run_strings(fake: &FakeKube, args: &[String]) -> StepRun {
+    run(fake, &args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// The pod's and the container's runAsUser and runAsGroup in the Deployment `name` applied.
+fn applied_user(fake: &FakeKube, name: &str) -> Vec<(Value, Value)> {
+    let deployment = stored(fake, "deployments", name).unwrap();
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = &pod["containers"][0]["securityContext"];
+    vec![
+        (pod["securityContext"]["runAsUser"].clone(), pod["securityContext"]["runAsGroup"].clone()),
+        (container["runAsUser"].clone(), container["runAsGroup"].clone()),
+    ]
+}
+
+#[test]
+fn the_pods_run_as_the_image_s_numeric_user_and_a_name_or_root_is_refused_without_run_as() {
+    let registry = fake_registry(&["1000:2000", "app", "", "0", "1001"]);
+    let [numeric, named, unset, root, bare] = &registry.images[..] else { unreachable!() };
+    let fake = cluster(Controller::new(&[]), no_intercept);
+    let run = run_strings(&fake, &image_args(numeric));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(applied_user(&fake, NAME), [(json!(1000), json!(2000)), (json!(1000), json!(2000))]);
+    assert!(run.stderr.contains("the image's user `1000:2000`: runAsUser 1000, runAsGroup 2000"), "{}", run.stderr);
+    let asked = registry.asked.lock().unwrap().clone();
+    assert!(
+        asked.iter().any(|p| p.contains("/manifests/")) && asked.iter().any(|p| p.contains("/blobs/")),
+        "{asked:?}"
+    );
+
+    for (image, why) in [
+        (
+            named,
+            "runs as the user `app`, a name: Kubernetes can hold a container to runAsNonRoot by a numeric UID only",
+        ),
+        (unset, "names no User in its config, so it runs as root"),
+        (root, "runs as root (its config's User is `0`)"),
+    ] {
+        let fresh = cluster(Controller::new(&[]), no_intercept);
+        let refused = run_strings(&fresh, &image_args(image));
+        assert_eq!(refused.code, 2, "{}", refused.stderr);
+        assert!(
+            refused.stderr.contains(&format!("the image {image} {why}; give --run-as UID[:GID]")),
+            "{}",
+            refused.stderr
+        );
+        assert!(fresh.requests().is_empty(), "refused before any request to the cluster: {:?}", fresh.requests());
+    }
+    // A user without a group runs with the same id as its group.
+    let fresh = cluster(Controller::new(&[]), no_intercept);
+    assert_eq!(run_strings(&fresh, &image_args(bare)).code, 0);
+    assert_eq!(applied_user(&fresh, NAME)[0], (json!(1001), json!(1001)));
+
+    // --run-as decides, and the registry is not asked.
+    registry.asked.lock().unwrap().clear();
+    let mut args = image_args(named);
+    args.extend(["--run-as".to_owned(), "1500:1600".to_owned()]);
+    let given = run_strings(&fake, &args);
+    assert_eq!(given.code, 0, "{}", given.stderr);
+    assert_eq!(applied_user(&fake, NAME)[0], (json!(1500), json!(1600)));
+    assert!(registry.asked.lock().unwrap().is_empty());
+    // A registry that cannot be read is bad input too, before any change.
+    let fresh = cluster(Controller::new(&[]), no_intercept);
+    let gone = "127.0.0.1:9/shop@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    let unreadable = run_strings(&fresh, &image_args(gone));
+    assert_eq!(unreadable.code, 2, "{}", unreadable.stderr);
+    assert!(
+        unreadable.stderr.contains(&format!("cannot read the user {gone} runs as from its config")),
+        "{}",
+        unreadable.stderr
+    );
+    assert!(fresh.requests().is_empty());
+}
+
+#[test]
+fn a_promoted_canary_and_a_scaled_colour_keep_the_user_their_image_gave() {
+    let registry = fake_registry(&["1000", "2000", "3000"]);
+    let (one, two, three) = (&registry.images[0], &registry.images[1], &registry.images[2]);
+    let fake = cluster(Controller::new(&[]), no_intercept);
+    assert_eq!(run_strings(&fake, &image_args(one)).code, 0);
+    let mut canary = image_args(two);
+    canary.extend(["--strategy", "canary", "--version-label", "2.0.0"].map(str::to_owned));
+    let started = run_strings(&fake, &canary);
+    assert_eq!(started.output("status"), Some("canary"), "{}", started.stderr);
+    assert_eq!(applied_user(&fake, "shop-canary")[0], (json!(2000), json!(2000)));
+    // --promote has no image to read: the canary's pods' user goes to the main Deployment.
+    let promoted = run(&fake, &["--strategy", "canary", "--promote", "--name", NAME, "--namespace", NS]);
+    assert_eq!(promoted.code, 0, "{}", promoted.stderr);
+    assert_eq!(applied_user(&fake, NAME)[0], (json!(2000), json!(2000)));
+
+    // Blue-green: the old colour scaled to 0 keeps its own user.
+    let fake = cluster(Controller::new(&[]), no_intercept);
+    for image in [one, three] {
+        let mut args = image_args(image);
+        args.extend(["--strategy", "blue-green"].map(str::to_owned));
+        assert_eq!(run_strings(&fake, &args).code, 0);
+        assert_eq!(run(&fake, &finish("--promote")).code, 0);
+    }
+    assert_eq!(applied_user(&fake, "shop-blue")[0], (json!(1000), json!(1000)));
+    assert_eq!(applied_user(&fake, "shop-green")[0], (json!(3000), json!(3000)));
+    assert_eq!(stored(&fake, "deployments", "shop-blue").unwrap()["spec"]["replicas"], 0);
 }

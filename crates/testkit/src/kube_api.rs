@@ -2,7 +2,9 @@
 //! shapes of core/v1 and the named groups (GET of an object or a collection with a
 //! label selector, server-side apply as a PATCH of `application/apply-patch+yaml`,
 //! PUT conditioned on `resourceVersion`, DELETE of an object, pods' `log`), errors as
-//! `Status` objects, and every request recorded for the test to assert on.
+//! `Status` objects, and every request recorded for the test to assert on. Field
+//! management is kept per field of `spec` (see [`field_owners`]): an apply that changes
+//! a field another manager (or the same name updating) holds is a 409 conflict.
 //!
 //! No controller runs here: a test scripts one ([`FakeKube::start`]'s `controller`),
 //! called with the store before each request is answered, and may answer a request
@@ -347,9 +349,18 @@ fn answer(request: &Recorded, store: &mut Store) -> Reply {
             if request.param("dryRun") == Some("All") {
                 return Reply::json(200, &applied);
             }
+            let manager = Manager::of(request, "Apply");
+            if let Some(existing) = store.objects.get(path)
+                && request.param("force") != Some("true")
+            {
+                let conflicts = conflicts(existing, &applied, &manager);
+                if !conflicts.is_empty() {
+                    return conflict_reply(&conflicts);
+                }
+            }
             let object = match store.objects.get(path) {
                 None => {
-                    let mut object = applied;
+                    let mut object = applied.clone();
                     object["metadata"]["generation"] = json!(1);
                     object
                 }
@@ -372,6 +383,9 @@ fn answer(request: &Recorded, store: &mut Store) -> Reply {
                     object
                 }
             };
+            let before = store.objects.get(path).cloned().unwrap_or(Value::Null);
+            let mut object = object;
+            take_fields(&before, &mut object, &manager, applied.get("spec"));
             store.put(path, object);
             Reply::json(200, &store.objects[path])
         }
@@ -394,6 +408,8 @@ fn answer(request: &Recorded, store: &mut Store) -> Reply {
             object["metadata"]["generation"] = json!(generation + i64::from(changed));
             object["status"] = existing["status"].clone();
             object["metadata"]["uid"] = existing["metadata"]["uid"].clone();
+            object["metadata"]["managedFields"] = existing["metadata"]["managedFields"].clone();
+            take_fields(&existing, &mut object, &Manager::of(request, "Update"), None);
             store.put(path, object);
             Reply::json(200, &store.objects[path])
         }
@@ -406,5 +422,105 @@ fn answer(request: &Recorded, store: &mut Store) -> Reply {
         _ => {
             Reply::status(405, "MethodNotAllowed", &format!("{} {path} is not served here", request.method), json!({}))
         }
+    }
+}
+
+// Field management, as server-side apply documents it, at the granularity of the
+// fields of `spec` (`.spec.template`, `.spec.replicas`, ...), recorded in the object's
+// `metadata.managedFields`: a manager is its name *and* its operation (`Apply` for a
+// PATCH of `application/apply-patch+yaml`, `Update` for every other write), so
+// `slipway` applying and `slipway` updating are two managers. A write takes the fields
+// whose values it changes (an apply also those it names); an apply that changes a field
+// another manager holds is refused with 409 and the conflicts, unless forced.
+
+/// A field manager: its name and operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manager {
+    pub name: String,
+    pub operation: String,
+}
+
+impl Manager {
+    fn of(request: &Recorded, operation: &str) -> Self {
+        Self { name: request.param("fieldManager").unwrap_or("unknown").to_owned(), operation: operation.to_owned() }
+    }
+}
+
+/// Who holds each field of `object`'s spec (by its key), from its `managedFields`.
+pub fn field_owners(object: &Value) -> BTreeMap<String, Manager> {
+    let mut owners = BTreeMap::new();
+    for entry in object["metadata"]["managedFields"].as_array().into_iter().flatten() {
+        let manager = Manager {
+            name: entry["manager"].as_str().unwrap_or_default().to_owned(),
+            operation: entry["operation"].as_str().unwrap_or_default().to_owned(),
+        };
+        for field in entry["fieldsV1"]["f:spec"].as_object().into_iter().flatten().map(|(key, _)| key) {
+            owners.insert(field.trim_start_matches("f:").to_owned(), manager.clone());
+        }
+    }
+    owners
+}
+
+/// The fields of `spec` an apply by `manager` would change while another manager holds them.
+fn conflicts(existing: &Value, applied: &Value, manager: &Manager) -> Vec<(String, Manager)> {
+    let owners = field_owners(existing);
+    applied["spec"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(key, value)| existing["spec"].get(key.as_str()) != Some(value))
+        .filter_map(|(key, _)| owners.get(key).filter(|owner| *owner != manager).map(|o| (key.clone(), o.clone())))
+        .collect()
+}
+
+fn conflict_reply(conflicts: &[(String, Manager)]) -> Reply {
+    let owner = |manager: &Manager| {
+        if manager.operation == "Apply" {
+            format!("conflict with \"{}\"", manager.name)
+        } else {
+            format!("conflict with \"{}\" using apps/v1", manager.name)
+        }
+    };
+    let causes: Vec<Value> = conflicts
+        .iter()
+        .map(|(field, manager)| {
+            json!({ "reason": "FieldManagerConflict", "message": owner(manager), "field": format!(".spec.{field}") })
+        })
+        .collect();
+    let listed: Vec<String> =
+        conflicts.iter().map(|(field, manager)| format!("{}: .spec.{field}", owner(manager))).collect();
+    Reply::status(
+        409,
+        "Conflict",
+        &format!("Apply failed with {} conflict(s): {}", conflicts.len(), listed.join(", ")),
+        json!({ "causes": causes }),
+    )
+}
+
+/// `manager` takes the fields of `object`'s spec whose values differ from `before`'s (and,
+/// for an apply, those `applied` names), recorded in `object`'s `managedFields`.
+fn take_fields(before: &Value, object: &mut Value, manager: &Manager, applied: Option<&Value>) {
+    let mut owners = field_owners(before);
+    for (key, value) in object["spec"].as_object().into_iter().flatten() {
+        let named = applied.is_some_and(|spec| spec.get(key).is_some());
+        if named || before["spec"].get(key) != Some(value) {
+            owners.insert(key.clone(), manager.clone());
+        }
+    }
+    let mut entries: Vec<Value> = Vec::new();
+    for (field, owner) in &owners {
+        let position =
+            entries.iter().position(|e| e["manager"] == json!(owner.name) && e["operation"] == json!(owner.operation));
+        let index = position.unwrap_or_else(|| {
+            entries.push(json!({
+                "manager": owner.name, "operation": owner.operation, "apiVersion": object["apiVersion"],
+                "fieldsType": "FieldsV1", "fieldsV1": { "f:spec": {} },
+            }));
+            entries.len() - 1
+        });
+        entries[index]["fieldsV1"]["f:spec"][format!("f:{field}")] = json!({});
+    }
+    if !entries.is_empty() {
+        object["metadata"]["managedFields"] = Value::Array(entries);
     }
 }

@@ -19,7 +19,7 @@ use super::manifests::{
     CHANGE_CAUSE_ANNOTATION, CI_RUN_ANNOTATION, COLOR_LABEL, Colour, GIT_SHA_ANNOTATION, Kind, Manifests, Trace,
     Workload, deployment, digest_of, live_service, preview_name,
 };
-use super::{KubeState, Kubernetes, ROLLBACK_BUDGET, version_of};
+use super::{KubeState, Kubernetes, Others, ROLLBACK_BUDGET, version_of};
 use crate::status::Status;
 use crate::target::{DeployError, DeployOutcome, DeployRequest, Phase, Plan};
 
@@ -296,18 +296,26 @@ impl Kubernetes {
         Ok(outcome)
     }
 
-    /// The old colour's Deployment as slipway applied it (its image, version and trace
-    /// from the live object), at 0 pods: the same field manager's whole object, so no
-    /// field changes hands.
+    /// The old colour's Deployment as slipway applied it, at 0 pods.
     fn scaled_to_zero(&self, colour: Colour, live: &Deployment) -> super::manifests::Object {
+        self.colour_at(colour, live, Some(0))
+    }
+
+    /// A colour's Deployment as slipway applied it (its image, version and trace from
+    /// the live object), at `replicas` pods (`None`: --replicas): the same field
+    /// manager's whole object, so no field changes hands.
+    fn colour_at(&self, colour: Colour, live: &Deployment, replicas: Option<u32>) -> super::manifests::Object {
         let annotations = live.metadata.annotations.clone().unwrap_or_default();
         let trace = Trace {
             git_sha: annotations.get(GIT_SHA_ANNOTATION).cloned(),
             ci_run_url: annotations.get(CI_RUN_ANNOTATION).cloned(),
         };
         let image = super::canary::image_of(live);
-        let mut object = deployment(&self.settings, &image, &version_of(live), &trace, Workload::Colour(colour));
-        object.body["spec"]["replicas"] = json!(0);
+        let settings = self.settings_of(live);
+        let mut object = deployment(&settings, &image, &version_of(live), &trace, Workload::Colour(colour));
+        if let Some(replicas) = replicas {
+            object.body["spec"]["replicas"] = json!(replicas);
+        }
         if let Some(cause) = annotations.get(CHANGE_CAUSE_ANNOTATION) {
             object.body["metadata"]["annotations"][CHANGE_CAUSE_ANNOTATION] = json!(cause);
         }
@@ -336,6 +344,131 @@ impl Kubernetes {
         self.delete(Kind::Deployment, name, deadline).await?;
         self.delete(Kind::Service, &preview, deadline).await?;
         Ok(())
+    }
+}
+
+impl Kubernetes {
+    /// `--rollback` of a blue-green app: the colour the Service does not select, kept at
+    /// 0 pods at its template since the last promotion, is the previous version.
+    pub(super) async fn plan_rollback_colour(
+        &self,
+        request: &DeployRequest,
+        live: Colour,
+        others: &Others,
+        deadline: Instant,
+    ) -> Result<Plan<KubeState>, DeployError> {
+        let (name, ns) = (&self.settings.name, self.settings.ns());
+        let back = live.other();
+        let (live_name, back_name) = (live.deployment_name(&self.settings), back.deployment_name(&self.settings));
+        if others.preview {
+            return Err(DeployError::Usage(format!(
+                "{back_name} waits behind the preview Service {} with a version not promoted yet, so no earlier version is kept: finish it with --strategy blue-green --reject (the Service {name} selects {} all along)",
+                preview_name(&self.settings),
+                live.as_str()
+            )));
+        }
+        let previous = self.get_deployment_named(&back_name, deadline, Stage::BeforeChange).await?.ok_or_else(|| {
+            DeployError::Usage(format!(
+                "there is no previous colour to roll back to: no Deployment {back_name} in namespace {ns} (the Service {name} selects {}, the first blue-green deployment)",
+                live.as_str()
+            ))
+        })?;
+        let label = version_of(&previous);
+        if !request.version_label.is_empty() && request.version_label != label {
+            return Err(DeployError::Usage(format!(
+                "{back_name} keeps {label}, not {}: blue-green rolls back to the previous colour's version only",
+                request.version_label
+            )));
+        }
+        let current_deployment = self.get_deployment_named(&live_name, deadline, Stage::BeforeChange).await?;
+        let current = current_deployment.as_ref().map(version_of).unwrap_or_default();
+        let image = super::canary::image_of(&previous);
+        let mut outcome = self.outcome(&previous, &label, &current, Status::Planned);
+        outcome.deployment_id = colour_id(ns, &back_name, &previous);
+        let plan = Plan::new(outcome, ())
+            .now(format!(
+                "the Service {ns}/{name} selects {} ({live_name}, {current}); {back_name} keeps {label}",
+                live.as_str()
+            ))
+            .step(format!(
+                "apply Deployment {back_name} at {} pod(s) (server-side) and wait until every pod runs {} and is available; else scale it back to 0, the Service untouched",
+                self.settings.replicas,
+                digest_of(&image).unwrap_or(&image)
+            ))
+            .step(format!("apply Service {name} selecting {} (server-side)", back.as_str()))
+            .step(format!("scale {live_name} to 0 pods (kept for a switch back)"));
+        if request.dry_run {
+            self.apply_object(&self.colour_at(back, &previous, None), true, deadline).await?;
+            self.apply_object(&live_service(&self.settings, back), true, deadline).await?;
+        }
+        let from = current_deployment.map(|d| (live, Box::new(d)));
+        Ok(plan.with_state(KubeState::RollbackColour { to: (back, Box::new(previous)), from }))
+    }
+
+    /// Scales the previous colour up, waits for it, switches the Service to it and
+    /// scales the live one down: a promotion backwards.
+    pub(super) async fn rollback_colour(
+        &self,
+        (back, previous): (Colour, Box<Deployment>),
+        from: Option<(Colour, Box<Deployment>)>,
+        request: &DeployRequest,
+        deadline: Instant,
+        console: &Console,
+    ) -> Result<DeployOutcome, DeployError> {
+        let name = &self.settings.name;
+        let back_name = back.deployment_name(&self.settings);
+        let label = version_of(&previous);
+        let current = from.as_ref().map(|(_, d)| version_of(d)).unwrap_or_default();
+        console.info(&format!("scaling {back_name} ({label}) to {} pod(s)", self.settings.replicas));
+        let generation = self
+            .apply_object(&self.colour_at(back, &previous, None), false, deadline)
+            .await?
+            .and_then(|d| d.metadata.generation)
+            .unwrap_or(0);
+        let digest = digest_of(&super::canary::image_of(&previous)).map(str::to_owned);
+        let ready = match self.wait_rollout_of(&back_name, generation, digest.as_deref(), deadline, console).await {
+            Ok(ready) => ready,
+            Err(super::WaitEnd::Lost(error)) => return Err(error),
+            Err(end) => {
+                let why = match end {
+                    super::WaitEnd::Failed(why) => why,
+                    super::WaitEnd::TimedOut(last) => format!("it was not ready by --timeout ({last})"),
+                    super::WaitEnd::Lost(_) => String::new(),
+                };
+                let cleanup = Instant::now() + ROLLBACK_BUDGET.min(request.timeout);
+                let detail = self.explain(cleanup).await;
+                let tail = match self.apply_object(&self.scaled_to_zero(back, &previous), false, cleanup).await {
+                    Ok(_) => "it is scaled to 0 pods again".to_owned(),
+                    Err(error) => format!("scaling it to 0 pods again failed: {error}"),
+                };
+                return Err(DeployError::Failed {
+                    message: format!(
+                        "{back_name} ({label}) did not come back: {why}; the Service {name} still selects {current}, {tail}"
+                    ),
+                    status: Status::Unchanged,
+                    detail,
+                });
+            }
+        };
+        console.info(&format!("switching the Service {name} back to {} ({label})", back.as_str()));
+        self.apply_object(&live_service(&self.settings, back), false, deadline).await?;
+        let mut outcome = self.outcome(&ready, &label, &current, Status::RolledBack);
+        outcome.deployment_id = colour_id(self.settings.ns(), &back_name, &ready);
+        if let Some((colour, live)) = &from {
+            let scaled = self.scaled_to_zero(*colour, live);
+            console.info(&format!("scaling {} ({current}) to 0 pods", scaled.name));
+            if let Err(error) = self.apply_object(&scaled, false, deadline).await {
+                console.warning(&format!("{} was not scaled down: {error}", scaled.name));
+                return Err(DeployError::failed(
+                    format!(
+                        "the Service {name} selects {back_name} ({label}) again, but {} was not scaled down: {error}",
+                        scaled.name
+                    ),
+                    Status::RolledBack,
+                ));
+            }
+        }
+        Ok(outcome)
     }
 }
 

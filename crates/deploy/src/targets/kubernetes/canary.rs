@@ -19,7 +19,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use slipway_contract::{Console, interrupt};
 
 use super::client::Stage;
-use super::manifests::{Kind, Manifests, canary_name, canary_replicas, canary_share, digest_of};
+use super::manifests::{Kind, Manifests, canary_name, canary_replicas, canary_share, digest_of, route};
 use super::{KubeState, Kubernetes, ROLLBACK_BUDGET, WaitEnd, version_of};
 use crate::analysis::{ProbeTarget, TrafficShift, run_canary, timeline_details};
 use crate::status::Status;
@@ -49,15 +49,17 @@ impl Kubernetes {
                 "nothing serves {name} yet: the new version takes all traffic at once, unjudged (a canary needs a live Deployment beside it)"
             )));
         };
+        // A canary beside a blue-green app's colours is refused, as a rolling deployment is.
+        let others = self.others(deadline).await?;
+        self.refuse_over(&others, "a --strategy canary deployment", true)?;
         let canary = canary_name(&self.settings);
-        let existing = self.get_deployment_named(&canary, deadline, Stage::BeforeChange).await?;
         let previous = version_of(&live);
         let main = main_pods(&live);
         let steps = request.rollout.steps_or_default();
         let first = steps.first().copied().unwrap_or(10);
         let replicas = canary_replicas(main, first);
         let manifests =
-            Manifests::canary(&self.settings, &request.image, &request.version_label, &self.trace, replicas);
+            Manifests::canary(&self.settings, &request.image, &request.version_label, &self.trace, replicas, first);
         let mut outcome = self.outcome(&live, &request.version_label, &previous, Status::Planned);
         outcome.url = self.canary_url();
         outcome.health = "unknown".to_owned();
@@ -65,17 +67,25 @@ impl Kubernetes {
             "Deployment {ns}/{name} runs {previous} on {main} pod(s) (revision {})",
             super::rollout::revision(&live.metadata).unwrap_or(0)
         ));
-        if let Some(existing) = &existing {
-            plan = plan.now(format!("an unfinished canary {canary} runs {}; it is replaced", version_of(existing)));
+        if let Some(existing) = &others.canary {
+            plan = plan.now(format!("an unfinished canary {canary} runs {existing}; it is replaced"));
         }
-        for object in &manifests.objects {
+        for object in manifests.objects.iter().filter(|o| o.kind != Kind::HttpRoute) {
             plan = plan.step(format!("apply {} {} (server-side)", object.kind.as_str(), object.name));
         }
         plan = plan.step(format!(
-            "wait until its {replicas} pod(s) run {} and are ready (about {}% of the traffic); else explain and remove the canary",
+            "wait until its {replicas} pod(s) run {} and are ready{}; else explain and remove the canary",
             digest_of(&request.image).unwrap_or(&request.image),
-            canary_share(main, replicas)
+            if self.settings.gateway.is_some() {
+                String::new()
+            } else {
+                format!(" (about {}% of the traffic)", canary_share(main, replicas))
+            }
         ));
+        if self.settings.gateway.is_some() {
+            plan = plan
+                .step(format!("apply HTTPRoute {name}: {first}% of the requests to {canary} by its backends' weights"));
+        }
         let later: Vec<String> = steps.iter().skip(1).map(|p| format!("{p}%")).collect();
         plan = match &request.analysis {
             Some(analysis) => plan
@@ -118,7 +128,8 @@ impl Kubernetes {
         let previous = version_of(live);
         let steps = request.rollout.steps_or_default();
         let mut shift = KubeCanary::new(self, request, live);
-        if let Err(why) = shift.apply_canary(manifests, deadline, console).await {
+        let first = steps.first().copied().unwrap_or(10);
+        if let Err(why) = shift.apply_canary(manifests, first, deadline, console).await {
             let cleanup = Instant::now() + ROLLBACK_BUDGET.min(request.timeout);
             let detail = self.explain(cleanup).await;
             let (status, tail) = match shift.remove_canary(cleanup, console).await {
@@ -177,10 +188,11 @@ impl Kubernetes {
             super::rollout::revision(&canary.metadata).map(|r| format!("@{r}")).unwrap_or_default()
         );
         console.info(&format!(
-            "the canary {} ({}) takes about {}% of {}'s traffic and answers at {}; finish with --promote or --reject",
+            "the canary {} ({}) takes {}{}% of {}'s traffic and answers at {}; finish with --promote or --reject",
             shift.name,
             request.version_label,
-            canary_share(shift.main_pods, shift.canary_pods),
+            if self.settings.gateway.is_some() { "" } else { "about " },
+            shift.share(shift.canary_pods, shift.percent),
             self.settings.name,
             outcome.url
         ));
@@ -222,7 +234,8 @@ impl Kubernetes {
                 .step(format!("delete Deployment {canary_name} and Service {canary_name}"));
             return Ok(plan.with_state(KubeState::RejectCanary { live: live.map(Box::new), canary: Box::new(canary) }));
         }
-        let mut manifests = Manifests::build(&self.settings, &image, &label, &self.trace);
+        // Without --run-as, the canary's pods' user (its image's) as it was applied.
+        let mut manifests = Manifests::build(&self.settings_of(&canary), &image, &label, &self.trace);
         // The Secret's values are read on a deployment only: applying it here without them
         // would empty it. The canary's deployment applied it already.
         manifests.objects.retain(|object| object.kind != Kind::Secret);
@@ -294,9 +307,15 @@ impl Kubernetes {
         Ok(self.outcome(live.unwrap_or(&Deployment::default()), &current, &version_of(canary), Status::Rejected))
     }
 
-    /// Deletes the canary's Deployment (waiting until its pods are gone) and Service.
+    /// Deletes the canary's Deployment (waiting until its pods are gone) and Service;
+    /// behind a Gateway, the route sends every request to the app's Service first.
     async fn remove_canary_objects(&self, deadline: Instant, console: &Console) -> Result<(), DeployError> {
         let name = canary_name(&self.settings);
+        if self.settings.gateway.is_some() {
+            let route = route(&self.settings, None);
+            console.info(&format!("applying HTTPRoute {}: every request to {}", route.name, self.settings.name));
+            self.apply_object(&route, false, deadline).await?;
+        }
         console.info(&format!("deleting the canary {name} (Deployment and Service)"));
         self.delete(Kind::Deployment, &name, deadline).await?;
         self.delete(Kind::Service, &name, deadline).await?;
@@ -351,15 +370,23 @@ impl<'a> KubeCanary<'a> {
         }
     }
 
-    /// Applies the canary's objects and waits until its pods are ready on the digest.
+    /// The share of the requests `replicas` canary pods take at `percent`: the route's
+    /// weight behind a Gateway, else their share of all the app's pods.
+    fn share(&self, replicas: u32, percent: u8) -> u32 {
+        if self.target.settings.gateway.is_some() { u32::from(percent) } else { canary_share(self.main_pods, replicas) }
+    }
+
+    /// Applies the canary's objects and waits until its pods are ready on the digest;
+    /// then, behind a Gateway, the route's weights for `percent`.
     async fn apply_canary(
         &mut self,
         manifests: &Manifests,
+        percent: u8,
         deadline: Instant,
         console: &Console,
     ) -> Result<(), String> {
         let mut generation = 0;
-        for object in &manifests.objects {
+        for object in manifests.objects.iter().filter(|o| o.kind != Kind::HttpRoute) {
             console.info(&format!("applying {} {}", object.kind.as_str(), object.name));
             if let Some(applied) = self.target.apply_object(object, false, deadline).await.map_err(|e| e.to_string())? {
                 generation = applied.metadata.generation.unwrap_or(0);
@@ -374,19 +401,23 @@ impl<'a> KubeCanary<'a> {
             .unwrap_or(1);
         let digest = digest_of(&self.request.image);
         match self.target.wait_rollout_of(&self.name, generation, digest, deadline, console).await {
-            Ok(_) => {
-                self.canary_pods = replicas;
-                console.info(&format!(
-                    "the canary {} runs {replicas} pod(s) beside {} of {}: about {}% of the traffic",
-                    self.name,
-                    self.main_pods,
-                    self.target.settings.name,
-                    canary_share(self.main_pods, replicas)
-                ));
-                Ok(())
-            }
-            Err(end) => Err(wait_words(end)),
+            Ok(_) => self.canary_pods = replicas,
+            Err(end) => return Err(wait_words(end)),
         }
+        // The route's weights move only once the canary is ready to take its share.
+        for object in manifests.objects.iter().filter(|o| o.kind == Kind::HttpRoute) {
+            console.info(&format!("applying HTTPRoute {}: {percent}% of the requests to {}", object.name, self.name));
+            self.target.apply_object(object, false, deadline).await.map_err(|e| e.to_string())?;
+        }
+        console.info(&format!(
+            "the canary {} runs {replicas} pod(s) beside {} of {}: {}{}% of the traffic",
+            self.name,
+            self.main_pods,
+            self.target.settings.name,
+            if self.target.settings.gateway.is_some() { "" } else { "about " },
+            self.share(replicas, percent)
+        ));
+        Ok(())
     }
 
     async fn remove_canary(&mut self, deadline: Instant, console: &Console) -> Result<(), DeployError> {
@@ -443,14 +474,14 @@ impl TrafficShift for KubeCanary<'_> {
         }
         let replicas = canary_replicas(self.main_pods, percent);
         let manifests =
-            Manifests::canary(settings, &request.image, &request.version_label, &self.target.trace, replicas);
-        if replicas == self.canary_pods {
+            Manifests::canary(settings, &request.image, &request.version_label, &self.target.trace, replicas, percent);
+        if replicas == self.canary_pods && settings.gateway.is_none() {
             console.info(&format!(
                 "step {percent}%: the canary keeps {replicas} pod(s), about {}% of the traffic (pods weigh it)",
                 canary_share(self.main_pods, replicas)
             ));
         }
-        self.apply_canary(&manifests, deadline, console).await?;
+        self.apply_canary(&manifests, percent, deadline, console).await?;
         self.percent = percent;
         Ok(())
     }

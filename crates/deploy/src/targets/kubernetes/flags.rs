@@ -60,9 +60,11 @@ pub struct KubernetesFlags {
     pub service_account: Option<String>,
 
     /// Kubernetes: the user (and group) the container runs as, non-root: UID[:GID].
-    /// Default: containerize's, 65532:65532.
-    #[arg(long, env = "SLIPWAY_RUN_AS", value_name = "UID[:GID]", default_value = "65532:65532")]
-    pub run_as: String,
+    /// Default: the image config's User (read from the registry; containerize's is
+    /// 65532:65532) when numeric and not root; a user name or root there is refused
+    /// without this flag.
+    #[arg(long, env = "SLIPWAY_RUN_AS", value_name = "UID[:GID]")]
+    pub run_as: Option<String>,
 
     /// Kubernetes: the path Prometheus scrapes (annotations on the pods).
     #[arg(long, env = "SLIPWAY_METRICS_PATH", value_name = "PATH")]
@@ -83,6 +85,13 @@ pub struct KubernetesFlags {
     #[arg(long, env = "SLIPWAY_CONFIG_CLAIM", value_name = "NAME", requires = "config_volume")]
     pub config_claim: Option<String>,
 
+    /// Kubernetes: route --host through this Gateway API Gateway (NAME, or NAME/NAMESPACE
+    /// for one in another namespace) with an HTTPRoute (gateway.networking.k8s.io/v1)
+    /// instead of an Ingress; TLS is the Gateway listener's. A canary's steps are then the
+    /// route's backend weights, exactly.
+    #[arg(long, env = "SLIPWAY_GATEWAY", value_name = "NAME[/NAMESPACE]", requires = "host")]
+    pub gateway: Option<String>,
+
     /// Kubernetes: the TLS Secret (existing) for the --host Ingress.
     #[arg(long, env = "SLIPWAY_TLS_SECRET", value_name = "NAME", requires = "host")]
     pub tls_secret: Option<String>,
@@ -92,7 +101,8 @@ pub struct KubernetesFlags {
     pub ingress_class: Option<String>,
 
     /// Kubernetes: the URL the app is reached at (the url output). Default: https://<host>
-    /// with --tls-secret, http://<host>, else the Service's address inside the cluster.
+    /// with --tls-secret or --gateway, http://<host>, else the Service's address inside the
+    /// cluster.
     #[arg(long, env = "SLIPWAY_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
 
@@ -170,6 +180,9 @@ pub struct Settings {
     pub service_account: Option<String>,
     pub run_as_user: i64,
     pub run_as_group: i64,
+    /// No `--run-as`: the ids are the image's (see [`Settings::use_image_user`]); until
+    /// then they are root's, which `runAsNonRoot` refuses to start.
+    pub run_as_from_image: bool,
     pub check: String,
     pub metrics_path: Option<String>,
     pub secret_env: Vec<String>,
@@ -177,6 +190,8 @@ pub struct Settings {
     pub host: Option<String>,
     pub tls_secret: Option<String>,
     pub ingress_class: Option<String>,
+    /// `--gateway`: the HTTPRoute's parent, instead of an Ingress.
+    pub gateway: Option<GatewayRef>,
     pub public_url: Option<String>,
     /// Where the canary's or the new colour's Service answers this runner (`--preview-url`).
     pub preview_url: Option<String>,
@@ -186,6 +201,13 @@ pub struct Settings {
     /// `progressDeadlineSeconds`: inside `--timeout`, so the controller's own verdict
     /// comes before ours.
     pub progress_deadline_seconds: i32,
+}
+
+/// A Gateway API Gateway: its name, and its namespace when not the app's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayRef {
+    pub name: String,
+    pub namespace: Option<String>,
 }
 
 /// Where the configuration volume is mounted, and what backs it.
@@ -270,7 +292,11 @@ impl Settings {
         if let Some(path) = &metrics_path {
             http_path("--metrics-path", path).map_err(usage)?;
         }
-        let (run_as_user, run_as_group) = run_as(&flags.run_as).map_err(usage)?;
+        let run_as_from_image = flags.run_as.as_deref().is_none_or(|text| text.trim().is_empty());
+        let (run_as_user, run_as_group) = match flags.run_as.as_deref().filter(|_| !run_as_from_image) {
+            Some(text) => run_as(text).map_err(usage)?,
+            None => (0, 0),
+        };
         let service_account = named(flags.service_account.as_deref(), "--service-account", dns_1123_subdomain)?;
         let mut secret_env = Vec::new();
         for variable in flags.secret_env.iter().map(|v| v.trim()).filter(|v| !v.is_empty()) {
@@ -297,6 +323,29 @@ impl Settings {
         }
         let tls_secret = named(flags.tls_secret.as_deref(), "--tls-secret", dns_1123_subdomain)?;
         let ingress_class = named(flags.ingress_class.as_deref(), "--ingress-class", dns_1123_subdomain)?;
+        let gateway = match flags.gateway.as_deref().map(str::trim).filter(|g| !g.is_empty()) {
+            Some(text) => {
+                let (name, namespace) = match text.split_once('/') {
+                    Some((name, namespace)) => (name, Some(namespace)),
+                    None => (text, None),
+                };
+                dns_1123_subdomain("--gateway", name).map_err(usage)?;
+                if let Some(namespace) = namespace {
+                    dns_1123_label("--gateway's namespace", namespace).map_err(usage)?;
+                }
+                for (flag, given) in
+                    [("--tls-secret", tls_secret.is_some()), ("--ingress-class", ingress_class.is_some())]
+                {
+                    if given {
+                        return Err(usage(format!(
+                            "{flag} is for the --host Ingress; with --gateway an HTTPRoute takes its place, and TLS is the Gateway listener's (its certificateRefs)"
+                        )));
+                    }
+                }
+                Some(GatewayRef { name: name.to_owned(), namespace: namespace.map(str::to_owned) })
+            }
+            None => None,
+        };
         let preview_url = match flags.preview_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
             Some(url) => {
                 if !rollout.strategy.is_phased() {
@@ -326,6 +375,7 @@ impl Settings {
             service_account,
             run_as_user,
             run_as_group,
+            run_as_from_image,
             check,
             metrics_path,
             secret_env,
@@ -333,6 +383,7 @@ impl Settings {
             host,
             tls_secret,
             ingress_class,
+            gateway,
             public_url: flags.public_url.as_deref().map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned),
             preview_url,
             strategy: rollout.strategy,
@@ -340,6 +391,18 @@ impl Settings {
             force_conflicts: flags.force_conflicts,
             progress_deadline_seconds: progress_deadline(timeout),
         })
+    }
+
+    /// The ids of the image's config `User` (without `--run-as`): numeric and not root,
+    /// else bad input naming the image and what to do.
+    pub fn use_image_user(&mut self, image: &str, user: &str) -> Result<(), DeployError> {
+        let (uid, gid) = super::image_user::ids(user).map_err(|why| {
+            DeployError::Usage(format!(
+                "the image {image} {why}; give --run-as UID[:GID], a non-root user it can run as"
+            ))
+        })?;
+        (self.run_as_user, self.run_as_group) = (uid, gid);
+        Ok(())
     }
 
     /// The namespace once known; the kubeconfig's context may supply it, but an
@@ -567,7 +630,7 @@ mod tests {
             replicas: 2,
             cpu_request: "500m".into(),
             memory_limit: "768Mi".into(),
-            run_as: "65532:65532".into(),
+            run_as: Some("65532:65532".into()),
             ..KubernetesFlags::default()
         }
     }

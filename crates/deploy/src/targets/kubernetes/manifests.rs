@@ -42,6 +42,7 @@ pub enum Kind {
     PodDisruptionBudget,
     NetworkPolicy,
     Ingress,
+    HttpRoute,
     Deployment,
 }
 
@@ -54,6 +55,7 @@ impl Kind {
             Self::PodDisruptionBudget => "PodDisruptionBudget",
             Self::NetworkPolicy => "NetworkPolicy",
             Self::Ingress => "Ingress",
+            Self::HttpRoute => "HTTPRoute",
             Self::Deployment => "Deployment",
         }
     }
@@ -152,6 +154,15 @@ impl Workload {
         }
     }
 
+    /// The app's name label its pods carry: the app's, except a canary's behind a
+    /// Gateway, whose pods the app's Service must not select (the route weighs the two).
+    fn name_label(self, settings: &Settings) -> String {
+        match self {
+            Self::Canary { .. } if settings.gateway.is_some() => canary_name(settings),
+            _ => settings.name.clone(),
+        }
+    }
+
     fn replicas(self, settings: &Settings) -> u32 {
         match self {
             Self::Canary { replicas } => replicas,
@@ -200,16 +211,28 @@ impl Manifests {
         match settings.strategy {
             Strategy::Canary => {
                 let replicas = canary_replicas(settings.replicas, first_step);
-                let mut manifests = Self::canary(settings, image, version_label, trace, replicas);
-                manifests.header = Some(format!(
-                    "# canary: {replicas} pod(s) of {} beside the {} of Deployment {} (about {}% of the traffic); the Service {} selects both, {} the canary alone.",
-                    canary_name(settings),
-                    settings.replicas,
-                    settings.name,
-                    canary_share(settings.replicas, replicas),
-                    settings.name,
-                    canary_name(settings)
-                ));
+                let mut manifests = Self::canary(settings, image, version_label, trace, replicas, first_step);
+                manifests.header = Some(if settings.gateway.is_some() {
+                    format!(
+                        "# canary: {replicas} pod(s) of {} beside the {} of Deployment {}; the Service {} selects the app's pods, {} the canary's, and the HTTPRoute {} sends {first_step}% of the requests to the canary by its backends' weights.",
+                        canary_name(settings),
+                        settings.replicas,
+                        settings.name,
+                        settings.name,
+                        canary_name(settings),
+                        settings.name
+                    )
+                } else {
+                    format!(
+                        "# canary: {replicas} pod(s) of {} beside the {} of Deployment {} (about {}% of the traffic); the Service {} selects both, {} the canary alone.",
+                        canary_name(settings),
+                        settings.replicas,
+                        settings.name,
+                        canary_share(settings.replicas, replicas),
+                        settings.name,
+                        canary_name(settings)
+                    )
+                });
                 manifests
             }
             Strategy::BlueGreen => {
@@ -232,15 +255,30 @@ impl Manifests {
     /// `<name>-canary` selecting it alone, the app's NetworkPolicy (which selects its pods
     /// too; applied again as it is, so the canary's objects stand on their own), and its
     /// Deployment.
-    pub fn canary(settings: &Settings, image: &str, version_label: &str, trace: &Trace, replicas: u32) -> Self {
+    /// Behind a Gateway (`--gateway`), the canary's pods carry its own name label, so the
+    /// app's Service does not select them, and the HTTPRoute sends exactly `percent` of the
+    /// requests to the canary's Service (applied last, once the canary is ready).
+    pub fn canary(
+        settings: &Settings,
+        image: &str,
+        version_label: &str,
+        trace: &Trace,
+        replicas: u32,
+        percent: u8,
+    ) -> Self {
         let mut objects = Vec::new();
         if !settings.secret_env.is_empty() {
             objects.push(secret(settings));
         }
         let name = canary_name(settings);
-        objects.push(service(settings, &name, Some((TRACK_LABEL, CANARY_TRACK))));
+        let mut canary_service = service(settings, &name, Some((TRACK_LABEL, CANARY_TRACK)));
+        canary_service.body["spec"]["selector"][NAME_LABEL] = json!(Workload::Canary { replicas }.name_label(settings));
+        objects.push(canary_service);
         objects.push(network_policy(settings));
         objects.push(deployment(settings, image, version_label, trace, Workload::Canary { replicas }));
+        if settings.gateway.is_some() {
+            objects.push(route(settings, Some(percent)));
+        }
         Self { objects, header: None }
     }
 
@@ -260,7 +298,7 @@ impl Manifests {
         }
         objects.push(network_policy(settings));
         if settings.host.is_some() {
-            objects.push(ingress(settings));
+            objects.push(front(settings));
         }
         objects.push(deployment(settings, image, version_label, trace, Workload::Colour(colour)));
         Self { objects, header: None }
@@ -280,7 +318,7 @@ impl Manifests {
         }
         objects.push(network_policy(settings));
         if settings.host.is_some() {
-            objects.push(ingress(settings));
+            objects.push(front(settings));
         }
         objects.push(deployment(settings, image, version_label, trace, Workload::Main));
         Self { objects, header: None }
@@ -381,17 +419,67 @@ fn disruption_budget(settings: &Settings) -> Object {
 /// The pods take traffic on their HTTP port only (from anywhere: the Service, the
 /// ingress controller, Prometheus); their own connections out are not restricted.
 fn network_policy(settings: &Settings) -> Object {
+    // Behind a Gateway a canary's pods carry the canary's name: the policy covers them too.
+    let pod_selector = if settings.gateway.is_some() {
+        json!({ "matchExpressions": [{ "key": NAME_LABEL, "operator": "In", "values": [settings.name, canary_name(settings)] }] })
+    } else {
+        json!({ "matchLabels": { NAME_LABEL: settings.name } })
+    };
     let body = json!({
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": metadata(settings, &settings.name),
         "spec": {
-            "podSelector": { "matchLabels": { NAME_LABEL: settings.name } },
+            "podSelector": pod_selector,
             "policyTypes": ["Ingress"],
             "ingress": [{ "ports": [{ "port": "http", "protocol": "TCP" }] }],
         },
     });
     Object { kind: Kind::NetworkPolicy, name: settings.name.clone(), body }
+}
+
+/// What takes `--host`'s requests to the app's Service: an HTTPRoute with `--gateway`,
+/// else an Ingress.
+fn front(settings: &Settings) -> Object {
+    if settings.gateway.is_some() { route(settings, None) } else { ingress(settings) }
+}
+
+/// The HTTPRoute `<name>` (gateway.networking.k8s.io/v1) attaching `--host` to the
+/// `--gateway`'s listeners: every path to the app's Service, or, with a canary at
+/// `canary` percent, that share of the requests to `<name>-canary` by the backends'
+/// weights. TLS is the Gateway's.
+pub fn route(settings: &Settings, canary: Option<u8>) -> Object {
+    let host = settings.host.clone().unwrap_or_default();
+    let mut parent = json!({ "group": "gateway.networking.k8s.io", "kind": "Gateway" });
+    if let Some(gateway) = &settings.gateway {
+        parent["name"] = json!(gateway.name);
+        if let Some(namespace) = &gateway.namespace {
+            parent["namespace"] = json!(namespace);
+        }
+    }
+    let backend =
+        |name: &str, weight: u8| json!({ "group": "", "kind": "Service", "name": name, "port": 80, "weight": weight });
+    let backends = match canary {
+        Some(percent) => {
+            let percent = percent.min(100);
+            vec![backend(&settings.name, 100 - percent), backend(&canary_name(settings), percent)]
+        }
+        None => vec![backend(&settings.name, 1)],
+    };
+    let body = json!({
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": metadata(settings, &settings.name),
+        "spec": {
+            "parentRefs": [parent],
+            "hostnames": [host],
+            "rules": [{
+                "matches": [{ "path": { "type": "PathPrefix", "value": "/" } }],
+                "backendRefs": backends,
+            }],
+        },
+    });
+    Object { kind: Kind::HttpRoute, name: settings.name.clone(), body }
 }
 
 fn ingress(settings: &Settings) -> Object {
@@ -485,8 +573,9 @@ pub fn deployment(settings: &Settings, image: &str, version_label: &str, trace: 
 
     let mut deployment_labels = labels(settings);
     deployment_labels[VERSION_LABEL] = json!(label_value(version_label));
-    let mut pod_labels = json!({ NAME_LABEL: name, VERSION_LABEL: label_value(version_label) });
-    let mut selector = json!({ NAME_LABEL: name });
+    let pod_name = workload.name_label(settings);
+    let mut pod_labels = json!({ NAME_LABEL: pod_name, VERSION_LABEL: label_value(version_label) });
+    let mut selector = json!({ NAME_LABEL: pod_name });
     if let Some((key, value)) = workload.label() {
         deployment_labels[key] = json!(value);
         pod_labels[key] = json!(value);
@@ -636,7 +725,8 @@ mod tests {
     use super::*;
     use crate::args::AppFlags;
     use crate::rollout::{Rollout, Strategy};
-    use crate::targets::kubernetes::flags::KubernetesFlags;
+    use crate::targets::kubernetes::flags::{KubernetesFlags, dns_1123_label, dns_1123_subdomain};
+    use crate::targets::kubernetes::url;
 
     pub(crate) const IMAGE: &str =
         "ghcr.io/acme/shop@sha256:3f2a9c1b7d4e3f2a9c1b7d4e3f2a9c1b7d4e3f2a9c1b7d4e3f2a9c1b7d4eabcd";
@@ -653,7 +743,7 @@ mod tests {
             replicas: if flags.replicas == 0 { 2 } else { flags.replicas },
             cpu_request: if flags.cpu_request.is_empty() { "500m".into() } else { flags.cpu_request.clone() },
             memory_limit: if flags.memory_limit.is_empty() { "768Mi".into() } else { flags.memory_limit.clone() },
-            run_as: "65532:65532".into(),
+            run_as: Some("65532:65532".into()),
             ..flags
         };
         Settings::new(&app, &flags, &Rollout::plain(strategy), 8080, Duration::from_secs(1200)).unwrap()
@@ -701,9 +791,112 @@ mod tests {
                 Kind::PodDisruptionBudget => round_trips::<PodDisruptionBudget>(&object.body),
                 Kind::NetworkPolicy => round_trips::<NetworkPolicy>(&object.body),
                 Kind::Ingress => round_trips::<Ingress>(&object.body),
+                Kind::HttpRoute => http_route_shape(&object.body),
                 Kind::Deployment => round_trips::<Deployment>(&object.body),
             }
         }
+    }
+
+    /// Only the fields Gateway API v1 documents for an HTTPRoute (standard channel,
+    /// gateway.networking.k8s.io/v1: spec.parentRefs, hostnames, rules; a rule's matches,
+    /// filters, backendRefs, timeouts; a backendRef's group, kind, name, namespace, port,
+    /// weight 0..=1000000), with their types: kubernetes-validate bundles no Gateway API
+    /// schema, so this is the check of the render's shape.
+    fn http_route_shape(route: &Value) {
+        let keys = |value: &Value, allowed: &[&str], what: &str| {
+            let object = value.as_object().unwrap_or_else(|| panic!("{what} is an object: {value}"));
+            for key in object.keys() {
+                assert!(allowed.contains(&key.as_str()), "{what}.{key} is not an HTTPRoute v1 field");
+            }
+        };
+        assert_eq!(route["apiVersion"], "gateway.networking.k8s.io/v1");
+        assert_eq!(route["kind"], "HTTPRoute");
+        keys(route, &["apiVersion", "kind", "metadata", "spec"], "HTTPRoute");
+        let spec = &route["spec"];
+        keys(spec, &["parentRefs", "hostnames", "rules"], "spec");
+        for parent in spec["parentRefs"].as_array().unwrap() {
+            keys(parent, &["group", "kind", "namespace", "name", "sectionName", "port"], "parentRefs[]");
+            assert!(parent["name"].as_str().is_some_and(|n| dns_1123_subdomain("name", n).is_ok()));
+            assert_eq!(
+                (parent["group"].as_str(), parent["kind"].as_str()),
+                (Some("gateway.networking.k8s.io"), Some("Gateway"))
+            );
+        }
+        let hostnames = spec["hostnames"].as_array().unwrap();
+        assert!(!hostnames.is_empty() && hostnames.len() <= 16);
+        for host in hostnames {
+            let host = host.as_str().unwrap();
+            assert!(dns_1123_subdomain("host", host.strip_prefix("*.").unwrap_or(host)).is_ok(), "{host}");
+        }
+        let rules = spec["rules"].as_array().unwrap();
+        assert!(!rules.is_empty() && rules.len() <= 16);
+        for rule in rules {
+            keys(
+                rule,
+                &["name", "matches", "filters", "backendRefs", "timeouts", "retry", "sessionPersistence"],
+                "rules[]",
+            );
+            for matching in rule["matches"].as_array().unwrap() {
+                keys(matching, &["path", "headers", "queryParams", "method"], "matches[]");
+                keys(&matching["path"], &["type", "value"], "matches[].path");
+                assert!(
+                    ["Exact", "PathPrefix", "RegularExpression"].contains(&matching["path"]["type"].as_str().unwrap())
+                );
+                assert!(matching["path"]["value"].as_str().unwrap().starts_with('/'));
+            }
+            for backend in rule["backendRefs"].as_array().unwrap() {
+                keys(backend, &["group", "kind", "name", "namespace", "port", "weight", "filters"], "backendRefs[]");
+                assert_eq!((backend["group"].as_str(), backend["kind"].as_str()), (Some(""), Some("Service")));
+                assert!(backend["name"].as_str().is_some_and(|n| dns_1123_label("name", n).is_ok()));
+                assert!(backend["port"].as_u64().is_some_and(|p| (1..=65535).contains(&p)), "a Service backend's port");
+                assert!(backend["weight"].as_u64().is_some_and(|w| w <= 1_000_000));
+            }
+        }
+    }
+
+    #[test]
+    fn with_a_gateway_an_http_route_replaces_the_ingress_and_weighs_the_canary_exactly() {
+        let flags = KubernetesFlags { gateway: Some("public/infra".into()), ..KubernetesFlags::default() };
+        let rolling = settings(flags.clone(), Some("shop.example.com"));
+        let manifests = Manifests::build(&rolling, IMAGE, "v1", &Trace::default());
+        assert!(manifests.objects.iter().all(|o| o.kind != Kind::Ingress));
+        let route = manifests.objects.iter().find(|o| o.kind == Kind::HttpRoute).expect("an HTTPRoute");
+        http_route_shape(&route.body);
+        assert_eq!(route.body["spec"]["parentRefs"][0]["name"], "public");
+        assert_eq!(route.body["spec"]["parentRefs"][0]["namespace"], "infra");
+        assert_eq!(route.body["spec"]["hostnames"], json!(["shop.example.com"]));
+        assert_eq!(
+            route.body["spec"]["rules"][0]["backendRefs"],
+            json!([{ "group": "", "kind": "Service", "name": "shop", "port": 80, "weight": 1 }])
+        );
+        assert!(
+            route.body["spec"].get("tls").is_none() && route.body.to_string().find("tls").is_none(),
+            "TLS is the Gateway's"
+        );
+        assert_eq!(url(&rolling), "https://shop.example.com");
+
+        let canary = settings_for(flags, Some("shop.example.com"), Strategy::Canary);
+        let manifests = Manifests::canary(&canary, IMAGE, "v2", &Trace::default(), 1, 25);
+        let route = manifests.objects.last().unwrap();
+        assert_eq!(route.kind, Kind::HttpRoute, "the route moves last");
+        http_route_shape(&route.body);
+        let weights: Vec<(&str, u64)> = route.body["spec"]["rules"][0]["backendRefs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| (b["name"].as_str().unwrap(), b["weight"].as_u64().unwrap()))
+            .collect();
+        assert_eq!(weights, [("shop", 75), ("shop-canary", 25)], "the step's percentage, not the pods'");
+        // The app's Service must not select the canary's pods, or the weights would lie.
+        let deployment = manifests.deployment().unwrap();
+        assert_eq!(deployment.body["spec"]["template"]["metadata"]["labels"][NAME_LABEL], "shop-canary");
+        assert_eq!(deployment.body["spec"]["selector"]["matchLabels"][NAME_LABEL], "shop-canary");
+        let service = manifests.objects.iter().find(|o| o.kind == Kind::Service).unwrap();
+        assert_eq!(service.body["spec"]["selector"][NAME_LABEL], "shop-canary");
+        let policy = manifests.objects.iter().find(|o| o.kind == Kind::NetworkPolicy).unwrap();
+        assert_eq!(policy.body["spec"]["podSelector"]["matchExpressions"][0]["values"], json!(["shop", "shop-canary"]));
+        round_trips::<NetworkPolicy>(&policy.body);
+        round_trips::<Deployment>(&deployment.body);
     }
 
     #[test]
@@ -723,7 +916,7 @@ mod tests {
     #[test]
     fn canary_and_blue_green_objects_have_their_kubernetes_types_and_selectors() {
         let canary = settings_for(KubernetesFlags::default(), None, Strategy::Canary);
-        let manifests = Manifests::canary(&canary, IMAGE, "v2", &Trace::default(), 3);
+        let manifests = Manifests::canary(&canary, IMAGE, "v2", &Trace::default(), 3, 25);
         let kinds: Vec<(Kind, &str)> = manifests.objects.iter().map(|o| (o.kind, o.name.as_str())).collect();
         assert_eq!(
             kinds,

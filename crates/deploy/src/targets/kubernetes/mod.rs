@@ -13,6 +13,7 @@ mod blue_green;
 mod canary;
 mod client;
 pub mod flags;
+mod image_user;
 pub mod manifests;
 pub mod rollout;
 mod undo;
@@ -24,7 +25,9 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Event, Namespace, Pod, Secret, Service};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, LogParams, Patch, PatchParams,
+};
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use slipway_contract::{Console, interrupt};
@@ -86,6 +89,21 @@ pub enum KubeState {
     PromoteColour { new: (Colour, Box<Deployment>), old: Option<(Colour, Box<Deployment>)> },
     /// Drop `new`'s Deployment and the preview.
     RejectColour { new: (Colour, Box<Deployment>), live: Option<(Colour, Box<Deployment>)> },
+    /// `--rollback` of blue-green: scale `to` (the previous colour) up, switch the
+    /// Service to it, scale `from` (the live one) down.
+    RollbackColour { to: (Colour, Box<Deployment>), from: Option<(Colour, Box<Deployment>)> },
+}
+
+/// What the cluster has of the app besides its main Deployment, read by a plan so that
+/// one strategy does not run over another's objects.
+#[derive(Debug, Default)]
+pub struct Others {
+    /// The colour the app's Service selects (the app runs blue-green).
+    pub colour: Option<String>,
+    /// Blue-green's preview Service is there: a colour waits for --promote or --reject.
+    pub preview: bool,
+    /// An unfinished canary runs this version.
+    pub canary: Option<String>,
 }
 
 impl Kubernetes {
@@ -101,6 +119,9 @@ impl Kubernetes {
         let mut settings = Settings::new(app, flags, &request.rollout, request.port, request.timeout)?;
         let connection = client::connect(flags, env).await?;
         settings.namespace_from_context(connection.context_namespace.as_deref())?;
+        if settings.run_as_from_image && !request.image.is_empty() {
+            resolve_user(&mut settings, &request.image, console).await?;
+        }
         let mut secret_values = Vec::new();
         if request.phase == Phase::Deploy {
             for variable in &settings.secret_env {
@@ -212,6 +233,52 @@ impl Kubernetes {
         Ok(list.items)
     }
 
+    /// The app's Service, blue-green's preview Service and the canary's Deployment.
+    async fn others(&self, deadline: Instant) -> Result<Others, DeployError> {
+        let service = self.get_service(&self.settings.name, deadline, Stage::BeforeChange).await?;
+        let colour = service
+            .as_ref()
+            .and_then(|s| s.spec.as_ref())
+            .and_then(|spec| spec.selector.as_ref())
+            .and_then(|selector| selector.get(manifests::COLOR_LABEL).cloned());
+        let preview =
+            self.get_service(&manifests::preview_name(&self.settings), deadline, Stage::BeforeChange).await?.is_some();
+        let canary = self
+            .get_deployment_named(&manifests::canary_name(&self.settings), deadline, Stage::BeforeChange)
+            .await?
+            .map(|d| version_of(&d));
+        Ok(Others { colour, preview, canary })
+    }
+
+    /// Refuses (exit 2, before any change) what `what` (`--strategy rolling`, `--rollback`)
+    /// would do wrong over another strategy's objects: reapply a blue-green app's Service
+    /// without its colour, or leave an unfinished canary taking traffic (`canary_ok`: it
+    /// is replaced, as a new canary does).
+    fn refuse_over(&self, others: &Others, what: &str, canary_ok: bool) -> Result<(), DeployError> {
+        let (name, ns) = (&self.settings.name, self.settings.ns());
+        if others.colour.is_some() || others.preview {
+            let preview = manifests::preview_name(&self.settings);
+            let runs = match &others.colour {
+                Some(colour) => format!("its Service {name} selects the colour {colour}"),
+                None => format!("its preview Service {preview} waits for --promote or --reject"),
+            };
+            return Err(DeployError::Usage(format!(
+                "the app {name} in namespace {ns} runs blue-green ({runs}): {what} would apply the Service {name} without the colour, sending traffic to every pod of the app; deploy it with --strategy blue-green (--rollback switches back to the previous colour), or delete the Deployments {blue} and {green} and the Services {name} and {preview} first to change its strategy",
+                blue = Colour::Blue.deployment_name(&self.settings),
+                green = Colour::Green.deployment_name(&self.settings),
+            )));
+        }
+        if let Some(version) = &others.canary
+            && !canary_ok
+        {
+            let canary = manifests::canary_name(&self.settings);
+            return Err(DeployError::Usage(format!(
+                "a canary {canary} runs {version} beside {name} in namespace {ns}, taking a share of its traffic: finish it first with --strategy canary --promote or --reject, then {what}"
+            )));
+        }
+        Ok(())
+    }
+
     fn selector(&self) -> String {
         format!("{}={}", manifests::NAME_LABEL, self.settings.name)
     }
@@ -266,6 +333,15 @@ impl Kubernetes {
             Kind::Ingress => {
                 let call = self.call("patch", "ingresses.networking.k8s.io", name);
                 (call, by(deadline, call, self.api::<Ingress>().patch(name, &params, &patch)).await?.map(|_| None))
+            }
+            Kind::HttpRoute => {
+                let call = self.call("patch", "httproutes.gateway.networking.k8s.io", name);
+                let resource = ApiResource::from_gvk_with_plural(
+                    &GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute"),
+                    "httproutes",
+                );
+                let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), self.settings.ns(), &resource);
+                (call, by(deadline, call, api.patch(name, &params, &patch)).await?.map(|_| None))
             }
             Kind::Deployment => {
                 let call = self.call("patch", "deployments.apps", name);
@@ -340,22 +416,36 @@ impl Kubernetes {
         }
     }
 
-    /// The pods of the Deployment's current ReplicaSet; `None` while it has none.
+    /// The pods of the Deployment's current ReplicaSet; `None` while it has none. Listed
+    /// by the Deployment's own selector (a canary behind a Gateway has its own name).
     async fn new_pods(&self, deployment: &Deployment, deadline: Instant) -> Result<Option<Vec<Pod>>, DeployError> {
+        let own = deployment
+            .spec
+            .selector
+            .match_labels
+            .as_ref()
+            .map(|labels| labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
+            .filter(|selector| !selector.is_empty())
+            .unwrap_or_else(|| self.selector());
         let sets: Vec<ReplicaSet> =
-            self.list("replicasets.apps", &ListParams::default().labels(&self.selector()), deadline).await?;
+            self.list("replicasets.apps", &ListParams::default().labels(&own), deadline).await?;
         let Some(hash) = new_replica_set(deployment, &sets).and_then(template_hash) else {
             return Ok(None);
         };
-        let selector = format!("{},{}={hash}", self.selector(), rollout::TEMPLATE_HASH_LABEL);
+        let selector = format!("{own},{}={hash}", rollout::TEMPLATE_HASH_LABEL);
         Ok(Some(self.list("pods", &ListParams::default().labels(&selector), deadline).await?))
     }
 
     /// The failure's story: the pods' states, recent events and the last log lines.
     async fn explain(&self, deadline: Instant) -> Vec<String> {
         let mut lines = Vec::new();
-        let pods: Vec<Pod> =
+        let mut pods: Vec<Pod> =
             self.list("pods", &ListParams::default().labels(&self.selector()), deadline).await.unwrap_or_default();
+        if self.settings.gateway.is_some() {
+            // A canary's pods behind a Gateway carry the canary's name.
+            let canary = format!("{}={}", manifests::NAME_LABEL, manifests::canary_name(&self.settings));
+            pods.extend(self.list("pods", &ListParams::default().labels(&canary), deadline).await.unwrap_or_default());
+        }
         lines.extend(pods.iter().map(rollout::describe_pod));
         let mut events: Vec<Event> = self.list("events", &ListParams::default(), deadline).await.unwrap_or_default();
         events
@@ -418,7 +508,24 @@ impl Kubernetes {
         url(&self.settings)
     }
 
+    /// The settings to re-render `live`'s objects with (a promotion, a colour scaled):
+    /// without `--run-as`, its pods' user as slipway applied it.
+    fn settings_of(&self, live: &Deployment) -> Settings {
+        let mut settings = self.settings.clone();
+        if settings.run_as_from_image {
+            let context = live.spec.template.spec.as_ref().and_then(|spec| spec.security_context.as_ref());
+            if let Some(context) = context {
+                settings.run_as_user = context.run_as_user.unwrap_or(settings.run_as_user);
+                settings.run_as_group = context.run_as_group.unwrap_or(settings.run_as_group);
+            }
+        }
+        settings
+    }
+
     async fn plan_deploy(&self, request: &DeployRequest, deadline: Instant) -> Result<Plan<KubeState>, DeployError> {
+        let others = self.others(deadline).await?;
+        let strategy = request.strategy();
+        self.refuse_over(&others, &format!("a --strategy {strategy} deployment"), strategy == Strategy::Canary)?;
         let live = self.get_deployment(deadline, Stage::BeforeChange).await?;
         let previous = live.as_ref().map(version_of).unwrap_or_default();
         let manifests = Manifests::build(&self.settings, &request.image, &request.version_label, &self.trace);
@@ -554,13 +661,15 @@ impl Kubernetes {
         };
         let label = undo::version_of_set(&target);
         console.info(&format!("putting back revision {} ({label})", rollout::revision_of(&target).unwrap_or(0)));
-        let call = self.call("update", "deployments.apps", &self.settings.name);
-        let undone = undo::deployment_with_template(live, &target, &label)
-            .map_err(|why| DeployError::failed(why, Status::Unknown))?;
-        let params = kube::api::PostParams { dry_run: false, field_manager: Some(FIELD_MANAGER.to_owned()) };
-        let replaced = by(deadline, call, self.api::<Deployment>().replace(&self.settings.name, &params, &undone))
-            .await?
-            .map_err(|e| api_error(&e, call, &self.server, Stage::AfterChange))?;
+        // A forced server-side apply under slipway's own manager, not an update: see undo.
+        let call = self.call("patch", "deployments.apps", &self.settings.name);
+        let undone =
+            undo::rollback_apply(&live, &target, &label).map_err(|why| DeployError::failed(why, Status::Unknown))?;
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let replaced =
+            by(deadline, call, self.api::<Deployment>().patch(&self.settings.name, &params, &Patch::Apply(&undone)))
+                .await?
+                .map_err(|e| api_error(&e, call, &self.server, Stage::AfterChange))?;
         let generation = replaced.metadata.generation.unwrap_or(0);
         let digest = undo::digest_of_set(&target);
         self.wait_rollout(generation, digest.as_deref(), deadline, console).await.map_err(|end| {
@@ -585,6 +694,17 @@ impl Kubernetes {
     }
 
     async fn plan_rollback(&self, request: &DeployRequest, deadline: Instant) -> Result<Plan<KubeState>, DeployError> {
+        let others = self.others(deadline).await?;
+        if let Some(colour) = &others.colour {
+            let live = Colour::parse(colour).ok_or_else(|| {
+                DeployError::Usage(format!(
+                    "the Service {} selects the colour `{colour}`, neither blue nor green",
+                    self.settings.name
+                ))
+            })?;
+            return self.plan_rollback_colour(request, live, &others, deadline).await;
+        }
+        self.refuse_over(&others, "--rollback", false)?;
         let live = self.get_deployment(deadline, Stage::BeforeChange).await?.ok_or_else(|| {
             DeployError::Usage(format!(
                 "there is no Deployment {} in namespace {} to roll back",
@@ -641,6 +761,7 @@ fn url(settings: &Settings) -> String {
         return url.clone();
     }
     match (&settings.host, &settings.tls_secret) {
+        (Some(host), _) if settings.gateway.is_some() => format!("https://{host}"),
         (Some(host), Some(_)) => format!("https://{host}"),
         (Some(host), None) => format!("http://{host}"),
         _ => format!("http://{}.{}.svc.cluster.local", settings.name, settings.ns()),
@@ -754,8 +875,25 @@ impl Target for Kubernetes {
             }
             KubeState::PromoteColour { new, old } => self.promote_colour(new, old, deadline, console).await,
             KubeState::RejectColour { new, live } => self.reject_colour(new, live, deadline, console).await,
+            KubeState::RollbackColour { to, from } => self.rollback_colour(to, from, request, deadline, console).await,
         }
     }
+}
+
+/// Without `--run-as`: the user of `image`'s config, read from its registry (bad input,
+/// exit 2, when it cannot be read or cannot run under runAsNonRoot).
+async fn resolve_user(settings: &mut Settings, image: &str, console: &Console) -> Result<(), DeployError> {
+    let user = image_user::user_of(image, console).await.map_err(|why| {
+        DeployError::Usage(format!(
+            "cannot read the user {image} runs as from its config ({why}); give --run-as UID[:GID]"
+        ))
+    })?;
+    settings.use_image_user(image, &user)?;
+    console.info(&format!(
+        "the image's user `{user}`: runAsUser {}, runAsGroup {}",
+        settings.run_as_user, settings.run_as_group
+    ));
+    Ok(())
 }
 
 /// `--render`: the objects apply would send, written to `to` (`-`: standard output),
@@ -765,6 +903,7 @@ pub async fn render(
     flags: &KubernetesFlags,
     request: &DeployRequest,
     env: &dyn Fn(&str) -> Option<String>,
+    console: &Console,
 ) -> Result<(String, usize), DeployError> {
     if request.phase != Phase::Deploy {
         return Err(DeployError::Usage(format!(
@@ -777,6 +916,9 @@ pub async fn render(
     if settings.namespace.is_none() {
         let context = client::connect(flags, env).await.ok().and_then(|c| c.context_namespace);
         settings.namespace_from_context(context.as_deref())?;
+    }
+    if settings.run_as_from_image {
+        resolve_user(&mut settings, &request.image, console).await?;
     }
     let first_step = request.rollout.steps_or_default().first().copied().unwrap_or(10);
     let manifests =

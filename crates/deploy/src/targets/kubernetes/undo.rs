@@ -1,8 +1,19 @@
 //! `kubectl rollout undo`, as slipway does it: the previous revision's ReplicaSet
-//! template (its `pod-template-hash` label removed) replaces the Deployment's, in an
-//! update conditioned on the Deployment's resourceVersion.
+//! template (its `pod-template-hash` label removed) replaces the Deployment's.
+//!
+//! kubectl sends that as a JSON patch (an `Update` in the server's field management);
+//! slipway sends it as a server-side apply under its own field manager, forced, of the
+//! whole Deployment as it stands with the old template in it. Server-side apply counts
+//! a manager as its name *and* its operation: had the rollback been an update (a PUT or
+//! a PATCH) by `slipway`, the template's fields would belong to `slipway` updating, and
+//! the next deployment (an apply by `slipway`) would conflict with them. As an apply by
+//! the same manager, the fields stay with it, and the deployment after a rollback
+//! applies as any other. Forced, as the documentation asks of controllers, because
+//! putting the last good version back must not stop on a field another manager touched
+//! (kubectl's undo overwrites just the same).
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::manifests::{CHANGE_CAUSE_ANNOTATION, DIGEST_ANNOTATION, IMAGE_ANNOTATION, VERSION_ANNOTATION, digest_of};
 use super::rollout::{TEMPLATE_HASH_LABEL, owned_sets, revision, revision_of};
@@ -50,8 +61,12 @@ pub fn digest_of_set(set: &ReplicaSet) -> Option<String> {
     image_of_set(set).and_then(|image| digest_of(&image).map(str::to_owned))
 }
 
-/// `live` with `set`'s template and annotations saying what runs now.
-pub fn deployment_with_template(mut live: Deployment, set: &ReplicaSet, label: &str) -> Result<Deployment, String> {
+/// The server-side apply that puts `set`'s template back into `live`: the whole
+/// Deployment as it stands (its labels, annotations and spec, so the apply drops none of
+/// the fields slipway applied), the template `set`'s, the annotations saying what runs
+/// now. The server's bookkeeping (status, managedFields, resourceVersion, the
+/// controller's `deployment.kubernetes.io/` annotations) is left out: it belongs to others.
+pub fn rollback_apply(live: &Deployment, set: &ReplicaSet, label: &str) -> Result<serde_json::Value, String> {
     let mut template = set
         .spec
         .template
@@ -60,9 +75,11 @@ pub fn deployment_with_template(mut live: Deployment, set: &ReplicaSet, label: &
     if let Some(labels) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
         labels.remove(TEMPLATE_HASH_LABEL);
     }
-    live.spec.template = template;
+    let mut spec = live.spec.clone();
+    spec.template = template;
     let image = image_of_set(set).unwrap_or_default();
-    let annotations = live.metadata.annotations.get_or_insert_with(Default::default);
+    let mut annotations = live.metadata.annotations.clone().unwrap_or_default();
+    annotations.retain(|key, _| !key.starts_with(CONTROLLER_ANNOTATIONS) && key != LAST_APPLIED_ANNOTATION);
     annotations.insert(VERSION_ANNOTATION.to_owned(), label.to_owned());
     annotations.insert(IMAGE_ANNOTATION.to_owned(), image.clone());
     match digest_of(&image) {
@@ -73,11 +90,21 @@ pub fn deployment_with_template(mut live: Deployment, set: &ReplicaSet, label: &
         CHANGE_CAUSE_ANNOTATION.to_owned(),
         format!("slipway rollback to {label} (revision {})", revision_of(set).unwrap_or(0)),
     );
-    // The server keeps its own bookkeeping; sending it back would only be refused.
-    live.metadata.managed_fields = None;
-    live.status = None;
-    Ok(live)
+    let metadata = ObjectMeta {
+        name: live.metadata.name.clone(),
+        namespace: live.metadata.namespace.clone(),
+        labels: live.metadata.labels.clone(),
+        annotations: Some(annotations),
+        ..ObjectMeta::default()
+    };
+    let body = Deployment { metadata, spec, status: None };
+    serde_json::to_value(&body).map_err(|error| format!("cannot write the rollback as JSON: {error}"))
 }
+
+/// The deployment controller's annotations (the revision and its history, the desired
+/// and maximal replicas): its own, never sent back.
+const CONTROLLER_ANNOTATIONS: &str = "deployment.kubernetes.io/";
+const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 #[cfg(test)]
 mod tests {
@@ -124,15 +151,30 @@ mod tests {
     }
 
     #[test]
-    fn the_template_goes_back_without_its_hash_and_the_annotations_follow() {
-        let undone = deployment_with_template(live(), &set("2", "v2", "r/app@sha256:b"), "v2").unwrap();
-        let template = &undone.spec.template;
-        assert!(!template.metadata.as_ref().unwrap().labels.as_ref().unwrap().contains_key(TEMPLATE_HASH_LABEL));
-        assert_eq!(template.spec.as_ref().unwrap().containers[0].image.as_deref(), Some("r/app@sha256:b"));
-        let annotations = undone.metadata.annotations.as_ref().unwrap();
+    fn the_template_goes_back_as_an_apply_of_the_whole_deployment_without_the_server_s_bookkeeping() {
+        let mut live = live();
+        let annotations = live.metadata.annotations.get_or_insert_with(Default::default);
+        annotations.insert("deployment.kubernetes.io/desired-replicas".to_owned(), "2".to_owned());
+        annotations.insert("team".to_owned(), "payments".to_owned());
+        live.metadata.managed_fields = Some(vec![Default::default()]);
+        let body = rollback_apply(&live, &set("2", "v2", "r/app@sha256:b"), "v2").unwrap();
+        assert_eq!((body["apiVersion"].as_str(), body["kind"].as_str()), (Some("apps/v1"), Some("Deployment")));
+        let template = &body["spec"]["template"];
+        assert!(template["metadata"]["labels"].get(TEMPLATE_HASH_LABEL).is_none());
+        assert_eq!(template["spec"]["containers"][0]["image"], "r/app@sha256:b");
+        assert_eq!(body["spec"]["replicas"], 2, "the rest of the spec as it stands");
+        let annotations = &body["metadata"]["annotations"];
         assert_eq!(annotations[VERSION_ANNOTATION], "v2");
         assert_eq!(annotations[DIGEST_ANNOTATION], "sha256:b");
-        assert_eq!(undone.metadata.resource_version.as_deref(), Some("77"), "the update is conditioned on it");
-        assert!(undone.status.is_none());
+        assert_eq!(annotations["team"], "payments", "another's annotation is kept");
+        assert!(
+            annotations.get(REVISION_ANNOTATION).is_none()
+                && annotations.get("deployment.kubernetes.io/desired-replicas").is_none()
+        );
+        let metadata = body["metadata"].as_object().unwrap();
+        for key in ["managedFields", "resourceVersion", "uid"] {
+            assert!(!metadata.contains_key(key), "{key} is the server's");
+        }
+        assert!(body.get("status").is_none());
     }
 }
