@@ -9,6 +9,7 @@ use crate::analysis::AnalysisFlags;
 use crate::rollout::{RolloutArgs, Strategy};
 use crate::targets::TargetKind;
 use crate::targets::docker::DockerFlags;
+use crate::targets::ecs::EcsFlags;
 use crate::targets::elastic_beanstalk::ElasticBeanstalkFlags;
 use crate::targets::kubernetes::KubernetesFlags;
 
@@ -28,7 +29,7 @@ pub struct DeployArgs {
     /// analysis flags (--max-error-rate, --metric...) is judged at each step and finished
     /// by deploy itself: promoted, or aborted. Default: the target's (docker: rolling,
     /// behind a proxy; elastic-beanstalk: direct; kubernetes: rolling, a RollingUpdate;
-    /// direct is Recreate there).
+    /// direct is Recreate there; ecs: rolling, ECS's rolling update).
     #[arg(long, env = "SLIPWAY_STRATEGY", value_enum)]
     pub strategy: Option<Strategy>,
 
@@ -87,6 +88,9 @@ pub struct DeployArgs {
 
     #[command(flatten, next_help_heading = "Kubernetes target")]
     pub kubernetes: KubernetesFlags,
+
+    #[command(flatten, next_help_heading = "ECS target")]
+    pub ecs: EcsFlags,
 
     #[command(flatten, next_help_heading = "GitHub deployments")]
     pub github: GithubFlags,

@@ -2,6 +2,7 @@
 //! module, a [`TargetKind`] variant, and its arm in [`TargetKind::deploy`].
 
 pub mod docker;
+pub mod ecs;
 pub mod elastic_beanstalk;
 pub mod kubernetes;
 
@@ -19,6 +20,8 @@ pub enum TargetKind {
     ElasticBeanstalk,
     /// A Kubernetes cluster: a Deployment, its Service and companions, server-side applied.
     Kubernetes,
+    /// Amazon ECS: a new task definition revision for an existing service, rolled out by ECS.
+    Ecs,
 }
 
 impl TargetKind {
@@ -28,6 +31,7 @@ impl TargetKind {
             Self::Docker => docker::DockerHost::NAME,
             Self::ElasticBeanstalk => elastic_beanstalk::ElasticBeanstalk::NAME,
             Self::Kubernetes => kubernetes::Kubernetes::NAME,
+            Self::Ecs => ecs::Ecs::NAME,
         }
     }
 
@@ -37,6 +41,7 @@ impl TargetKind {
             Self::Docker => docker::DockerHost::DEFAULT_STRATEGY,
             Self::ElasticBeanstalk => elastic_beanstalk::ElasticBeanstalk::DEFAULT_STRATEGY,
             Self::Kubernetes => kubernetes::Kubernetes::DEFAULT_STRATEGY,
+            Self::Ecs => ecs::Ecs::DEFAULT_STRATEGY,
         }
     }
 
@@ -68,6 +73,11 @@ impl TargetKind {
                     deployment.console,
                 )
                 .await?;
+                deployment.run(&target).await
+            }
+            Self::Ecs => {
+                ecs::Ecs::check(deployment.request)?;
+                let target = ecs::Ecs::from_flags(&args.ecs, deployment.request).await?;
                 deployment.run(&target).await
             }
         }
