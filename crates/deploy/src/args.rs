@@ -29,7 +29,8 @@ pub struct DeployArgs {
     /// analysis flags (--max-error-rate, --metric...) is judged at each step and finished
     /// by deploy itself: promoted, or aborted. Default: the target's (docker: rolling,
     /// behind a proxy; elastic-beanstalk: direct; kubernetes: rolling, a RollingUpdate;
-    /// direct is Recreate there; ecs: rolling, ECS's rolling update).
+    /// direct is Recreate there; ecs: rolling, ECS's rolling update, with canary and blue-green by ECS's own strategies;
+    /// ecs-express: Express Mode's own deployment).
     #[arg(long, env = "SLIPWAY_STRATEGY", value_enum)]
     pub strategy: Option<Strategy>,
 

@@ -14,6 +14,8 @@ use std::time::Duration;
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::error::ErrorMetadata;
 use aws_sdk_ecs::operation::continue_service_deployment::ContinueServiceDeploymentOutput;
+use aws_sdk_ecs::operation::create_express_gateway_service::CreateExpressGatewayServiceOutput;
+use aws_sdk_ecs::operation::describe_express_gateway_service::DescribeExpressGatewayServiceOutput;
 use aws_sdk_ecs::operation::describe_service_deployments::DescribeServiceDeploymentsOutput;
 use aws_sdk_ecs::operation::describe_services::{DescribeServicesError, DescribeServicesOutput};
 use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput;
@@ -22,17 +24,21 @@ use aws_sdk_ecs::operation::list_task_definitions::ListTaskDefinitionsOutput;
 use aws_sdk_ecs::operation::list_tasks::ListTasksOutput;
 use aws_sdk_ecs::operation::register_task_definition::{RegisterTaskDefinitionInput, RegisterTaskDefinitionOutput};
 use aws_sdk_ecs::operation::stop_service_deployment::{StopServiceDeploymentError, StopServiceDeploymentOutput};
+use aws_sdk_ecs::operation::update_express_gateway_service::UpdateExpressGatewayServiceOutput;
 use aws_sdk_ecs::operation::update_service::{UpdateServiceError, UpdateServiceOutput};
 use aws_sdk_ecs::types::{
-    AdvancedConfiguration, Container, Deployment, DeploymentConfiguration, DeploymentLifecycleHookDetail,
+    AccessType, AdvancedConfiguration, Container, Deployment, DeploymentConfiguration, DeploymentLifecycleHookDetail,
     DeploymentLifecycleHookStage, DeploymentLifecycleHookStatus, DeploymentLifecycleHookTargetType,
-    DeploymentRolloutState, DeploymentStrategy, DesiredStatus, LoadBalancer, Rollback, Service, ServiceDeployment,
-    ServiceDeploymentStatus, StopServiceDeploymentStopType, Task, TaskDefinition, TaskDefinitionField, TaskStopCode,
+    DeploymentRolloutState, DeploymentStrategy, DesiredStatus, EcsExpressGatewayService, ExpressGatewayContainer,
+    ExpressGatewayServiceConfiguration, IngressPathSummary, KeyValuePair, LoadBalancer, Rollback, Secret, Service,
+    ServiceDeployment, ServiceDeploymentStatus, StopServiceDeploymentStopType, Task, TaskDefinition,
+    TaskDefinitionField, TaskStopCode, UpdatedExpressGatewayService,
 };
 use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
 use slipway_contract::CiMode;
 use slipway_contract::console::CapturedLog;
 use slipway_deploy::execute::Deployment as Run;
+use slipway_deploy::targets::ecs::express::{EcsExpress, Roles};
 use slipway_deploy::targets::ecs::task_definition::{Source, choose_container, parse_file, register, with_image};
 use slipway_deploy::targets::ecs::{Ecs, Native, Settings};
 use slipway_deploy::{DeployError, DeployOutcome, DeployRequest, Phase, Rollout, Status, Strategy};
@@ -92,6 +98,12 @@ struct World {
     described_deployments: usize,
     /// What ContinueServiceDeployment with an action turns the service and its deployment into.
     after_continue: Vec<(&'static str, Vec<Look>, Vec<(ServiceDeploymentStatus, Option<&'static str>)>)>,
+    /// DescribeServices finds no service (an Express service to create).
+    missing: bool,
+    /// The Express service DescribeExpressGatewayService answers.
+    express: Option<EcsExpressGatewayService>,
+    /// The primary containers UpdateExpressGatewayService was sent.
+    express_containers: Vec<ExpressGatewayContainer>,
     source: Option<Source>,
     registered: Vec<RegisterTaskDefinitionInput>,
     configurations: Vec<Option<DeploymentConfiguration>>,
@@ -174,6 +186,9 @@ fn ecs_client(world: &Shared) -> Client {
             return MockResponse::Error(DescribeServicesError::generic(
                 ErrorMetadata::builder().code("ThrottlingException").message("Rate exceeded").build(),
             ));
+        }
+        if state.missing {
+            return MockResponse::Output(DescribeServicesOutput::builder().build());
         }
         let look = look_now(&mut state);
         state.seen = Some(look);
@@ -334,6 +349,50 @@ fn ecs_client(world: &Shared) -> Client {
         }
         ContinueServiceDeploymentOutput::builder().build()
     });
+    let w = Arc::clone(world);
+    let describe_express = mock!(Client::describe_express_gateway_service).then_compute_output(move |_| {
+        DescribeExpressGatewayServiceOutput::builder().set_service(w.lock().unwrap().express.clone()).build()
+    });
+    let w = Arc::clone(world);
+    let create_express = mock!(Client::create_express_gateway_service).then_compute_output(move |input| {
+        let mut state = w.lock().unwrap();
+        let container = input.primary_container().unwrap();
+        state.calls.push(format!(
+            "CreateExpressGatewayService {} {} {} {} {}",
+            input.service_name().unwrap_or_default(),
+            container.image(),
+            container.container_port().unwrap_or_default(),
+            input.execution_role_arn().unwrap_or_default(),
+            input.infrastructure_role_arn().unwrap_or_default()
+        ));
+        state.missing = false;
+        if let Some((_, looks)) = state.after_update.iter().find(|(r, _)| *r == "shop:42") {
+            state.looks = looks.iter().copied().collect();
+        }
+        let service = express_service(container.clone(), "shop:42");
+        state.express = Some(service.clone());
+        CreateExpressGatewayServiceOutput::builder().service(service).build()
+    });
+    let w = Arc::clone(world);
+    let update_express = mock!(Client::update_express_gateway_service).then_compute_output(move |input| {
+        let mut state = w.lock().unwrap();
+        let container = input.primary_container().unwrap().clone();
+        state.calls.push(format!("UpdateExpressGatewayService {}", container.image()));
+        state.express_containers.push(container.clone());
+        if let Some((_, looks)) = state.after_update.iter().find(|(r, _)| *r == "shop:42") {
+            state.looks = looks.iter().copied().collect();
+        }
+        let service = express_service(container, "shop:42");
+        state.express = Some(service.clone());
+        UpdateExpressGatewayServiceOutput::builder()
+            .service(
+                UpdatedExpressGatewayService::builder()
+                    .service_arn(service.service_arn().unwrap_or_default())
+                    .target_configuration(service.active_configurations()[0].clone())
+                    .build(),
+            )
+            .build()
+    });
     let list_definitions = mock!(Client::list_task_definitions).then_output(|| {
         ListTaskDefinitionsOutput::builder()
             .task_definition_arns(arn("shop:42"))
@@ -355,7 +414,10 @@ fn ecs_client(world: &Shared) -> Client {
             &list_tasks,
             &describe_tasks,
             &list_definitions,
-            &continue_deployment
+            &continue_deployment,
+            &describe_express,
+            &create_express,
+            &update_express
         ],
         // The target's own loop copes with throttling, so the SDK's retries are off here.
         |config| config.retry_config(aws_sdk_ecs::config::retry::RetryConfig::disabled())
@@ -927,4 +989,125 @@ fn promote_without_a_paused_deployment_is_refused() {
         other => panic!("{other:?}"),
     }
     assert!(calls(&world).is_empty());
+}
+
+/// The Express service `shop` whose newest configuration runs `container` as `revision`.
+fn express_service(container: ExpressGatewayContainer, revision: &str) -> EcsExpressGatewayService {
+    EcsExpressGatewayService::builder()
+        .service_name("shop")
+        .cluster("default")
+        .service_arn("arn:aws:ecs:eu-west-1:123456789012:service/default/shop")
+        .current_deployment(deployment_arn(revision))
+        .active_configurations(
+            ExpressGatewayServiceConfiguration::builder()
+                .task_definition_arn(arn(revision))
+                .primary_container(container)
+                .ingress_paths(
+                    IngressPathSummary::builder()
+                        .access_type(AccessType::Public)
+                        .endpoint("sh-3f2a9c1b.ecs.eu-west-1.on.aws")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .build()
+}
+
+fn run_express(world: &Shared, roles: Roles, request: &DeployRequest) -> Outcome {
+    let settings = Settings { cluster: "default".into(), ..settings() };
+    let target = EcsExpress::with_client(settings, roles, 8080, Some("/health".into()), ecs_client(world));
+    let log = CapturedLog::default();
+    let console = log.console("deploy", CiMode::Plain);
+    let env = |_: &str| None;
+    let deployment = Run {
+        request,
+        deadline: request.deadline(),
+        github: None,
+        environment_name: "production",
+        env: &env,
+        console: &console,
+    };
+    let result = runtime().block_on(deployment.run(&target));
+    Outcome { result, log: log.text() }
+}
+
+const EXECUTION: &str = "arn:aws:iam::123456789012:role/shop-execution";
+const INFRASTRUCTURE: &str = "arn:aws:iam::123456789012:role/ecs-infrastructure";
+
+#[test]
+fn express_creates_the_service_when_missing_only_with_both_roles_and_reports_its_https_endpoint() {
+    let world = world(&[Look("shop:42", "IN_PROGRESS", 1, 0), SETTLED_42], &SUCCESS);
+    world.lock().unwrap().missing = true;
+    let one_role = Roles { execution: Some(EXECUTION.into()), infrastructure: None };
+    match run_express(&world, one_role, &request(Phase::Deploy)).result {
+        Err(DeployError::Usage(message)) => assert_eq!(
+            message,
+            "cluster default has no Express service shop; creating it needs --execution-role and --infrastructure-role"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(calls(&world).is_empty());
+
+    let roles = Roles { execution: Some(EXECUTION.into()), infrastructure: Some(INFRASTRUCTURE.into()) };
+    let outcome = run_express(&world, roles, &request(Phase::Deploy));
+    let done = outcome.result.unwrap_or_else(|e| panic!("{e:?}\n{}", outcome.log));
+    assert_eq!(done.status, Status::Deployed);
+    assert_eq!(done.url, "https://sh-3f2a9c1b.ecs.eu-west-1.on.aws");
+    assert_eq!(done.version_label, "shop:42");
+    assert_eq!(
+        calls(&world),
+        [format!("CreateExpressGatewayService shop {} 8080 {EXECUTION} {INFRASTRUCTURE}", image())]
+    );
+}
+
+/// A world where the Express service runs shop:41 with an environment and a secret.
+fn express_world(
+    statuses: &[(ServiceDeploymentStatus, Option<&'static str>)],
+    looks: &[Look],
+) -> (Shared, ExpressGatewayContainer) {
+    let world = world(looks, statuses);
+    let container = ExpressGatewayContainer::builder()
+        .image(format!("{REPOSITORY}:1.4.0"))
+        .container_port(8080)
+        .environment(KeyValuePair::builder().name("SHOP_REGION").value("eu-west-1").build())
+        .secrets(
+            Secret::builder()
+                .name("DB_PASSWORD")
+                .value_from("arn:aws:ssm:eu-west-1:123456789012:parameter/db")
+                .build()
+                .unwrap(),
+        )
+        .command("java")
+        .build()
+        .unwrap();
+    world.lock().unwrap().express = Some(express_service(container.clone(), "shop:41"));
+    (world, container)
+}
+
+#[test]
+fn express_updates_only_the_primary_containers_image() {
+    let (world, before) = express_world(&SUCCESS, &[ROLLING_42, SETTLED_42]);
+    let outcome = run_express(&world, Roles::default(), &request(Phase::Deploy));
+    let done = outcome.result.unwrap_or_else(|e| panic!("{e:?}\n{}", outcome.log));
+    assert_eq!((done.status, done.previous_version.as_str()), (Status::Deployed, "shop:41"));
+    assert_eq!(done.url, "https://sh-3f2a9c1b.ecs.eu-west-1.on.aws");
+    let sent = world.lock().unwrap().express_containers.clone();
+    let mut expected = before;
+    expected.image = image();
+    assert_eq!(sent, [expected], "environment, secrets and command kept");
+}
+
+#[test]
+fn an_express_rollback_is_a_failure() {
+    let (world, _) = express_world(
+        &[
+            (ServiceDeploymentStatus::InProgress, None),
+            (ServiceDeploymentStatus::RollbackSuccessful, Some("circuit breaker: tasks failed health checks")),
+        ],
+        &[ROLLING_42, Look("shop:41", "IN_PROGRESS", 2, 1), SETTLED_41],
+    );
+    let (message, status, _, _) = failure(run_express(&world, Roles::default(), &request(Phase::Deploy)));
+    assert_eq!(status, Status::RolledBack);
+    assert!(message.contains("circuit breaker: tasks failed health checks"), "{message}");
 }

@@ -1,6 +1,8 @@
 //! The deploy targets, one module each behind [`crate::Target`]. Adding a target is a
 //! module, a [`TargetKind`] variant, and its arm in [`TargetKind::deploy`].
 
+pub mod app_runner;
+mod aws;
 pub mod docker;
 pub mod ecs;
 pub mod elastic_beanstalk;
@@ -22,6 +24,10 @@ pub enum TargetKind {
     Kubernetes,
     /// Amazon ECS: a new task definition revision for an existing service, rolled out by ECS.
     Ecs,
+    /// Amazon ECS Express Mode: a service ECS builds and runs from an image (created the first time).
+    EcsExpress,
+    /// AWS App Runner, an existing service (App Runner takes no new customers: use ecs-express).
+    AppRunner,
 }
 
 impl TargetKind {
@@ -32,6 +38,8 @@ impl TargetKind {
             Self::ElasticBeanstalk => elastic_beanstalk::ElasticBeanstalk::NAME,
             Self::Kubernetes => kubernetes::Kubernetes::NAME,
             Self::Ecs => ecs::Ecs::NAME,
+            Self::EcsExpress => ecs::express::EcsExpress::NAME,
+            Self::AppRunner => app_runner::AppRunner::NAME,
         }
     }
 
@@ -42,6 +50,8 @@ impl TargetKind {
             Self::ElasticBeanstalk => elastic_beanstalk::ElasticBeanstalk::DEFAULT_STRATEGY,
             Self::Kubernetes => kubernetes::Kubernetes::DEFAULT_STRATEGY,
             Self::Ecs => ecs::Ecs::DEFAULT_STRATEGY,
+            Self::EcsExpress => ecs::express::EcsExpress::DEFAULT_STRATEGY,
+            Self::AppRunner => app_runner::AppRunner::DEFAULT_STRATEGY,
         }
     }
 
@@ -78,6 +88,17 @@ impl TargetKind {
             Self::Ecs => {
                 ecs::Ecs::check(deployment.request)?;
                 let target = ecs::Ecs::from_flags(&args.ecs, deployment.request).await?;
+                deployment.run(&target).await
+            }
+            Self::EcsExpress => {
+                ecs::express::EcsExpress::check(deployment.request)?;
+                let target =
+                    ecs::express::EcsExpress::from_flags(&args.ecs, args.app.first_check(), deployment.request).await?;
+                deployment.run(&target).await
+            }
+            Self::AppRunner => {
+                app_runner::AppRunner::check(deployment.request)?;
+                let target = app_runner::AppRunner::from_flags(args.ecs.service.as_deref()).await?;
                 deployment.run(&target).await
             }
         }

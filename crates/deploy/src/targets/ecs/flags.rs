@@ -14,11 +14,13 @@ use crate::target::DeployError;
 /// The ECS target's flags.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct EcsFlags {
-    /// ECS: the cluster (its name or ARN).
+    /// ECS: the cluster (its name or ARN). ECS Express: default `default`.
     #[arg(long, env = "SLIPWAY_CLUSTER", value_name = "NAME")]
     pub cluster: Option<String>,
 
-    /// ECS: the service to deploy to (its deployment controller must be ECS).
+    /// ECS: the service to deploy to (its deployment controller must be ECS). ECS Express:
+    /// the Express service's name (created when missing). App Runner: the service's name
+    /// or ARN.
     #[arg(long, env = "SLIPWAY_SERVICE", value_name = "NAME")]
     pub service: Option<String>,
 
@@ -37,6 +39,16 @@ pub struct EcsFlags {
     /// rollback, so that ECS stops a rollout whose tasks keep failing).
     #[arg(long, env = "SLIPWAY_NO_CIRCUIT_BREAKER")]
     pub no_circuit_breaker: bool,
+
+    /// ECS Express: the task execution role's ARN, needed to create the service (pulls
+    /// the image, writes logs, reads secrets).
+    #[arg(long, env = "SLIPWAY_EXECUTION_ROLE", value_name = "ARN")]
+    pub execution_role: Option<String>,
+
+    /// ECS Express: the infrastructure role's ARN, needed to create the service (ECS
+    /// builds the load balancer, target groups and scaling with it).
+    #[arg(long, env = "SLIPWAY_INFRASTRUCTURE_ROLE", value_name = "ARN")]
+    pub infrastructure_role: Option<String>,
 }
 
 /// The target's settings, from its flags and the rollout.

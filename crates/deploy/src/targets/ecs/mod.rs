@@ -11,6 +11,7 @@
 //! - `task_definition`: the container, the new revision, the file parser.
 //! - `service`: the calls (throttling, AccessDenied), the looks and the waits.
 
+pub mod express;
 mod flags;
 mod service;
 pub mod task_definition;
@@ -90,6 +91,12 @@ impl Ecs {
         {
             task_definition::choose_container(source, settings.container.as_deref(), &request.image)?;
         }
+        Ok(Self::with_client(settings, Self::client_from_env().await?))
+    }
+
+    /// An ECS client from AWS's default chain (environment, profile, web identity),
+    /// refusing a missing region or missing credentials before anything is called.
+    pub async fn client_from_env() -> Result<Client, DeployError> {
         let config = aws_config::load_from_env().await;
         if config.region().is_none() {
             return Err(DeployError::Usage("no AWS region: set AWS_REGION (or a profile's region) for ECS".to_owned()));
@@ -105,7 +112,7 @@ impl Ecs {
             }
             None => return Err(DeployError::Usage("no AWS credentials provider is configured".to_owned())),
         }
-        Ok(Self::with_client(settings, Client::new(&config)))
+        Ok(Client::new(&config))
     }
 
     pub fn with_client(settings: Settings, client: Client) -> Self {

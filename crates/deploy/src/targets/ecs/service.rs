@@ -3,7 +3,7 @@
 //! the IAM action the credentials lack; every wait ends by its deadline.
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::{
@@ -14,34 +14,6 @@ use slipway_contract::Console;
 
 use super::Ecs;
 use super::task_definition::short_name;
-
-/// The longest backoff between two throttled calls.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
-
-/// An SDK error in one line: AccessDenied names the action to grant, other errors their
-/// code and message.
-pub(super) fn aws_error<E, R>(action: &str, error: &SdkError<E, R>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match (error.code(), error.message()) {
-        (Some(code @ ("AccessDeniedException" | "AccessDenied")), message) => format!(
-            "{action} was denied ({code}: {}): the credentials need the IAM permission ecs:{action}",
-            message.unwrap_or("no message")
-        ),
-        (Some(code), Some(message)) => format!("{action} failed: {code}: {message}"),
-        (Some(code), None) => format!("{action} failed: {code}"),
-        _ => format!("{action} failed: {}", aws_sdk_ecs::error::DisplayErrorContext(error)),
-    }
-}
-
-fn is_throttling<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> bool {
-    matches!(
-        error.code(),
-        Some("ThrottlingException" | "Throttling" | "TooManyRequestsException" | "RequestLimitExceeded")
-    )
-}
 
 /// How a wait for a deployment ended badly.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,28 +103,14 @@ impl Ecs {
         &self,
         action: &str,
         deadline: Instant,
-        mut send: impl FnMut() -> Fut,
+        send: impl FnMut() -> Fut,
     ) -> Result<T, String>
     where
         Fut: Future<Output = Result<T, SdkError<E, R>>>,
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        let mut delay = self.settings.poll_interval;
-        loop {
-            match send().await {
-                Ok(output) => return Ok(output),
-                Err(error) if is_throttling(&error) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(format!("{} until the deadline", aws_error(action, &error)));
-                    }
-                    tokio::time::sleep(delay.min(left)).await;
-                    delay = (delay * 2).min(MAX_BACKOFF);
-                }
-                Err(error) => return Err(aws_error(action, &error)),
-            }
-        }
+        crate::targets::aws::call("ecs", action, self.settings.poll_interval, deadline, send).await
     }
 
     /// The service, or `None` when the cluster has no such active service.
