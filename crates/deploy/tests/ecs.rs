@@ -97,7 +97,7 @@ struct World {
     paused_from: Option<usize>,
     described_deployments: usize,
     /// What ContinueServiceDeployment with an action turns the service and its deployment into.
-    after_continue: Vec<(&'static str, Vec<Look>, Vec<(ServiceDeploymentStatus, Option<&'static str>)>)>,
+    after_continue: Vec<(&'static str, Vec<Look>, Vec<Step>)>,
     /// DescribeServices finds no service (an Express service to create).
     missing: bool,
     /// The Express service DescribeExpressGatewayService answers.
@@ -111,6 +111,9 @@ struct World {
 }
 
 type Shared = Arc<Mutex<World>>;
+
+/// One status of the service deployment, with its reason.
+type Step = (ServiceDeploymentStatus, Option<&'static str>);
 
 fn look_now(world: &mut World) -> Look {
     if world.looks.len() > 1 { world.looks.pop_front().unwrap() } else { *world.looks.front().unwrap() }
@@ -907,7 +910,7 @@ fn blue_green_needs_a_test_listener_and_is_refused_without_one() {
     let blue_green = Settings { native: Some(Native::BlueGreen { bake_minutes: 5 }), ..settings() };
     match run(&world, blue_green.clone(), &phased(Strategy::BlueGreen, Phase::Deploy)).result {
         Err(DeployError::Usage(message)) => {
-            assert!(message.contains("needs a service behind a load balancer"), "{message}")
+            assert!(message.contains("needs a service behind a load balancer"), "{message}");
         }
         other => panic!("{other:?}"),
     }

@@ -53,7 +53,7 @@ pub enum EcsState {
     Deploy {
         /// The task definition ARN the service runs now.
         previous: String,
-        source: Source,
+        source: Box<Source>,
         /// The container that gets the image.
         container: String,
         configuration: Option<DeploymentConfiguration>,
@@ -345,7 +345,12 @@ impl Ecs {
                     short_name(&previous)
                 )
             });
-        Ok(plan.with_state(EcsState::Deploy { previous, source, container, configuration: Some(configuration) }))
+        Ok(plan.with_state(EcsState::Deploy {
+            previous,
+            source: Box::new(source),
+            container,
+            configuration: Some(configuration),
+        }))
     }
 
     async fn apply_deploy(

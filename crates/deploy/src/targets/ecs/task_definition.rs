@@ -116,7 +116,7 @@ pub async fn parse_file(text: &str) -> Result<Source, String> {
     if !definition.get("family").is_some_and(Value::is_string) {
         return Err("it names no family".to_owned());
     }
-    if !definition.get("containerDefinitions").and_then(Value::as_array).is_some_and(|c| !c.is_empty()) {
+    if definition.get("containerDefinitions").and_then(Value::as_array).is_none_or(|c| c.is_empty()) {
         return Err("it has no containerDefinitions".to_owned());
     }
     let mut body = serde_json::Map::new();
