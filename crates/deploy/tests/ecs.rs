@@ -1114,3 +1114,60 @@ fn an_express_rollback_is_a_failure() {
     assert_eq!(status, Status::RolledBack);
     assert!(message.contains("circuit breaker: tasks failed health checks"), "{message}");
 }
+
+#[test]
+fn the_binary_plans_a_deployment_against_moto() {
+    let Some((_server, endpoint)) = slipway_testkit::moto_server() else { return };
+    let client = moto_client(endpoint.clone());
+    let runtime = runtime();
+    let source = fixture();
+    runtime.block_on(register(client.register_task_definition(), &source.definition, &source.tags).send()).unwrap();
+    runtime.block_on(client.create_cluster().cluster_name("prod").send()).unwrap();
+    runtime
+        .block_on(
+            client
+                .create_service()
+                .cluster("prod")
+                .service_name("shop")
+                .task_definition("shop:1")
+                .desired_count(0)
+                .send(),
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = slipway_testkit::step_command(env!("CARGO_BIN_EXE_deploy"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("AWS_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .args(["--target", "ecs", "--cluster", "prod", "--service", "shop", "--image", &image(), "--dry-run"])
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_CONFIG_FILE", dir.path().join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"));
+    let run = slipway_testkit::run_with_sinks(command, dir.path());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.output("status"), Some("planned"));
+    assert_eq!(run.output("previous-version"), Some("shop:1"));
+    assert!(
+        run.stderr.contains("now: service shop (cluster prod) runs shop:1: 0 of 0 tasks running"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "1. register a revision of shop from shop:1 with container app's image set to {}",
+            image()
+        )),
+        "{}",
+        run.stderr
+    );
+    // A dry run registers nothing.
+    let families = runtime.block_on(client.list_task_definitions().send()).unwrap();
+    assert_eq!(families.task_definition_arns().len(), 1, "{families:?}");
+}
