@@ -62,7 +62,8 @@ if ! command -v cargo-machete >/dev/null 2>&1; then
   cargo install --locked --quiet cargo-machete
 fi
 
-# PyPI tools: moto's server, the local S3 the deploy tests upload Elastic Beanstalk bundles to.
+# PyPI tools: moto's server, the local S3 the deploy tests upload Elastic Beanstalk bundles to
+# and the ECS API the ECS tests register task definitions with.
 if ! command -v moto_server >/dev/null 2>&1; then
   echo "install-deps: installing moto[server] from PyPI"
   python3 -m pip install -q 'moto[server]'

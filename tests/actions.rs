@@ -474,3 +474,40 @@ fn readme_quick_starts_are_copied_from_files_the_tests_run() {
         assert!(sources.iter().any(|source| source.contains(block)), "README block not in a tested file:\n{block}");
     }
 }
+
+#[test]
+fn every_action_an_iam_policy_grants_is_traced_in_its_readme() {
+    let dir = workspace_root().join("workflows-examples/github/iam");
+    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let policy: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+            .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+        for statement in policy["Statement"].as_array().unwrap() {
+            let actions = match &statement["Action"] {
+                serde_json::Value::String(one) => vec![one.clone()],
+                serde_json::Value::Array(many) => many.iter().map(|a| a.as_str().unwrap().to_owned()).collect(),
+                other => panic!("{}: an Action that is neither a string nor a list: {other}", path.display()),
+            };
+            for action in actions {
+                assert!(!action.ends_with('*') || action.contains(':'), "{}: {action}", path.display());
+                // EB's downstream statements are explained by service in prose; every
+                // slipway call (ecs, apprunner, elasticbeanstalk, ecr, iam:PassRole) is in a table.
+                let service = action.split(':').next().unwrap();
+                if ["ecs", "apprunner", "ecr", "elasticbeanstalk"].contains(&service) || action == "iam:PassRole" {
+                    assert!(
+                        readme.contains(&format!("`{action}`")),
+                        "{} grants {action}, which iam/README.md does not trace to a call",
+                        path.display()
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 30, "only {checked} actions checked");
+}

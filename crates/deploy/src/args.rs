@@ -9,6 +9,7 @@ use crate::analysis::AnalysisFlags;
 use crate::rollout::{RolloutArgs, Strategy};
 use crate::targets::TargetKind;
 use crate::targets::docker::DockerFlags;
+use crate::targets::ecs::EcsFlags;
 use crate::targets::elastic_beanstalk::ElasticBeanstalkFlags;
 use crate::targets::kubernetes::KubernetesFlags;
 
@@ -30,7 +31,8 @@ pub struct DeployArgs {
     /// behind a proxy; elastic-beanstalk: direct; kubernetes: rolling, a RollingUpdate;
     /// direct is Recreate there, canary a Deployment <name>-canary beside the main one,
     /// weighted by pods, blue-green the Deployments <name>-blue and <name>-green behind
-    /// the Service's selector).
+    /// the Service's selector; ecs: rolling, ECS's rolling update, with canary and
+    /// blue-green by ECS's own strategies; ecs-express: Express Mode's own deployment).
     #[arg(long, env = "SLIPWAY_STRATEGY", value_enum)]
     pub strategy: Option<Strategy>,
 
@@ -89,6 +91,9 @@ pub struct DeployArgs {
 
     #[command(flatten, next_help_heading = "Kubernetes target")]
     pub kubernetes: KubernetesFlags,
+
+    #[command(flatten, next_help_heading = "ECS target")]
+    pub ecs: EcsFlags,
 
     #[command(flatten, next_help_heading = "GitHub deployments")]
     pub github: GithubFlags,

@@ -36,8 +36,8 @@ slipway_contract::step_cli! {
     #[command(
         name = "deploy",
         version,
-        about = "Rolls a pushed image out to a target (a Docker host, AWS Elastic Beanstalk, Kubernetes) with a strategy, waits until it is really live, and rolls back.",
-        after_help = "Credentials: the registry's as push-image resolves them (Docker target); AWS's default chain (environment, profile, web identity for GitHub OIDC) for Elastic Beanstalk; the kubeconfig (--kubeconfig, KUBECONFIG, ~/.kube/config, with its exec plugins) or the in-cluster service account for Kubernetes; GITHUB_TOKEN for --github-deployment.\nOutputs (to $GITHUB_OUTPUT, the dotenv report and standard output): url, version-label, previous-version, deployment-id, status, health.\nExit codes: 0 live and healthy, 1 the deployment failed, was rolled back or (a canary judged by analysis) aborted, 2 bad input (an unknown target or strategy, a strategy the target cannot do, a missing environment, no credentials)."
+        about = "Rolls a pushed image out to a target (a Docker host, AWS Elastic Beanstalk, Kubernetes, Amazon ECS, ECS Express Mode, App Runner) with a strategy, waits until it is really live, and rolls back.",
+        after_help = "Credentials: the registry's as push-image resolves them (Docker target); AWS's default chain (environment, profile, web identity for GitHub OIDC) for Elastic Beanstalk, ECS, ECS Express and App Runner; the kubeconfig (--kubeconfig, KUBECONFIG, ~/.kube/config, with its exec plugins) or the in-cluster service account for Kubernetes; GITHUB_TOKEN for --github-deployment.\nOutputs (to $GITHUB_OUTPUT, the dotenv report and standard output): url, version-label, previous-version, deployment-id, status, health.\nExit codes: 0 live and healthy, 1 the deployment failed, was rolled back or (a canary judged by analysis) aborted, 2 bad input (an unknown target or strategy, a strategy the target cannot do, a missing environment, no credentials)."
     )]
     step: "deploy",
     args: DeployArgs,

@@ -136,3 +136,127 @@ fn a_tag_only_reference_is_a_warning_not_an_error() {
     );
     assert!(error.contains("no AWS credentials"), "{error}");
 }
+
+/// AWS settings that would work, with every endpoint on a loopback listener that counts the
+/// connections it gets: bad input must be refused with none.
+struct Listener(std::net::TcpListener, String);
+
+impl Listener {
+    fn new() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        Self(listener, endpoint)
+    }
+
+    fn env(&self) -> [(&str, &str); 4] {
+        [
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "not-a-real-secret"),
+            ("AWS_ENDPOINT_URL", self.1.as_str()),
+        ]
+    }
+
+    fn assert_untouched(&self) {
+        match self.0.accept() {
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+            other => panic!("bad input reached the AWS endpoint: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn ecs_bad_input_is_refused_before_any_call() {
+    let aws = Listener::new();
+    let env = aws.env();
+    let ecs = ["--target", "ecs", "--image", IMAGE, "--cluster", "prod", "--service", "shop"];
+    assert_refused(&["--target", "ecs", "--image", IMAGE, "--service", "shop"], &env, "--target ecs needs --cluster");
+    assert_refused(&["--target", "ecs", "--image", IMAGE, "--cluster", "prod"], &env, "--target ecs needs --service");
+    assert_refused(
+        &[&ecs[..], &["--max-surge", "2"]].concat(),
+        &env,
+        "ECS's rolling budget is a percentage of the desired count; --max-surge 2 is a task count",
+    );
+    assert_refused(
+        &[&ecs[..], &["--batch-size", "2"]].concat(),
+        &env,
+        "the ecs target does not use --batch-size with --strategy rolling; it reads --max-surge, --max-unavailable there",
+    );
+    assert_refused(
+        &[&ecs[..], &["--strategy", "canary", "--steps", "10,25,50"]].concat(),
+        &env,
+        "ECS shifts traffic in one canary step (--steps 10) or in equal linear steps (--steps 10,20,30); --steps 10,25,50 is neither",
+    );
+    assert_refused(
+        &[&ecs[..], &["--strategy", "immutable"]].concat(),
+        &env,
+        "the ecs target cannot do --strategy immutable; it does rolling, canary, blue-green",
+    );
+    assert_refused(
+        &[
+            "--target",
+            "ecs",
+            "--image",
+            "127.0.0.1:5555/shop:1.0",
+            "--require-digest",
+            "--cluster",
+            "prod",
+            "--service",
+            "shop",
+        ],
+        &env,
+        "is not pinned by digest and --require-digest is set",
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.json");
+    std::fs::write(&broken, r#"{"family": "shop", "containerDefinitions": [{"name": "app", "cpu": "lots"}]}"#).unwrap();
+    let broken = broken.to_str().unwrap();
+    assert_refused(
+        &[&ecs[..], &["--task-definition", broken]].concat(),
+        &env,
+        &format!("--task-definition {broken} does not parse"),
+    );
+    let two = dir.path().join("two.json");
+    std::fs::write(
+        &two,
+        r#"{"family": "shop", "containerDefinitions": [{"name": "app", "image": "ghcr.io/acme/shop:1"}, {"name": "envoy", "image": "envoyproxy/envoy:v1"}]}"#,
+    )
+    .unwrap();
+    let two = two.to_str().unwrap();
+    assert_refused(
+        &[&ecs[..], &["--task-definition", two, "--container", "web"]].concat(),
+        &env,
+        "task definition shop has no container web; it has: app, envoy",
+    );
+    assert_refused(
+        &[&ecs[..], &["--task-definition", two]].concat(),
+        &env,
+        "task definition shop has containers app, envoy and none runs an image of 127.0.0.1:5555/shop; say which with --container",
+    );
+    aws.assert_untouched();
+}
+
+#[test]
+fn ecs_express_and_app_runner_bad_input_is_refused_before_any_call() {
+    let aws = Listener::new();
+    let env = aws.env();
+    assert_refused(
+        &["--target", "ecs-express", "--image", IMAGE],
+        &env,
+        "--target ecs-express needs --service (the Express service's name)",
+    );
+    assert_refused(
+        &["--target", "ecs-express", "--image", IMAGE, "--service", "shop", "--execution-role", "shop-execution"],
+        &env,
+        "--execution-role `shop-execution` is not an IAM role ARN",
+    );
+    assert_refused(
+        &["--target", "ecs-express", "--image", IMAGE, "--service", "shop", "--strategy", "canary"],
+        &env,
+        "the ecs-express target cannot do --strategy canary",
+    );
+    assert_refused(&["--target", "app-runner", "--image", IMAGE], &env, "--target app-runner needs --service");
+    aws.assert_untouched();
+}

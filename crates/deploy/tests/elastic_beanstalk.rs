@@ -801,28 +801,11 @@ fn dry_run_changes_nothing() {
 
 /// moto's S3 server on a loopback port, stopped when dropped.
 fn moto_s3() -> Option<(slipway_testkit::ChildGuard, aws_sdk_s3::Client)> {
-    let available = slipway_testkit::command_works("moto_server", &["--help"]);
-    if !slipway_testkit::prerequisite("moto's server (pip install 'moto[server]')", available) {
-        return None;
-    }
-    let port = slipway_testkit::free_port();
-    let server = slipway_testkit::ChildGuard(
-        std::process::Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "moto_server did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (server, endpoint) = slipway_testkit::moto_server()?;
     let config = aws_sdk_s3::Config::builder()
         .behavior_version_latest()
         .region(aws_sdk_s3::config::Region::new("us-east-1"))
-        .endpoint_url(format!("http://127.0.0.1:{port}"))
+        .endpoint_url(endpoint)
         .force_path_style(true)
         .credentials_provider(aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "test"))
         .build();

@@ -138,6 +138,31 @@ pub fn serve_directory(dir: &Path, ready_path: &str) -> (ChildGuard, u16) {
     (guard, port)
 }
 
+/// moto's server (PyPI `moto[server]`) on a free loopback port until the guard drops:
+/// its endpoint (`http://127.0.0.1:PORT`), or `None` when moto is not installed (a skip,
+/// or a failure under `SLIPWAY_REQUIRE_E2E=1`).
+pub fn moto_server() -> Option<(ChildGuard, String)> {
+    let available = command_works("moto_server", &["--help"]);
+    if !prerequisite("moto's server (pip install 'moto[server]')", available) {
+        return None;
+    }
+    let port = free_port();
+    let server = ChildGuard(
+        Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
+        assert!(Instant::now() < deadline, "moto_server did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Some((server, format!("http://127.0.0.1:{port}")))
+}
+
 /// A free TCP port on the loopback interface.
 pub fn free_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap().local_addr().unwrap().port()

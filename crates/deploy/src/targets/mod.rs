@@ -1,7 +1,10 @@
 //! The deploy targets, one module each behind [`crate::Target`]. Adding a target is a
 //! module, a [`TargetKind`] variant, and its arm in [`TargetKind::deploy`].
 
+pub mod app_runner;
+mod aws;
 pub mod docker;
+pub mod ecs;
 pub mod elastic_beanstalk;
 pub mod kubernetes;
 
@@ -19,6 +22,12 @@ pub enum TargetKind {
     ElasticBeanstalk,
     /// A Kubernetes cluster: a Deployment, its Service and companions, server-side applied.
     Kubernetes,
+    /// Amazon ECS: a new task definition revision for an existing service, rolled out by ECS.
+    Ecs,
+    /// Amazon ECS Express Mode: a service ECS builds and runs from an image (created the first time).
+    EcsExpress,
+    /// AWS App Runner, an existing service (App Runner takes no new customers: use ecs-express).
+    AppRunner,
 }
 
 impl TargetKind {
@@ -28,6 +37,9 @@ impl TargetKind {
             Self::Docker => docker::DockerHost::NAME,
             Self::ElasticBeanstalk => elastic_beanstalk::ElasticBeanstalk::NAME,
             Self::Kubernetes => kubernetes::Kubernetes::NAME,
+            Self::Ecs => ecs::Ecs::NAME,
+            Self::EcsExpress => ecs::express::EcsExpress::NAME,
+            Self::AppRunner => app_runner::AppRunner::NAME,
         }
     }
 
@@ -37,6 +49,9 @@ impl TargetKind {
             Self::Docker => docker::DockerHost::DEFAULT_STRATEGY,
             Self::ElasticBeanstalk => elastic_beanstalk::ElasticBeanstalk::DEFAULT_STRATEGY,
             Self::Kubernetes => kubernetes::Kubernetes::DEFAULT_STRATEGY,
+            Self::Ecs => ecs::Ecs::DEFAULT_STRATEGY,
+            Self::EcsExpress => ecs::express::EcsExpress::DEFAULT_STRATEGY,
+            Self::AppRunner => app_runner::AppRunner::DEFAULT_STRATEGY,
         }
     }
 
@@ -68,6 +83,22 @@ impl TargetKind {
                     deployment.console,
                 )
                 .await?;
+                deployment.run(&target).await
+            }
+            Self::Ecs => {
+                ecs::Ecs::check(deployment.request)?;
+                let target = ecs::Ecs::from_flags(&args.ecs, deployment.request).await?;
+                deployment.run(&target).await
+            }
+            Self::EcsExpress => {
+                ecs::express::EcsExpress::check(deployment.request)?;
+                let target =
+                    ecs::express::EcsExpress::from_flags(&args.ecs, args.app.first_check(), deployment.request).await?;
+                deployment.run(&target).await
+            }
+            Self::AppRunner => {
+                app_runner::AppRunner::check(deployment.request)?;
+                let target = app_runner::AppRunner::from_flags(args.ecs.service.as_deref()).await?;
                 deployment.run(&target).await
             }
         }
