@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_apprunner::Client;
 use aws_sdk_apprunner::types::{OperationStatus, Service, ServiceStatus, SourceConfiguration};
-use slipway_contract::Console;
+use slipway_contract::{Console, interrupt};
 
 use super::aws::call;
 use crate::rollout::{Param, Strategy};
@@ -228,8 +228,15 @@ impl AppRunner {
                     Status::TimedOut,
                 ));
             }
-            tokio::time::sleep(self.settings.poll_interval.min(deadline.saturating_duration_since(Instant::now())))
-                .await;
+            let pause = self.settings.poll_interval.min(deadline.saturating_duration_since(Instant::now()));
+            if let Err(interrupted) = interrupt::sleep(pause).await {
+                return Err(failed(
+                    format!(
+                        "deploy was {interrupted} while operation {id} was {word}; App Runner operations cannot be stopped: it goes on, and App Runner rolls it back if it fails"
+                    ),
+                    Status::Unknown,
+                ));
+            }
         }
     }
 }

@@ -10,7 +10,7 @@ use aws_sdk_ecs::types::{
     DeploymentLifecycleHookStatus, DeploymentLifecycleHookTargetType, DeploymentRolloutState, DesiredStatus, Service,
     ServiceDeployment, ServiceDeploymentStatus, StopServiceDeploymentStopType, Task,
 };
-use slipway_contract::Console;
+use slipway_contract::{Console, interrupt};
 
 use super::Ecs;
 use super::task_definition::short_name;
@@ -343,8 +343,14 @@ impl Ecs {
             if Instant::now() >= deadline {
                 return Err(WaitFailure::Timeout(last));
             }
-            tokio::time::sleep(self.settings.poll_interval.min(deadline.saturating_duration_since(Instant::now())))
-                .await;
+            // A cancelled job fails the wait; the failure path puts the previous revision back.
+            let pause = self.settings.poll_interval.min(deadline.saturating_duration_since(Instant::now()));
+            if let Err(interrupted) = interrupt::sleep(pause).await {
+                return Err(WaitFailure::Failed {
+                    message: format!("deploy was {interrupted} ({last})"),
+                    reasons: Vec::new(),
+                });
+            }
         }
     }
 
