@@ -296,26 +296,40 @@ mod properties {
             let credentials = from_docker_config_text(config.as_bytes(), REGISTRY, &console);
             (credentials, log.text(), console)
         };
-        proptest!(ProptestConfig::with_cases(64), |(user in any::<String>(), secret in any::<String>())| {
-            let json = serde_json::json!({ "ServerURL": REGISTRY, "Username": user, "Secret": secret }).to_string();
-            let (credentials, _, console) = answer(&json, 0);
-            if user == "<token>" {
+        // Each case runs the helper, a process: an eighth of the configured cases.
+        let config = ProptestConfig {
+            cases: (ProptestConfig::default().cases / 8).max(8),
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        };
+        let mut runner = proptest::test_runner::TestRunner::new(config.clone());
+        runner
+            .run(&(any::<String>(), any::<String>()), |(user, secret)| {
+                let json = serde_json::json!({ "ServerURL": REGISTRY, "Username": user, "Secret": secret }).to_string();
+                let (credentials, _, console) = answer(&json, 0);
+                if user == "<token>" {
+                    prop_assert!(credentials.is_none());
+                } else {
+                    prop_assert_eq!(basic(credentials), Some((user, secret.clone())));
+                }
+                if !secret.is_empty() {
+                    prop_assert!(console.contains_secret(&secret));
+                }
+                Ok(())
+            })
+            .unwrap();
+        let mut runner = proptest::test_runner::TestRunner::new(config);
+        runner
+            .run(&("Qz9[A-Za-z0-9+/]{8,24}", 1i32..126, any::<bool>()), |(secret, status, garbage)| {
+                // A failing helper, or one answering something that is not its JSON, and
+                // printing a secret: a warning names the helper, never what it printed.
+                let stdout = format!("credentials not found: {secret}\n");
+                let (credentials, log, _) = answer(&stdout, if garbage { 0 } else { status });
                 prop_assert!(credentials.is_none());
-            } else {
-                prop_assert_eq!(basic(credentials), Some((user, secret.clone())));
-            }
-            if !secret.is_empty() {
-                prop_assert!(console.contains_secret(&secret));
-            }
-        });
-        proptest!(ProptestConfig::with_cases(64), |(secret in "Qz9[A-Za-z0-9+/]{8,24}", status in 1i32..126, garbage in any::<bool>())| {
-            // A failing helper, or one answering something that is not its JSON, and
-            // printing a secret: a warning names the helper, never what it printed.
-            let stdout = format!("credentials not found: {secret}\n");
-            let (credentials, log, _) = answer(&stdout, if garbage { 0 } else { status });
-            prop_assert!(credentials.is_none());
-            prop_assert!(log.contains("slipwaytest") || log.contains("unusable"), "{}", log);
-            prop_assert!(!log.contains(&secret), "{}", log);
-        });
+                prop_assert!(log.contains("slipwaytest") || log.contains("unusable"), "{}", log);
+                prop_assert!(!log.contains(&secret), "{}", log);
+                Ok(())
+            })
+            .unwrap();
     }
 }
