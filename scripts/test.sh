@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The test command: formatting, unused dependencies, lints, then every unit, integration and
-# pipeline test, and last the secret scan of everything the steps wrote during the tests.
+# The test command: formatting, unused dependencies, then every unit, integration and
+# pipeline test, lints, and last the secret scan of everything the steps wrote during the tests.
 # Tests that need Maven, Gradle or Java skip without them unless SLIPWAY_REQUIRE_E2E=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +17,10 @@ SLIPWAY_SECRET_SCAN_DIR="$(mktemp -d "${TMPDIR:-/tmp}/slipway-secret-scan.XXXXXX
 export SLIPWAY_SECRET_SCAN_DIR
 trap 'rm -rf "$SLIPWAY_SECRET_SCAN_DIR"' EXIT
 
-cargo test --workspace --locked --no-fail-fast
-cargo clippy --workspace --all-targets --locked -- -D warnings
-"${CARGO_TARGET_DIR:-target}/debug/secret-scan" "$SLIPWAY_SECRET_SCAN_DIR"
+# The scan runs whatever the tests' outcome (a failing test's leak is a leak too); any
+# failure fails the run.
+status=0
+cargo test --workspace --locked --no-fail-fast || status=$?
+cargo clippy --workspace --all-targets --locked -- -D warnings || status=$?
+"${CARGO_TARGET_DIR:-target}/debug/secret-scan" "$SLIPWAY_SECRET_SCAN_DIR" || status=$?
+exit "$status"
