@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Fuzzes every cargo-fuzz target in fuzz/ for a bounded time: scripts/fuzz.sh [SECONDS]
-# (per target, default 60). Installs cargo-fuzz when missing. cargo-fuzz needs a nightly
+# Fuzzes the cargo-fuzz targets in fuzz/ for a bounded time: scripts/fuzz.sh [SECONDS [TARGET...]]
+# (per target, default 60; every target when none is named). Installs cargo-fuzz when missing. cargo-fuzz needs a nightly
 # compiler (sanitizer coverage flags): the installed nightly toolchain when there is one,
 # else the stable one with RUSTC_BOOTSTRAP=1 (what cargo-fuzz users do on stable).
 #
@@ -17,9 +17,10 @@ cd "$(dirname "$0")/.."
 
 seconds="${1:-60}"
 if ! [[ "$seconds" =~ ^[1-9][0-9]*$ ]]; then
-    echo "usage: scripts/fuzz.sh [SECONDS per target, a positive integer]" >&2
+    echo "usage: scripts/fuzz.sh [SECONDS per target, a positive integer [TARGET...]]" >&2
     exit 2
 fi
+shift $(( $# > 0 ? 1 : 0 ))
 export CARGO_TARGET_DIR="${SLIPWAY_FUZZ_TARGET_DIR:-/var/tmp/slipway-fuzz-target}"
 corpus_root="${SLIPWAY_FUZZ_CORPUS:-/var/tmp/slipway-fuzz-corpus}"
 
@@ -34,13 +35,26 @@ else
 fi
 
 "${fuzz[@]}" build -s none
-mapfile -t targets < <("${fuzz[@]}" list)
+mapfile -t known < <("${fuzz[@]}" list)
+if [ "$#" -gt 0 ]; then
+    for target in "$@"; do
+        if ! printf '%s\n' "${known[@]}" | grep -qx "$target"; then
+            echo "scripts/fuzz.sh: no fuzz target \`$target\`; there are: ${known[*]}" >&2
+            exit 2
+        fi
+    done
+    targets=("$@")
+else
+    targets=("${known[@]}")
+fi
 
 crashed=0
 summary=()
 for target in "${targets[@]}"; do
     corpus="$corpus_root/$target"
     artifacts="fuzz/artifacts/$target"
+    # This run's findings only (earlier ones are kept in fuzz/regressions).
+    rm -rf "$artifacts"
     mkdir -p "$corpus" "$artifacts"
     log="$(mktemp)"
     status=0
