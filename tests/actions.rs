@@ -15,6 +15,7 @@
 
 #![allow(clippy::unwrap_used)] // A test panics on a broken fixture.
 
+use slipway_testkit::secrets::RecordedOutput;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -43,7 +44,7 @@ struct Flag {
 /// The flags `<step> --help` lists, or `None` when the binary is not built.
 fn help_flags(step: &str) -> Option<Vec<Flag>> {
     let binary = workspace_binary(step)?;
-    let help = Command::new(binary).arg("--help").output().unwrap();
+    let help = Command::new(binary).arg("--help").recorded_output().unwrap();
     assert!(help.status.success(), "{step} --help failed");
     let help = String::from_utf8(help.stdout).unwrap();
     // A flag's block starts on a line indented by 2 ("  -h, --help") or 6 ("      --url").
@@ -355,6 +356,7 @@ fn run_with_act(workflow: &str, container: &str) -> Option<BTreeMap<String, Stri
         .env_remove("SLIPWAY_DOTENV")
         .output()
         .unwrap();
+    slipway_testkit::secrets::record_output("act", &run);
     let log = format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
     let cleanup = || slipway_testkit::remove_docker_app(container);
     if !run.status.success() {

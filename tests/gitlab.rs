@@ -30,7 +30,7 @@ use slipway_testkit::{
 const STEPS: [&str; 5] = ["build-jar", "containerize", "push-image", "deploy", "verify"];
 const AUTH_REGISTRY: &str = "127.0.0.1:5556";
 const AUTH_USER: &str = "slipway";
-const AUTH_PASSWORD: &str = "slipway-test-password";
+const AUTH_PASSWORD: &str = slipway_testkit::secrets::REGISTRY_PASSWORD;
 
 fn output_of(command: &mut Command) -> String {
     let output = command.output().unwrap();
@@ -361,6 +361,11 @@ impl Pipeline<'_> {
         }
         // The report is an artifact: uploaded whatever the script's outcome.
         let dotenv = job.dotenv.as_ref().map(|file| read_dotenv(&self.project_dir.join(file))).unwrap_or_default();
+        let report = job.dotenv.as_ref().and_then(|file| std::fs::read(self.project_dir.join(file)).ok());
+        slipway_testkit::secrets::record(
+            &format!("gitlab-job-{}", job.name),
+            &[("log", log.as_bytes()), ("dotenv", &report.unwrap_or_default())],
+        );
         if succeeded {
             self.save_artifacts(job);
             self.reports.insert(job.name.clone(), dotenv.clone());

@@ -177,7 +177,7 @@ impl Setup {
             .env("DOCKER_CONFIG", self._work.path().join("no-docker-config"))
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("AWS_ACCESS_KEY_ID", "AKIAHOSTILETEST")
-            .env("AWS_SECRET_ACCESS_KEY", "hostile-test-secret")
+            .env("AWS_SECRET_ACCESS_KEY", slipway_testkit::secrets::AWS_SECRET_ACCESS_KEY)
             .env("AWS_REGION", "eu-west-1")
             .env("AWS_ENDPOINT_URL", format!("http://{}", closed()))
             .stdin(Stdio::null());
@@ -189,6 +189,7 @@ impl Setup {
 
     fn run(&self, what: &str, mut command: Command, failures: &mut Vec<String>) {
         let output = command.output().unwrap();
+        slipway_testkit::secrets::record_output(self.step, &output);
         if let Some(problem) = broken_contract(self.step, &output) {
             failures.push(format!("{} with {what}: {problem}", self.step));
         }
@@ -265,6 +266,7 @@ fn check(step: &'static str) {
         });
         let output = child.wait_with_output().unwrap();
         writer.join().unwrap();
+        slipway_testkit::secrets::record_output(step, &output);
         if let Some(problem) = broken_contract(step, &output) {
             failures.push(format!("push-image with a 1 MiB password on stdin: {problem}"));
         }

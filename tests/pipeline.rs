@@ -36,6 +36,7 @@ fn readme_pipeline_builds_pushes_deploys_and_verifies_the_sample() {
         .env_remove("SLIPWAY_DOTENV")
         .output()
         .unwrap();
+    slipway_testkit::secrets::record_output("pipeline.sh", &run);
     let stdout = String::from_utf8_lossy(&run.stdout);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "pipeline failed:\n{stderr}\n{stdout}");

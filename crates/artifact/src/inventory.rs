@@ -166,7 +166,7 @@ fn manifest<R: Read + Seek>(zip: &mut Zip<R>, path: &Path) -> Result<Vec<(String
     if zip.index_for_name("META-INF/MANIFEST.MF").is_none() {
         return Ok(Vec::new());
     }
-    Ok(parse_manifest(&String::from_utf8_lossy(&read(zip, path, "META-INF/MANIFEST.MF")?)))
+    Ok(parse_manifest(&read(zip, path, "META-INF/MANIFEST.MF")?))
 }
 
 /// Every `META-INF/maven/<group>/<artifact>/pom.properties` in `zip`, as packages located

@@ -148,22 +148,41 @@ fn read_entry(jar: &mut Jar, path: &Path, name: &str) -> Result<Option<Vec<u8>>,
     Ok(Some(bytes))
 }
 
-/// The main attributes of a manifest, continuation lines joined.
-pub fn parse_manifest(text: &str) -> Vec<(String, String)> {
-    let mut attributes: Vec<(String, String)> = Vec::new();
-    for line in text.lines() {
+/// The main attributes of a manifest (`META-INF/MANIFEST.MF`), continuation lines joined.
+///
+/// Read as bytes, as the JAR specification writes them: lines end with CR LF, LF or CR; a
+/// line starting with a space continues the one before; the main section ends at the first
+/// empty line. The `jar` tool wraps lines at 72 bytes, which may split a character's
+/// UTF-8 bytes (and fall just after a space), so lines are joined before the text is decoded
+/// and the value trimmed.
+pub fn parse_manifest(bytes: &[u8]) -> Vec<(String, String)> {
+    let mut attributes: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let end = rest.iter().position(|b| *b == b'\r' || *b == b'\n').unwrap_or(rest.len());
+        let line = &rest[..end];
+        let newline = match rest.get(end..end + 2) {
+            Some(b"\r\n") => 2,
+            _ => usize::from(end < rest.len()),
+        };
+        rest = &rest[end + newline..];
         if line.is_empty() {
             break; // The main section ends at the first blank line.
         }
-        if let Some(continuation) = line.strip_prefix(' ') {
+        if let Some(continuation) = line.strip_prefix(b" ") {
             if let Some(last) = attributes.last_mut() {
-                last.1.push_str(continuation);
+                last.1.extend_from_slice(continuation);
             }
-        } else if let Some((name, value)) = line.split_once(':') {
-            attributes.push((name.trim().to_owned(), value.trim().to_owned()));
+        } else if let Some(colon) = line.iter().position(|b| *b == b':') {
+            attributes.push((line[..colon].to_vec(), line[colon + 1..].to_vec()));
         }
     }
     attributes
+        .into_iter()
+        .map(|(name, value)| {
+            (String::from_utf8_lossy(&name).trim().to_owned(), String::from_utf8_lossy(&value).trim().to_owned())
+        })
+        .collect()
 }
 
 fn manifest_attribute(attributes: &[(String, String)], name: &str) -> Option<String> {
@@ -175,9 +194,7 @@ fn manifest_attribute(attributes: &[(String, String)], name: &str) -> Option<Str
 }
 
 fn read_manifest(jar: &mut Jar, path: &Path) -> Result<Vec<(String, String)>, InspectError> {
-    Ok(read_entry(jar, path, "META-INF/MANIFEST.MF")?
-        .map(|bytes| parse_manifest(&String::from_utf8_lossy(&bytes)))
-        .unwrap_or_default())
+    Ok(read_entry(jar, path, "META-INF/MANIFEST.MF")?.map(|bytes| parse_manifest(&bytes)).unwrap_or_default())
 }
 
 /// The Java release a class file targets: its major version less 44 (52 is Java 8).
@@ -415,7 +432,7 @@ mod tests {
     #[test]
     fn manifest_continuation_lines_are_joined() {
         let text = "Manifest-Version: 1.0\r\nMain-Class: dev.slipway.sample.VeryLongPackageName.Ap\r\n p\r\nClass-Path: a.jar\r\n\r\nName: x\r\nMain-Class: not.This\r\n";
-        let attributes = parse_manifest(text);
+        let attributes = parse_manifest(text.as_bytes());
         assert_eq!(
             manifest_attribute(&attributes, "main-class").as_deref(),
             Some("dev.slipway.sample.VeryLongPackageName.App")
@@ -470,5 +487,95 @@ mod tests {
         assert_eq!(v("app-1.2.3-jar-with-dependencies.jar"), "1.2.3");
         assert_eq!(v("ktor-sample-0.0.1-all.jar"), "0.0.1");
         assert_eq!(v("app.jar"), "");
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A manifest as the JDK's `java.util.jar.Manifest.write` writes it: `name: value` lines
+    /// through `println72` (72 bytes on the first line, a space and 71 on each continuation,
+    /// cut between bytes, not characters), ended by `newline`; a blank line, then a section.
+    fn write_manifest(attributes: &[(String, String)], newline: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut println72 = |line: String| {
+            let bytes = line.as_bytes();
+            out.extend_from_slice(&bytes[..bytes.len().min(72)]);
+            let mut at = bytes.len().min(72);
+            while at < bytes.len() {
+                out.extend_from_slice(newline.as_bytes());
+                out.push(b' ');
+                let end = (at + 71).min(bytes.len());
+                out.extend_from_slice(&bytes[at..end]);
+                at = end;
+            }
+            out.extend_from_slice(newline.as_bytes());
+        };
+        println72("Manifest-Version: 1.0".to_owned());
+        for (name, value) in attributes {
+            println72(format!("{name}: {value}"));
+        }
+        out.extend_from_slice(format!("{newline}Name: dev/slipway/{newline}Main-Class: not.This{newline}").as_bytes());
+        out
+    }
+
+    fn attribute() -> impl Strategy<Value = (String, String)> {
+        // Names per the JAR specification; values any text without line breaks or NUL, not
+        // padded (the parser trims, as hand-written manifests need).
+        let value = prop_oneof!["[a-zA-Z0-9.$_ -]{0,150}", "[^\r\n\0]{0,120}", "(Grüße|世界|😀| |x){0,60}",];
+        ("[A-Za-z0-9][A-Za-z0-9_-]{0,30}", value).prop_map(|(name, value)| (name, value.trim().to_owned()))
+    }
+
+    proptest! {
+        #[test]
+        fn manifests_the_jdk_writes_read_back(
+            attributes in proptest::collection::vec(attribute(), 0..6),
+            newline in prop_oneof![Just("\r\n"), Just("\n"), Just("\r")],
+        ) {
+            let bytes = write_manifest(&attributes, newline);
+            let mut expected = vec![("Manifest-Version".to_owned(), "1.0".to_owned())];
+            expected.extend(attributes.iter().cloned());
+            prop_assert_eq!(parse_manifest(&bytes), expected);
+        }
+
+        #[test]
+        fn any_bytes_parse_without_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            for (name, value) in parse_manifest(&bytes) {
+                prop_assert!(!name.contains(['\r', '\n']) && !value.contains(['\r', '\n']));
+                prop_assert_eq!(value.trim(), value.as_str());
+            }
+        }
+
+        #[test]
+        fn class_headers_give_their_release(major in 45u16..=u16::MAX, minor in any::<u16>(), tail in proptest::collection::vec(any::<u8>(), 0..16)) {
+            let mut bytes = vec![0xCA, 0xFE, 0xBA, 0xBE];
+            bytes.extend_from_slice(&minor.to_be_bytes());
+            bytes.extend_from_slice(&major.to_be_bytes());
+            bytes.extend_from_slice(&tail);
+            prop_assert_eq!(class_file_release(&bytes), Some(major - 44));
+        }
+
+        #[test]
+        fn anything_else_is_no_class(bytes in proptest::collection::vec(any::<u8>(), 0..16)) {
+            let release = class_file_release(&bytes);
+            let magic = bytes.len() >= 8 && bytes[..4] == [0xCA, 0xFE, 0xBA, 0xBE];
+            prop_assert_eq!(release.is_some(), magic && u16::from_be_bytes([bytes[6], bytes[7]]) >= 45);
+        }
+    }
+
+    #[test]
+    fn a_wrap_inside_a_character_or_after_a_space_reads_back() {
+        // Found by `manifests_the_jdk_writes_read_back`: the jar tool's 72-byte lines split
+        // `ü` (decoded as two U+FFFD) and a wrap after a space lost the space.
+        let title = format!("{}Grüße aus Köln", "x".repeat(47));
+        let bytes = write_manifest(&[("Implementation-Title".to_owned(), title.clone())], "\r\n");
+        assert!(std::str::from_utf8(&bytes).is_err(), "the wrap splits a character");
+        assert_eq!(manifest_attribute(&parse_manifest(&bytes), "implementation-title"), Some(title));
+        let spaced = format!("{}A B", "y".repeat(48));
+        let bytes = write_manifest(&[("Implementation-Title".to_owned(), spaced.clone())], "\n");
+        assert_eq!(manifest_attribute(&parse_manifest(&bytes), "implementation-title"), Some(spaced));
     }
 }

@@ -6,12 +6,13 @@
 mod common;
 
 use common::{build_jar, class_bytes, output, run_with_sinks, write_zip};
+use slipway_testkit::secrets::RecordedOutput;
 
 const MANIFEST: &str = "Manifest-Version: 1.0\r\nMain-Class: dev.example.App\r\nImplementation-Version: 2.4.1\r\n\r\n";
 
 #[test]
 fn help_documents_every_flag_and_its_environment_twin() {
-    let help = build_jar().arg("--help").output().unwrap();
+    let help = build_jar().arg("--help").recorded_output().unwrap();
     assert!(help.status.success());
     // clap wraps anywhere, inside `[env: NAME=]` too: compare with the line breaks removed.
     let text = String::from_utf8(help.stdout).unwrap().split_whitespace().collect::<Vec<_>>().join(" ");
@@ -89,7 +90,7 @@ fn json_output_is_one_object() {
     let dir = tempfile::tempdir().unwrap();
     let jar = dir.path().join("app.jar");
     write_zip(&jar, &[("META-INF/MANIFEST.MF", MANIFEST.into()), ("dev/example/App.class", class_bytes(17))]);
-    let run = build_jar().arg("--json").arg("--jar").arg(&jar).output().unwrap();
+    let run = build_jar().arg("--json").arg("--jar").arg(&jar).recorded_output().unwrap();
     assert!(run.status.success());
     let value: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
     assert_eq!(value["java-release"], "17");
@@ -176,7 +177,7 @@ fn a_war_without_web_inf_is_refused_and_a_real_one_inspected() {
             ("WEB-INF/classes/a/New.class", class_bytes(17)),
         ],
     );
-    let run = build_jar().arg("--jar").arg(&good).output().unwrap();
+    let run = build_jar().arg("--jar").arg(&good).recorded_output().unwrap();
     let stdout = String::from_utf8(run.stdout).unwrap();
     assert_eq!(output(&stdout, "kind"), Some("war"));
     assert_eq!(output(&stdout, "java-release"), Some("17"), "the newest class decides");
@@ -194,9 +195,9 @@ fn environment_twins_set_flags_and_lists_take_one_value_per_line() {
     let dir = tempfile::tempdir().unwrap();
     let jar = dir.path().join("app.jar");
     write_zip(&jar, &[("META-INF/MANIFEST.MF", MANIFEST.into()), ("dev/example/App.class", class_bytes(17))]);
-    let run = build_jar().env("SLIPWAY_JAR", &jar).env("SLIPWAY_JSON", "true").output().unwrap();
+    let run = build_jar().env("SLIPWAY_JAR", &jar).env("SLIPWAY_JSON", "true").recorded_output().unwrap();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     assert!(run.stdout.starts_with(b"{"));
-    let off = build_jar().env("SLIPWAY_JAR", &jar).env("SLIPWAY_JSON", "false").output().unwrap();
+    let off = build_jar().env("SLIPWAY_JAR", &jar).env("SLIPWAY_JSON", "false").recorded_output().unwrap();
     assert!(off.stdout.starts_with(b"artifact="), "SLIPWAY_JSON=false means text");
 }

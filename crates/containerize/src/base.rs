@@ -475,3 +475,38 @@ mod tests {
         assert_eq!(error.to_string(), "the base base has no image for linux/s390x; it has linux/amd64, linux/arm64/v8");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn platforms_round_trip(os in "[a-z0-9_]{1,8}", architecture in "[a-zA-Z0-9_]{1,8}", variant in proptest::option::of("[a-z0-9]{1,4}")) {
+            let platform = Platform { os, architecture, variant };
+            prop_assert_eq!(Platform::parse(&platform.to_string()), Ok(platform.clone()));
+            prop_assert_eq!(Platform::from_json(&platform.to_json()), Some(platform));
+        }
+
+        #[test]
+        fn any_platform_text_is_a_platform_or_one_error(text in "[a-z0-9/_ .-]{0,20}|.{0,10}") {
+            match Platform::parse(&text) {
+                Ok(platform) => prop_assert_eq!(Platform::parse(&platform.to_string()), Ok(platform)),
+                Err(message) => prop_assert!(message.contains("is not a platform")),
+            }
+        }
+
+        #[test]
+        fn layout_bases_keep_their_directory_and_tag(dir in "/[a-z0-9_./-]{1,20}", tag in proptest::option::of("[A-Za-z0-9_][A-Za-z0-9_.-]{0,10}")) {
+            let text = match &tag { Some(tag) => format!("oci:{dir}:{tag}"), None => format!("oci:{dir}") };
+            prop_assert_eq!(BaseSource::parse(&text), Ok(BaseSource::Layout { dir: PathBuf::from(&dir), tag }));
+        }
+
+        #[test]
+        fn any_base_text_is_a_base_or_one_error(text in any::<String>()) {
+            let _ = BaseSource::parse(&text);
+        }
+    }
+}

@@ -108,11 +108,13 @@ fn pairs(values: &[String], flag: &str, valid_key: impl Fn(&str) -> bool) -> Res
     parse_list(values)
         .iter()
         .map(|entry| {
-            let (key, value) = entry
-                .split_once('=')
-                .ok_or_else(|| usage(format!("{flag} `{entry}` has no `=`; write it as KEY=VALUE")))?;
+            // Only the key is ever shown: a value may be a credential given by mistake.
+            let (key, value) = entry.split_once('=').ok_or_else(|| {
+                let shown: String = entry.chars().take(40).collect();
+                usage(format!("{flag} `{shown}` has no `=`; write it as KEY=VALUE"))
+            })?;
             if !valid_key(key) {
-                return Err(usage(format!("{flag} `{entry}`: `{key}` is not a valid name")));
+                return Err(usage(format!("{flag} `{key}=…`: `{key}` is not a valid name")));
             }
             Ok((key.to_owned(), value.to_owned()))
         })
@@ -150,12 +152,20 @@ fn check_user(user: &str) -> Result<(), StepError> {
     }
 }
 
+/// The last second RFC 3339 (and the image config's `created`) can write: 9999-12-31T23:59:59Z.
+const LAST_WRITABLE_SECOND: u64 = 253_402_300_799;
+
 /// `--creation-time`: seconds since the epoch or an RFC 3339 time; else
-/// `SOURCE_DATE_EPOCH`; else the epoch itself.
+/// `SOURCE_DATE_EPOCH`; else the epoch itself. A time after the year 9999 is refused.
 pub fn creation_time(flag: Option<&str>, source_date_epoch: Option<&str>) -> Result<u64, StepError> {
     let parse = |text: &str, origin: &str| -> Result<u64, StepError> {
         let text = text.trim();
         if let Ok(seconds) = text.parse::<u64>() {
+            if seconds > LAST_WRITABLE_SECOND {
+                return Err(usage(format!(
+                    "{origin} `{text}` is after the year 9999, which an image's creation time cannot hold"
+                )));
+            }
             return Ok(seconds);
         }
         humantime::parse_rfc3339_weak(text)
@@ -465,5 +475,76 @@ mod tests {
         assert!(platform.message.contains(&format!("--platform {other}, but")), "{}", platform.message);
         let kind = with(&["--kind", "war"]).unwrap_err();
         assert!(kind.message.contains("is a native"), "{}", kind.message);
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn creation_times_round_trip_or_are_refused(seconds in prop_oneof![0u64..=LAST_WRITABLE_SECOND, any::<u64>()]) {
+            match creation_time(Some(&seconds.to_string()), None) {
+                Ok(time) => {
+                    prop_assert_eq!(time, seconds);
+                    let written = format_time(time);
+                    prop_assert_eq!(creation_time(Some(&written), None).ok(), Some(seconds), "{}", written);
+                }
+                Err(error) => {
+                    prop_assert!(seconds > LAST_WRITABLE_SECOND);
+                    prop_assert!(error.message.starts_with("--creation-time `"));
+                }
+            }
+        }
+
+        #[test]
+        fn any_creation_time_text_is_a_time_or_one_error(text in any::<String>(), epoch in any::<String>()) {
+            if let Ok(time) = creation_time(Some(&text), Some(&epoch)) {
+                let _ = format_time(time); // never panics for a time it accepted
+            }
+        }
+
+        #[test]
+        fn pairs_keep_values_exactly_and_never_show_them(
+            entries in proptest::collection::vec(("[A-Za-z_][A-Za-z0-9_]{0,8}|[0-9][a-z]{0,4}|[a-z]{1,3}[ -][a-z]{1,3}", "Qz9[^\n\r]{6,12}"), 1..4),
+        ) {
+            let lines: Vec<String> = entries.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let valid = entries.iter().all(|(k, _)| is_env_name(k));
+            match pairs(&[lines.join("\n")], "--env", is_env_name) {
+                Ok(parsed) => {
+                    prop_assert!(valid);
+                    let expected: Vec<(String, String)> =
+                        entries.iter().map(|(k, v)| (k.clone(), v.trim_end().to_owned())).collect();
+                    prop_assert_eq!(parsed, expected);
+                }
+                Err(error) => {
+                    prop_assert!(!valid);
+                    for (_, value) in &entries {
+                        let marker: String = value.chars().take(9).collect();
+                        prop_assert!(!error.message.contains(&marker), "{}", error.message);
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn users_are_ids_or_names(user in "[a-z_][a-z0-9_-]{0,6}|[0-9]{1,6}", group in proptest::option::of("[a-z_][a-z0-9_-]{0,6}|[0-9]{1,6}"), junk in "[A-Z:@ ]") {
+            let text = group.map_or(user.clone(), |g| format!("{user}:{g}"));
+            prop_assert!(check_user(&text).is_ok(), "{}", text);
+            let junked = format!("{text}{junk}");
+            prop_assert!(check_user(&junked).is_err());
+        }
+    }
+
+    #[test]
+    fn a_creation_time_after_the_year_9999_is_refused() {
+        // Found by `creation_times_round_trip_or_are_refused`: `--creation-time 253402300800`
+        // was taken, and writing the config's `created` panicked.
+        let error = creation_time(Some("253402300800"), None).unwrap_err();
+        assert!(error.message.contains("after the year 9999"), "{}", error.message);
+        assert_eq!(format_time(LAST_WRITABLE_SECOND), "9999-12-31T23:59:59Z");
     }
 }

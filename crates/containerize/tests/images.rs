@@ -507,7 +507,11 @@ fn bad_artifacts_and_settings_are_refused() {
     let jar = java17.to_str().unwrap();
     assert_refused(&["--artifact", jar, "--base", &base, "--env", "NOEQUALS"], 2, "--env `NOEQUALS` has no `=`");
     assert_refused(&["--artifact", jar, "--base", &base, "--env", "1X=y"], 2, "`1X` is not a valid name");
-    assert_refused(&["--artifact", jar, "--base", &base, "--label", "bad key=1"], 2, "--label `bad key=1`");
+    assert_refused(
+        &["--artifact", jar, "--base", &base, "--label", "bad key=1"],
+        2,
+        "--label `bad key=…`: `bad key` is not a valid name",
+    );
     assert_refused(&["--artifact", jar, "--base", &base, "--user", "a:b:c"], 2, "--user `a:b:c` is not a user");
     assert_refused(
         &["--artifact", jar, "--base", &base, "--compression", "brotli"],

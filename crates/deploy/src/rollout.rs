@@ -327,3 +327,60 @@ mod tests {
         assert_eq!(rollout.describe(), "direct (bake 1m)");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn amounts_round_trip(percent in 0u8..=100, count in any::<u32>(), allow_zero in any::<bool>()) {
+            for amount in [Amount::Percent(percent), Amount::Count(count)] {
+                let parsed = Amount::parse("--max-surge", &amount.to_string(), allow_zero);
+                if amount.is_zero() && !allow_zero {
+                    prop_assert!(parsed.unwrap_err().starts_with("--max-surge `"));
+                } else {
+                    prop_assert_eq!(parsed, Ok(amount));
+                }
+            }
+        }
+
+        #[test]
+        fn any_amount_text_is_an_amount_or_one_error(text in "[0-9% .+-]{0,8}|.{0,8}") {
+            match Amount::parse("--batch-size", &text, false) {
+                Ok(amount) => {
+                    prop_assert!(!amount.is_zero());
+                    prop_assert_eq!(Amount::parse("--batch-size", &amount.to_string(), false), Ok(amount));
+                }
+                Err(message) => prop_assert!(message.starts_with("--batch-size `")),
+            }
+        }
+
+        #[test]
+        fn steps_round_trip_in_every_spelling(
+            steps in proptest::collection::vec(1u8..=99, 1..6),
+            separator in prop_oneof![Just(","), Just(", "), Just(" "), Just("\n")],
+            percent in any::<bool>(),
+        ) {
+            let sign = if percent { "%" } else { "" };
+            let text = steps.iter().map(|s| format!("{s}{sign}")).collect::<Vec<_>>().join(separator);
+            prop_assert_eq!(parse_steps(&text), Ok(Steps(steps)));
+        }
+
+        #[test]
+        fn steps_out_of_range_are_refused(good in 1u8..=99, bad in prop_oneof![Just(0u32), 100u32..100_000]) {
+            let (out_of_range, not_a_number) = (format!("{good},{bad}"), format!("{good},x{good}"));
+            prop_assert!(parse_steps(&out_of_range).is_err());
+            prop_assert!(parse_steps(&not_a_number).is_err());
+        }
+
+        #[test]
+        fn any_steps_text_is_steps_or_one_error(text in any::<String>()) {
+            if let Ok(Steps(steps)) = parse_steps(&text) {
+                prop_assert!(!steps.is_empty() && steps.iter().all(|s| (1..=99).contains(s)));
+            }
+        }
+    }
+}

@@ -153,7 +153,7 @@ impl Listener {
         [
             ("AWS_REGION", "eu-west-1"),
             ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
-            ("AWS_SECRET_ACCESS_KEY", "not-a-real-secret"),
+            ("AWS_SECRET_ACCESS_KEY", slipway_testkit::secrets::AWS_SECRET_ACCESS_KEY),
             ("AWS_ENDPOINT_URL", self.1.as_str()),
         ]
     }

@@ -6,6 +6,7 @@
 
 mod common;
 
+use slipway_testkit::secrets::RecordedOutput;
 use std::time::Duration;
 
 use common::{Containers, deploy_command, images, inspect, run, unique_name};
@@ -35,7 +36,7 @@ fn verified(url: &str, version: &str) {
     };
     let run = slipway_testkit::step_command(verify.to_str().unwrap())
         .args(["--url", url, "--check", "/health", "--expect-version", version, "--timeout", "30s"])
-        .output()
+        .recorded_output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(run.status.success(), "verify {version}: {}", String::from_utf8_lossy(&run.stderr));

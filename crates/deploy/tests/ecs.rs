@@ -1146,7 +1146,7 @@ fn the_binary_plans_a_deployment_against_moto() {
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_REGION", "eu-west-1")
         .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", slipway_testkit::secrets::AWS_SECRET_ACCESS_KEY)
         .env("AWS_ENDPOINT_URL", &endpoint)
         .env("AWS_CONFIG_FILE", dir.path().join("none"))
         .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"));

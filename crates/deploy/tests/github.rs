@@ -19,7 +19,7 @@ use slipway_deploy::github::{GithubDeployment, GithubSettings};
 use slipway_deploy::{DeployError, DeployOutcome, DeployRequest, Phase, Rollout, Status, Strategy};
 use slipway_testkit::{StepRun, free_port};
 
-const TOKEN: &str = "ghs_FakeToken0123456789abcdefABCDEF";
+const TOKEN: &str = slipway_testkit::secrets::GITHUB_TOKEN;
 const REPOSITORY: &str = "acme/shop";
 const SHA: &str = "3f2a9c1b7d4e0123456789abcdef0123456789ab";
 const RUN_LOG: &str = "https://github.com/acme/shop/actions/runs/4242";

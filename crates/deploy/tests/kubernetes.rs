@@ -530,7 +530,7 @@ fn an_unreachable_api_server_is_one_line() {
 #[test]
 fn secrets_reach_the_cluster_only_as_the_secret_s_data() {
     let fake = cluster(Controller::new(&[]), no_intercept);
-    let secret = "s3cr3t-value-never-printed";
+    let secret = slipway_testkit::secrets::KUBERNETES_SECRET;
     let mut args = deploy_args(V1, "2m");
     args.extend(["--secret-env", "DB_PASSWORD"]);
     let run = run_env(&fake.kubeconfig(None), &args, &[("DB_PASSWORD", secret), ("GITHUB_ACTIONS", "true")]);
@@ -583,7 +583,7 @@ fn bad_input_is_refused_before_any_request() {
 #[test]
 fn render_writes_what_apply_sends_without_a_cluster_or_a_secret_value() {
     let dir = tempfile::tempdir().unwrap();
-    let secret = "rendered-secret-must-not-appear";
+    let secret = slipway_testkit::secrets::KUBERNETES_SECRET;
     let mut command = step_command(env!("CARGO_BIN_EXE_deploy"));
     command.env_remove("KUBECONFIG").env("HOME", dir.path()).env("DB_PASSWORD", secret).args([
         "--target",

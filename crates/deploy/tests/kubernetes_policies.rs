@@ -36,6 +36,7 @@ fn render(dir: &Path, extra: &[&str]) -> std::path::PathBuf {
     command.arg(&file).args(extra);
     let run = run_with_sinks(command, dir);
     assert_eq!(run.code, 0, "{}", run.stderr);
+    slipway_testkit::secrets::record_file("deploy --render", &file);
     file
 }
 

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use slipway_testkit::{StepRun, free_port, run_with_sinks, step_command};
 
-const CANARY: &str = "SECRETCANARY";
+const CANARY: &str = slipway_testkit::secrets::URL_CREDENTIAL;
 const IMAGE: &str = "127.0.0.1:5555/shop@sha256:3f2a9c1b7d4e3f2a9c1b7d4e3f2a9c1b7d4e3f2a9c1b7d4e3f2a9c1b7d4eabcd";
 
 /// deploy under GitHub Actions with none of the machine's AWS or Docker settings.
@@ -59,7 +59,7 @@ fn an_aws_endpoint_with_a_signed_query_is_never_echoed() {
     command
         .env("AWS_REGION", "eu-west-1")
         .env("AWS_ACCESS_KEY_ID", "AKIATESTONLY")
-        .env("AWS_SECRET_ACCESS_KEY", "test-only-secret")
+        .env("AWS_SECRET_ACCESS_KEY", slipway_testkit::secrets::AWS_SECRET_ACCESS_KEY)
         .env("AWS_MAX_ATTEMPTS", "1")
         .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}/?X-Amz-Signature={CANARY}"));
     command.args(["--target", "elastic-beanstalk", "--application", "shop", "--environment", "shop-prod"]);

@@ -18,7 +18,8 @@ use slipway_testkit::{StepRun, class_bytes, run_with_sinks, test_registry, write
 
 const AUTH_REGISTRY: &str = "127.0.0.1:5556";
 const AUTH_USER: &str = "slipway";
-const AUTH_PASSWORD: &str = "slipway-test-password";
+/// The htpasswd registry's password, one of the suite's canaries (the secret scan looks for it).
+const AUTH_PASSWORD: &str = slipway_testkit::secrets::REGISTRY_PASSWORD;
 
 /// A unique repository name for this test run.
 fn unique(name: &str) -> String {
@@ -163,6 +164,7 @@ fn the_auth_registry_accepts_explicit_stdin_config_json_and_helper_logins_and_re
         .unwrap();
     std::io::Write::write_all(child.stdin.as_mut().unwrap(), format!("{AUTH_PASSWORD}\n").as_bytes()).unwrap();
     let output = child.wait_with_output().unwrap();
+    slipway_testkit::secrets::record_output("push-image", &output);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(remote_digest(&format!("{stdin}:1"), Some(&creds)), Some(top_digest(&layout)));
 
@@ -217,7 +219,7 @@ fn the_auth_registry_accepts_explicit_stdin_config_json_and_helper_logins_and_re
     let refused = format!("{AUTH_REGISTRY}/{}", unique("refused"));
     let mut command = push_image();
     command.arg("--layout").arg(&layout).args(["--image", &refused, "--tag", "1", "--username", AUTH_USER]);
-    command.env("REGISTRY_PASSWORD", "not-the-password");
+    command.env("REGISTRY_PASSWORD", slipway_testkit::secrets::WRONG_REGISTRY_PASSWORD);
     let run = run_with_sinks(command, work.path());
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.lines().last().unwrap().contains("refused to let these credentials push"), "{}", run.stderr);

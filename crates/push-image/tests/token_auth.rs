@@ -18,7 +18,7 @@ use slipway_testkit::registries::{TokenPolicy, TokenRegistry, registry_ready};
 use slipway_testkit::{StepRun, run_with_sinks};
 
 const USER: &str = "token-user";
-const PASSWORD: &str = "token-password-canary";
+const PASSWORD: &str = slipway_testkit::secrets::TOKEN_SERVICE_PASSWORD;
 
 /// The layer sizes this test pushes.
 const SIZES: Sizes = Sizes { app_kib: 32, extra_kib: 16 };
@@ -90,7 +90,13 @@ fn refused_credentials_end_with_one_line_and_exit_2() {
     let Some(registry) = TokenRegistry::start(TokenPolicy::user(USER, PASSWORD)) else { return };
     let work = tempfile::tempdir().unwrap();
     let layout = layout(work.path(), "scratch", 0, SIZES);
-    let run = push(&layout, &format!("{}/refused/app", registry.host()), "not-the-password", &[], work.path());
+    let run = push(
+        &layout,
+        &format!("{}/refused/app", registry.host()),
+        slipway_testkit::secrets::WRONG_REGISTRY_PASSWORD,
+        &[],
+        work.path(),
+    );
     assert_eq!(run.code, 2, "{}", run.stderr);
     let errors: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("push-image: error: ")).collect();
     assert_eq!(errors.len(), 1, "{}", run.stderr);

@@ -122,8 +122,32 @@ pub fn resolve(
 
 /// Credentials from docker's config.json (`auths`, `credsStore`, `credHelpers`), if any.
 pub fn from_docker_config(registry: &str, console: &Console) -> Option<Credentials> {
+    let present = || {
+        std::env::var_os("DOCKER_CONFIG")
+            .map(std::path::PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".docker")))
+            .is_some_and(|dir| dir.join("config.json").exists())
+    };
+    interpret(docker_credential::get_credential(docker_config_key(registry)), registry, present, console)
+}
+
+/// Credentials for `registry` from the text of a docker config.json (`config`), its
+/// credential helpers run as [`from_docker_config`] runs them.
+pub fn from_docker_config_text(config: &[u8], registry: &str, console: &Console) -> Option<Credentials> {
+    let answer = docker_credential::get_credential_from_reader(config, docker_config_key(registry));
+    interpret(answer, registry, || true, console)
+}
+
+/// What docker_credential's answer means: credentials, or a warning and nothing.
+/// `config_present` says whether a config.json exists (a missing one is normal).
+fn interpret(
+    answer: Result<docker_credential::DockerCredential, docker_credential::CredentialRetrievalError>,
+    registry: &str,
+    config_present: impl FnOnce() -> bool,
+    console: &Console,
+) -> Option<Credentials> {
     use docker_credential::{CredentialRetrievalError as E, DockerCredential};
-    match docker_credential::get_credential(docker_config_key(registry)) {
+    match answer {
         Ok(DockerCredential::UsernamePassword(username, password)) => {
             let password = Secret::new(password, console);
             Some(Credentials::basic(&username, &password, AuthSource::DockerConfig))
@@ -138,10 +162,7 @@ pub fn from_docker_config(registry: &str, console: &Console) -> Option<Credentia
         Err(E::NoCredentialConfigured | E::ConfigNotFound) => None,
         Err(E::ConfigReadError) => {
             // A missing file is normal; a present but unreadable one deserves a word.
-            let dir = std::env::var_os("DOCKER_CONFIG")
-                .map(std::path::PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".docker")));
-            if dir.is_some_and(|dir| dir.join("config.json").exists()) {
+            if config_present() {
                 console.warning("docker's config.json cannot be read as JSON; ignoring it");
             }
             None
@@ -176,5 +197,139 @@ mod tests {
         let console = log.console("x", slipway_contract::CiMode::Plain);
         let creds = Credentials::basic("me", &Secret::new("pa55".into(), &console), AuthSource::Explicit);
         assert!(!format!("{creds:?}").contains("pa55"));
+    }
+}
+
+/// docker's config.json and credential helper answers, as docker and the helpers write them.
+#[cfg(test)]
+mod properties {
+    use base64::Engine;
+    use proptest::prelude::*;
+    use slipway_contract::CiMode;
+    use slipway_contract::console::CapturedLog;
+
+    use super::*;
+
+    const REGISTRY: &str = "registry.example.com:5000";
+
+    fn basic(credentials: Option<Credentials>) -> Option<(String, String)> {
+        match credentials?.auth {
+            RegistryAuth::Basic(user, password) => Some((user, password)),
+            _ => None,
+        }
+    }
+
+    fn config(entry: &serde_json::Value) -> Vec<u8> {
+        serde_json::json!({ "auths": { REGISTRY: entry, "other.example.com": {"auth": "b3RoZXI6b3RoZXI="} } })
+            .to_string()
+            .into_bytes()
+    }
+
+    proptest! {
+        #[test]
+        fn auth_entries_give_their_login_masked(user in "[^:]{0,12}", password in any::<String>(), fields in any::<bool>()) {
+            let log = CapturedLog::default();
+            let console = log.console("push-image", CiMode::Plain);
+            let entry = if fields {
+                serde_json::json!({ "username": user, "password": password })
+            } else {
+                serde_json::json!({ "auth": base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")) })
+            };
+            let credentials = from_docker_config_text(&config(&entry), REGISTRY, &console);
+            prop_assert_eq!(credentials.as_ref().map(|c| c.source.clone()), Some(AuthSource::DockerConfig));
+            prop_assert_eq!(basic(credentials), Some((user, password.clone())));
+            if !password.is_empty() {
+                prop_assert!(console.contains_secret(&password));
+            }
+        }
+
+        #[test]
+        fn identity_tokens_are_masked_and_refused(token in "[A-Za-z0-9._-]{8,40}") {
+            let log = CapturedLog::default();
+            let console = log.console("push-image", CiMode::Plain);
+            let answer = from_docker_config_text(&config(&serde_json::json!({ "identitytoken": token })), REGISTRY, &console);
+            prop_assert!(answer.is_none());
+            prop_assert!(console.contains_secret(&token));
+            prop_assert!(!log.text().contains(&token));
+        }
+
+        #[test]
+        fn any_config_text_gives_credentials_or_nothing(bytes in prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..200),
+            "\\{\"auths\":\\{\"registry.example.com:5000\":\\{\"auth\":\"[A-Za-z0-9+/=:]{0,16}\"\\}\\}\\}".prop_map(String::into_bytes),
+        ]) {
+            let log = CapturedLog::default();
+            let console = log.console("push-image", CiMode::Plain);
+            let _ = from_docker_config_text(&bytes, REGISTRY, &console);
+            prop_assert!(log.text().lines().count() <= 1);
+        }
+    }
+
+    /// A credential helper's answers (`docker-credential-NAME get`): its JSON on success, its
+    /// failure (whose output may hold secrets) otherwise. The helper must be on PATH, which a
+    /// running test cannot change for itself: the test runs itself again in a child with it.
+    #[test]
+    fn credential_helper_answers() {
+        let Some(dir) = std::env::var_os("SLIPWAY_TEST_HELPER_DIR").map(std::path::PathBuf::from) else {
+            let dir = tempfile::tempdir().unwrap();
+            let helper = dir.path().join("docker-credential-slipwaytest");
+            std::fs::write(&helper, "#!/bin/sh\ncat >/dev/null\ncat \"$SLIPWAY_TEST_HELPER_DIR/stdout\"\nexit \"$(cat \"$SLIPWAY_TEST_HELPER_DIR/status\")\"\n").unwrap();
+            std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+            let path = format!("{}:{}", dir.path().display(), std::env::var("PATH").unwrap_or_default());
+            let child = std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "auth::properties::credential_helper_answers", "--test-threads=1"])
+                .env("PATH", path)
+                .env("SLIPWAY_TEST_HELPER_DIR", dir.path())
+                .output()
+                .unwrap();
+            let report =
+                format!("{}{}", String::from_utf8_lossy(&child.stdout), String::from_utf8_lossy(&child.stderr));
+            assert!(child.status.success() && report.contains("1 passed"), "{report}");
+            return;
+        };
+        let config = serde_json::json!({ "credHelpers": { REGISTRY: "slipwaytest" } }).to_string();
+        let answer = |stdout: &str, status: i32| {
+            std::fs::write(dir.join("stdout"), stdout).unwrap();
+            std::fs::write(dir.join("status"), status.to_string()).unwrap();
+            let log = CapturedLog::default();
+            let console = log.console("push-image", CiMode::Plain);
+            let credentials = from_docker_config_text(config.as_bytes(), REGISTRY, &console);
+            (credentials, log.text(), console)
+        };
+        // Each case runs the helper, a process: an eighth of the configured cases.
+        let config = ProptestConfig {
+            cases: (ProptestConfig::default().cases / 8).max(8),
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        };
+        let mut runner = proptest::test_runner::TestRunner::new(config.clone());
+        runner
+            .run(&(any::<String>(), any::<String>()), |(user, secret)| {
+                let json = serde_json::json!({ "ServerURL": REGISTRY, "Username": user, "Secret": secret }).to_string();
+                let (credentials, _, console) = answer(&json, 0);
+                if user == "<token>" {
+                    prop_assert!(credentials.is_none());
+                } else {
+                    prop_assert_eq!(basic(credentials), Some((user, secret.clone())));
+                }
+                if !secret.is_empty() {
+                    prop_assert!(console.contains_secret(&secret));
+                }
+                Ok(())
+            })
+            .unwrap();
+        let mut runner = proptest::test_runner::TestRunner::new(config);
+        runner
+            .run(&("Qz9[A-Za-z0-9+/]{8,24}", 1i32..126, any::<bool>()), |(secret, status, garbage)| {
+                // A failing helper, or one answering something that is not its JSON, and
+                // printing a secret: a warning names the helper, never what it printed.
+                let stdout = format!("credentials not found: {secret}\n");
+                let (credentials, log, _) = answer(&stdout, if garbage { 0 } else { status });
+                prop_assert!(credentials.is_none());
+                prop_assert!(log.contains("slipwaytest") || log.contains("unusable"), "{}", log);
+                prop_assert!(!log.contains(&secret), "{}", log);
+                Ok(())
+            })
+            .unwrap();
     }
 }

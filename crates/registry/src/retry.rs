@@ -229,3 +229,34 @@ mod tests {
         assert!(!failure.retryable);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn retry_after_seconds_are_capped(seconds in any::<u64>(), pad in "[ \t]{0,2}") {
+            let expected = Duration::from_secs(seconds.min(300));
+            prop_assert_eq!(parse_retry_after(Some(&format!("{pad}{seconds}{pad}"))), Some(expected));
+        }
+
+        #[test]
+        fn anything_else_is_ignored(value in any::<String>()) {
+            let parsed = parse_retry_after(Some(&value));
+            prop_assert_eq!(parsed.is_some(), value.trim().parse::<u64>().is_ok());
+            prop_assert!(parsed.is_none_or(|d| d <= Duration::from_secs(300)));
+        }
+
+        #[test]
+        fn delays_stay_within_the_cap_and_honour_retry_after(attempt in 0u32..100, asked in proptest::option::of(0u64..400)) {
+            let policy = RetryPolicy::new(Duration::from_secs(60));
+            let delay = policy.delay(attempt, asked.map(Duration::from_secs));
+            prop_assert!(delay <= Duration::from_secs(15).max(Duration::from_secs(asked.unwrap_or(0))));
+            prop_assert!(delay >= Duration::from_secs(asked.unwrap_or(0)));
+            prop_assert!(delay >= Duration::from_millis(200).min(policy.max_delay));
+        }
+    }
+}

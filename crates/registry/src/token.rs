@@ -85,6 +85,18 @@ pub fn parse_challenges(header: &str) -> Vec<Challenge> {
             if at >= chars.len() {
                 break;
             }
+            // A token68 (`Negotiate abc/d+e==`) right after the scheme, up to a comma or
+            // the end: it may hold `/`, which is no token character.
+            if first && !saw_comma {
+                let is_token68 = |c: char| c.is_ascii_alphanumeric() || "-._~+/".contains(c);
+                let end = (at..chars.len()).find(|&i| !is_token68(chars[i])).unwrap_or(chars.len());
+                let padded = (end..chars.len()).find(|&i| chars[i] != '=').unwrap_or(chars.len());
+                let after = (padded..chars.len()).find(|&i| chars[i] != ' ' && chars[i] != '\t');
+                if end > at && after.is_none_or(|i| chars[i] == ',') {
+                    at = padded;
+                    break;
+                }
+            }
             let start = at;
             let name = token(&mut at);
             if name.is_empty() {
@@ -391,6 +403,16 @@ mod tests {
     }
 
     #[test]
+    fn a_token68_with_a_slash_is_one_challenge() {
+        // Found by `properties::written_challenges_read_back`: `Bearer /a` gave a second
+        // challenge `a`, since `/` is no token character.
+        let challenges = parse_challenges("Negotiate ab/c+d==, Basic realm=\"r\"");
+        assert_eq!(challenges.len(), 2, "{challenges:?}");
+        assert!(challenges[0].is("negotiate") && challenges[0].params.is_empty());
+        assert_eq!(params(&challenges[1]), [("realm", "r")]);
+    }
+
+    #[test]
     fn basic_credentials_go_with_every_request_without_a_token_challenge() {
         let log = slipway_contract::console::CapturedLog::default();
         let console = log.console("x", slipway_contract::CiMode::Plain);
@@ -403,5 +425,101 @@ mod tests {
         assert!(!authorizer.uses_tokens());
         let anonymous = Authorizer::new(http, &[], &RegistryAuth::Anonymous, "x", Vec::new(), &console);
         assert!(!anonymous.uses_tokens());
+    }
+}
+
+/// `WWW-Authenticate` as RFC 9110 writes it, read back.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Value {
+        Token(String),
+        Quoted(String),
+    }
+
+    fn scheme() -> impl Strategy<Value = String> {
+        prop_oneof![Just("Bearer".to_owned()), Just("Basic".to_owned()), "[A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]{0,8}"]
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            "[A-Za-z0-9!#$%&'*+.^_`|~/:-]{1,12}".prop_map(Value::Token),
+            any::<String>().prop_map(Value::Quoted),
+            "[a-z:/,\"\\\\= ]{0,12}".prop_map(Value::Quoted),
+        ]
+    }
+
+    /// One challenge with parameters, or a token68 one (`Negotiate abc==`), which keeps none.
+    fn challenge() -> impl Strategy<Value = (String, Vec<(String, Value)>, Option<String>)> {
+        prop_oneof![
+            3 => (scheme(), proptest::collection::vec(("[A-Za-z][A-Za-z0-9_-]{0,8}", value()), 0..4))
+                .prop_map(|(scheme, params)| (scheme, params, None)),
+            1 => (scheme(), "[A-Za-z0-9._~+/-]{1,12}={0,2}").prop_map(|(scheme, token68)| (scheme, Vec::new(), Some(token68))),
+        ]
+    }
+
+    fn space() -> impl Strategy<Value = &'static str> {
+        prop_oneof![Just(""), Just(" "), Just("\t "), Just("  ")]
+    }
+
+    proptest! {
+        #[test]
+        fn written_challenges_read_back(
+            challenges in proptest::collection::vec(challenge(), 1..4),
+            spaces in proptest::collection::vec(space(), 24),
+        ) {
+            let mut gap = spaces.iter().cycle();
+            let rendered: Vec<String> = challenges
+                .iter()
+                .map(|(scheme, params, token68)| {
+                    let params: Vec<String> = params
+                        .iter()
+                        .map(|(name, value)| {
+                            let value = match value {
+                                Value::Token(token) => token.clone(),
+                                Value::Quoted(text) => format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\"")),
+                            };
+                            format!("{name}{}={}{value}", gap.next().unwrap_or(&""), gap.next().unwrap_or(&""))
+                        })
+                        .collect();
+                    let separator = format!("{},{}", gap.next().unwrap_or(&""), gap.next().unwrap_or(&""));
+                    match token68 {
+                        Some(token68) => format!("{scheme} {token68}"),
+                        None if params.is_empty() => scheme.clone(),
+                        None => format!("{scheme} {}", params.join(&separator)),
+                    }
+                })
+                .collect();
+            let header = rendered.join(&format!("{}, ", gap.next().unwrap_or(&"")));
+            let parsed = parse_challenges(&header);
+            let expected: Vec<Challenge> = challenges
+                .iter()
+                .map(|(scheme, params, _)| Challenge {
+                    scheme: scheme.clone(),
+                    params: params
+                        .iter()
+                        .map(|(name, value)| {
+                            let value = match value {
+                                Value::Token(text) | Value::Quoted(text) => text.clone(),
+                            };
+                            (name.to_ascii_lowercase(), value)
+                        })
+                        .collect(),
+                })
+                .collect();
+            prop_assert_eq!(parsed, expected, "{}", header);
+        }
+
+        #[test]
+        fn any_header_parses_without_panic(header in any::<String>()) {
+            for challenge in parse_challenges(&header) {
+                prop_assert!(!challenge.scheme.is_empty());
+                prop_assert!(challenge.scheme.chars().all(is_tchar));
+            }
+        }
     }
 }

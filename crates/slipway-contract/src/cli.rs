@@ -103,3 +103,91 @@ mod tests {
         assert_eq!(parse_list(&values), vec!["-DskipITs", "-Pfast", "--info"]);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A duration in the contract's syntax, units glued (`1h30m`), as its parts.
+    fn written_duration() -> impl Strategy<Value = (String, Duration)> {
+        let units = [("h", 3_600_000_000_000_u128), ("m", 60_000_000_000), ("s", 1_000_000_000), ("ms", 1_000_000)];
+        proptest::collection::vec((0..units.len(), 0u32..100_000), 1..4).prop_map(move |parts| {
+            let text: String = parts.iter().map(|(unit, n)| format!("{n}{}", units[*unit].0)).collect();
+            let nanos: u128 = parts.iter().map(|(unit, n)| u128::from(*n) * units[*unit].1).sum();
+            let duration = Duration::new(
+                u64::try_from(nanos / 1_000_000_000).unwrap_or(u64::MAX),
+                u32::try_from(nanos % 1_000_000_000).unwrap_or(0),
+            );
+            (text, duration)
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn written_durations_parse_to_their_sum((text, duration) in written_duration()) {
+            prop_assert_eq!(parse_duration(&text), Ok(duration));
+            prop_assert_eq!(parse_duration(&format!("  {text}\n")), Ok(duration));
+        }
+
+        #[test]
+        fn formatted_durations_round_trip(secs in 0u64..10 * 365 * 86_400, nanos in 0u32..1_000_000_000) {
+            let duration = Duration::new(secs, nanos);
+            let text = humantime::format_duration(duration).to_string();
+            prop_assert_eq!(parse_duration(&text), Ok(duration));
+        }
+
+        #[test]
+        fn any_text_is_a_duration_or_one_error_line(text in any::<String>()) {
+            match parse_duration(&text) {
+                Ok(duration) => {
+                    // What parsed is stable: its canonical form parses to the same duration.
+                    let canonical = humantime::format_duration(duration).to_string();
+                    prop_assert_eq!(parse_duration(&canonical), Ok(duration));
+                    prop_assert!(!text.trim().starts_with('-'));
+                }
+                Err(message) => prop_assert!(!message.is_empty()),
+            }
+        }
+
+        #[test]
+        fn bare_numbers_and_negative_durations_are_refused(n in any::<u64>(), unit in "(s|m|h|ms)?") {
+            prop_assert!(parse_duration(&n.to_string()).unwrap_err().contains("no unit"));
+            let negative = format!("-{n}{unit}");
+            prop_assert!(parse_duration(&negative).unwrap_err().contains("negative"));
+        }
+
+        #[test]
+        fn sizes_multiply_or_refuse_overflow(n in any::<u64>(), unit in 0usize..9, space in "( )?") {
+            let units: [(&str, u64); 9] = [
+                ("", 1), ("B", 1), ("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30),
+                ("KB", 1_000), ("kB", 1_000), ("MB", 1_000_000), ("GB", 1_000_000_000),
+            ];
+            let (suffix, multiplier) = units[unit];
+            let text = format!("{n}{space}{suffix}");
+            match n.checked_mul(multiplier) {
+                Some(bytes) => prop_assert_eq!(parse_size(&text), Ok(bytes)),
+                None => prop_assert!(parse_size(&text).unwrap_err().contains("too large")),
+            }
+        }
+
+        #[test]
+        fn any_text_is_a_size_or_one_error_line(text in any::<String>()) {
+            if let Err(message) = parse_size(&text) {
+                prop_assert!(!message.is_empty());
+            }
+        }
+
+        #[test]
+        fn lists_keep_every_value_in_order(
+            values in proptest::collection::vec("[^\\s]([^\n\r]*[^\\s])?", 0..6),
+            padding in "[ \t]{0,2}",
+        ) {
+            // One value per line, as an action passes them, padded and with blank lines.
+            let joined: String = values.iter().map(|v| format!("{padding}{v}{padding}\n\n")).collect();
+            prop_assert_eq!(parse_list(&[joined]), values.clone());
+            prop_assert_eq!(parse_list(&values), values);
+        }
+    }
+}

@@ -351,3 +351,68 @@ mod tests {
         assert!(text.contains("section_end:"));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The runner's reading of an escaped workflow command value (actions/runner's
+    /// `ActionCommand.Unescape`): `%0D`, `%0A`, `%3A`, `%2C`, then `%25`.
+    fn unescape(text: &str) -> String {
+        text.replace("%0D", "\r").replace("%0A", "\n").replace("%3A", ":").replace("%2C", ",").replace("%25", "%")
+    }
+
+    fn secret() -> impl Strategy<Value = String> {
+        // Secrets as tokens are: printable ASCII, no `*` (which masking writes in their place).
+        "[!-)+-~]{4,24}"
+    }
+
+    proptest! {
+        #[test]
+        fn escaped_command_values_read_back(text in any::<String>()) {
+            prop_assert_eq!(unescape(&escape_data(&text)), text.clone());
+            prop_assert_eq!(unescape(&escape_property(&text)), text.clone());
+            prop_assert!(!escape_data(&text).contains(['\r', '\n']));
+        }
+
+        #[test]
+        fn no_line_keeps_a_registered_secret(
+            secrets in proptest::collection::vec(secret(), 1..4),
+            pieces in proptest::collection::vec(prop_oneof![any::<String>(), (0usize..4).prop_map(|i| format!("#{i}"))], 0..8),
+            github in any::<bool>(),
+        ) {
+            let log = CapturedLog::default();
+            let console = log.console("deploy", if github { CiMode::GitHub } else { CiMode::Plain });
+            for secret in &secrets {
+                console.add_mask(secret);
+            }
+            // Text that holds the secrets, whole and glued to anything.
+            let text: String = pieces
+                .iter()
+                .map(|piece| match piece.strip_prefix('#').and_then(|i| i.parse::<usize>().ok()) {
+                    Some(index) => secrets[index % secrets.len()].clone(),
+                    None => piece.clone(),
+                })
+                .collect();
+            console.info(&text);
+            console.warning(&text);
+            console.error(&text);
+            let written = log.text();
+            for line in written.lines().filter(|line| !line.starts_with("::add-mask::")) {
+                for secret in &secrets {
+                    prop_assert!(!line.contains(secret.as_str()), "{:?} in {:?}", secret, line);
+                }
+            }
+            if github {
+                // Each secret announced first, escaped so that the runner reads it back whole.
+                for secret in &secrets {
+                    let announced = format!("::add-mask::{}", escape_data(secret));
+                    prop_assert!(written.lines().any(|line| line == announced));
+                    prop_assert_eq!(unescape(&escape_data(secret)), secret.clone());
+                }
+            }
+        }
+    }
+}

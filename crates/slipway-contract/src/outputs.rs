@@ -21,6 +21,10 @@ pub enum OutputError {
     MultilineDotenvValue { key: String },
     #[error("output `{key}` starts or ends with white space, which GitLab's dotenv parser would strip")]
     PaddedDotenvValue { key: String },
+    #[error(
+        "output `{key}` ends with a carriage return, which $GITHUB_OUTPUT's heredoc form cannot carry (the runner reads it as part of the line break)"
+    )]
+    TrailingCarriageReturn { key: String },
     #[error("cannot write {sink} at {path}: {reason}")]
     Write { sink: &'static str, path: PathBuf, reason: String },
 }
@@ -88,6 +92,11 @@ pub fn render_github_output(outputs: &Outputs, delimiter: &str) -> Result<String
             if value.contains(delimiter) || key.contains(delimiter) {
                 return Err(OutputError::DelimiterInValue { key: key.to_owned(), delimiter: delimiter.to_owned() });
             }
+            // The runner ends the value at the `\r\n` or `\n` before the delimiter's line, so
+            // a value ending in `\r` would come back without it.
+            if value.ends_with('\r') {
+                return Err(OutputError::TrailingCarriageReturn { key: key.to_owned() });
+            }
             text.push_str(&format!("{key}<<{delimiter}\n{value}\n{delimiter}\n"));
         } else {
             text.push_str(&format!("{key}={value}\n"));
@@ -102,14 +111,16 @@ pub fn dotenv_key(key: &str) -> String {
 }
 
 /// The lines of a GitLab dotenv report: `SLIPWAY_KEY=value`, values written raw because
-/// GitLab keeps quotes as they are and supports no escapes.
+/// GitLab keeps quotes as they are and supports no escapes. GitLab reads each line as
+/// `/^(.*?)=(.*)$/` (the key ends at the first `=`) and strips both parts.
 pub fn render_dotenv(outputs: &Outputs) -> Result<String, OutputError> {
     let mut text = String::new();
     for (key, value) in outputs.iter() {
         if value.contains('\n') || value.contains('\r') {
             return Err(OutputError::MultilineDotenvValue { key: key.to_owned() });
         }
-        if value.trim() != value {
+        // GitLab strips each value with Ruby's `strip`, whose white space includes NUL.
+        if value.trim_matches(|c: char| c.is_whitespace() || c == '\0') != value {
             return Err(OutputError::PaddedDotenvValue { key: key.to_owned() });
         }
         text.push_str(&format!("{}={value}\n", dotenv_key(key)));
@@ -393,5 +404,243 @@ mod tests {
         outputs.set("big", "x".repeat(6000));
         let warning = sinks.publish_with_delimiter(&outputs, &mut Vec::new(), "D").unwrap();
         assert!(warning.unwrap().contains("over GitLab's default limit"));
+    }
+}
+
+/// Properties of the writers against readers that follow each format's documented reader:
+/// any value either comes back exactly or is refused with a reason true of it.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const DELIMITER: &str = "ghadelimiter_0f3c";
+
+    /// `$GITHUB_OUTPUT` as the runner reads it (actions/runner's `FileCommandManager`):
+    /// lines end at `\n` or `\r\n`; `key=value` when `=` comes before any `<<`, else
+    /// `key<<DELIMITER` and the text up to the line that is exactly the delimiter, less the
+    /// line break before it.
+    fn read_github_output(text: &str) -> Result<Vec<(String, String)>, String> {
+        fn read_line<'a>(text: &'a str, at: &mut usize) -> Option<(&'a str, Option<&'static str>)> {
+            if *at >= text.len() {
+                return None;
+            }
+            let start = *at;
+            let Some(lf) = text[start..].find('\n').map(|i| start + i) else {
+                *at = text.len();
+                return Some((&text[start..], None));
+            };
+            if lf > start && text.as_bytes()[lf - 1] == b'\r' {
+                *at = lf + 1;
+                return Some((&text[start..lf - 1], Some("\r\n")));
+            }
+            *at = lf + 1;
+            Some((&text[start..lf], Some("\n")))
+        }
+        let mut outputs = Vec::new();
+        let mut at = 0;
+        while let Some((line, _)) = read_line(text, &mut at) {
+            if line.is_empty() {
+                continue;
+            }
+            let equals = line.find('=');
+            let heredoc = line.find("<<");
+            match (equals, heredoc) {
+                (Some(e), h) if h.is_none_or(|h| e < h) => {
+                    outputs.push((line[..e].to_owned(), line[e + 1..].to_owned()));
+                }
+                (_, Some(h)) => {
+                    let (key, delimiter) = (&line[..h], &line[h + 2..]);
+                    let start = at;
+                    let mut end = at;
+                    loop {
+                        let Some((next, newline)) = read_line(text, &mut at) else {
+                            return Err(format!("no delimiter `{delimiter}` closes `{key}`"));
+                        };
+                        if next == delimiter {
+                            break;
+                        }
+                        let Some(newline) = newline else { return Err("EOF marker missing new line".into()) };
+                        end = at - newline.len();
+                    }
+                    outputs
+                        .push((key.to_owned(), if end > start { text[start..end].to_owned() } else { String::new() }));
+                }
+                _ => return Err(format!("invalid line `{line}`")),
+            }
+        }
+        Ok(outputs)
+    }
+
+    /// A GitLab dotenv report as GitLab reads it (`Ci::ParseDotenvArtifactService`): every
+    /// line `/^(.*?)=(.*)$/`, both parts stripped as Ruby's `strip` does (ASCII white space
+    /// and NUL); an empty line is an error.
+    fn read_dotenv(text: &str) -> Result<Vec<(String, String)>, String> {
+        fn strip(part: &str) -> &str {
+            part.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\u{b}' || c == '\0')
+        }
+        text.lines()
+            .map(|line| {
+                let (key, value) = line.split_once('=').ok_or_else(|| format!("invalid format: `{line}`"))?;
+                let key = strip(key);
+                if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    return Err(format!("invalid key `{key}`"));
+                }
+                Ok((key.to_owned(), strip(value).to_owned()))
+            })
+            .collect()
+    }
+
+    /// The `key=value` lines of standard output, unescaped.
+    fn read_stdout_text(text: &str) -> Vec<(String, String)> {
+        text.lines()
+            .map(|line| {
+                let (key, escaped) = line.split_once('=').unwrap_or((line, ""));
+                let mut value = String::new();
+                let mut chars = escaped.chars();
+                while let Some(c) = chars.next() {
+                    match (c, c == '\\') {
+                        (_, true) => match chars.next() {
+                            Some('n') => value.push('\n'),
+                            Some('r') => value.push('\r'),
+                            Some(other) => value.push(other),
+                            None => value.push('\\'),
+                        },
+                        (c, false) => value.push(c),
+                    }
+                }
+                (key.to_owned(), value)
+            })
+            .collect()
+    }
+
+    fn key() -> impl Strategy<Value = String> {
+        "[a-z][a-z0-9]{0,6}(-[a-z0-9]{1,5}){0,2}"
+    }
+
+    /// Values that reach the edges of the formats: line breaks of each kind, the
+    /// delimiter, `=`, `<<`, white space, NUL, quotes, non-ASCII, and any text at all.
+    fn value() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("\n".to_owned()),
+            Just("\r".to_owned()),
+            Just("\r\n".to_owned()),
+            Just(DELIMITER.to_owned()),
+            Just("=".to_owned()),
+            Just("<<".to_owned()),
+            Just(" ".to_owned()),
+            Just("\t".to_owned()),
+            Just("\0".to_owned()),
+            Just("\"'\\".to_owned()),
+            Just("\u{a0}ü世".to_owned()),
+            "[a-zA-Z0-9./:@-]{1,12}",
+        ];
+        prop_oneof![any::<String>(), proptest::collection::vec(piece, 0..8).prop_map(|pieces| pieces.concat())]
+    }
+
+    fn outputs() -> impl Strategy<Value = Outputs> {
+        proptest::collection::vec((key(), value()), 0..6).prop_map(|pairs| {
+            let mut outputs = Outputs::new();
+            for (key, value) in pairs {
+                outputs.set(key, value);
+            }
+            outputs
+        })
+    }
+
+    fn owned(outputs: &Outputs) -> Vec<(String, String)> {
+        outputs.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+    }
+
+    proptest! {
+        #[test]
+        fn github_output_round_trips_or_refuses(outputs in outputs()) {
+            match render_github_output(&outputs, DELIMITER) {
+                Ok(text) => prop_assert_eq!(read_github_output(&text), Ok(owned(&outputs))),
+                Err(OutputError::DelimiterInValue { key, .. }) => {
+                    prop_assert!(outputs.get(&key).is_some_and(|v| v.contains(DELIMITER)));
+                }
+                Err(OutputError::TrailingCarriageReturn { key }) => {
+                    prop_assert!(outputs.get(&key).is_some_and(|v| v.ends_with('\r')));
+                }
+                Err(other) => prop_assert!(false, "unexpected refusal {other}"),
+            }
+        }
+
+        #[test]
+        fn dotenv_round_trips_or_refuses(outputs in outputs()) {
+            match render_dotenv(&outputs) {
+                Ok(text) => {
+                    let expected: Vec<(String, String)> =
+                        outputs.iter().map(|(k, v)| (dotenv_key(k), v.to_owned())).collect();
+                    prop_assert_eq!(read_dotenv(&text), Ok(expected));
+                }
+                Err(OutputError::MultilineDotenvValue { key }) => {
+                    prop_assert!(outputs.get(&key).is_some_and(|v| v.contains(['\n', '\r'])));
+                }
+                Err(OutputError::PaddedDotenvValue { key }) => {
+                    let value = outputs.get(&key).unwrap_or_default();
+                    let padded = |c: Option<char>| c.is_some_and(|c| c.is_whitespace() || c == '\0');
+                    prop_assert!(padded(value.chars().next()) || padded(value.chars().next_back()));
+                }
+                Err(other) => prop_assert!(false, "unexpected refusal {other}"),
+            }
+        }
+
+        #[test]
+        fn dotenv_merge_keeps_other_lines_and_replaces_its_own(
+            earlier in outputs(), later in outputs(), foreign in "[A-Z][A-Z0-9_]{0,8}=[a-z0-9]{0,8}",
+        ) {
+            let (Ok(first), Ok(second)) = (render_dotenv(&earlier), render_dotenv(&later)) else {
+                return Ok(());
+            };
+            let merged = merge_dotenv(&merge_dotenv(&format!("{foreign}\n"), &first), &second);
+            let read = read_dotenv(&merged).map_err(TestCaseError::fail)?;
+            // The last value of every key is the later step's, else the earlier one's.
+            for (key, value) in earlier.iter().chain(later.iter()) {
+                let expected = later.get(key).unwrap_or(value);
+                let found: Vec<&str> =
+                    read.iter().filter(|(k, _)| *k == dotenv_key(key)).map(|(_, v)| v.as_str()).collect();
+                prop_assert_eq!(found, vec![expected]);
+            }
+            prop_assert!(merged.lines().any(|line| line == foreign) || foreign.starts_with("SLIPWAY_"));
+        }
+
+        #[test]
+        fn stdout_lines_round_trip(outputs in outputs()) {
+            let text = render_stdout_text(&outputs);
+            prop_assert_eq!(text.lines().count(), outputs.iter().count());
+            prop_assert_eq!(read_stdout_text(&text), owned(&outputs));
+        }
+
+        #[test]
+        fn stdout_json_round_trips(outputs in outputs()) {
+            let parsed: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&render_stdout_json(&outputs)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let read: Vec<(String, String)> =
+                parsed.into_iter().map(|(k, v)| (k, v.as_str().unwrap_or("<not a string>").to_owned())).collect();
+            prop_assert_eq!(read, owned(&outputs));
+        }
+    }
+
+    #[test]
+    fn a_trailing_carriage_return_is_refused_not_lost() {
+        // Found by `github_output_round_trips_or_refuses`: `a\r` came back as `a`.
+        let mut outputs = Outputs::new();
+        outputs.set("tags", "v1\r");
+        let refused = render_github_output(&outputs, DELIMITER).unwrap_err();
+        assert_eq!(refused, OutputError::TrailingCarriageReturn { key: "tags".into() });
+        outputs.set("tags", "v1\r\nv2");
+        let text = render_github_output(&outputs, DELIMITER).unwrap();
+        assert_eq!(read_github_output(&text).unwrap(), vec![("tags".to_owned(), "v1\r\nv2".to_owned())]);
+    }
+
+    #[test]
+    fn a_value_padded_with_nul_is_refused() {
+        // Found by `dotenv_round_trips_or_refuses`: GitLab strips NUL as white space.
+        let mut outputs = Outputs::new();
+        outputs.set("version", "1.0\0");
+        assert_eq!(render_dotenv(&outputs), Err(OutputError::PaddedDotenvValue { key: "version".into() }));
     }
 }

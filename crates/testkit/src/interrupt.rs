@@ -46,15 +46,17 @@ pub fn run_interrupted(mut command: Command, sinks_dir: &Path, when: &str, signa
     let status = child.wait().expect("the step binary ends");
     let ended_after = signalled.map(|at| at.elapsed());
     let read = |path: &Path| std::fs::read_to_string(path).ok();
-    InterruptedRun {
-        run: StepRun {
-            code: status.code().unwrap_or(-1),
-            stdout: stdout_reader.join().unwrap_or_default(),
-            stderr,
-            github_output: read(&github_output),
-            dotenv: read(&dotenv),
-            summary: read(&summary),
-        },
-        ended_after,
-    }
+    let run = StepRun {
+        code: status.code().unwrap_or(-1),
+        stdout: stdout_reader.join().unwrap_or_default(),
+        stderr,
+        github_output: read(&github_output),
+        dotenv: read(&dotenv),
+        summary: read(&summary),
+    };
+    // What an interrupted step wrote is scanned for secrets like any other run's.
+    let label = Path::new(command.get_program()).file_name().map(|n| n.to_string_lossy().into_owned());
+    let sinks: Vec<(&str, &[u8])> = run.sinks().iter().map(|(sink, text)| (*sink, text.as_bytes())).collect();
+    crate::secrets::record(&label.unwrap_or_default(), &sinks);
+    InterruptedRun { run, ended_after }
 }

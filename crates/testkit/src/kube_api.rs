@@ -184,8 +184,9 @@ impl Drop for FakeKube {
 /// A kubeconfig with one context, `test`, for `server`.
 pub fn kubeconfig_for(server: &str, namespace: Option<&str>) -> String {
     let namespace = namespace.map(|n| format!("\n    namespace: {n}")).unwrap_or_default();
+    let token = crate::secrets::KUBERNETES_TOKEN;
     format!(
-        "apiVersion: v1\nkind: Config\ncurrent-context: test\nclusters:\n- name: fake\n  cluster:\n    server: {server}\ncontexts:\n- name: test\n  context:\n    cluster: fake\n    user: deployer{namespace}\nusers:\n- name: deployer\n  user:\n    token: fake-token\n"
+        "apiVersion: v1\nkind: Config\ncurrent-context: test\nclusters:\n- name: fake\n  cluster:\n    server: {server}\ncontexts:\n- name: test\n  context:\n    cluster: fake\n    user: deployer{namespace}\nusers:\n- name: deployer\n  user:\n    token: {token}\n"
     )
 }
 

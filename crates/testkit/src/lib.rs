@@ -14,6 +14,7 @@ pub mod interrupt;
 pub mod kube_api;
 pub mod prometheus;
 pub mod registries;
+pub mod secrets;
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -373,7 +374,7 @@ pub fn step_command(binary: &str) -> Command {
 }
 
 /// Runs `command` with `$GITHUB_OUTPUT`, `$GITHUB_STEP_SUMMARY` and the dotenv report
-/// pointed into `sinks_dir`.
+/// pointed into `sinks_dir`; what it wrote is recorded for the secret scan ([`secrets`]).
 pub fn run_with_sinks(mut command: Command, sinks_dir: &Path) -> StepRun {
     let github_output = sinks_dir.join("github_output");
     let dotenv = sinks_dir.join("slipway.env");
@@ -381,14 +382,18 @@ pub fn run_with_sinks(mut command: Command, sinks_dir: &Path) -> StepRun {
     command.env("GITHUB_OUTPUT", &github_output).env("GITHUB_STEP_SUMMARY", &summary).env("SLIPWAY_DOTENV", &dotenv);
     let output = command.output().expect("the step binary runs");
     let read = |path: &PathBuf| std::fs::read_to_string(path).ok();
-    StepRun {
+    let run = StepRun {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         github_output: read(&github_output),
         dotenv: read(&dotenv),
         summary: read(&summary),
-    }
+    };
+    let label = Path::new(command.get_program()).file_name().map(|n| n.to_string_lossy().into_owned());
+    let sinks: Vec<(&str, &[u8])> = run.sinks().iter().map(|(sink, text)| (*sink, text.as_bytes())).collect();
+    secrets::record(&label.unwrap_or_default(), &sinks);
+    run
 }
 
 /// A class file header for Java `release` (major version release + 44).

@@ -308,3 +308,43 @@ mod tests {
         assert!(cut.ends_with('…') && cut.chars().count() == 161);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn status_sets_round_trip_and_match_what_they_name(
+            codes in proptest::collection::vec(prop_oneof![(100u16..600).prop_map(StatusMatcher::Code), (1u16..=5).prop_map(StatusMatcher::Class)], 1..5),
+            upper in any::<bool>(),
+            status in 100u16..600,
+        ) {
+            let set = StatusSet(codes.clone());
+            let written = set.to_string();
+            let written = if upper { written.replace("xx", "XX").replace(',', ", ") } else { written };
+            prop_assert_eq!(StatusSet::parse(&written), Ok(set.clone()));
+            let named = codes.iter().any(|m| match *m {
+                StatusMatcher::Code(code) => code == status,
+                StatusMatcher::Class(class) => status >= class * 100 && status < class * 100 + 100,
+            });
+            prop_assert_eq!(set.matches(status), named);
+        }
+
+        #[test]
+        fn any_status_text_is_a_set_or_one_error(text in "[0-9xX, ]{0,12}|.{0,12}") {
+            match StatusSet::parse(&text) {
+                Ok(set) => prop_assert_eq!(StatusSet::parse(&set.to_string()), Ok(set)),
+                Err(message) => prop_assert!(!message.is_empty()),
+            }
+        }
+
+        #[test]
+        fn excerpts_are_short_single_lines(body in any::<String>()) {
+            let shown = excerpt(&body);
+            prop_assert!(!shown.contains('\n') && shown.chars().count() <= 161);
+        }
+    }
+}

@@ -105,7 +105,9 @@ pub fn number(value: f64) -> String {
     if value.is_nan() {
         return "NaN".to_owned();
     }
-    let rounded = (value * 1e6).round() / 1e6;
+    // Rounded to millionths, unless so large that scaling would overflow (nothing to round).
+    let scaled = (value * 1e6).round() / 1e6;
+    let rounded = if scaled.is_finite() { scaled } else { value };
     let text = format!("{rounded}");
     if text == "-0" { "0".to_owned() } else { text }
 }
@@ -351,5 +353,110 @@ mod tests {
             error(GateInputs { prometheus: Some("http://p:9090"), metrics: &twice, ..GateInputs::default() })
                 .contains("given twice")
         );
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const COMPARISONS: [Comparison; 5] =
+        [Comparison::Less, Comparison::LessOrEqual, Comparison::Greater, Comparison::GreaterOrEqual, Comparison::Equal];
+
+    /// PromQL as people write gates: selectors with every matcher (whose values may hold
+    /// `<`, `>`, `=`), range vectors, subqueries, aggregations, recording-rule names with
+    /// colons, arithmetic and filtering comparisons inside.
+    fn promql() -> impl Strategy<Value = String> {
+        let metric = "[a-z_][a-z0-9_]{0,10}(:[a-z0-9_]{1,6}){0,2}";
+        let matcher =
+            ("[a-z_]{1,6}", prop_oneof![Just("="), Just("!="), Just("=~"), Just("!~")], "[a-z0-9.<>=!~ ]{0,8}")
+                .prop_map(|(label, op, value)| format!("{label}{op}\"{value}\""));
+        let selector =
+            (metric, proptest::collection::vec(matcher, 0..3), prop_oneof![Just(""), Just("[1m]"), Just("[5m:30s]")])
+                .prop_map(|(metric, matchers, range)| {
+                    let labels =
+                        if matchers.is_empty() { String::new() } else { format!("{{{}}}", matchers.join(",")) };
+                    format!("{metric}{labels}{range}")
+                });
+        let leaf = selector.prop_map(|s| if s.ends_with(']') { format!("sum(rate({s}))") } else { s });
+        leaf.prop_recursive(3, 8, 2, |inner| {
+            prop_oneof![
+                (
+                    inner.clone(),
+                    prop_oneof![Just(" / "), Just(" * "), Just(" > "), Just(" >= bool "), Just(" and "), Just(" == ")],
+                    inner.clone()
+                )
+                    .prop_map(|(a, op, b)| format!("{a}{op}{b}")),
+                (prop_oneof![Just("sum"), Just("max"), Just("histogram_quantile(0.95, ")], inner)
+                    .prop_map(|(f, e)| if f.ends_with(", ") { format!("{f}{e})") } else { format!("{f}({e})") }),
+            ]
+        })
+    }
+
+    fn threshold() -> impl Strategy<Value = f64> {
+        prop_oneof![-1e6..1e6f64, Just(0.0), Just(0.05), any::<f64>().prop_filter("finite", |v| v.is_finite())]
+    }
+
+    proptest! {
+        #[test]
+        fn gates_round_trip(
+            name in "[A-Za-z0-9_.-]{1,12}",
+            query in promql(),
+            comparison in 0..COMPARISONS.len(),
+            threshold in threshold(),
+            spaced in any::<bool>(),
+        ) {
+            let comparison = COMPARISONS[comparison];
+            let gap = if spaced { " " } else { "" };
+            let text = format!("{name}:{query}{gap}{}{gap}{threshold}", comparison.symbol());
+            let gate = MetricGate::parse(&text).map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+            prop_assert_eq!(gate, MetricGate { name, query, comparison, threshold });
+        }
+
+        #[test]
+        fn any_gate_text_is_a_gate_or_one_error(text in any::<String>()) {
+            match MetricGate::parse(&text) {
+                Ok(gate) => {
+                    prop_assert!(gate.threshold.is_finite() && !gate.query.is_empty());
+                    let again = format!("{}:{}{}{}", gate.name, gate.query, gate.comparison.symbol(), gate.threshold);
+                    prop_assert_eq!(MetricGate::parse(&again).ok(), Some(gate));
+                }
+                Err(error) => prop_assert!(error.to_string().contains("--metric")),
+            }
+        }
+
+        #[test]
+        fn numbers_are_shown_close_to_their_value(value in threshold()) {
+            let shown = number(value);
+            let read: f64 = shown.parse().map_err(|_| TestCaseError::fail(format!("{value} shown as {shown}")))?;
+            prop_assert!(read.is_finite(), "{} shown as {}", value, shown);
+            prop_assert!((read - value).abs() <= 5e-7 * value.abs().max(1.0), "{} shown as {}", value, shown);
+        }
+
+        #[test]
+        fn rates_in_both_spellings(permille in 0u32..=1000) {
+            let share = f64::from(permille) / 1000.0;
+            prop_assert_eq!(parse_rate(&share.to_string()).ok(), Some(share));
+            let percent = parse_rate(&format!("{}%", f64::from(permille) / 10.0)).ok();
+            prop_assert!(percent.is_some_and(|p| (p - share).abs() < 1e-12));
+        }
+
+        #[test]
+        fn rates_outside_zero_to_one_are_refused(value in prop_oneof![1.000_001..1e9f64, -1e9..-0.000_001f64]) {
+            prop_assert!(parse_rate(&value.to_string()).is_err());
+            let percent = format!("{}%", value * 100.0);
+            prop_assert!(parse_rate(&percent).is_err());
+        }
+    }
+
+    #[test]
+    fn huge_thresholds_are_shown_as_numbers() {
+        // Found by `numbers_are_shown_close_to_their_value`: rounding to millionths
+        // multiplied 1e303 past f64's range, and the summary said `inf`.
+        assert_eq!(number(1e303).parse::<f64>(), Ok(1e303));
+        assert_eq!(number(-1.7e308).parse::<f64>(), Ok(-1.7e308));
+        assert_eq!(number(0.05), "0.05");
     }
 }

@@ -194,3 +194,78 @@ mod tests {
         assert!(matches!(parse_answer(200, matrix), QueryResult::Error(why) if why.contains("a matrix result")));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A sample's value as Prometheus writes it (Go's `FormatFloat(v, 'f', -1, 64)`, or
+    /// `NaN`, `+Inf`, `-Inf`) and what it means.
+    fn sample() -> impl Strategy<Value = (String, f64)> {
+        prop_oneof![
+            8 => any::<f64>().prop_filter("finite", |v| v.is_finite()).prop_map(|v| (format!("{v}"), v)),
+            2 => (-1e6..1e6f64).prop_map(|v| (format!("{v:e}"), format!("{v:e}").parse().unwrap_or(v))),
+            1 => Just(("NaN".to_owned(), f64::NAN)),
+            1 => Just(("+Inf".to_owned(), f64::INFINITY)),
+            1 => Just(("-Inf".to_owned(), f64::NEG_INFINITY)),
+        ]
+    }
+
+    fn labels() -> impl Strategy<Value = Vec<(String, String)>> {
+        proptest::collection::vec(("[a-z_]{1,8}", any::<String>()), 0..3).prop_map(|mut labels| {
+            labels.sort();
+            labels.dedup_by(|a, b| a.0 == b.0);
+            labels
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn vector_answers_give_their_samples(samples in proptest::collection::vec((labels(), sample()), 0..5)) {
+            let result: Vec<Value> = samples
+                .iter()
+                .map(|(labels, (written, _))| {
+                    let metric: serde_json::Map<String, Value> =
+                        labels.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect();
+                    serde_json::json!({"metric": metric, "value": [1_700_000_000.123, written]})
+                })
+                .collect();
+            let body = serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": result}}).to_string();
+            let answer = parse_answer(200, &body);
+            if samples.is_empty() {
+                prop_assert!(matches!(answer, QueryResult::Inconclusive(_)));
+            } else if samples.iter().any(|(_, (_, value))| value.is_nan()) {
+                prop_assert!(matches!(answer, QueryResult::Inconclusive(ref why) if why.contains("NaN")), "{:?}", answer);
+            } else {
+                let QueryResult::Values(values) = answer else {
+                    return Err(TestCaseError::fail(format!("{answer:?}")));
+                };
+                let read: Vec<f64> = values.iter().map(|(_, v)| *v).collect();
+                let expected: Vec<f64> = samples.iter().map(|(_, (_, v))| *v).collect();
+                prop_assert_eq!(read, expected);
+                for ((name, _), (labels, _)) in values.iter().zip(&samples) {
+                    prop_assert_eq!(name.is_empty(), labels.is_empty());
+                }
+            }
+        }
+
+        #[test]
+        fn scalar_answers_give_their_value((written, value) in sample()) {
+            let body = serde_json::json!({"status": "success", "data": {"resultType": "scalar", "result": [1.5, written]}}).to_string();
+            match parse_answer(200, &body) {
+                QueryResult::Values(values) => prop_assert_eq!(values, vec![(String::new(), value)]),
+                QueryResult::Inconclusive(_) => prop_assert!(value.is_nan()),
+                QueryResult::Error(why) => prop_assert!(false, "{}", why),
+            }
+        }
+
+        #[test]
+        fn any_body_is_read_without_panic(status in any::<u16>(), body in any::<String>()) {
+            if let QueryResult::Error(why) | QueryResult::Inconclusive(why) = parse_answer(status, &body) {
+                prop_assert!(!why.is_empty() && why.chars().count() < 400);
+            }
+        }
+    }
+}

@@ -9,7 +9,7 @@ use std::process::Command;
 use common::{Reply, TestServer};
 use slipway_testkit::{StepRun, run_with_sinks, step_command};
 
-const CANARY: &str = "SECRETCANARY";
+const CANARY: &str = slipway_testkit::secrets::URL_CREDENTIAL;
 
 /// The verify binary under GitHub Actions, with no proxy of the machine.
 fn verify_in_ci() -> Command {

@@ -229,8 +229,9 @@ fn unresolvable_host_fails_after_the_timeout_with_the_dns_reason() {
 
 #[test]
 fn secret_header_is_sent_and_masked() {
+    use slipway_testkit::secrets::{API_TOKEN, WRONG_API_TOKEN};
     let server = TestServer::http(|request| {
-        if request.header("authorization") == Some("Bearer t0p-s3cret") {
+        if request.header("authorization") == Some(format!("Bearer {API_TOKEN}").as_str()) {
             Reply::ok("welcome")
         } else {
             Reply::new(401, &format!("rejected {:?}", request.header("authorization")))
@@ -238,25 +239,25 @@ fn secret_header_is_sent_and_masked() {
     });
     let ok = verify()
         .env("GITHUB_ACTIONS", "true")
-        .env("API_TOKEN", "t0p-s3cret")
+        .env("API_TOKEN", API_TOKEN)
         .args(["--url", &server.url(), "--header", "Authorization:Bearer ${API_TOKEN}"])
         .output()
         .unwrap();
     let log = stderr(&ok);
     assert_eq!(ok.status.code(), Some(0), "{log}");
-    assert!(log.starts_with("::add-mask::t0p-s3cret\n"), "{log}");
+    assert!(log.starts_with(&format!("::add-mask::{API_TOKEN}\n")), "{log}");
 
     // The server echoes what it got; the log must not show it.
     let wrong = verify()
         .env("GITHUB_ACTIONS", "true")
-        .env("API_TOKEN", "wr0ng-t0ken")
+        .env("API_TOKEN", WRONG_API_TOKEN)
         .args(["--url", &server.url(), "--header", "Authorization:Bearer $API_TOKEN"])
         .args(["--timeout", "300ms"])
         .output()
         .unwrap();
     let log = stderr(&wrong);
     assert_eq!(wrong.status.code(), Some(1), "{log}");
-    assert_eq!(log.matches("wr0ng-t0ken").count(), 1, "only in ::add-mask::\n{log}");
+    assert_eq!(log.matches(WRONG_API_TOKEN).count(), 1, "only in ::add-mask::\n{log}");
     assert!(log.contains(r#"body: rejected Some("Bearer ***")"#), "{log}");
 }
 

@@ -285,9 +285,43 @@ impl TestCerts {
     }
 }
 
+/// The `verify` binary (assert_cmd's, with its timeout) whose `output` records what verify
+/// wrote for the suite's secret scan ([`slipway_testkit::secrets`]).
+#[derive(Debug)]
+pub struct Verify(assert_cmd::Command);
+
+#[allow(dead_code)] // Each test file uses its own subset.
+impl Verify {
+    pub fn arg(&mut self, arg: impl AsRef<std::ffi::OsStr>) -> &mut Self {
+        self.0.arg(arg);
+        self
+    }
+
+    pub fn args(&mut self, args: impl IntoIterator<Item = impl AsRef<std::ffi::OsStr>>) -> &mut Self {
+        self.0.args(args);
+        self
+    }
+
+    pub fn env(&mut self, name: impl AsRef<std::ffi::OsStr>, value: impl AsRef<std::ffi::OsStr>) -> &mut Self {
+        self.0.env(name, value);
+        self
+    }
+
+    pub fn timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.0.timeout(timeout);
+        self
+    }
+
+    pub fn output(&mut self) -> std::io::Result<std::process::Output> {
+        let output = self.0.output()?;
+        slipway_testkit::secrets::record_output("verify", &output);
+        Ok(output)
+    }
+}
+
 /// The `verify` binary with an environment that cannot leak into the test: no
 /// SLIPWAY_* inputs, no CI mode, no output sinks and no proxy (traffic stays on loopback).
-pub fn verify() -> assert_cmd::Command {
+pub fn verify() -> Verify {
     let mut command = assert_cmd::Command::new(env!("CARGO_BIN_EXE_verify"));
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy().into_owned();
@@ -301,7 +335,7 @@ pub fn verify() -> assert_cmd::Command {
         }
     }
     command.timeout(Duration::from_secs(20));
-    command
+    Verify(command)
 }
 
 /// Standard error of a finished command, as text.

@@ -244,3 +244,74 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn mapping() -> impl Strategy<Value = PortMapping> {
+        let ip = prop_oneof![
+            Just(None),
+            any::<u32>().prop_map(|ip| Some(IpAddr::V4(Ipv4Addr::from(ip)))),
+            any::<u128>().prop_map(|ip| Some(IpAddr::V6(Ipv6Addr::from(ip)))),
+            Just(Some(IpAddr::V6(Ipv6Addr::LOCALHOST))),
+        ];
+        (ip, 1u16.., 1u16.., prop_oneof![Just("tcp"), Just("udp")]).prop_map(
+            |(host_ip, host_port, container_port, protocol)| PortMapping {
+                host_ip,
+                host_port,
+                container_port,
+                protocol,
+            },
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn publish_mappings_round_trip(mapping in mapping()) {
+            let written = mapping.to_string();
+            prop_assert_eq!(PortMapping::parse(&written), Ok(mapping.clone()));
+            if mapping.protocol == "tcp" {
+                let bare = written.trim_end_matches("/tcp");
+                prop_assert_eq!(PortMapping::parse(bare), Ok(mapping.clone()));
+            }
+            if let Some(IpAddr::V6(ip)) = mapping.host_ip {
+                // Unbracketed, as `docker run -p` also takes it.
+                let unbracketed = format!("{ip}:{}:{}/{}", mapping.host_port, mapping.container_port, mapping.protocol);
+                prop_assert_eq!(PortMapping::parse(&unbracketed), Ok(mapping));
+            }
+        }
+
+        #[test]
+        fn any_publish_text_is_a_mapping_or_one_error(text in "[0-9a-f:.\\[\\]/tcpud ]{0,30}") {
+            match PortMapping::parse(&text) {
+                Ok(mapping) => {
+                    prop_assert!(mapping.host_port > 0 && mapping.container_port > 0);
+                    prop_assert_eq!(PortMapping::parse(&mapping.to_string()), Ok(mapping));
+                }
+                Err(message) => prop_assert!(message.starts_with("--publish `"), "{}", message),
+            }
+        }
+
+        #[test]
+        fn env_values_pass_through_and_never_reach_an_error(
+            key in "[A-Za-z_][A-Za-z0-9_.-]{0,12}|[0-9 =-][A-Za-z]{0,4}|",
+            value in "Qz9[^\0]{8,20}",
+            nul in any::<bool>(),
+        ) {
+            let value = if nul { format!("{value}\0") } else { value };
+            let text = format!("{key}={value}");
+            match parse_env(&text) {
+                Ok(env) => prop_assert_eq!(env, text),
+                Err(message) => {
+                    let marker: String = value.chars().take(8).collect();
+                    prop_assert!(!message.contains(&marker), "{}", message);
+                }
+            }
+        }
+    }
+}

@@ -755,3 +755,84 @@ mod tests {
         assert!(run_as("app").is_err());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const SUFFIXES: [(&str, f64); 20] = [
+        ("", 1.0),
+        ("n", 1e-9),
+        ("u", 1e-6),
+        ("m", 1e-3),
+        ("k", 1e3),
+        ("M", 1e6),
+        ("G", 1e9),
+        ("T", 1e12),
+        ("P", 1e15),
+        ("E", 1e18),
+        ("Ki", 1024.0),
+        ("Mi", 1_048_576.0),
+        ("Gi", 1_073_741_824.0),
+        ("Ti", 1_099_511_627_776.0),
+        ("Pi", 1_125_899_906_842_624.0),
+        ("Ei", 1_152_921_504_606_846_976.0),
+        ("e0", 1.0),
+        ("e3", 1e3),
+        ("E+6", 1e6),
+        ("e18", 1e18),
+    ];
+
+    fn value(text: &str) -> Option<u128> {
+        Quantity::parse("--q", text).ok().map(|q| q.value)
+    }
+
+    proptest! {
+        /// The value in thousandths is the written number times its unit, rounded up
+        /// (checked against floating point, an independent reckoning).
+        #[test]
+        fn values_are_the_number_times_the_unit(
+            whole in 0u64..1_000_000, fraction in "[0-9]{0,3}", suffix in 0..SUFFIXES.len(),
+        ) {
+            let (unit, multiplier) = SUFFIXES[suffix];
+            let text = if fraction.is_empty() { format!("{whole}{unit}") } else { format!("{whole}.{fraction}{unit}") };
+            let number: f64 = format!("{whole}.{fraction}0").parse().unwrap_or(0.0);
+            let expected = number * multiplier * 1000.0;
+            match Quantity::parse("--memory-limit", &text) {
+                Ok(quantity) => {
+                    prop_assert_eq!(&quantity.text, &text);
+                    #[allow(clippy::cast_precision_loss)]
+                    let got = quantity.value as f64;
+                    let tolerance = expected * 1e-12 + 1e-9;
+                    prop_assert!(got + tolerance >= expected && got < expected + 1.0 + tolerance, "{} gave {}, expected {}", text, got, expected);
+                }
+                Err(message) => {
+                    prop_assert!(expected == 0.0, "{} refused: {}", text, message);
+                    prop_assert!(message.starts_with("--memory-limit `"));
+                }
+            }
+        }
+
+        #[test]
+        fn equal_quantities_written_differently_are_equal(n in 1u64..1_000_000) {
+            prop_assert_eq!(value(&format!("{n}Ki")), value(&(u128::from(n) * 1024).to_string()));
+            prop_assert_eq!(value(&format!("{n}k")), value(&format!("{n}e3")));
+            prop_assert_eq!(value(&format!("{n}M")), value(&format!("{n}000k")));
+            prop_assert_eq!(value(&format!("{n}m")), Some(u128::from(n)));
+            prop_assert_eq!(value(&format!("{}.{:03}", n / 1000, n % 1000)), value(&format!("{n}m")));
+        }
+
+        #[test]
+        fn any_text_is_a_quantity_or_one_error(text in "[0-9.eE+-]{0,6}[numkMGTPEi]{0,2}|.{0,12}") {
+            match Quantity::parse("--cpu-request", &text) {
+                Ok(quantity) => {
+                    prop_assert!(quantity.value > 0);
+                    prop_assert_eq!(value(&quantity.text), Some(quantity.value));
+                }
+                Err(message) => prop_assert!(message.starts_with("--cpu-request `")),
+            }
+        }
+    }
+}
