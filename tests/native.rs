@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 use slipway_testkit::{
-    ChildGuard, StepRun, command_works, cyclonedx_validator_ready, docker_ready, free_port, gcc_static_ready,
-    oci_tools_ready, prerequisite, remove_docker_app, run_with_sinks, step_command, test_glibc_image,
+    ChildGuard, DockerApp, LocalImage, StepRun, command_works, cyclonedx_validator_ready, docker_ready, free_port,
+    gcc_static_ready, oci_tools_ready, prerequisite, run_with_sinks, step_command, test_glibc_image,
     validate_cyclonedx_1_6, wait_for_http, workspace_binary, workspace_root,
 };
 
@@ -476,24 +476,6 @@ fn native_images_answer_under_runc_as_a_non_root_user() {
             .unwrap();
         let _container = RuncContainer { id, _child: ChildGuard(child) };
         assert_serves(port, image.linkage);
-    }
-}
-
-/// Removes an image the Docker Engine loaded or pulled, when dropped.
-struct LocalImage(String);
-
-impl Drop for LocalImage {
-    fn drop(&mut self) {
-        let _ = Command::new("docker").args(["image", "rm", "--force", &self.0]).output();
-    }
-}
-
-/// Removes what deploy or `docker run` made under this name, when dropped.
-struct DockerApp(String);
-
-impl Drop for DockerApp {
-    fn drop(&mut self) {
-        remove_docker_app(&self.0);
     }
 }
 

@@ -15,9 +15,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 use slipway_testkit::{
-    ChildGuard, DEBIAN_MAVEN_REPO, StepRun, copy_project, cyclonedx_validator_ready, docker_ready, free_port, http_get,
-    maven_runtime_purls, maven_war_ready, oci_tools_ready, prerequisite, remove_docker_app, run_with_sinks,
-    sample_war_dir, step_command, test_tomcat_image, validate_cyclonedx_1_6, wait_for_http, workspace_binary,
+    ChildGuard, DEBIAN_MAVEN_REPO, DockerApp, LocalImage, StepRun, copy_project, cyclonedx_validator_ready,
+    docker_ready, free_port, http_get, maven_runtime_purls, maven_war_ready, oci_tools_ready, prerequisite,
+    run_with_sinks, sample_war_dir, step_command, test_tomcat_image, validate_cyclonedx_1_6, wait_for_http,
+    workspace_binary,
 };
 
 const WEBAPPS: &str = "/usr/local/tomcat/webapps";
@@ -269,25 +270,6 @@ fn the_war_image_answers_on_its_context_path_under_docker() {
         .unwrap();
     assert!(started.status.success(), "docker run: {}", String::from_utf8_lossy(&started.stderr));
     assert_serves_the_sample(port);
-}
-
-/// Removes an image the Docker Engine loaded or pulled, when dropped (declare it before the
-/// container guard, so that it drops after the container is gone).
-struct LocalImage(String);
-
-impl Drop for LocalImage {
-    fn drop(&mut self) {
-        let _ = Command::new("docker").args(["image", "rm", "--force", &self.0]).output();
-    }
-}
-
-/// Removes what deploy or `docker run` made under this name, when dropped.
-struct DockerApp(String);
-
-impl Drop for DockerApp {
-    fn drop(&mut self) {
-        remove_docker_app(&self.0);
-    }
 }
 
 #[test]

@@ -226,6 +226,28 @@ pub fn docker_ready() -> bool {
     prerequisite("the Docker Engine (docker info)", command_works("docker", &["info"]))
 }
 
+/// Removes what deploy or `docker run` made under the app name it holds (as
+/// [`remove_docker_app`]), when dropped.
+#[derive(Debug)]
+pub struct DockerApp(pub String);
+
+impl Drop for DockerApp {
+    fn drop(&mut self) {
+        remove_docker_app(&self.0);
+    }
+}
+
+/// Removes an image the Docker Engine loaded or pulled, when dropped (declare it before
+/// the app's guard, so that it drops after the containers are gone).
+#[derive(Debug)]
+pub struct LocalImage(pub String);
+
+impl Drop for LocalImage {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["image", "rm", "--force", &self.0]).output();
+    }
+}
+
 /// Removes everything deploy's Docker target may have made for the app `name`, by either
 /// strategy: its containers behind the proxy (by label), the proxy, the lock and the
 /// proxy's network, and the direct strategy's `name`, `-previous`, `-next`, `-replaced`.

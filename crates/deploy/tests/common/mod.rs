@@ -103,14 +103,7 @@ pub fn unique_name(what: &str) -> String {
 }
 
 /// Removes every container a deployment under `name` may have made, when dropped.
-#[derive(Debug)]
-pub struct Containers(pub String);
-
-impl Drop for Containers {
-    fn drop(&mut self) {
-        slipway_testkit::remove_docker_app(&self.0);
-    }
-}
+pub use slipway_testkit::DockerApp as Containers;
 
 /// `docker inspect --format FORMAT NAME`, or `None` when there is no such container.
 pub fn inspect(name: &str, format: &str) -> Option<String> {
