@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 use slipway_testkit::{
-    ChildGuard, DockerApp, LocalImage, StepRun, command_works, cyclonedx_validator_ready, docker_ready, free_port,
-    gcc_static_ready, oci_tools_ready, prerequisite, run_with_sinks, step_command, test_glibc_image,
+    ChildGuard, DockerApp, LocalImage, RuncContainer, StepRun, command_works, cyclonedx_validator_ready, docker_ready,
+    free_port, gcc_static_ready, oci_tools_ready, prerequisite, run_with_sinks, step_command, test_glibc_image,
     validate_cyclonedx_1_6, wait_for_http, workspace_binary, workspace_root,
 };
 
@@ -427,17 +427,6 @@ fn assert_serves(port: u16, linkage: &str) {
     assert_eq!(version["linkage"], linkage, "{version}");
 }
 
-struct RuncContainer {
-    id: String,
-    _child: ChildGuard,
-}
-
-impl Drop for RuncContainer {
-    fn drop(&mut self) {
-        let _ = Command::new("runc").args(["delete", "--force", &self.id]).output();
-    }
-}
-
 #[test]
 fn native_images_answer_under_runc_as_a_non_root_user() {
     let Some(images) = images() else { return };
@@ -474,7 +463,7 @@ fn native_images_answer_under_runc_as_a_non_root_user() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let _container = RuncContainer { id, _child: ChildGuard(child) };
+        let _container = RuncContainer { id, child: ChildGuard(child) };
         assert_serves(port, image.linkage);
     }
 }

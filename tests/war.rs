@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 use slipway_testkit::{
-    ChildGuard, DEBIAN_MAVEN_REPO, DockerApp, LocalImage, StepRun, copy_project, cyclonedx_validator_ready,
-    docker_ready, free_port, http_get, maven_runtime_purls, maven_war_ready, oci_tools_ready, prerequisite,
-    run_with_sinks, sample_war_dir, step_command, test_tomcat_image, validate_cyclonedx_1_6, wait_for_http,
-    workspace_binary,
+    ChildGuard, DEBIAN_MAVEN_REPO, DockerApp, LocalImage, RuncContainer, StepRun, copy_project,
+    cyclonedx_validator_ready, docker_ready, free_port, http_get, maven_runtime_purls, maven_war_ready,
+    oci_tools_ready, prerequisite, run_with_sinks, sample_war_dir, step_command, test_tomcat_image,
+    validate_cyclonedx_1_6, wait_for_http, workspace_binary,
 };
 
 const WEBAPPS: &str = "/usr/local/tomcat/webapps";
@@ -233,21 +233,10 @@ fn the_war_image_answers_on_its_context_path_under_runc() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let _container = RuncContainer { id, _child: ChildGuard(child) };
+    let _container = RuncContainer { id, child: ChildGuard(child) };
     assert_serves_the_sample(port);
     // Tomcat expanded the WAR it was given in its webapps directory.
     assert!(bundle.join("rootfs/usr/local/tomcat/webapps/ROOT/WEB-INF/lib/gson-2.10.jar").is_file());
-}
-
-struct RuncContainer {
-    id: String,
-    _child: ChildGuard,
-}
-
-impl Drop for RuncContainer {
-    fn drop(&mut self) {
-        let _ = Command::new("runc").args(["delete", "--force", &self.id]).output();
-    }
 }
 
 #[test]

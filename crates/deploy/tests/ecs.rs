@@ -807,12 +807,8 @@ fn registered_fields(mut definition: TaskDefinition) -> TaskDefinition {
     definition
 }
 
-#[test]
-fn moto_registers_the_new_revision_with_every_field_of_the_old() {
-    let Some((_server, endpoint)) = slipway_testkit::moto_server() else { return };
-    let client = moto_client(endpoint);
-    let runtime = runtime();
-    // shop:1 as a team registered it, run by a service.
+/// shop:1 as a team registered it on moto, run by the service `shop` of the cluster `prod`.
+fn moto_service(client: &Client, runtime: &tokio::runtime::Runtime) -> Source {
     let source = fixture();
     runtime.block_on(register(client.register_task_definition(), &source.definition, &source.tags).send()).unwrap();
     runtime.block_on(client.create_cluster().cluster_name("prod").send()).unwrap();
@@ -827,6 +823,15 @@ fn moto_registers_the_new_revision_with_every_field_of_the_old() {
                 .send(),
         )
         .unwrap();
+    source
+}
+
+#[test]
+fn moto_registers_the_new_revision_with_every_field_of_the_old() {
+    let Some((_server, endpoint)) = slipway_testkit::moto_server() else { return };
+    let client = moto_client(endpoint);
+    let runtime = runtime();
+    let source = moto_service(&client, &runtime);
 
     // The target reads what moto serves: the service, its task definition, the container.
     let target = Ecs::with_client(settings(), client.clone());
@@ -1120,20 +1125,7 @@ fn the_binary_plans_a_deployment_against_moto() {
     let Some((_server, endpoint)) = slipway_testkit::moto_server() else { return };
     let client = moto_client(endpoint.clone());
     let runtime = runtime();
-    let source = fixture();
-    runtime.block_on(register(client.register_task_definition(), &source.definition, &source.tags).send()).unwrap();
-    runtime.block_on(client.create_cluster().cluster_name("prod").send()).unwrap();
-    runtime
-        .block_on(
-            client
-                .create_service()
-                .cluster("prod")
-                .service_name("shop")
-                .task_definition("shop:1")
-                .desired_count(0)
-                .send(),
-        )
-        .unwrap();
+    moto_service(&client, &runtime);
     let dir = tempfile::tempdir().unwrap();
     let mut command = slipway_testkit::step_command(env!("CARGO_BIN_EXE_deploy"));
     for (name, _) in std::env::vars_os() {

@@ -226,6 +226,19 @@ pub fn docker_ready() -> bool {
     prerequisite("the Docker Engine (docker info)", command_works("docker", &["info"]))
 }
 
+/// A container runc runs for a test: deleted (with its `runc run` child) when dropped.
+#[derive(Debug)]
+pub struct RuncContainer {
+    pub id: String,
+    pub child: ChildGuard,
+}
+
+impl Drop for RuncContainer {
+    fn drop(&mut self) {
+        let _ = Command::new("runc").args(["delete", "--force", &self.id]).output();
+    }
+}
+
 /// Removes what deploy or `docker run` made under the app name it holds (as
 /// [`remove_docker_app`]), when dropped.
 #[derive(Debug)]
