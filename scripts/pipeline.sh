@@ -18,15 +18,26 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
-"$root/scripts/install-deps.sh" >&2
+# On a fresh clone the suite's first build is most of the wait: it runs while the packages
+# install and the loopback registry starts (downloads and dpkg, mostly waiting on I/O).
+build_pid=
+if [ -z "${SLIPWAY_BIN_DIR:-}" ]; then
+  echo "==> cargo build (beside install-deps and test-services)" >&2
+  (cd "$root" && exec cargo build --locked --workspace --exclude xtask --bins --quiet) &
+  build_pid=$!
+  trap '[ -n "$build_pid" ] && kill "$build_pid" 2>/dev/null; true' EXIT
+fi
+
+"$root/scripts/install-deps.sh" --pipeline >&2
 registry_lines="$("$root/scripts/test-services.sh" start)"
 registry="$(sed -n 's/^SLIPWAY_TEST_REGISTRY=//p' <<<"$registry_lines")"
 base="$(sed -n 's/^SLIPWAY_TEST_JRE_IMAGE=//p' <<<"$registry_lines")"
 proxy_image="$(sed -n 's/^SLIPWAY_TEST_CADDY_IMAGE=//p' <<<"$registry_lines")"
 
-if [ -z "${SLIPWAY_BIN_DIR:-}" ]; then
-  echo "==> cargo build" >&2
-  (cd "$root" && cargo build --locked --workspace --exclude xtask --bins --quiet)
+if [ -n "$build_pid" ]; then
+  wait "$build_pid" || { echo "pipeline: cargo build failed" >&2; exit 1; }
+  build_pid=
+  trap - EXIT
   SLIPWAY_BIN_DIR="$(cd "$root" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug"
 fi
 work="${SLIPWAY_WORK_DIR:-$(mktemp -d)}"

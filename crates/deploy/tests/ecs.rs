@@ -782,6 +782,7 @@ fn moto_client(endpoint: String) -> Client {
         .behavior_version_latest()
         .region(aws_sdk_ecs::config::Region::new("eu-west-1"))
         .endpoint_url(endpoint)
+        .http_client(slipway_aws::http_client())
         .credentials_provider(aws_sdk_ecs::config::Credentials::new("testing", "testing", None, None, "test"))
         .build();
     Client::from_conf(config)

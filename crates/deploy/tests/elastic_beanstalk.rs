@@ -807,6 +807,7 @@ fn moto_s3() -> Option<(slipway_testkit::ChildGuard, aws_sdk_s3::Client)> {
         .region(aws_sdk_s3::config::Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .force_path_style(true)
+        .http_client(slipway_aws::http_client())
         .credentials_provider(aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "test"))
         .build();
     Some((server, aws_sdk_s3::Client::from_conf(config)))

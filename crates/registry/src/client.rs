@@ -93,6 +93,7 @@ impl Registry {
     /// A client for the registries of `references`: plain HTTP for loopback ones and
     /// those named insecure, HTTPS with verified certificates for every other.
     pub fn new(options: RegistryOptions, references: &[&ImageReference], console: &Console) -> Self {
+        install_crypto_provider();
         let mut plain: Vec<String> = references
             .iter()
             .map(|r| r.registry().to_owned())
@@ -412,6 +413,13 @@ impl Registry {
 
 /// An error with its causes, which hold the useful part ("connection refused"), with
 /// the URL reqwest names cut down to what is safe to print ([`slipway_contract::redact_urls`]).
+/// Makes ring the process's rustls crypto provider (the suite's reqwest is built without one,
+/// so that AWS-LC is not compiled), unless one is installed already. Every HTTP client of the
+/// registry crate is built after this.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
@@ -450,6 +458,7 @@ mod tests {
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let url =
             format!("http://user:SECRETCANARY@127.0.0.1:{closed}/v2/a/blobs/uploads/u?X-Amz-Signature=SECRETCANARY");
+        install_crypto_provider();
         let error = reqwest::Client::new().get(&url).send().await.unwrap_err();
         assert!(error.to_string().contains("SECRETCANARY"), "reqwest itself prints the URL: {error}");
         let chain = error_chain(&error);

@@ -79,7 +79,7 @@ pub async fn login(client: &aws_sdk_ecr::Client, registry: &str, console: &Conso
 
 /// An ECR client for `region`, credentials from the default chain.
 pub async fn client(region: &str) -> aws_sdk_ecr::Client {
-    let config = aws_config::from_env().region(aws_config::Region::new(region.to_owned())).load().await;
+    let config = slipway_aws::config_loader().region(aws_config::Region::new(region.to_owned())).load().await;
     aws_sdk_ecr::Client::new(&config)
 }
 

@@ -416,6 +416,7 @@ mod tests {
     fn basic_credentials_go_with_every_request_without_a_token_challenge() {
         let log = slipway_contract::console::CapturedLog::default();
         let console = log.console("x", slipway_contract::CiMode::Plain);
+        crate::client::install_crypto_provider();
         let http = reqwest::Client::new();
         let challenges = parse_challenges("Basic realm=\"r\"");
         let basic = RegistryAuth::Basic("me".into(), "pw".into());

@@ -68,7 +68,7 @@ impl AppRunner {
         let service = service.map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| {
             DeployError::Usage("--target app-runner needs --service (the service's name or ARN)".to_owned())
         })?;
-        let config = aws_config::load_from_env().await;
+        let config = slipway_aws::config_loader().load().await;
         if config.region().is_none() {
             return Err(DeployError::Usage(
                 "no AWS region: set AWS_REGION (or a profile's region) for App Runner".to_owned(),

@@ -97,7 +97,7 @@ impl Ecs {
     /// An ECS client from AWS's default chain (environment, profile, web identity),
     /// refusing a missing region or missing credentials before anything is called.
     pub async fn client_from_env() -> Result<Client, DeployError> {
-        let config = aws_config::load_from_env().await;
+        let config = slipway_aws::config_loader().load().await;
         if config.region().is_none() {
             return Err(DeployError::Usage("no AWS region: set AWS_REGION (or a profile's region) for ECS".to_owned()));
         }

@@ -69,7 +69,7 @@ impl ElasticBeanstalk {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, DeployError> {
         let settings = Settings::new(flags, &request.rollout)?;
-        let config = aws_config::load_from_env().await;
+        let config = slipway_aws::config_loader().load().await;
         if config.region().is_none() {
             return Err(DeployError::Usage(
                 "no AWS region: set AWS_REGION (or a profile's region) for Elastic Beanstalk".to_owned(),
