@@ -75,6 +75,7 @@ fn a_build_cancelled_with_sigterm_stops_its_process_group_and_leaves_no_half_jar
     let run = &cancelled.run;
     assert_eq!(run.code, 1, "{}", run.stderr);
     let ended_after = cancelled.ended_after.expect("the build reached the jar");
+    eprintln!("stand-in build cancelled with SIGTERM: ended {ended_after:?} after the signal");
     assert!(ended_after < Duration::from_secs(3), "ended {ended_after:?} after SIGTERM: {}", run.stderr);
     let half = project.join("target/app-1.0.0.jar");
     assert_eq!(
@@ -104,6 +105,7 @@ fn a_build_that_ignores_the_signal_is_killed_after_the_grace() {
     let run = &cancelled.run;
     assert_eq!(run.code, 1, "{}", run.stderr);
     let ended_after = cancelled.ended_after.expect("the build reached the jar");
+    eprintln!("stand-in build ignoring SIGINT: ended {ended_after:?} after the signal");
     // The grace is 5 s; the kill ends it at once after that.
     assert!(ended_after >= Duration::from_secs(5), "killed before the grace ended: {ended_after:?}");
     assert!(ended_after < Duration::from_secs(8), "ended {ended_after:?} after SIGINT: {}", run.stderr);
@@ -138,6 +140,7 @@ fn real_maven_cancelled_mid_build_stops_and_the_next_run_builds() {
     let run = &cancelled.run;
     assert_eq!(run.code, 1, "{}", run.stderr);
     let ended_after = cancelled.ended_after.expect("Maven reached the project");
+    eprintln!("real Maven cancelled with SIGTERM: ended {ended_after:?} after the signal");
     assert!(ended_after < Duration::from_secs(5), "ended {ended_after:?} after SIGTERM: {}", run.stderr);
     let errors = error_lines(run);
     assert_eq!(errors.len(), 1, "{}", run.stderr);

@@ -69,6 +69,7 @@ fn cancelled_mid_layer_leaves_the_earlier_layout(signal: &str) {
     let run = &cancelled.run;
     assert_eq!(run.code, 1, "{}", run.stderr);
     let ended_after = cancelled.ended_after.expect("containerize reached the layers");
+    eprintln!("containerize cancelled with SIG{signal} mid-layer: ended {ended_after:?} after the signal");
     assert!(ended_after < Duration::from_secs(3), "ended {ended_after:?} after SIG{signal}: {}", run.stderr);
     assert!(!run.stderr.contains("layer added-1"), "the layer was written before the signal: {}", run.stderr);
     assert_eq!(

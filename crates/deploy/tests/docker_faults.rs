@@ -139,6 +139,7 @@ fn a_pull_that_stalls_ends_at_the_timeout_with_one_line() {
     let began = Instant::now();
     let stalled = run(command);
     let took = began.elapsed();
+    eprintln!("a stalled pull with --timeout 8s: ended after {:.1}s", took.as_secs_f64());
     assert_eq!(stalled.code, 1, "{}", stalled.stderr);
     assert!(took < Duration::from_secs(11), "the stalled pull outlived --timeout 8s: {took:?}");
     let errors: Vec<&str> = stalled.stderr.lines().filter(|l| l.starts_with("deploy: error: ")).collect();

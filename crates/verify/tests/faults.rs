@@ -96,6 +96,7 @@ fn a_stalled_answer_never_outlives_verifys_timeout() {
         .output()
         .unwrap();
     let took = began.elapsed();
+    eprintln!("a stalled answer with --timeout 3s: ended after {:.1}s", took.as_secs_f64());
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(took >= Duration::from_secs(3), "it gave up before --timeout: {took:?}");
     assert!(took < Duration::from_secs(5), "the stall outlived --timeout 3s: {took:?}");
@@ -122,6 +123,7 @@ fn a_latency_sample_that_stalls_ends_at_the_timeout() {
         .output()
         .unwrap();
     let took = began.elapsed();
+    eprintln!("a stalled latency sample with --timeout 3s: ended after {:.1}s", took.as_secs_f64());
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(took < Duration::from_secs(5), "a stalled sample outlived --timeout 3s: {took:?}");
     let errors = error_lines(&output);
