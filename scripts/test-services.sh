@@ -10,7 +10,8 @@
 #   open registry   127.0.0.1:${SLIPWAY_TEST_REGISTRY_PORT:-5555}   (deletes enabled)
 #   auth registry   127.0.0.1:${SLIPWAY_TEST_AUTH_REGISTRY_PORT:-5556}   htpasswd basic auth
 #                   user "slipway", password "slipway-test-password"
-# Images (built locally with jlink + umoci, nothing is pulled):
+# Images (built locally with jlink + umoci, nothing is pulled; each manifest is umoci's as it
+# writes it, without mediaType, and `start` replaces an image of an older recipe):
 #   <open>/slipway/jre:17        minimal JRE 17, native platform, user "app" 65532:65532 in /etc/passwd
 #   <open>/slipway/jre-multi:17  OCI index: native platform + a second (not runnable) platform
 #   <auth>/slipway/jre:17        same image as <open>/slipway/jre:17
@@ -56,7 +57,7 @@ JRE_MODULES=(java.base java.logging jdk.httpserver java.net.http jdk.crypto.ec j
 # Fixed timestamps so that rebuilding the same JDK gives the same layer and config digests.
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1704067200}
 # Bump when the image recipe below changes, so a cached OCI layout is rebuilt.
-RECIPE_VERSION=3
+RECIPE_VERSION=4
 
 # Never send loopback traffic through a proxy.
 export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}"
@@ -224,10 +225,20 @@ oci_arch() {
   esac
 }
 
-skopeo_present() { # REF [skopeo inspect options...]
-  local ref=$1
+# The digest of the manifest the registry holds as REF, or nothing.
+registry_digest() { # REF [skopeo inspect options...]
+  local ref=$1 raw
   shift
-  skopeo inspect --raw --tls-verify=false "$@" "docker://$ref" >/dev/null 2>&1
+  raw=$SERVICES_DIR/.raw-manifest.$$
+  if skopeo inspect --raw --tls-verify=false "$@" "docker://$ref" >"$raw" 2>/dev/null; then
+    skopeo manifest-digest "$raw"
+  fi
+  rm -f "$raw"
+}
+
+# The digest the OCI layout $1 tags $2.
+layout_digest() {
+  jq -r --arg ref "$2" '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $ref) | .digest' "$1/index.json"
 }
 
 jdk_home() {
@@ -352,24 +363,6 @@ layout_is_current() {
   return 1
 }
 
-# Rewrite the manifest tagged $1 in $LAYOUT with a mediaType field, and retag it.
-add_manifest_media_type() {
-  local ref=$1 old manifest digest size
-  old=$(jq -r --arg ref "$ref" '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $ref) | .digest' "$LAYOUT/index.json")
-  [ -n "$old" ] || die "no tag $ref in $LAYOUT"
-  manifest=$(jq -c '{schemaVersion: .schemaVersion, mediaType: "application/vnd.oci.image.manifest.v1+json",
-                     config: .config, layers: .layers} + (if .annotations then {annotations: .annotations} else {} end)' \
-    "$LAYOUT/blobs/sha256/${old#sha256:}")
-  printf '%s' "$manifest" >"$LAYOUT/manifest-blob.tmp"
-  digest=$(sha256sum "$LAYOUT/manifest-blob.tmp" | cut -d' ' -f1)
-  size=$(stat -c %s "$LAYOUT/manifest-blob.tmp")
-  mv "$LAYOUT/manifest-blob.tmp" "$LAYOUT/blobs/sha256/$digest"
-  jq --arg ref "$ref" --arg d "sha256:$digest" --argjson s "$size" '
-    .manifests |= map(if .annotations["org.opencontainers.image.ref.name"] == $ref
-                      then .digest = $d | .size = $s else . end)' "$LAYOUT/index.json" >"$LAYOUT/index.json.tmp"
-  mv "$LAYOUT/index.json.tmp" "$LAYOUT/index.json"
-}
-
 # Build the OCI layout $LAYOUT with tags $JRE_TAG (native), $JRE_TAG-other and $JRE_TAG-multi (index).
 build_layout() {
   local jdk arch other created version stamp
@@ -405,10 +398,8 @@ build_layout() {
   umoci config --image "$LAYOUT:$JRE_TAG" --tag "$JRE_TAG-other" --created "$created" --no-history \
     --architecture "$other"
 
-  # umoci leaves mediaType out of manifests (optional in OCI 1.0); most registries' and
-  # clients' manifests carry it, so add it.
-  add_manifest_media_type "$JRE_TAG"
-  add_manifest_media_type "$JRE_TAG-other"
+  # The manifests stay as umoci writes them: without mediaType (optional in OCI 1.0), which
+  # every reader must accept (issue 12).
 
   # The index, written by hand: blobs/sha256/<digest>, then a descriptor tagged $JRE_TAG-multi.
   local native_desc other_desc index digest size
@@ -484,7 +475,6 @@ build_shell_layout() {
     --config.cmd sh \
     --config.label "org.opencontainers.image.title=slipway test shell base" \
     --config.label "org.opencontainers.image.description=busybox, glibc, libgcc, CA certificates; built by scripts/test-services.sh"
-  LAYOUT=$SHELL_LAYOUT add_manifest_media_type "$SHELL_TAG"
   umoci gc --layout "$SHELL_LAYOUT" >/dev/null 2>&1 || true
   rm -rf "$SHELL_BUNDLE"
   echo "$stamp" >"$SHELL_LAYOUT.stamp"
@@ -537,7 +527,6 @@ build_glibc_layout() {
     --config.workingdir / \
     --config.label "org.opencontainers.image.title=slipway test stand-in for gcr.io/distroless/base-debian12" \
     --config.label "org.opencontainers.image.description=glibc only (Debian libc6); built by scripts/test-services.sh"
-  LAYOUT=$GLIBC_LAYOUT add_manifest_media_type "$GLIBC_TAG"
   umoci gc --layout "$GLIBC_LAYOUT" >/dev/null 2>&1 || true
   rm -rf "$GLIBC_BUNDLE"
   echo "$stamp" >"$GLIBC_LAYOUT.stamp"
@@ -596,7 +585,6 @@ build_caddy_layout() {
     --config.cmd --adapter --config.cmd caddyfile \
     --config.label "org.opencontainers.image.title=slipway test stand-in for caddy:2" \
     --config.label "org.opencontainers.image.version=$("$caddy" version | cut -d' ' -f1)"
-  LAYOUT=$CADDY_LAYOUT add_manifest_media_type "$CADDY_TAG"
   umoci gc --layout "$CADDY_LAYOUT" >/dev/null 2>&1 || true
   rm -rf "$CADDY_BUNDLE"
   echo "$stamp" >"$CADDY_LAYOUT.stamp"
@@ -663,19 +651,19 @@ build_tomcat_layout() {
     --config.cmd catalina.sh --config.cmd run \
     --config.label "org.opencontainers.image.title=slipway test stand-in for tomcat:10-jre17" \
     --config.label "org.opencontainers.image.version=${version%%-*}"
-  LAYOUT=$TOMCAT_LAYOUT add_manifest_media_type "$TOMCAT_TAG"
   umoci gc --layout "$TOMCAT_LAYOUT" >/dev/null 2>&1 || true
   rm -rf "$TOMCAT_BUNDLE"
   echo "$stamp" >"$TOMCAT_LAYOUT.stamp"
   log "built $TOMCAT_LAYOUT: $TOMCAT_TAG (Tomcat $version, Java $java_version, linux/$arch)"
 }
 
-# Unless the open registry has REF: BUILD (a function writing LAYOUT), then push LAYOUT:TAG as REF.
+# BUILD (a function writing LAYOUT, cached by its recipe), then push LAYOUT:TAG as REF unless
+# the open registry holds that very manifest (an image of another recipe is replaced).
 ensure_pushed() {
   local ref=$1 build=$2 layout=$3 tag=$4
-  skopeo_present "$ref" && return 0
   mkdir -p "$SERVICES_DIR/images"
   "$build"
+  [ "$(registry_digest "$ref")" = "$(layout_digest "$layout" "$tag")" ] && return 0
   log "pushing $ref"
   skopeo copy --quiet --preserve-digests --dest-tls-verify=false "oci:$layout:$tag" "docker://$ref" >&2
 }
@@ -684,10 +672,7 @@ ensure_images() {
   local open_ref=$OPEN_REGISTRY/$JRE_REPO:$JRE_TAG
   local multi_ref=$OPEN_REGISTRY/$JRE_MULTI_REPO:$JRE_TAG
   local auth_ref=$AUTH_REGISTRY/$JRE_REPO:$JRE_TAG
-  local creds=$AUTH_USER:$AUTH_PASSWORD todo=()
-  skopeo_present "$open_ref" || todo+=(open)
-  skopeo_present "$multi_ref" || todo+=(multi)
-  skopeo_present "$auth_ref" --creds "$creds" || todo+=(auth)
+  local creds=$AUTH_USER:$AUTH_PASSWORD
   SHELL_LAYOUT=$SERVICES_DIR/images/shell-oci
   SHELL_BUNDLE=$SERVICES_DIR/images/shell-bundle
   ensure_pushed "$OPEN_REGISTRY/$SHELL_REPO:$SHELL_TAG" build_shell_layout "$SHELL_LAYOUT" "$SHELL_TAG"
@@ -700,31 +685,32 @@ ensure_images() {
   GLIBC_LAYOUT=$SERVICES_DIR/images/glibc-oci
   GLIBC_BUNDLE=$SERVICES_DIR/images/glibc-bundle
   ensure_pushed "$OPEN_REGISTRY/$GLIBC_REPO:$GLIBC_TAG" build_glibc_layout "$GLIBC_LAYOUT" "$GLIBC_TAG"
-  if [ ${#todo[@]} -eq 0 ]; then
-    log "images present: $open_ref, $multi_ref, $auth_ref"
-    return 0
-  fi
   LAYOUT=$SERVICES_DIR/images/jre-oci
   BUNDLE=$SERVICES_DIR/images/jre-bundle
   mkdir -p "$SERVICES_DIR/images"
   build_layout
-  local what
-  for what in "${todo[@]}"; do
-    case $what in
-      open)
-        log "pushing $open_ref"
-        skopeo copy --quiet --preserve-digests --dest-tls-verify=false \
-          "oci:$LAYOUT:$JRE_TAG" "docker://$open_ref" >&2 ;;
-      multi)
-        log "pushing $multi_ref (index)"
-        skopeo copy --quiet --all --preserve-digests --dest-tls-verify=false \
-          "oci:$LAYOUT:$JRE_TAG-multi" "docker://$multi_ref" >&2 ;;
-      auth)
-        log "pushing $auth_ref"
-        skopeo copy --quiet --preserve-digests --dest-tls-verify=false --dest-creds "$creds" \
-          "oci:$LAYOUT:$JRE_TAG" "docker://$auth_ref" >&2 ;;
-    esac
-  done
+  local single multi pushed=0
+  single=$(layout_digest "$LAYOUT" "$JRE_TAG")
+  multi=$(layout_digest "$LAYOUT" "$JRE_TAG-multi")
+  if [ "$(registry_digest "$open_ref")" != "$single" ]; then
+    log "pushing $open_ref"
+    skopeo copy --quiet --preserve-digests --dest-tls-verify=false \
+      "oci:$LAYOUT:$JRE_TAG" "docker://$open_ref" >&2
+    pushed=1
+  fi
+  if [ "$(registry_digest "$multi_ref")" != "$multi" ]; then
+    log "pushing $multi_ref (index)"
+    skopeo copy --quiet --all --preserve-digests --dest-tls-verify=false \
+      "oci:$LAYOUT:$JRE_TAG-multi" "docker://$multi_ref" >&2
+    pushed=1
+  fi
+  if [ "$(registry_digest "$auth_ref" --creds "$creds")" != "$single" ]; then
+    log "pushing $auth_ref"
+    skopeo copy --quiet --preserve-digests --dest-tls-verify=false --dest-creds "$creds" \
+      "oci:$LAYOUT:$JRE_TAG" "docker://$auth_ref" >&2
+    pushed=1
+  fi
+  [ $pushed = 1 ] || log "images present: $open_ref, $multi_ref, $auth_ref"
 }
 
 print_env() {
@@ -777,7 +763,7 @@ cmd_status() {
   for ref in "$OPEN_REGISTRY/$JRE_REPO:$JRE_TAG" "$OPEN_REGISTRY/$JRE_MULTI_REPO:$JRE_TAG" "$AUTH_REGISTRY/$JRE_REPO:$JRE_TAG" "$OPEN_REGISTRY/$SHELL_REPO:$SHELL_TAG" "$OPEN_REGISTRY/$CADDY_REPO:$CADDY_TAG" "$OPEN_REGISTRY/$TOMCAT_REPO:$TOMCAT_TAG" "$OPEN_REGISTRY/$GLIBC_REPO:$GLIBC_TAG"; do
     if skopeo inspect --raw --tls-verify=false --creds "$AUTH_USER:$AUTH_PASSWORD" "docker://$ref" >"$SERVICES_DIR/.manifest" 2>/dev/null; then
       digest=$(skopeo manifest-digest "$SERVICES_DIR/.manifest")
-      echo "image $ref: present ($digest, $(jq -r .mediaType "$SERVICES_DIR/.manifest"))"
+      echo "image $ref: present ($digest, $(jq -r '.mediaType // "no mediaType"' "$SERVICES_DIR/.manifest"))"
     else
       echo "image $ref: missing"
       ok=1

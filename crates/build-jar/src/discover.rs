@@ -59,6 +59,19 @@ pub fn discover(output_dir: &Path, kind: ArtifactKind, started: SystemTime) -> R
     }
 }
 
+/// The artifacts of `kind` in `output_dir` written since `since`: what an interrupted
+/// build may have left half written.
+pub fn fresh_candidates(output_dir: &Path, kind: ArtifactKind, since: SystemTime) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(output_dir) else { return Vec::new() };
+    let mut fresh: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| is_candidate(path, kind) && modified_since(path, since))
+        .collect();
+    fresh.sort();
+    fresh
+}
+
 fn describe(kind: ArtifactKind) -> &'static str {
     match kind {
         ArtifactKind::FatJar => ".jar",

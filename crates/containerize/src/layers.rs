@@ -281,6 +281,11 @@ struct HashingWriter<W> {
 
 impl<W: Write> Write for HashingWriter<W> {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        // The layer is written off the runtime, which waits for it when the step is
+        // interrupted: a cancelled job stops here rather than after the whole layer.
+        if let Some(signal) = slipway_contract::interrupt::requested() {
+            return Err(io::Error::other(format!("interrupted by {signal}")));
+        }
         let written = self.inner.write(bytes)?;
         self.hasher.update(&bytes[..written]);
         self.written += written as u64;

@@ -24,6 +24,7 @@ impl StagedLayout {
         fs::create_dir_all(parent)?;
         let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
         let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
+        remove_abandoned(parent, &name);
         if staging.exists() {
             fs::remove_dir_all(&staging)?;
         }
@@ -81,6 +82,21 @@ impl StagedLayout {
 
     pub fn path(&self) -> &Path {
         &self.staging
+    }
+}
+
+/// Removes the staged layouts that runs which ended before committing left beside `name`
+/// (their processes are gone: killed, or cut off mid-cleanup).
+fn remove_abandoned(parent: &Path, name: &str) {
+    let Ok(entries) = fs::read_dir(parent) else { return };
+    let prefix = format!(".{name}.partial-");
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = file_name.strip_prefix(&prefix) else { continue };
+        let gone = pid.parse::<u32>().is_ok_and(|pid| !Path::new("/proc").join(pid.to_string()).exists());
+        if gone {
+            let _ = fs::remove_dir_all(entry.path());
+        }
     }
 }
 
@@ -172,6 +188,25 @@ mod tests {
         staged.write_blob(&Blob::json("x", &json!({}))).unwrap();
         drop(staged);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_staged_layout_whose_process_is_gone_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("image");
+        // Above Linux's largest pid: no such process. pid 1 always runs.
+        fs::create_dir_all(dir.path().join(".image.partial-4294967295/blobs")).unwrap();
+        fs::create_dir_all(dir.path().join(".image.partial-1")).unwrap();
+        fs::create_dir_all(dir.path().join(".other.partial-4294967295")).unwrap();
+        let staged = StagedLayout::create(&target).unwrap();
+        let mut left: Vec<String> =
+            fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        left.sort();
+        let own = format!(".image.partial-{}", std::process::id());
+        let mut expected = vec![".image.partial-1".to_owned(), ".other.partial-4294967295".to_owned(), own];
+        expected.sort();
+        assert_eq!(left, expected);
+        drop(staged);
     }
 
     #[test]

@@ -69,3 +69,32 @@ fn a_base_without_media_type_from_umoci_and_skopeo_is_accepted() {
         assert_eq!(built["layers"][0]["digest"], manifest["layers"][0]["digest"], "--base {base}");
     }
 }
+
+/// The suite's own base images (scripts/test-services.sh) are umoci's as it writes them too:
+/// every test that builds on them (containerize, push-image, deploy, the pipeline) reads
+/// manifests without `mediaType`.
+#[test]
+fn the_suites_base_images_keep_umocis_manifests_as_they_come() {
+    let Some(registry) = test_registry() else { return };
+    for (variable, repository) in [
+        ("SLIPWAY_TEST_JRE_IMAGE", "slipway/jre:17"),
+        ("SLIPWAY_TEST_SHELL_IMAGE", "slipway/shell-base:1"),
+        ("SLIPWAY_TEST_CADDY_IMAGE", "slipway/caddy:2"),
+        ("SLIPWAY_TEST_TOMCAT_IMAGE", "slipway/tomcat:10-jre17"),
+        ("SLIPWAY_TEST_GLIBC_IMAGE", "slipway/glibc:12"),
+    ] {
+        let reference = std::env::var(variable).unwrap_or_else(|_| format!("{registry}/{repository}"));
+        let manifest: Value = serde_json::from_slice(&skopeo_raw_manifest(&reference)).unwrap();
+        assert!(manifest.get("mediaType").is_none(), "{reference} was rewritten: {manifest}");
+        assert_eq!(manifest["config"]["mediaType"], "application/vnd.oci.image.config.v1+json", "{reference}");
+    }
+    // The index of two platforms points at the same manifests, unchanged.
+    let multi = format!("{registry}/slipway/jre-multi:17");
+    let index: Value = serde_json::from_slice(&skopeo_raw_manifest(&multi)).unwrap();
+    for entry in index["manifests"].as_array().unwrap() {
+        let digest = entry["digest"].as_str().unwrap();
+        let manifest: Value =
+            serde_json::from_slice(&skopeo_raw_manifest(&format!("{registry}/slipway/jre-multi@{digest}"))).unwrap();
+        assert!(manifest.get("mediaType").is_none(), "{multi} {digest} was rewritten: {manifest}");
+    }
+}

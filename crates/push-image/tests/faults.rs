@@ -63,6 +63,7 @@ fn every_push_through_faults_completes_digest_verified() {
     let faults = FaultPlan {
         error_500: 60,
         error_429: 30,
+        reset: 0,
         reset_mid_body: 150,
         stall: 40,
         stall_mid_body: 60,

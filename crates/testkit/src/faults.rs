@@ -1,6 +1,7 @@
-//! A fault injector between a client and a registry on loopback: an HTTP/1.1 proxy
-//! that answers 500 or 429 (with `Retry-After`) to a share of requests, resets
-//! connections in the middle of request bodies (blob uploads), holds back answers
+//! A fault injector between a client and a registry (or any HTTP/1.1 server) on
+//! loopback: an HTTP/1.1 proxy that answers 500 or 429 (with `Retry-After`) to a share
+//! of requests, closes connections before any answer or in the middle of request bodies
+//! (blob uploads), holds back answers
 //! (stalls) and cuts response bodies short (truncation). One request per
 //! connection (`Connection: close`); the `Host` header is kept, so the registry's
 //! `Location` URLs point back through the proxy.
@@ -21,6 +22,8 @@ use std::time::Duration;
 pub struct FaultPlan {
     pub error_500: u32,
     pub error_429: u32,
+    /// Of requests: the connection closes once the request is read, with no answer.
+    pub reset: u32,
     /// Of requests with a body of at least 1 KiB.
     pub reset_mid_body: u32,
     /// Of answers: held back for `stall_for` before they go out.
@@ -40,6 +43,7 @@ impl FaultPlan {
         Self {
             error_500: 0,
             error_429: 0,
+            reset: 0,
             reset_mid_body: 0,
             stall: 0,
             stall_mid_body: 0,
@@ -276,6 +280,12 @@ fn handle(client: TcpStream, upstream: u16, faults: &Faults<'_>, rng: &Mutex<u64
         stats.errors_429.fetch_add(1, Ordering::Relaxed);
         drain(&mut reader)?;
         return reply(client, "429 Too Many Requests", "Retry-After: 1\r\n");
+    }
+    if roll < plan.error_500 + plan.error_429 + plan.reset {
+        stats.resets.fetch_add(1, Ordering::Relaxed);
+        drain(&mut reader)?;
+        let _ = client.shutdown(Shutdown::Both);
+        return Ok(());
     }
     if faults.breaks(target) {
         stats.broken_signed.fetch_add(1, Ordering::Relaxed);

@@ -86,8 +86,9 @@ pub struct VerifyArgs {
     )]
     pub version_pointer: String,
 
-    /// Overall time to wait for the service to pass. Attempts start until then; a request
-    /// under way at the deadline gets at most 1s more.
+    /// Overall time to wait for the service to pass, latency samples included. Attempts
+    /// start until then; a request under way at the deadline gets at most 1s more, a
+    /// latency sample none.
     #[arg(
         long,
         env = "SLIPWAY_TIMEOUT",

@@ -156,8 +156,14 @@ pub async fn execute(plan: &Plan, client: &Client, console: &Console) -> Result<
     }
 
     check_certificate(plan, &run, console)?;
-    run.latency = measure_latency(plan, client, console).await?;
+    run.latency = measure_latency(plan, client, deadline, console).await?;
     Ok(run)
+}
+
+/// The flag that set a request's time limit: --request-timeout, or --timeout when the
+/// time left of it was shorter.
+fn limit_name(plan: &Plan, timeout: Duration) -> &'static str {
+    if timeout < plan.wait.request_timeout { "the time left of --timeout" } else { "--request-timeout" }
 }
 
 /// One attempt: every check in order, stopping at the first that fails.
@@ -166,7 +172,7 @@ async fn run_round(plan: &Plan, client: &Client, run: &mut Verification, deadlin
         let remaining = deadline.saturating_duration_since(Instant::now());
         let timeout = plan.wait.request_timeout.min(remaining.max(LAST_REQUEST_GRACE));
         record.attempts += 1;
-        let failure = match client.probe(check, timeout).await {
+        let failure = match client.probe_within(check, timeout, limit_name(plan, timeout)).await {
             Err(reason) => Some(reason),
             Ok(response) => {
                 record.last_status = Some(response.status);
@@ -215,8 +221,15 @@ fn check_certificate(plan: &Plan, run: &Verification, console: &Console) -> Resu
     }
 }
 
-/// Sends the latency samples over the --check paths in turn.
-async fn measure_latency(plan: &Plan, client: &Client, console: &Console) -> Result<Option<LatencyStats>, VerifyError> {
+/// Sends the latency samples over the --check paths in turn, each bounded by the time
+/// left before --timeout (a sample with none left fails), so a stalled answer never
+/// outlives it.
+async fn measure_latency(
+    plan: &Plan,
+    client: &Client,
+    deadline: Instant,
+    console: &Console,
+) -> Result<Option<LatencyStats>, VerifyError> {
     let count = plan.latency.samples as usize;
     let sampled: Vec<&Check> = plan.checks.iter().filter(|check| !check.proves_version()).collect();
     if count == 0 || sampled.is_empty() {
@@ -227,7 +240,14 @@ async fn measure_latency(plan: &Plan, client: &Client, console: &Console) -> Res
     let mut failed = 0;
     let mut last_failure = String::new();
     for check in sampled.iter().cycle().take(count) {
-        let failure = match client.probe(check, plan.wait.request_timeout).await {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let answered = if remaining.is_zero() {
+            Err(format!("--timeout {} ran out before this sample", humanize(plan.wait.timeout)))
+        } else {
+            let timeout = plan.wait.request_timeout.min(remaining);
+            client.probe_within(check, timeout, limit_name(plan, timeout)).await
+        };
+        let failure = match answered {
             Err(reason) => Some(reason),
             Ok(response) => {
                 latencies.push(response.latency);

@@ -104,6 +104,11 @@ impl Client {
 
     /// Sends `check`'s request once; `Err` says why no response came.
     pub async fn probe(&self, check: &Check, timeout: Duration) -> Result<Response, String> {
+        self.probe_within(check, timeout, "--request-timeout").await
+    }
+
+    /// [`Client::probe`] with `timeout` named as `limit` says (the flag that set it).
+    pub async fn probe_within(&self, check: &Check, timeout: Duration, limit: &str) -> Result<Response, String> {
         let started = Instant::now();
         let exchange = async {
             let mut response = self.http.request(check.method.clone(), check.url.clone()).send().await?;
@@ -121,7 +126,7 @@ impl Client {
             Ok::<_, reqwest::Error>((status, headers, cert, body))
         };
         match tokio::time::timeout(timeout, exchange).await {
-            Err(_) => Err(format!("no complete answer within {} (--request-timeout)", humanize(timeout))),
+            Err(_) => Err(format!("no complete answer within {} ({limit})", humanize(timeout))),
             Ok(Err(error)) => Err(describe(&error, &check.url)),
             Ok(Ok((status, headers, cert, body))) => Ok(Response {
                 status,

@@ -55,6 +55,43 @@ fn build_images(registry: &str) -> Images {
     }
 }
 
+/// The sample's fat JAR, built once per test binary (`None` without Maven).
+pub fn sample_jar() -> Option<&'static Path> {
+    if !slipway_testkit::maven_ready() {
+        return None;
+    }
+    static JAR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_, jar) = JAR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let jar = slipway_testkit::build_sample_fat_jar(dir.path());
+        (dir, jar)
+    });
+    Some(jar.as_path())
+}
+
+/// The sample (v1) on the test JRE base with a layer of `kib` KiB of fresh random bytes on
+/// top, pushed to `registry` under a new repository: no engine holds that layer yet, so a
+/// pull of it downloads it. Its digest-pinned reference, with the repository alone.
+pub fn fresh_image(registry: &str, base_registry: &str, jar: &Path, kib: usize) -> (String, String) {
+    let work = tempfile::tempdir().unwrap();
+    let noise = work.path().join("noise");
+    std::fs::create_dir_all(&noise).unwrap();
+    let mut bytes = vec![0u8; kib * 1024];
+    fastrand::fill(&mut bytes);
+    std::fs::write(noise.join("noise.bin"), bytes).unwrap();
+    let output = work.path().join("layout");
+    let base = format!("{base_registry}/slipway/jre:17");
+    let mut args = slipway_containerize::ContainerizeArgs::for_artifact(jar, &base, &output).unwrap();
+    args.env = vec!["APP_MARK=fresh".to_owned()];
+    args.add = vec![format!("{}:/opt/noise", noise.display())];
+    let log = CapturedLog::default();
+    slipway_containerize::run(&args, &log.console("containerize", CiMode::Plain))
+        .unwrap_or_else(|e| panic!("containerize: {e}: {}", log.text()));
+    let repository = format!("deploy-test/fresh-{}-{}", std::process::id(), fastrand::u32(..));
+    let reference = push(&output, &format!("{registry}/{repository}"), "1");
+    (reference, repository)
+}
+
 fn containerize(dir: &Path, jar: &Path, base: &str, tag: &str, env: &[&str], jvm_flags: &[&str]) -> PathBuf {
     let output = dir.join(format!("layout-{tag}"));
     let mut args = slipway_containerize::ContainerizeArgs::for_artifact(jar, base, &output).unwrap();

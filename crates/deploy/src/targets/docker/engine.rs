@@ -187,6 +187,14 @@ pub fn pull_error_is_usage(error: &EngineError, reason: &str) -> bool {
         .any(|needle| lower.contains(needle))
 }
 
+/// The pause before a pull's second attempt; it doubles up to [`PULL_RETRY_MAX`].
+const PULL_RETRY_FIRST: Duration = Duration::from_secs(1);
+const PULL_RETRY_MAX: Duration = Duration::from_secs(8);
+
+/// Pulls `image` through the engine. A failure that is not the reference's or the
+/// credentials' (a registry's 5xx or 429, a connection cut, a body cut short, after the
+/// engine's own layer retries) is retried with backoff while `deadline` leaves time; the
+/// whole pull, retries included, ends at `deadline`.
 pub async fn pull(
     docker: &Docker,
     image: &ImageReference,
@@ -195,6 +203,55 @@ pub async fn pull(
     console: &Console,
 ) -> Result<(), DeployError> {
     let _group = console.group(&format!("pull {image}"));
+    let mut attempt = 1u32;
+    let mut pause = PULL_RETRY_FIRST;
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let error = match tokio::time::timeout(remaining, pull_once(docker, image, credentials.clone(), console)).await
+        {
+            Ok(Ok(layers)) => {
+                console.info(&format!("pulled {image} ({layers} new layers)"));
+                return Ok(());
+            }
+            Ok(Err(error)) => error,
+            Err(_) => {
+                return Err(DeployError::failed(
+                    format!("pulling {image} took longer than --timeout ({attempt} attempt(s))"),
+                    Status::Unchanged,
+                ));
+            }
+        };
+        let reason = describe(&error);
+        if pull_error_is_usage(&error, &reason) {
+            return Err(DeployError::Usage(format!(
+                "cannot pull {image}: {reason}; check the reference (push-image's image-ref) and the registry credentials (docker's config.json, DOCKER_CONFIG)"
+            )));
+        }
+        if deadline.saturating_duration_since(Instant::now()) <= pause {
+            return Err(DeployError::failed(
+                format!("cannot pull {image}: {reason} ({attempt} attempt(s); --timeout leaves no time for another)"),
+                Status::Unchanged,
+            ));
+        }
+        console.info(&format!("pull attempt {attempt} failed: {reason}; retrying in {}s", pause.as_secs()));
+        slipway_contract::interrupt::sleep(pause).await.map_err(|interrupted| {
+            DeployError::failed(
+                format!("cannot pull {image}: {reason}; deploy was {interrupted} before it retried"),
+                Status::Unchanged,
+            )
+        })?;
+        attempt += 1;
+        pause = (pause * 2).min(PULL_RETRY_MAX);
+    }
+}
+
+/// One pull through the engine; the number of layers it downloaded.
+async fn pull_once(
+    docker: &Docker,
+    image: &ImageReference,
+    credentials: Option<DockerCredentials>,
+    console: &Console,
+) -> Result<usize, EngineError> {
     let options = CreateImageOptions {
         from_image: Some(image.name()),
         tag: Some(image.digest().or(image.tag()).unwrap_or("latest").to_owned()),
@@ -202,35 +259,15 @@ pub async fn pull(
     };
     let mut stream = docker.create_image(Some(options), None, credentials);
     let mut layers = 0usize;
-    let pulling = async {
-        while let Some(item) = stream.next().await {
-            let info = item?;
-            match (info.id.as_deref(), info.status.as_deref()) {
-                (_, Some("Pull complete")) => layers += 1,
-                (None, Some(status)) => console.info(status),
-                _ => {}
-            }
+    while let Some(item) = stream.next().await {
+        let info = item?;
+        match (info.id.as_deref(), info.status.as_deref()) {
+            (_, Some("Pull complete")) => layers += 1,
+            (None, Some(status)) => console.info(status),
+            _ => {}
         }
-        Ok::<(), EngineError>(())
-    };
-    let remaining = deadline.saturating_duration_since(Instant::now());
-    match tokio::time::timeout(remaining, pulling).await {
-        Ok(Ok(())) => {
-            console.info(&format!("pulled {image} ({layers} new layers)"));
-            Ok(())
-        }
-        Ok(Err(error)) => {
-            let reason = describe(&error);
-            if pull_error_is_usage(&error, &reason) {
-                Err(DeployError::Usage(format!(
-                    "cannot pull {image}: {reason}; check the reference (push-image's image-ref) and the registry credentials (docker's config.json, DOCKER_CONFIG)"
-                )))
-            } else {
-                Err(DeployError::failed(format!("cannot pull {image}: {reason}"), Status::Unchanged))
-            }
-        }
-        Err(_) => Err(DeployError::failed(format!("pulling {image} took longer than --timeout"), Status::Unchanged)),
     }
+    Ok(layers)
 }
 
 pub fn healthcheck_is_set(test: Option<&Vec<String>>) -> bool {
