@@ -109,7 +109,7 @@ struct World {
     last_stage: Option<ServiceDeploymentLifecycleStage>,
     /// What each ContinueServiceDeployment CONTINUE in turn makes of the stages (and,
     /// when given, of the service's looks and the deployment's statuses).
-    continue_scripts: VecDeque<(Vec<StageLook>, Option<(Vec<Look>, Vec<Step>)>)>,
+    continue_scripts: VecDeque<ContinueScript>,
     continues: usize,
     /// DescribeServices finds no service (an Express service to create).
     missing: bool,
@@ -131,6 +131,9 @@ type Step = (ServiceDeploymentStatus, Option<&'static str>);
 /// A service deployment's lifecycle stage, the new revision's production traffic share,
 /// and whether it waits at a PAUSE hook.
 type StageLook = (ServiceDeploymentLifecycleStage, f64, bool);
+
+/// What a CONTINUE makes of the stages, and maybe of the service's looks and statuses.
+type ContinueScript = (Vec<StageLook>, Option<(Vec<Look>, Vec<Step>)>);
 
 fn look_now(world: &mut World) -> Look {
     if world.looks.len() > 1 { world.looks.pop_front().unwrap() } else { *world.looks.front().unwrap() }

@@ -293,6 +293,41 @@ mod tests {
     }
 
     #[test]
+    fn url_flags_are_http_base_urls_without_user_info_and_analysis_needs_the_test_listener() {
+        let with = |test: &str, service: &str| EcsFlags {
+            test_listener_url: Some(test.into()),
+            service_url: Some(service.into()),
+            ..flags()
+        };
+        let s = settings(
+            &with("http://shop.example.com:8080/", " https://shop.example.com "),
+            &Rollout::plain(Strategy::Rolling),
+        )
+        .unwrap();
+        assert_eq!(s.test_listener_url.as_deref(), Some("http://shop.example.com:8080"));
+        assert_eq!(s.service_url.as_deref(), Some("https://shop.example.com"));
+        for bad in [
+            "shop.example.com",
+            "ftp://shop.example.com",
+            "https://ci:token@shop.example.com",
+            "https://shop.example.com/?a=1",
+        ] {
+            let error = settings(&with("http://t.example.com", bad), &Rollout::plain(Strategy::Rolling)).unwrap_err();
+            assert_eq!(
+                error,
+                DeployError::Usage(format!("--service-url `{bad}` is not an http:// or https:// base URL with a host"))
+            );
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let canary = Rollout::plain(Strategy::Canary);
+        let error = runtime.block_on(Settings::new(&flags(), &canary, true)).unwrap_err();
+        assert!(matches!(&error, DeployError::Usage(m) if m.contains("give --test-listener-url")), "{error}");
+        let judged =
+            runtime.block_on(Settings::new(&with("http://t.example.com", "http://s.example.com"), &canary, true));
+        assert_eq!(judged.unwrap().native, Some(Native::Canary { percent: 10, bake_minutes: 5 }));
+    }
+
+    #[test]
     fn a_task_count_budget_and_a_broken_file_are_refused() {
         let count = RolloutArgs { max_surge: Some(Amount::Count(2)), ..RolloutArgs::default() };
         let error = settings(&flags(), &Rollout::new(Strategy::Rolling, &count).unwrap()).unwrap_err();
