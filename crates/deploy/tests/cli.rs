@@ -193,6 +193,26 @@ fn ecs_bad_input_is_refused_before_any_call() {
         &env,
         "the ecs target cannot do --strategy immutable; it does rolling, canary, blue-green",
     );
+    // Analysis judges one ECS canary step, through the test listener.
+    assert_refused(
+        &[&ecs[..], &["--strategy", "canary", "--steps", "20,40", "--bake", "1m", "--max-error-rate", "5%"]].concat(),
+        &env,
+        "analysis judges one ECS canary step (--steps 10): ECS moves LINEAR steps on by its own clock",
+    );
+    assert_refused(
+        &[&ecs[..], &["--strategy", "canary", "--bake", "1m", "--max-error-rate", "5%"]].concat(),
+        &env,
+        "a canary judged by analysis on ECS probes the new revision through the test listener: give --test-listener-url",
+    );
+    assert_refused(
+        &[
+            &ecs[..],
+            &["--strategy", "blue-green", "--max-error-rate", "5%", "--test-listener-url", "http://127.0.0.1:9"],
+        ]
+        .concat(),
+        &env,
+        "which --strategy blue-green on the ecs target does not do; it judges --strategy canary",
+    );
     assert_refused(
         &[
             "--target",

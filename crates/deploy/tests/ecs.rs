@@ -31,8 +31,9 @@ use aws_sdk_ecs::types::{
     DeploymentLifecycleHookStage, DeploymentLifecycleHookStatus, DeploymentLifecycleHookTargetType,
     DeploymentRolloutState, DeploymentStrategy, DesiredStatus, EcsExpressGatewayService, ExpressGatewayContainer,
     ExpressGatewayServiceConfiguration, IngressPathSummary, KeyValuePair, LoadBalancer, Rollback, Secret, Service,
-    ServiceDeployment, ServiceDeploymentStatus, StopServiceDeploymentStopType, Task, TaskDefinition,
-    TaskDefinitionField, TaskStopCode, UpdatedExpressGatewayService,
+    ServiceDeployment, ServiceDeploymentLifecycleStage, ServiceDeploymentStatus, ServiceRevisionSummary,
+    StopServiceDeploymentStopType, Task, TaskDefinition, TaskDefinitionField, TaskStopCode,
+    UpdatedExpressGatewayService,
 };
 use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
 use slipway_contract::CiMode;
@@ -98,6 +99,18 @@ struct World {
     described_deployments: usize,
     /// What ContinueServiceDeployment with an action turns the service and its deployment into.
     after_continue: Vec<(&'static str, Vec<Look>, Vec<Step>)>,
+    /// The service's deployment configuration, as DescribeServices reports it.
+    service_configuration: Option<DeploymentConfiguration>,
+    /// Where the service deployment is, look by look (the last repeats): its lifecycle
+    /// stage, the new revision's share of production traffic, and whether it waits at a
+    /// PAUSE hook (hook-N, N the CONTINUEs so far plus one). Empty: not reported.
+    stages: VecDeque<StageLook>,
+    /// The stage a look last reported.
+    last_stage: Option<ServiceDeploymentLifecycleStage>,
+    /// What each ContinueServiceDeployment CONTINUE in turn makes of the stages (and,
+    /// when given, of the service's looks and the deployment's statuses).
+    continue_scripts: VecDeque<ContinueScript>,
+    continues: usize,
     /// DescribeServices finds no service (an Express service to create).
     missing: bool,
     /// The Express service DescribeExpressGatewayService answers.
@@ -114,6 +127,13 @@ type Shared = Arc<Mutex<World>>;
 
 /// One status of the service deployment, with its reason.
 type Step = (ServiceDeploymentStatus, Option<&'static str>);
+
+/// A service deployment's lifecycle stage, the new revision's production traffic share,
+/// and whether it waits at a PAUSE hook.
+type StageLook = (ServiceDeploymentLifecycleStage, f64, bool);
+
+/// What a CONTINUE makes of the stages, and maybe of the service's looks and statuses.
+type ContinueScript = (Vec<StageLook>, Option<(Vec<Look>, Vec<Step>)>);
 
 fn look_now(world: &mut World) -> Look {
     if world.looks.len() > 1 { world.looks.pop_front().unwrap() } else { *world.looks.front().unwrap() }
@@ -196,9 +216,9 @@ fn ecs_client(world: &Shared) -> Client {
         let look = look_now(&mut state);
         state.seen = Some(look);
         let current = state.current.clone().or_else(|| state.configurations.last().map(|_| deployment_arn(look.0)));
-        MockResponse::Output(
-            DescribeServicesOutput::builder().services(service_of(look, current, state.test_listener)).build(),
-        )
+        let mut service = service_of(look, current, state.test_listener);
+        service.deployment_configuration = state.service_configuration.clone();
+        MockResponse::Output(DescribeServicesOutput::builder().services(service).build())
     });
     let w = Arc::clone(world);
     let describe_definition = mock!(Client::describe_task_definition).then_compute_output(move |input| {
@@ -254,7 +274,22 @@ fn ecs_client(world: &Shared) -> Client {
             .service_deployment_arn(input.service_deployment_arns()[0].clone())
             .status(status);
         state.described_deployments += 1;
-        if state.paused_from.is_some_and(|from| state.described_deployments >= from) {
+        let stage = if state.stages.len() > 1 { state.stages.pop_front() } else { state.stages.front().cloned() };
+        if let Some((stage, weight, paused)) = stage {
+            state.last_stage = Some(stage.clone());
+            deployment = deployment.lifecycle_stage(stage).target_service_revision(
+                ServiceRevisionSummary::builder().arn("rev-42").requested_production_traffic_weight(weight).build(),
+            );
+            if paused {
+                deployment = deployment.lifecycle_hook_details(
+                    DeploymentLifecycleHookDetail::builder()
+                        .hook_id(format!("hook-{}", state.continues + 1))
+                        .target_type(DeploymentLifecycleHookTargetType::Pause)
+                        .status(DeploymentLifecycleHookStatus::AwaitingAction)
+                        .build(),
+                );
+            }
+        } else if state.paused_from.is_some_and(|from| state.described_deployments >= from) {
             deployment = deployment.lifecycle_hook_details(
                 DeploymentLifecycleHookDetail::builder()
                     .hook_id("hook-1")
@@ -346,9 +381,18 @@ fn ecs_client(world: &Shared) -> Client {
             input.hook_id().unwrap_or_default()
         ));
         state.paused_from = None;
-        if let Some((_, looks, statuses)) = state.after_continue.iter().find(|(a, _, _)| *a == action).cloned() {
+        state.continues += 1;
+        let script = if action == "CONTINUE" { state.continue_scripts.pop_front() } else { None };
+        if let Some((stages, then)) = script {
+            state.stages = stages.into_iter().collect();
+            if let Some((looks, statuses)) = then {
+                state.looks = looks.into_iter().collect();
+                state.statuses = statuses.into_iter().collect();
+            }
+        } else if let Some((_, looks, statuses)) = state.after_continue.iter().find(|(a, _, _)| *a == action).cloned() {
             state.looks = looks.into_iter().collect();
             state.statuses = statuses.into_iter().collect();
+            state.stages.clear();
         }
         ContinueServiceDeploymentOutput::builder().build()
     });
@@ -445,6 +489,10 @@ fn settings() -> Settings {
         maximum_percent: None,
         minimum_healthy_percent: None,
         native: None,
+        keep_strategy: false,
+        test_listener_url: None,
+        service_url: None,
+        check: "/".into(),
         poll_interval: Duration::from_millis(2),
     }
 }
@@ -481,7 +529,10 @@ struct Outcome {
 }
 
 fn run(world: &Shared, settings: Settings, request: &DeployRequest) -> Outcome {
-    let target = Ecs::with_client(settings, ecs_client(world));
+    run_target(&Ecs::with_client(settings, ecs_client(world)), request)
+}
+
+fn run_target(target: &Ecs, request: &DeployRequest) -> Outcome {
     let log = CapturedLog::default();
     let console = log.console("deploy", CiMode::Plain);
     let env = |_: &str| None;
@@ -493,7 +544,7 @@ fn run(world: &Shared, settings: Settings, request: &DeployRequest) -> Outcome {
         env: &env,
         console: &console,
     };
-    let result = runtime().block_on(deployment.run(&target));
+    let result = runtime().block_on(deployment.run(target));
     Outcome { result, log: log.text() }
 }
 
@@ -1163,4 +1214,382 @@ fn the_binary_plans_a_deployment_against_moto() {
     // A dry run registers nothing.
     let families = runtime.block_on(client.list_task_definitions().send()).unwrap();
     assert_eq!(families.task_definition_arns().len(), 1, "{families:?}");
+}
+
+/// A service on ECS's own CANARY strategy, with its parameters, a Lambda hook, alarms,
+/// and a PAUSE hook slipway left there.
+fn native_canary_configuration() -> DeploymentConfiguration {
+    DeploymentConfiguration::builder()
+        .strategy(DeploymentStrategy::Canary)
+        .canary_configuration(
+            aws_sdk_ecs::types::CanaryConfiguration::builder()
+                .canary_percent(5.0)
+                .canary_bake_time_in_minutes(15)
+                .build(),
+        )
+        .bake_time_in_minutes(10)
+        .alarms(
+            aws_sdk_ecs::types::DeploymentAlarms::builder()
+                .alarm_names("shop-5xx")
+                .enable(true)
+                .rollback(true)
+                .build()
+                .unwrap(),
+        )
+        .lifecycle_hooks(
+            aws_sdk_ecs::types::DeploymentLifecycleHook::builder()
+                .target_type(DeploymentLifecycleHookTargetType::AwsLambda)
+                .hook_target_arn("arn:aws:lambda:eu-west-1:123456789012:function:smoke")
+                .role_arn("arn:aws:iam::123456789012:role/hooks")
+                .lifecycle_stages(DeploymentLifecycleHookStage::PostTestTrafficShift)
+                .build(),
+        )
+        .lifecycle_hooks(
+            aws_sdk_ecs::types::DeploymentLifecycleHook::builder()
+                .target_type(DeploymentLifecycleHookTargetType::Pause)
+                .lifecycle_stages(DeploymentLifecycleHookStage::PostTestTrafficShift)
+                .timeout_configuration(
+                    aws_sdk_ecs::types::DeploymentLifecycleHookTimeoutConfiguration::builder()
+                        .timeout_in_minutes(1440)
+                        .action(aws_sdk_ecs::types::DeploymentLifecycleHookAction::Rollback)
+                        .build(),
+                )
+                .build(),
+        )
+        .build()
+}
+
+#[test]
+fn a_default_deploy_keeps_the_service_s_own_native_strategy_and_only_strategy_changes_it() {
+    let world = world(&[ROLLING_42, SETTLED_42], &SUCCESS);
+    world.lock().unwrap().service_configuration = Some(native_canary_configuration());
+    let kept = Settings { keep_strategy: true, ..settings() };
+    let outcome = run(&world, kept.clone(), &request(Phase::Deploy));
+    assert_eq!(outcome.result.unwrap_or_else(|e| panic!("{e:?}\n{}", outcome.log)).status, Status::Deployed);
+    assert!(
+        outcome.log.contains("the service's own canary strategy, kept with its settings (no --strategy given)"),
+        "{}",
+        outcome.log
+    );
+    let sent = world.lock().unwrap().configurations[0].clone().unwrap();
+    let mut expected = native_canary_configuration();
+    expected.lifecycle_hooks.as_mut().unwrap().pop(); // slipway's PAUSE hook: no one would continue it
+    expected.deployment_circuit_breaker =
+        Some(aws_sdk_ecs::types::DeploymentCircuitBreaker::builder().enable(true).rollback(true).build());
+    assert_eq!(sent, expected, "strategy, canary settings, bake, alarms and the Lambda hook kept");
+
+    // An explicit --strategy rolling switches it.
+    let world = self::world(&[ROLLING_42, SETTLED_42], &SUCCESS);
+    world.lock().unwrap().service_configuration = Some(native_canary_configuration());
+    let outcome = run(&world, settings(), &request(Phase::Deploy));
+    assert_eq!(outcome.result.unwrap_or_else(|e| panic!("{e:?}\n{}", outcome.log)).status, Status::Deployed);
+    let sent = world.lock().unwrap().configurations[0].clone().unwrap();
+    assert_eq!(sent.strategy(), Some(&DeploymentStrategy::Rolling));
+
+    // A rolling budget does not shape the kept strategy: refused before any change.
+    let world = self::world(&[ROLLING_42, SETTLED_42], &SUCCESS);
+    world.lock().unwrap().service_configuration = Some(native_canary_configuration());
+    let budget = Settings { maximum_percent: Some(150), ..kept };
+    match run(&world, budget, &request(Phase::Deploy)).result {
+        Err(DeployError::Usage(message)) => assert_eq!(
+            message,
+            "service shop deploys with its own CANARY strategy, which --max-surge does not shape; give --strategy rolling to switch it to a rolling deployment"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(calls(&world).is_empty());
+}
+
+#[test]
+fn promote_is_done_only_when_the_tasks_report_the_digest_the_revision_pins() {
+    let world = paused_world();
+    {
+        let mut state = world.lock().unwrap();
+        let source = state.source.as_mut().unwrap();
+        source.definition.container_definitions.as_mut().unwrap()[0].image = Some(image());
+        state.running_digest = Some("sha256:0000");
+    }
+    let request = DeployRequest { timeout: Duration::from_millis(300), ..phased(Strategy::Canary, Phase::Promote) };
+    let (message, status, _, log) = failure(run(&world, settings(), &request));
+    assert!(message.contains("reports sha256:0000 for container app, not sha256:3f2a"), "{message}\n{log}");
+    assert_ne!(status, Status::Promoted, "{message}");
+}
+
+#[test]
+fn express_is_done_only_when_the_tasks_report_the_pushed_digest() {
+    let (world, _) = express_world(&SUCCESS, &[ROLLING_42, SETTLED_42]);
+    world.lock().unwrap().running_digest = Some("sha256:0000");
+    let request = DeployRequest { timeout: Duration::from_millis(300), ..request(Phase::Deploy) };
+    let (message, status, _, _) = failure(run_express(&world, Roles::default(), &request));
+    assert!(message.contains("reports sha256:0000, sha256:fluent for its containers, not sha256:3f2a"), "{message}");
+    assert_eq!(status, Status::RolledBack, "{message}");
+}
+
+/// A loopback server playing the service's test listener for the analysis: `GET /health`
+/// is 200, or 500 while `failing` says so of the fake ECS; it also answers Prometheus's
+/// instant queries with `0.01`, or 500 when `prometheus_fails`.
+struct TestListener {
+    port: u16,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    hits: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl TestListener {
+    fn start(world: Shared, failing: fn(&World) -> bool, prometheus_fails: bool) -> Self {
+        use std::io::{Read, Write};
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let (stopped, counted) = (Arc::clone(&stop), Arc::clone(&hits));
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::SeqCst) {
+                let Ok((mut stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                stream.set_nonblocking(false).unwrap();
+                stream.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let (status, body) = if head.starts_with("GET /api/v1/query") {
+                    if prometheus_fails {
+                        ("500 Internal Server Error", r#"{"status":"error","errorType":"internal","error":"boom"}"#)
+                    } else {
+                        (
+                            "200 OK",
+                            r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1767225600,"0.01"]}]}}"#,
+                        )
+                    }
+                } else if failing(&world.lock().unwrap()) {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    ("500 Internal Server Error", "boom")
+                } else {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    ("200 OK", "UP")
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Self { port, stop, hits }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for TestListener {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+const PAUSED_AT_TEST: StageLook = (ServiceDeploymentLifecycleStage::PostTestTrafficShift, 0.0, true);
+const CANARY_PHASE: StageLook = (ServiceDeploymentLifecycleStage::ProductionTrafficShift, 25.0, false);
+const PAUSED_AT_ALL: StageLook = (ServiceDeploymentLifecycleStage::PostProductionTrafficShift, 100.0, true);
+
+/// A world where the canary of shop:42 pauses at the test traffic hook, moves to ECS's
+/// canary phase on the first CONTINUE, then pauses with all production traffic, and
+/// succeeds on the second CONTINUE; ROLLBACK at a hook puts shop:41 back.
+fn judged_world() -> Shared {
+    let world = world(&[ROLLING_42], &[(ServiceDeploymentStatus::InProgress, None)]);
+    {
+        let mut state = world.lock().unwrap();
+        state.test_listener = true;
+        state.stages = [PAUSED_AT_TEST].into_iter().collect();
+        state.continue_scripts = [
+            (vec![CANARY_PHASE, CANARY_PHASE, PAUSED_AT_ALL], None),
+            (
+                vec![(ServiceDeploymentLifecycleStage::BakeTime, 100.0, false)],
+                Some((
+                    vec![ROLLING_42, SETTLED_42],
+                    vec![(ServiceDeploymentStatus::InProgress, None), (ServiceDeploymentStatus::Successful, None)],
+                )),
+            ),
+        ]
+        .into_iter()
+        .collect();
+        state.after_continue = vec![(
+            "ROLLBACK",
+            vec![Look("shop:41", "IN_PROGRESS", 2, 1), SETTLED_41],
+            vec![
+                (ServiceDeploymentStatus::RollbackInProgress, None),
+                (ServiceDeploymentStatus::RollbackSuccessful, None),
+            ],
+        )];
+    }
+    world
+}
+
+/// A canary of one step at 25% with a bake of 1s, judged by `gates` against `listener`.
+fn judged_run(world: &Shared, listener: &TestListener, gates: &[&str]) -> Outcome {
+    let mut flags = slipway_deploy::analysis::AnalysisFlags::default();
+    let mut gates = gates.iter();
+    while let (Some(flag), Some(value)) = (gates.next(), gates.next()) {
+        let value = value.replace("{url}", &listener.url());
+        match *flag {
+            "--max-error-rate" => flags.max_error_rate = Some(value),
+            "--prometheus" => flags.prometheus = Some(value),
+            "--metric" => flags.metric.push(value),
+            other => panic!("no gate {other}"),
+        }
+    }
+    let args = slipway_deploy::rollout::RolloutArgs {
+        steps: Some(slipway_deploy::rollout::Steps(vec![25])),
+        bake: Some(Duration::from_secs(1)),
+        ..Default::default()
+    };
+    let request = DeployRequest {
+        rollout: Rollout::new(Strategy::Canary, &args).unwrap(),
+        analysis: flags.parse().unwrap(),
+        timeout: Duration::from_secs(20),
+        ..request(Phase::Deploy)
+    };
+    let settings = Settings {
+        native: Native::from(&request.rollout).unwrap(),
+        test_listener_url: Some(listener.url()),
+        check: "/health".into(),
+        ..settings()
+    };
+    assert_eq!(settings.native, Some(Native::Canary { percent: 25, bake_minutes: 1 }));
+    run(world, settings, &request)
+}
+
+#[test]
+fn a_judged_canary_that_stays_healthy_is_promoted_through_ecs_s_hooks() {
+    let world = judged_world();
+    let listener = TestListener::start(Arc::clone(&world), |_| false, false);
+    let outcome = judged_run(
+        &world,
+        &listener,
+        &[
+            "--max-error-rate",
+            "5%",
+            "--prometheus",
+            "{url}",
+            "--metric",
+            "errors:sum(rate(http_errors_total[1m]))<=0.05",
+        ],
+    );
+    let done = outcome.result.unwrap_or_else(|e| panic!("{e:?}\n{}", outcome.log));
+    assert_eq!((done.status, done.version_label.as_str()), (Status::Promoted, "shop:42"));
+    assert_eq!(
+        calls(&world),
+        [
+            "RegisterTaskDefinition shop",
+            "UpdateService shop:42",
+            "ContinueServiceDeployment shop-42 hook-1 CONTINUE",
+            "ContinueServiceDeployment shop-42 hook-2 CONTINUE"
+        ]
+    );
+    let configuration = world.lock().unwrap().configurations[0].clone().unwrap();
+    let canary = configuration.canary_configuration().unwrap();
+    assert_eq!((canary.canary_percent(), canary.canary_bake_time_in_minutes()), (Some(25.0), Some(1)));
+    let stages: Vec<_> = configuration.lifecycle_hooks().iter().map(|h| h.lifecycle_stages().to_vec()).collect();
+    assert_eq!(
+        stages,
+        [
+            vec![DeploymentLifecycleHookStage::PostTestTrafficShift],
+            vec![DeploymentLifecycleHookStage::PostProductionTrafficShift]
+        ],
+        "paused before the canary phase and for the final watch"
+    );
+    let probes = listener.hits.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(probes >= 4, "the analysis probed the test listener ({probes} probes)");
+    let timeline: Vec<&str> = done.details.iter().map(|(name, _)| name.as_str()).collect();
+    assert!(timeline.contains(&"step 1 of 1 at 25%") && timeline.contains(&"final watch at 100%"), "{timeline:?}");
+    assert!(done.details.iter().any(|(_, words)| words.contains("errors 0.01")), "{:?}", done.details);
+    assert!(outcome.log.contains("25% of production traffic"), "{}", outcome.log);
+}
+
+#[test]
+fn a_judged_canary_serving_errors_is_aborted_at_its_step() {
+    let world = judged_world();
+    let listener = TestListener::start(Arc::clone(&world), |_| true, false);
+    let (message, status, detail, log) = failure(judged_run(&world, &listener, &["--max-error-rate", "5%"]));
+    assert_eq!(status, Status::Aborted, "{message}\n{log}");
+    assert!(message.contains("the canary was aborted at step 1 of 1 at 25%: the gate error rate"), "{message}");
+    assert_eq!(
+        calls(&world),
+        [
+            "RegisterTaskDefinition shop",
+            "UpdateService shop:42",
+            "ContinueServiceDeployment shop-42 hook-1 CONTINUE",
+            "StopServiceDeployment shop-42 ROLLBACK"
+        ],
+        "in ECS's canary phase no hook waits: the deployment is stopped with a rollback"
+    );
+    assert!(detail.iter().any(|line| line.starts_with("step 1 of 1 at 25%: failed")), "{detail:?}");
+}
+
+#[test]
+fn a_gate_crossed_in_the_final_watch_rolls_the_canary_back_at_ecs_s_hook() {
+    let world = judged_world();
+    let listener = TestListener::start(
+        Arc::clone(&world),
+        |w| w.last_stage == Some(ServiceDeploymentLifecycleStage::PostProductionTrafficShift),
+        false,
+    );
+    let (message, status, _, log) = failure(judged_run(&world, &listener, &["--max-error-rate", "5%"]));
+    assert_eq!(status, Status::RolledBack, "{message}\n{log}");
+    assert!(message.contains("the promoted canary was rolled back at the final watch at 100%"), "{message}");
+    assert_eq!(
+        calls(&world),
+        [
+            "RegisterTaskDefinition shop",
+            "UpdateService shop:42",
+            "ContinueServiceDeployment shop-42 hook-1 CONTINUE",
+            "ContinueServiceDeployment shop-42 hook-2 ROLLBACK"
+        ]
+    );
+}
+
+#[test]
+fn a_prometheus_query_that_errors_aborts_the_canary_as_inconclusive() {
+    let world = judged_world();
+    let listener = TestListener::start(Arc::clone(&world), |_| false, true);
+    let (message, status, _, log) = failure(judged_run(
+        &world,
+        &listener,
+        &["--prometheus", "{url}", "--metric", "errors:sum(rate(http_errors_total[1m]))<=0.05"],
+    ));
+    assert_eq!(status, Status::Aborted, "{message}\n{log}");
+    assert!(message.contains("inconclusive"), "{message}");
+    assert!(calls(&world).contains(&"StopServiceDeployment shop-42 ROLLBACK".to_owned()));
+}
+
+#[test]
+fn the_url_is_the_service_url_once_deployed_and_the_test_listener_while_paused() {
+    let world = world(&[ROLLING_42, SETTLED_42], &SUCCESS);
+    let with_url = Settings { service_url: Some("https://shop.example.com".into()), ..settings() };
+    let outcome = run(&world, with_url.clone(), &request(Phase::Deploy));
+    assert_eq!(outcome.result.unwrap_or_else(|e| panic!("{e:?}\n{}", outcome.log)).url, "https://shop.example.com");
+
+    let world = self::world(&[ROLLING_42, SETTLED_42], &SUCCESS);
+    assert_eq!(run(&world, settings(), &request(Phase::Deploy)).result.unwrap().url, "", "no --service-url, no url");
+
+    let world = self::world(&[ROLLING_42], &[(ServiceDeploymentStatus::InProgress, None)]);
+    {
+        let mut state = world.lock().unwrap();
+        state.test_listener = true;
+        state.paused_from = Some(2);
+    }
+    let canary = Settings {
+        native: Some(Native::Canary { percent: 10, bake_minutes: 5 }),
+        test_listener_url: Some("https://shop.example.com:8443".into()),
+        ..with_url
+    };
+    let done = run(&world, canary, &phased(Strategy::Canary, Phase::Deploy)).result.unwrap();
+    assert_eq!((done.status, done.url.as_str()), (Status::Canary, "https://shop.example.com:8443"));
 }

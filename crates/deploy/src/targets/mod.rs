@@ -87,7 +87,13 @@ impl TargetKind {
             }
             Self::Ecs => {
                 ecs::Ecs::check(deployment.request)?;
-                let target = ecs::Ecs::from_flags(&args.ecs, deployment.request).await?;
+                let target = ecs::Ecs::from_flags(
+                    &args.ecs,
+                    args.strategy.is_some(),
+                    args.app.first_check(),
+                    deployment.request,
+                )
+                .await?;
                 deployment.run(&target).await
             }
             Self::EcsExpress => {

@@ -91,6 +91,10 @@ impl EcsExpress {
             maximum_percent: None,
             minimum_healthy_percent: None,
             native: None,
+            keep_strategy: false,
+            test_listener_url: None,
+            service_url: None,
+            check: "/".to_owned(),
             poll_interval: std::time::Duration::from_secs(10),
         };
         Ok((settings, roles))
@@ -213,8 +217,10 @@ impl EcsExpress {
             self.inner.settings.service,
             deployment.as_deref().unwrap_or("not reported")
         ));
-        let expect =
-            Expect { deployment_arn: deployment.clone(), task_definition, container: None, digest: None, pause: false };
+        // The primary container is ECS's to name: any container of each task must report the
+        // pushed digest.
+        let digests = super::digest_of(&request.image).map(|d| (None, d)).into_iter().collect();
+        let expect = Expect { deployment_arn: deployment.clone(), task_definition, digests, pause: false };
         match self.inner.wait_done(&expect, deadline, console).await {
             Ok(service) => {
                 let url = self.describe(&arn, deadline).await.map(|s| endpoint(&s)).unwrap_or_default();

@@ -40,6 +40,18 @@ pub struct EcsFlags {
     #[arg(long, env = "SLIPWAY_NO_CIRCUIT_BREAKER")]
     pub no_circuit_breaker: bool,
 
+    /// ECS, canary judged by analysis: the base URL of the service's test listener, where
+    /// the new revision alone answers (its test listener rule's port on the load balancer,
+    /// as this runner reaches it). The analysis probes --check there.
+    #[arg(long, env = "SLIPWAY_TEST_LISTENER_URL", value_name = "URL")]
+    pub test_listener_url: Option<String>,
+
+    /// ECS: the URL users reach the service at (its load balancer's production listener, or
+    /// the name you route to it), published as the url output once deployed. Default: no
+    /// url (slipway does not read load balancers).
+    #[arg(long, env = "SLIPWAY_SERVICE_URL", value_name = "URL")]
+    pub service_url: Option<String>,
+
     /// ECS Express: the task execution role's ARN, needed to create the service (pulls
     /// the image, writes logs, reads secrets).
     #[arg(long, env = "SLIPWAY_EXECUTION_ROLE", value_name = "ARN")]
@@ -66,6 +78,15 @@ pub struct Settings {
     pub minimum_healthy_percent: Option<i32>,
     /// Canary, linear or blue-green: ECS's native strategy and its parameters.
     pub native: Option<Native>,
+    /// No --strategy given: a service on ECS's BLUE_GREEN, CANARY or LINEAR strategy
+    /// keeps it (with its parameters, hooks and alarms); only --strategy changes it.
+    pub keep_strategy: bool,
+    /// `--test-listener-url`: where a judged canary's analysis probes the new revision.
+    pub test_listener_url: Option<String>,
+    /// `--service-url`: where users reach the service (the url output).
+    pub service_url: Option<String>,
+    /// The path the analysis probes (deploy's --check), default `/`.
+    pub check: String,
     /// Between two looks at the deployment (tests shorten it); also the first backoff
     /// after throttling.
     pub poll_interval: Duration,
@@ -122,8 +143,28 @@ impl Native {
     }
 }
 
+/// A URL flag's value: http(s) with a host, without user info or a query (an output
+/// carries it), as Kubernetes' URL flags.
+fn url(value: Option<&str>, flag: &str) -> Result<Option<String>, DeployError> {
+    let Some(text) = value.map(str::trim).filter(|u| !u.is_empty()) else { return Ok(None) };
+    let bad = || DeployError::Usage(format!("{flag} `{text}` is not an http:// or https:// base URL with a host"));
+    let uri: http::Uri = text.parse().map_err(|_| bad())?;
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http" | "https"), Some(host))
+            if !host.is_empty()
+                && uri.query().is_none()
+                && !uri.authority().is_some_and(|a| a.as_str().contains('@')) =>
+        {
+            Ok(Some(text.trim_end_matches('/').to_owned()))
+        }
+        _ => Err(bad()),
+    }
+}
+
 impl Settings {
-    pub async fn new(flags: &EcsFlags, rollout: &Rollout) -> Result<Self, DeployError> {
+    /// `analysis`: the canary is judged by analysis flags, which need one step ECS holds
+    /// (its canary phase) and the test listener's URL.
+    pub async fn new(flags: &EcsFlags, rollout: &Rollout, analysis: bool) -> Result<Self, DeployError> {
         let named = |value: &Option<String>, flag: &str| {
             value
                 .as_deref()
@@ -154,6 +195,22 @@ impl Settings {
                 })?)
             }
         };
+        let native = Native::from(rollout)?;
+        let test_listener_url = url(flags.test_listener_url.as_deref(), "--test-listener-url")?;
+        let service_url = url(flags.service_url.as_deref(), "--service-url")?;
+        if analysis {
+            if let Some(Native::Linear { .. }) = native {
+                return Err(DeployError::Usage(format!(
+                    "analysis judges one ECS canary step (--steps 10): ECS moves LINEAR steps on by its own clock, with no pause between them to judge; --steps {} is linear (drop the analysis flags for ECS's own linear rollout, or give one step)",
+                    rollout.steps_or_default().iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+                )));
+            }
+            if test_listener_url.is_none() {
+                return Err(DeployError::Usage(
+                    "a canary judged by analysis on ECS probes the new revision through the test listener: give --test-listener-url (the load balancer's test listener as this runner reaches it)".to_owned(),
+                ));
+            }
+        }
         Ok(Self {
             cluster,
             service,
@@ -162,7 +219,11 @@ impl Settings {
             circuit_breaker: !flags.no_circuit_breaker,
             maximum_percent: surge.map(|s| 100 + s),
             minimum_healthy_percent: unavailable.map(|u| 100 - u),
-            native: Native::from(rollout)?,
+            native,
+            keep_strategy: false,
+            test_listener_url,
+            service_url,
+            check: "/".to_owned(),
             poll_interval: Duration::from_secs(10),
         })
     }
@@ -180,7 +241,7 @@ mod tests {
 
     fn settings(flags: &EcsFlags, rollout: &Rollout) -> Result<Settings, DeployError> {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(Settings::new(flags, rollout))
+        runtime.block_on(Settings::new(flags, rollout, false))
     }
 
     fn flags() -> EcsFlags {
@@ -229,6 +290,41 @@ mod tests {
             "the default bake"
         );
         assert_eq!(Native::from(&Rollout::plain(Strategy::Rolling)), Ok(None));
+    }
+
+    #[test]
+    fn url_flags_are_http_base_urls_without_user_info_and_analysis_needs_the_test_listener() {
+        let with = |test: &str, service: &str| EcsFlags {
+            test_listener_url: Some(test.into()),
+            service_url: Some(service.into()),
+            ..flags()
+        };
+        let s = settings(
+            &with("http://shop.example.com:8080/", " https://shop.example.com "),
+            &Rollout::plain(Strategy::Rolling),
+        )
+        .unwrap();
+        assert_eq!(s.test_listener_url.as_deref(), Some("http://shop.example.com:8080"));
+        assert_eq!(s.service_url.as_deref(), Some("https://shop.example.com"));
+        for bad in [
+            "shop.example.com",
+            "ftp://shop.example.com",
+            "https://ci:token@shop.example.com",
+            "https://shop.example.com/?a=1",
+        ] {
+            let error = settings(&with("http://t.example.com", bad), &Rollout::plain(Strategy::Rolling)).unwrap_err();
+            assert_eq!(
+                error,
+                DeployError::Usage(format!("--service-url `{bad}` is not an http:// or https:// base URL with a host"))
+            );
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let canary = Rollout::plain(Strategy::Canary);
+        let error = runtime.block_on(Settings::new(&flags(), &canary, true)).unwrap_err();
+        assert!(matches!(&error, DeployError::Usage(m) if m.contains("give --test-listener-url")), "{error}");
+        let judged =
+            runtime.block_on(Settings::new(&with("http://t.example.com", "http://s.example.com"), &canary, true));
+        assert_eq!(judged.unwrap().native, Some(Native::Canary { percent: 10, bake_minutes: 5 }));
     }
 
     #[test]

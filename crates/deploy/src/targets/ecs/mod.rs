@@ -11,6 +11,7 @@
 //! - `task_definition`: the container, the new revision, the file parser.
 //! - `service`: the calls (throttling, AccessDenied), the looks and the waits.
 
+mod canary;
 pub mod express;
 mod flags;
 mod service;
@@ -31,6 +32,7 @@ use slipway_registry::ImageReference;
 pub use self::flags::{EcsFlags, Native, Settings};
 use self::service::{Expect, WaitFailure, awaiting_hook, describe_service, primary};
 use self::task_definition::{Source, family_revision, short_name};
+use crate::analysis::{run_canary, timeline_details};
 use crate::rollout::{Param, Strategy};
 use crate::status::Status;
 use crate::target::{DeployError, DeployOutcome, DeployRequest, Phase, Plan, Target};
@@ -59,10 +61,17 @@ pub enum EcsState {
         configuration: Option<DeploymentConfiguration>,
     },
     /// Move the service back to `target` (a task definition ARN).
-    Rollback { previous: String, target: String, configuration: Option<DeploymentConfiguration> },
+    /// `digests`: the images `target` pins, which its running tasks must report.
+    Rollback {
+        previous: String,
+        target: String,
+        configuration: Option<DeploymentConfiguration>,
+        digests: Vec<(Option<String>, String)>,
+    },
     /// Continue (promote) or roll back (reject) the service deployment `arn`, paused at
-    /// hook `hook`; it moves the service from `previous` to `target`.
-    Finish { arn: String, hook: String, target: String, previous: String },
+    /// hook `hook`; it moves the service from `previous` to `target`, whose pinned images
+    /// (`digests`) the running tasks must report once promoted.
+    Finish { arn: String, hook: String, target: String, previous: String, digests: Vec<(Option<String>, String)> },
 }
 
 /// How long ECS keeps a deployment paused at slipway's hook before rolling it back.
@@ -72,9 +81,33 @@ const PAUSE_MINUTES: i32 = 24 * 60;
 /// takes all the test listener's traffic, none of production's.
 const PAUSE_STAGE: DeploymentLifecycleHookStage = DeploymentLifecycleHookStage::PostTestTrafficShift;
 
+/// Where slipway's second PAUSE hook holds a canary judged by analysis: all production
+/// traffic on the new revision, the old one still running (the final watch).
+const WATCH_STAGE: DeploymentLifecycleHookStage = DeploymentLifecycleHookStage::PostProductionTrafficShift;
+
+/// One of slipway's PAUSE hooks: at its stages only, rolled back by ECS after a day.
 fn is_pause_hook(hook: &DeploymentLifecycleHook) -> bool {
     hook.target_type() == Some(&DeploymentLifecycleHookTargetType::Pause)
-        && hook.lifecycle_stages().contains(&PAUSE_STAGE)
+        && !hook.lifecycle_stages().is_empty()
+        && hook.lifecycle_stages().iter().all(|stage| *stage == PAUSE_STAGE || *stage == WATCH_STAGE)
+}
+
+fn pause_hook(stage: DeploymentLifecycleHookStage) -> DeploymentLifecycleHook {
+    DeploymentLifecycleHook::builder()
+        .target_type(DeploymentLifecycleHookTargetType::Pause)
+        .lifecycle_stages(stage)
+        .timeout_configuration(
+            DeploymentLifecycleHookTimeoutConfiguration::builder()
+                .timeout_in_minutes(PAUSE_MINUTES)
+                .action(DeploymentLifecycleHookAction::Rollback)
+                .build(),
+        )
+        .build()
+}
+
+/// The digest an image reference pins (`repo@sha256:...`), if it does.
+pub(crate) fn digest_of(image: &str) -> Option<String> {
+    ImageReference::parse(image).ok().and_then(|r| r.digest().map(str::to_owned))
 }
 
 fn failed(message: impl Into<String>, status: Status) -> DeployError {
@@ -84,8 +117,20 @@ fn failed(message: impl Into<String>, status: Status) -> DeployError {
 impl Ecs {
     /// Builds the client from AWS's default chain (environment, profile, web identity),
     /// refusing a missing region or missing credentials before anything is called.
-    pub async fn from_flags(flags: &EcsFlags, request: &DeployRequest) -> Result<Self, DeployError> {
-        let settings = Settings::new(flags, &request.rollout).await?;
+    /// `strategy_given`: --strategy was given (else the service's own native strategy is
+    /// kept); `check`: the path a judged canary's analysis probes.
+    pub async fn from_flags(
+        flags: &EcsFlags,
+        strategy_given: bool,
+        check: Option<&str>,
+        request: &DeployRequest,
+    ) -> Result<Self, DeployError> {
+        let judged = request.analysis.is_some() && request.phase == Phase::Deploy;
+        let mut settings = Settings::new(flags, &request.rollout, judged).await?;
+        settings.keep_strategy = !strategy_given;
+        if let Some(check) = check {
+            settings.check = check.to_owned();
+        }
         if let Some(source) = &settings.from_file
             && request.phase == Phase::Deploy
         {
@@ -97,6 +142,10 @@ impl Ecs {
     /// An ECS client from AWS's default chain (environment, profile, web identity),
     /// refusing a missing region or missing credentials before anything is called.
     pub async fn client_from_env() -> Result<Client, DeployError> {
+        Ok(Client::new(&Self::config_from_env().await?))
+    }
+
+    async fn config_from_env() -> Result<aws_config::SdkConfig, DeployError> {
         let config = slipway_aws::config_loader().load().await;
         if config.region().is_none() {
             return Err(DeployError::Usage("no AWS region: set AWS_REGION (or a profile's region) for ECS".to_owned()));
@@ -112,11 +161,23 @@ impl Ecs {
             }
             None => return Err(DeployError::Usage("no AWS credentials provider is configured".to_owned())),
         }
-        Ok(Client::new(&config))
+        Ok(config)
     }
 
     pub fn with_client(settings: Settings, client: Client) -> Self {
         Self { settings, client }
+    }
+
+    /// Where users reach the service (the `url` output): `--service-url` once it runs the
+    /// revision; while a canary or blue-green deployment waits at its hook, the new
+    /// revision answers on the test listener (`--test-listener-url`).
+    fn url(&self, status: Status) -> String {
+        let url = if matches!(status, Status::Canary | Status::GreenReady) {
+            &self.settings.test_listener_url
+        } else {
+            &self.settings.service_url
+        };
+        url.clone().unwrap_or_default()
     }
 
     /// The service, which must exist, be active and be deployed by ECS itself.
@@ -171,9 +232,39 @@ impl Ecs {
         Ok(service)
     }
 
+    /// The native strategy the service keeps: with no --strategy, a service on ECS's
+    /// BLUE_GREEN, CANARY or LINEAR strategy stays on it (a default deploy is no request
+    /// to switch it to ROLLING).
+    fn kept_strategy(&self, current: Option<&DeploymentConfiguration>) -> Option<DeploymentStrategy> {
+        let strategy = current.and_then(|c| c.strategy())?;
+        (self.settings.keep_strategy && self.settings.native.is_none() && *strategy != DeploymentStrategy::Rolling)
+            .then(|| strategy.clone())
+    }
+
+    /// Refuses (exit 2) a rolling budget on a service that keeps its native strategy.
+    fn refuse_budget_on_kept(&self, current: Option<&DeploymentConfiguration>) -> Result<(), DeployError> {
+        let Some(kept) = self.kept_strategy(current) else { return Ok(()) };
+        let budget = [
+            (self.settings.maximum_percent.is_some(), "--max-surge"),
+            (self.settings.minimum_healthy_percent.is_some(), "--max-unavailable"),
+        ];
+        match budget.iter().find(|(given, _)| *given) {
+            Some((_, flag)) => Err(DeployError::Usage(format!(
+                "service {} deploys with its own {} strategy, which {flag} does not shape; give --strategy rolling to switch it to a rolling deployment",
+                self.settings.service,
+                kept.as_str()
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// The service's deployment configuration with the circuit breaker and the rolling
-    /// budget this run sets; everything else (alarms, hooks) as the service has it.
-    fn configuration(&self, current: Option<&DeploymentConfiguration>) -> DeploymentConfiguration {
+    /// budget this run sets; everything else (alarms, hooks) as the service has it. Without
+    /// --strategy a native strategy the service has is kept with its parameters; only an
+    /// explicit --strategy changes it. `judged`: a canary judged by analysis, paused once
+    /// more after the production traffic shift (the final watch).
+    fn configuration(&self, current: Option<&DeploymentConfiguration>, judged: bool) -> DeploymentConfiguration {
+        let kept = self.kept_strategy(current);
         let mut configuration = current.cloned().unwrap_or_else(|| DeploymentConfiguration::builder().build());
         if self.settings.circuit_breaker {
             configuration.deployment_circuit_breaker =
@@ -185,74 +276,98 @@ impl Ecs {
         if let Some(minimum) = self.settings.minimum_healthy_percent {
             configuration.minimum_healthy_percent = Some(minimum);
         }
-        // A PAUSE hook at the test traffic stage is slipway's (a rolling deployment would
-        // wait at it forever): dropped, then added again for canary and blue-green.
+        // slipway's PAUSE hooks are dropped (a deployment it does not pause would wait at
+        // them until ECS's timeout), then added again for canary and blue-green.
         let mut hooks: Vec<DeploymentLifecycleHook> =
             configuration.lifecycle_hooks().iter().filter(|h| !is_pause_hook(h)).cloned().collect();
-        configuration.strategy = Some(match self.settings.native {
-            None => DeploymentStrategy::Rolling,
-            Some(Native::BlueGreen { bake_minutes }) => {
-                configuration.bake_time_in_minutes = Some(bake_minutes);
-                DeploymentStrategy::BlueGreen
-            }
-            Some(Native::Canary { percent, bake_minutes }) => {
-                configuration.canary_configuration = Some(
-                    CanaryConfiguration::builder()
-                        .canary_percent(f64::from(percent))
-                        .canary_bake_time_in_minutes(bake_minutes)
-                        .build(),
-                );
-                DeploymentStrategy::Canary
-            }
-            Some(Native::Linear { step, bake_minutes }) => {
-                configuration.linear_configuration = Some(
-                    LinearConfiguration::builder()
-                        .step_percent(f64::from(step))
-                        .step_bake_time_in_minutes(bake_minutes)
-                        .build(),
-                );
-                DeploymentStrategy::Linear
-            }
-        });
-        if self.settings.native.is_some() {
-            hooks.push(
-                DeploymentLifecycleHook::builder()
-                    .target_type(DeploymentLifecycleHookTargetType::Pause)
-                    .lifecycle_stages(PAUSE_STAGE)
-                    .timeout_configuration(
-                        DeploymentLifecycleHookTimeoutConfiguration::builder()
-                            .timeout_in_minutes(PAUSE_MINUTES)
-                            .action(DeploymentLifecycleHookAction::Rollback)
+        if kept.is_none() {
+            configuration.strategy = Some(match self.settings.native {
+                None => DeploymentStrategy::Rolling,
+                Some(Native::BlueGreen { bake_minutes }) => {
+                    configuration.bake_time_in_minutes = Some(bake_minutes);
+                    DeploymentStrategy::BlueGreen
+                }
+                Some(Native::Canary { percent, bake_minutes }) => {
+                    configuration.canary_configuration = Some(
+                        CanaryConfiguration::builder()
+                            .canary_percent(f64::from(percent))
+                            .canary_bake_time_in_minutes(bake_minutes)
                             .build(),
-                    )
-                    .build(),
-            );
+                    );
+                    DeploymentStrategy::Canary
+                }
+                Some(Native::Linear { step, bake_minutes }) => {
+                    configuration.linear_configuration = Some(
+                        LinearConfiguration::builder()
+                            .step_percent(f64::from(step))
+                            .step_bake_time_in_minutes(bake_minutes)
+                            .build(),
+                    );
+                    DeploymentStrategy::Linear
+                }
+            });
+        }
+        if self.settings.native.is_some() {
+            hooks.push(pause_hook(PAUSE_STAGE));
+            if judged {
+                hooks.push(pause_hook(WATCH_STAGE));
+            }
         }
         configuration.lifecycle_hooks = if hooks.is_empty() { None } else { Some(hooks) };
         configuration
     }
 
     /// `rolling (minimum healthy 100%, maximum 200%), circuit breaker with rollback`.
-    fn describe_configuration(&self, configuration: &DeploymentConfiguration) -> String {
-        let breaker = configuration.deployment_circuit_breaker();
+    /// `kept`: the service's own native strategy stays; `judged`: analysis judges a canary.
+    fn describe_configuration(&self, configuration: &DeploymentConfiguration, kept: bool, judged: bool) -> String {
+        let breaker = match configuration.deployment_circuit_breaker() {
+            Some(b) if b.enable() && b.rollback() => "circuit breaker with rollback",
+            Some(b) if b.enable() => "circuit breaker without rollback",
+            _ => "no circuit breaker",
+        };
         if let Some(native) = self.settings.native {
+            if judged {
+                return format!(
+                    "{}, each phase judged by analysis of {}{} (the test listener): paused at {} before the canary phase and at {} for the final watch",
+                    native.describe(),
+                    self.settings.test_listener_url.as_deref().unwrap_or_default().trim_end_matches('/'),
+                    self.settings.check,
+                    PAUSE_STAGE.as_str(),
+                    WATCH_STAGE.as_str()
+                );
+            }
             return format!(
                 "{}, paused at {} (the new revision on the test listener) for --promote or --reject",
                 native.describe(),
                 PAUSE_STAGE.as_str()
             );
         }
+        let strategy = configuration.strategy().map_or("ROLLING", |s| s.as_str()).to_ascii_lowercase();
+        if kept {
+            return format!(
+                "the service's own {strategy} strategy, kept with its settings (no --strategy given), {breaker}"
+            );
+        }
         format!(
-            "{} (minimum healthy {}, maximum {}), {}",
-            configuration.strategy().map_or("ROLLING", |s| s.as_str()).to_ascii_lowercase(),
+            "{strategy} (minimum healthy {}, maximum {}), {breaker}",
             configuration.minimum_healthy_percent().map_or("ECS's default".to_owned(), |p| format!("{p}%")),
             configuration.maximum_percent().map_or("ECS's default".to_owned(), |p| format!("{p}%")),
-            match breaker {
-                Some(b) if b.enable() && b.rollback() => "circuit breaker with rollback",
-                Some(b) if b.enable() => "circuit breaker without rollback",
-                _ => "no circuit breaker",
-            }
         )
+    }
+
+    /// The images task definition `arn` pins by digest, by container: what its running
+    /// tasks must report.
+    async fn pinned_digests(&self, arn: &str, deadline: Instant) -> Result<Vec<(Option<String>, String)>, DeployError> {
+        if arn.is_empty() {
+            return Ok(Vec::new());
+        }
+        let source = self.current_definition(arn, deadline).await?;
+        Ok(source
+            .definition
+            .container_definitions()
+            .iter()
+            .filter_map(|c| Some((c.name().map(str::to_owned), digest_of(c.image()?)?)))
+            .collect())
     }
 
     /// The task definition the service runs, with its tags.
@@ -308,7 +423,10 @@ impl Ecs {
         };
         let index = task_definition::choose_container(&source, self.settings.container.as_deref(), &request.image)?;
         let container = source.container_names().get(index).map(|n| (*n).to_owned()).unwrap_or_default();
-        let configuration = self.configuration(service.deployment_configuration());
+        self.refuse_budget_on_kept(service.deployment_configuration())?;
+        let kept = self.kept_strategy(service.deployment_configuration()).is_some();
+        let judged = request.analysis.is_some();
+        let configuration = self.configuration(service.deployment_configuration(), judged);
         let family = source.definition.family().unwrap_or_default();
         let from = if self.settings.from_file.is_some() {
             "the --task-definition file".to_owned()
@@ -327,9 +445,14 @@ impl Ecs {
             .step(format!(
                 "update service {} to it: {}",
                 self.settings.service,
-                self.describe_configuration(&configuration)
+                self.describe_configuration(&configuration, kept, judged)
             ))
-            .step(if self.settings.native.is_some() {
+            .step(if judged {
+                format!(
+                    "at each phase judge the new revision for --bake; CONTINUE while every gate holds, else ROLLBACK to {}; once promoted wait until the service deployment is SUCCESSFUL and every running task reports the pushed digest",
+                    short_name(&previous)
+                )
+            } else if self.settings.native.is_some() {
                 format!(
                     "wait until the deployment pauses at {} with the new revision on the test listener; else stop it and put {} back",
                     PAUSE_STAGE.as_str(),
@@ -380,11 +503,27 @@ impl Ecs {
         let expect = Expect {
             deployment_arn: None,
             task_definition: arn.clone(),
-            container: Some(container),
-            digest: ImageReference::parse(&request.image).ok().and_then(|r| r.digest().map(str::to_owned)),
+            digests: digest_of(&request.image).map(|d| (Some(container), d)).into_iter().collect(),
             pause: self.settings.native.is_some(),
         };
-        self.move_to(expect, &version, &previous, configuration, Status::Deployed, request, deadline, console).await
+        let judged = match (&request.analysis, self.settings.native) {
+            (Some(analysis), Some(Native::Canary { percent, .. })) => Some((analysis, percent)),
+            _ => None,
+        };
+        let paused = self
+            .move_to(expect.clone(), &version, &previous, configuration, Status::Deployed, request, deadline, console)
+            .await?;
+        let Some((analysis, percent)) = judged.filter(|_| paused.status == Status::Canary) else {
+            return Ok(paused);
+        };
+        let expect = Expect { deployment_arn: Some(paused.deployment_id.clone()), pause: false, ..expect };
+        let mut shift = canary::EcsCanary::new(self, expect, previous.clone(), percent);
+        let judged = run_canary(&mut shift, request, analysis, deadline, console).await?;
+        let service = self.require_service(deadline).await?;
+        let mut outcome =
+            Self::outcome(&service, &version, short_name(&previous), &paused.deployment_id, Status::Promoted);
+        outcome.details.extend(timeline_details(&judged.records, request.rollout.steps_or_default().len()));
+        Ok(outcome)
     }
 
     /// UpdateService to `expect`'s task definition, then the wait; a failure is undone.
@@ -517,7 +656,9 @@ impl Ecs {
             .map(str::to_owned)
             .ok_or_else(|| DeployError::Usage(format!("--version-label {wanted} names no task definition")))?
         };
-        let configuration = self.configuration(service.deployment_configuration());
+        self.refuse_budget_on_kept(service.deployment_configuration())?;
+        let kept = self.kept_strategy(service.deployment_configuration()).is_some();
+        let configuration = self.configuration(service.deployment_configuration(), false);
         let mut outcome = Self::outcome(&service, short_name(&target), short_name(&current), "", Status::Planned);
         outcome.health = "unknown".to_owned();
         let plan = Plan::new(outcome, ())
@@ -527,13 +668,19 @@ impl Ecs {
                 self.settings.service,
                 short_name(&current),
                 short_name(&target),
-                self.describe_configuration(&configuration)
+                self.describe_configuration(&configuration, kept, false)
             ))
             .step(format!(
                 "wait until the service deployment is SUCCESSFUL and every running task runs {}",
                 short_name(&target)
             ));
-        Ok(plan.with_state(EcsState::Rollback { previous: current, target, configuration: Some(configuration) }))
+        let digests = self.pinned_digests(&target, deadline).await?;
+        Ok(plan.with_state(EcsState::Rollback {
+            previous: current,
+            target,
+            configuration: Some(configuration),
+            digests,
+        }))
     }
 
     /// `--promote` and `--reject`: the service deployment paused at slipway's hook.
@@ -578,7 +725,8 @@ impl Ecs {
         let plan = Plan::new(outcome, ())
             .now(describe_service(&service, &self.settings.cluster))
             .now(format!("service deployment {arn} waits at hook {hook}"));
-        Ok(plan.step(step).with_state(EcsState::Finish { arn, hook, target, previous }))
+        let digests = self.pinned_digests(&target, deadline).await?;
+        Ok(plan.step(step).with_state(EcsState::Finish { arn, hook, target, previous, digests }))
     }
 
     #[allow(clippy::too_many_arguments)] // What the plan found, and the run's own.
@@ -588,6 +736,7 @@ impl Ecs {
         hook: &str,
         target: &str,
         previous: &str,
+        digests: &[(Option<String>, String)],
         request: &DeployRequest,
         deadline: Instant,
         console: &Console,
@@ -610,8 +759,7 @@ impl Ecs {
             let expect = Expect {
                 deployment_arn: Some(arn.to_owned()),
                 task_definition: target.to_owned(),
-                container: None,
-                digest: None,
+                digests: digests.to_vec(),
                 pause: false,
             };
             return match self.wait_done(&expect, deadline, console).await {
@@ -673,6 +821,7 @@ impl Target for Ecs {
     const NAME: &'static str = "ecs";
     const STRATEGIES: &'static [Strategy] = &[Strategy::Rolling, Strategy::Canary, Strategy::BlueGreen];
     const DEFAULT_STRATEGY: Strategy = Strategy::Rolling;
+    const JUDGED: &'static [Strategy] = &[Strategy::Canary];
 
     fn reads(strategy: Strategy) -> &'static [Param] {
         match strategy {
@@ -703,16 +852,10 @@ impl Target for Ecs {
         deadline: Instant,
         console: &Console,
     ) -> Result<DeployOutcome, DeployError> {
-        match plan.state {
-            state @ EcsState::Deploy { .. } => self.apply_deploy(state, request, deadline, console).await,
-            EcsState::Rollback { previous, target, configuration } => {
-                let expect = Expect {
-                    deployment_arn: None,
-                    task_definition: target.clone(),
-                    container: None,
-                    digest: None,
-                    pause: false,
-                };
+        let mut outcome = match plan.state {
+            state @ EcsState::Deploy { .. } => self.apply_deploy(state, request, deadline, console).await?,
+            EcsState::Rollback { previous, target, configuration, digests } => {
+                let expect = Expect { deployment_arn: None, task_definition: target.clone(), digests, pause: false };
                 self.move_to(
                     expect,
                     short_name(&target),
@@ -723,11 +866,15 @@ impl Target for Ecs {
                     deadline,
                     console,
                 )
-                .await
+                .await?
             }
-            EcsState::Finish { arn, hook, target, previous } => {
-                self.apply_finish(&arn, &hook, &target, &previous, request, deadline, console).await
+            EcsState::Finish { arn, hook, target, previous, digests } => {
+                self.apply_finish(&arn, &hook, &target, &previous, &digests, request, deadline, console).await?
             }
+        };
+        if outcome.url.is_empty() {
+            outcome.url = self.url(outcome.status);
         }
+        Ok(outcome)
     }
 }

@@ -29,6 +29,17 @@ pub(super) enum WaitFailure {
     Lost(String),
 }
 
+impl std::fmt::Display for WaitFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::RolledBack(reason) => write!(f, "ECS rolled the deployment back ({reason})"),
+            Self::Failed { message, .. } => f.write_str(message),
+            Self::Timeout(last) => write!(f, "not done by the deadline ({last})"),
+            Self::Lost(error) => write!(f, "lost sight of the deployment: {error}"),
+        }
+    }
+}
+
 /// What "done" means for one deployment.
 #[derive(Debug, Clone)]
 pub(super) struct Expect {
@@ -36,9 +47,10 @@ pub(super) struct Expect {
     pub deployment_arn: Option<String>,
     /// The task definition every running task must run.
     pub task_definition: String,
-    /// The container that must report `digest`.
-    pub container: Option<String>,
-    pub digest: Option<String>,
+    /// The image digests every running task must report: a container's name and its
+    /// digest (no name: any container of the task), so that a tag that moved or a stale
+    /// task is not success.
+    pub digests: Vec<(Option<String>, String)>,
     /// Canary and blue-green: done once the deployment waits at slipway's paused hook.
     pub pause: bool,
 }
@@ -187,18 +199,20 @@ impl Ecs {
                 short_name(&expect.task_definition)
             )));
         }
-        if let (Some(container), Some(digest)) = (&expect.container, &expect.digest) {
-            for task in ours {
-                let reported = task
+        for (container, digest) in &expect.digests {
+            for task in &ours {
+                let reported: Vec<&str> = task
                     .containers()
                     .iter()
-                    .find(|c| c.name() == Some(container.as_str()))
-                    .and_then(|c| c.image_digest());
-                if reported != Some(digest.as_str()) {
+                    .filter(|c| container.as_deref().is_none_or(|name| c.name() == Some(name)))
+                    .filter_map(|c| c.image_digest())
+                    .collect();
+                if !reported.contains(&digest.as_str()) {
                     return Ok(Some(format!(
-                        "task {} reports {} for container {container}, not {digest}",
+                        "task {} reports {} for {}, not {digest}",
                         task.task_arn().unwrap_or_default().rsplit('/').next().unwrap_or_default(),
-                        reported.unwrap_or("no digest")
+                        if reported.is_empty() { "no digest".to_owned() } else { reported.join(", ") },
+                        container.as_deref().map_or("its containers".to_owned(), |name| format!("container {name}"))
                     )));
                 }
             }
