@@ -79,7 +79,7 @@ pub fn run(args: &DeployArgs, console: &Console) -> Result<StepReport, StepError
             let mut failure = to_step_error(error);
             if let Some(record) = record {
                 let mut outputs = failure.outputs.take().unwrap_or_default();
-                outputs.set(keys::TIMELINE, &record.to_string());
+                outputs.set(keys::TIMELINE, record.to_string());
                 failure = failure.with_outputs(outputs);
             }
             failure

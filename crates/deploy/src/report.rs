@@ -16,7 +16,7 @@ pub fn report(target: &str, request: &DeployRequest, outcome: &DeployOutcome) ->
         .set(keys::STATUS, outcome.status.as_str())
         .set(keys::HEALTH, &outcome.health);
     let record = crate::analysis::run_record(target, request, outcome.status, None);
-    outputs.set(keys::TIMELINE, &record.as_ref().map(ToString::to_string).unwrap_or_default());
+    outputs.set(keys::TIMELINE, record.as_ref().map(ToString::to_string).unwrap_or_default());
     let title = if request.dry_run { format!("deploy (dry run) to {target}") } else { format!("deploy to {target}") };
     let mut summary = Summary::new(&title);
     let mut facts = vec![
