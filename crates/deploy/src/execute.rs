@@ -55,7 +55,14 @@ impl Deployment<'_> {
         };
         let result = target.apply(plan, request, self.deadline, console).await;
         if let Some(deployment) = &recorded {
-            deployment.finish(&result, console).await;
+            let status = match &result {
+                Ok(outcome) => Some(outcome.status),
+                Err(DeployError::Failed { status, .. }) => Some(*status),
+                Err(DeployError::Usage(_)) => None,
+            };
+            let record = status.and_then(|status| crate::analysis::run_record(T::NAME, request, status, None));
+            let brief = record.as_ref().map(crate::analysis::record_brief);
+            deployment.finish_judged(&result, brief.as_deref(), console).await;
         }
         result
     }

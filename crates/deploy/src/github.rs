@@ -213,12 +213,28 @@ impl GithubDeployment {
 
     /// Records how the deployment ended; a failure to do so is only a warning.
     pub async fn finish(&self, result: &Result<DeployOutcome, DeployError>, console: &Console) {
-        let (state, url, description) = match result {
-            Ok(outcome) => {
+        self.finish_judged(result, None, console).await;
+    }
+
+    /// Records how the deployment ended, a judged rollout's timeline in a few words
+    /// (`brief`, [`crate::analysis::record_brief`]) as the description.
+    pub async fn finish_judged(
+        &self,
+        result: &Result<DeployOutcome, DeployError>,
+        brief: Option<&str>,
+        console: &Console,
+    ) {
+        let (state, url, description) = match (result, brief) {
+            (Ok(outcome), Some(brief)) => {
+                let url = Some(outcome.url.as_str()).filter(|u| !u.is_empty());
+                ("success", url, format!("{} {brief}", outcome.version_label))
+            }
+            (Ok(outcome), None) => {
                 let url = Some(outcome.url.as_str()).filter(|u| !u.is_empty());
                 ("success", url, format!("{} is {}", outcome.version_label, outcome.status))
             }
-            Err(error) => ("failure", None, console.redact(&error.to_string())),
+            (Err(_), Some(brief)) => ("failure", None, console.redact(brief)),
+            (Err(error), None) => ("failure", None, console.redact(&error.to_string())),
         };
         let description = truncate_description(&description);
         match self.status(state, url, &description).await {

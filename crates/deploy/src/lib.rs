@@ -37,7 +37,7 @@ slipway_contract::step_cli! {
         name = "deploy",
         version,
         about = "Rolls a pushed image out to a target (a Docker host, AWS Elastic Beanstalk, Kubernetes, Amazon ECS, ECS Express Mode, App Runner) with a strategy, waits until it is really live, and rolls back.",
-        after_help = "Credentials: the registry's as push-image resolves them (Docker target); AWS's default chain (environment, profile, web identity for GitHub OIDC) for Elastic Beanstalk, ECS, ECS Express and App Runner; the kubeconfig (--kubeconfig, KUBECONFIG, ~/.kube/config, with its exec plugins) or the in-cluster service account for Kubernetes; GITHUB_TOKEN for --github-deployment.\nOutputs (to $GITHUB_OUTPUT, the dotenv report and standard output): url, version-label, previous-version, deployment-id, status, health.\nExit codes: 0 live and healthy, 1 the deployment failed, was rolled back or (a canary judged by analysis) aborted, 2 bad input (an unknown target or strategy, a strategy the target cannot do, a missing environment, no credentials)."
+        after_help = "Credentials: the registry's as push-image resolves them (Docker target); AWS's default chain (environment, profile, web identity for GitHub OIDC) for Elastic Beanstalk, ECS, ECS Express and App Runner; the kubeconfig (--kubeconfig, KUBECONFIG, ~/.kube/config, with its exec plugins) or the in-cluster service account for Kubernetes; GITHUB_TOKEN for --github-deployment.\nOutputs (to $GITHUB_OUTPUT, the dotenv report and standard output): url, version-label, previous-version, deployment-id, status, health, timeline (a judged rollout's record, JSON).\nExit codes: 0 live and healthy, 1 the deployment failed, was rolled back or (a canary judged by analysis) aborted, 2 bad input (an unknown target or strategy, a strategy the target cannot do, a missing environment, no credentials)."
     )]
     step: "deploy",
     args: DeployArgs,
@@ -68,7 +68,22 @@ pub fn run(args: &DeployArgs, console: &Console) -> Result<StepReport, StepError
     // A cancelled job ends its waits and takes the failure path a deadline takes, so the
     // target is left as the outputs say (never dropped between two changes).
     let outcome = block_on_with(Threads::Current, Cancel::AtWaitPoints, args.target.deploy(args, &deployment))?
-        .map_err(to_step_error)?;
+        .map_err(|error| {
+            // A judged run's failure publishes its record beside its status.
+            let record = match &error {
+                DeployError::Failed { message, status, .. } => {
+                    analysis::run_record(args.target.name(), &request, *status, Some(message))
+                }
+                DeployError::Usage(_) => None,
+            };
+            let mut failure = to_step_error(error);
+            if let Some(record) = record {
+                let mut outputs = failure.outputs.take().unwrap_or_default();
+                outputs.set(keys::TIMELINE, record.to_string());
+                failure = failure.with_outputs(outputs);
+            }
+            failure
+        })?;
     Ok(report(args.target.name(), &request, &outcome))
 }
 

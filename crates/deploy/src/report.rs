@@ -15,6 +15,8 @@ pub fn report(target: &str, request: &DeployRequest, outcome: &DeployOutcome) ->
         .set(keys::DEPLOYMENT_ID, &outcome.deployment_id)
         .set(keys::STATUS, outcome.status.as_str())
         .set(keys::HEALTH, &outcome.health);
+    let record = crate::analysis::run_record(target, request, outcome.status, None);
+    outputs.set(keys::TIMELINE, record.as_ref().map(ToString::to_string).unwrap_or_default());
     let title = if request.dry_run { format!("deploy (dry run) to {target}") } else { format!("deploy to {target}") };
     let mut summary = Summary::new(&title);
     let mut facts = vec![
@@ -29,5 +31,9 @@ pub fn report(target: &str, request: &DeployRequest, outcome: &DeployOutcome) ->
     ];
     facts.extend(outcome.details.iter().map(|(name, value)| (name.as_str(), value.clone())));
     summary.facts(&facts);
+    if let Some(record) = &record {
+        let (headers, rows) = crate::analysis::record_table(record);
+        summary.table(&headers, &rows);
+    }
     StepReport { outputs, summary }
 }

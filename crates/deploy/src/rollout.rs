@@ -136,7 +136,8 @@ pub struct RolloutArgs {
     pub steps: Option<Steps>,
 
     /// Canary: how long each step runs before traffic moves on (Elastic Beanstalk: how
-    /// long it evaluates the canary's health). Default: 5m.
+    /// long it evaluates the canary's health). Blue-green judged by analysis: how long
+    /// the new version is judged before the switch, and watched after it. Default: 5m.
     #[arg(long, env = "SLIPWAY_BAKE", value_name = "DURATION", alias = "canary-evaluation", value_parser = parse_positive_duration)]
     pub bake: Option<Duration>,
 }

@@ -23,7 +23,8 @@ pub enum Status {
     /// `--reject`: the new version was dropped before it took all traffic; the old one serves.
     Rejected,
     /// A canary judged by analysis crossed a gate (or could not be judged) at one of its
-    /// steps: traffic went back to the old version and the canary was removed.
+    /// steps, or a blue-green's new version did before the switch: traffic went back to
+    /// (or stayed on) the old version and the new one was removed.
     Aborted,
     /// The previous version serves again: after a failed rollout (the target's own
     /// rollback or slipway's), after `--rollback`, or after a `--reject` that came too

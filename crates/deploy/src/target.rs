@@ -215,7 +215,12 @@ pub trait Target {
                 supported.join(", ")
             )));
         }
-        request.rollout.refuse_unread(Self::NAME, Self::reads(strategy)).map_err(DeployError::Usage)?;
+        let mut reads = Self::reads(strategy).to_vec();
+        // A blue-green switch judged by analysis is judged for --bake before and after it.
+        if strategy == Strategy::BlueGreen && request.analysis.is_some() && Self::JUDGED.contains(&strategy) {
+            reads.push(Param::Bake);
+        }
+        request.rollout.refuse_unread(Self::NAME, &reads).map_err(DeployError::Usage)?;
         crate::analysis::check_request(Self::NAME, Self::JUDGED, request)
     }
 

@@ -3,7 +3,9 @@
 //! loop set, and a record of the loop's calls. Each decision: every step passes and the
 //! canary is promoted; a gate crossed at a step aborts (traffic back, `aborted`); a gate
 //! crossed in the final watch rolls back (`rolled-back`); a query that errors aborts as
-//! inconclusive; and the bad inputs refused before anything changes.
+//! inconclusive; a blue-green switch judged before it (a failure removes the new version,
+//! traffic never moved: `aborted`) and after it (switched back: `rolled-back`); and the
+//! bad inputs refused before anything changes.
 
 #![allow(clippy::unwrap_used)] // Tests panic on broken fixtures, as tests do.
 
@@ -15,7 +17,9 @@ use std::time::{Duration, Instant};
 
 use slipway_contract::CiMode;
 use slipway_contract::console::CapturedLog;
-use slipway_deploy::analysis::{AnalysisFlags, ProbeTarget, TrafficShift, check_request, run_canary};
+use slipway_deploy::analysis::{
+    AnalysisFlags, ProbeTarget, TrafficShift, check_request, run_blue_green, run_canary, timeline_details,
+};
 use slipway_deploy::rollout::{RolloutArgs, Steps};
 use slipway_deploy::{DeployError, DeployRequest, Phase, Rollout, Status, Strategy};
 
@@ -136,13 +140,17 @@ fn judge(failing: fn(u8) -> bool, request: &DeployRequest) -> (Vec<String>, Resu
         weight: Arc::clone(&edge.weight),
         calls: Arc::clone(&calls),
     };
-    shift.weight.store(request.rollout.steps[0], Ordering::SeqCst);
+    shift.weight.store(request.rollout.steps.first().copied().unwrap_or(0), Ordering::SeqCst);
     let log = CapturedLog::default();
     let console = log.console("deploy", CiMode::Plain);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let analysis = request.analysis.clone().unwrap();
     let deadline = Instant::now() + request.timeout;
-    let result = runtime.block_on(run_canary(&mut shift, request, &analysis, deadline, &console));
+    let result = if request.rollout.strategy == Strategy::BlueGreen {
+        runtime.block_on(run_blue_green(&mut shift, request, &analysis, deadline, &console))
+    } else {
+        runtime.block_on(run_canary(&mut shift, request, &analysis, deadline, &console))
+    };
     let result = result.map(|judged| {
         judged.records.iter().map(|record| format!("{}% {}", record.percent, record.window.decision)).collect()
     });
@@ -210,6 +218,67 @@ fn a_query_that_errors_aborts_as_inconclusive() {
     assert!(started.elapsed() < Duration::from_secs(5), "the error ends the window at once");
 }
 
+fn blue_green(bake: Duration, flags: &AnalysisFlags) -> DeployRequest {
+    let args = RolloutArgs { bake: Some(bake), ..RolloutArgs::default() };
+    DeployRequest { rollout: Rollout::new(Strategy::BlueGreen, &args).unwrap(), ..request(&[10], None, flags) }
+}
+
+#[test]
+fn a_blue_green_switch_judged_before_and_after_it_is_promoted() {
+    let request = blue_green(Duration::from_secs(1), &gates("5%"));
+    let edge = Edge::start(|_| false);
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let mut shift = FakeShift {
+        url: format!("http://127.0.0.1:{}", edge.port),
+        weight: Arc::clone(&edge.weight),
+        calls: Arc::clone(&calls),
+    };
+    let console = CapturedLog::default().console("deploy", CiMode::Plain);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let analysis = request.analysis.clone().unwrap();
+    let deadline = Instant::now() + request.timeout;
+    let judged = runtime.block_on(run_blue_green(&mut shift, &request, &analysis, deadline, &console)).unwrap();
+    // Weight 0: the new version answers its probe route only; 100: the switch.
+    assert_eq!(*calls.lock().unwrap(), ["weight 0", "weight 100", "promote"]);
+    let rows = timeline_details(&judged.records, 0);
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].0, "before the switch");
+    assert_eq!(rows[1].0, "after the switch");
+    assert!(rows.iter().all(|(_, words)| words.starts_with("passed after")), "{rows:?}");
+}
+
+#[test]
+fn a_blue_green_gate_crossed_before_the_switch_aborts_with_the_old_version_untouched() {
+    let request = blue_green(Duration::from_secs(1), &gates("5%"));
+    let (calls, result, log) = judge(|weight| weight == 0, &request);
+    let Err(DeployError::Failed { message, status, detail }) = result else { panic!("{result:?}\n{log}") };
+    assert_eq!(status, Status::Aborted);
+    assert!(
+        message.starts_with("the new version was aborted before the switch: the gate error rate was crossed"),
+        "{message}"
+    );
+    assert!(message.ends_with("the new version was removed; the old version kept all traffic throughout"), "{message}");
+    assert_eq!(calls, ["weight 0", "abort"], "never switched");
+    assert_eq!(detail.len(), 1);
+    assert!(detail[0].starts_with("before the switch: failed"), "{detail:?}");
+}
+
+#[test]
+fn a_blue_green_gate_crossed_after_the_switch_switches_back() {
+    let request = blue_green(Duration::from_secs(1), &gates("5%"));
+    let (calls, result, log) = judge(|weight| weight == 100, &request);
+    let Err(DeployError::Failed { message, status, detail }) = result else { panic!("{result:?}\n{log}") };
+    assert_eq!(status, Status::RolledBack);
+    assert!(
+        message.starts_with("the switch to the new version was rolled back after the switch: the gate error rate"),
+        "{message}"
+    );
+    assert!(message.ends_with("all traffic is back on the old version and the new version was removed"), "{message}");
+    assert_eq!(calls, ["weight 0", "weight 100", "abort"], "never promoted");
+    assert!(detail[0].starts_with("before the switch: passed"), "{detail:?}");
+    assert!(detail[1].starts_with("after the switch: failed"), "{detail:?}");
+}
+
 #[test]
 fn bad_analysis_input_is_refused_before_any_change() {
     let refused = |request: &DeployRequest, judged: &[Strategy]| match check_request("docker", judged, request) {
@@ -227,6 +296,15 @@ fn bad_analysis_input_is_refused_before_any_change() {
     assert!(refused(&long, &[Strategy::Canary]).contains("4 analysis window(s) of --bake 40s (2m40s in all"));
     long.timeout = Duration::from_secs(200);
     assert!(check_request("docker", &[Strategy::Canary], &long).is_ok());
+    // A judged blue-green switch: a bake before it and one after it.
+    let switch = blue_green(Duration::from_secs(60), &gates("5%"));
+    assert!(
+        refused(&switch, &[Strategy::Canary, Strategy::BlueGreen])
+            .contains("2 analysis window(s) of --bake 1m (2m in all: before the switch and after it)")
+    );
+    assert!(
+        refused(&switch, &[Strategy::Canary]).contains("which --strategy blue-green on the docker target does not do")
+    );
     // On --promote.
     let mut promote = request(&[10], None, &gates("5%"));
     promote.phase = Phase::Promote;

@@ -4,7 +4,9 @@
 //! errors is aborted at its first step (it got about its weight's share of the
 //! client's requests, none after the abort, and the old version answered throughout),
 //! a healthy canary goes through every step and is promoted, and a gate whose query
-//! errors aborts as inconclusive. Bad analysis input exits 2 before anything changes.
+//! errors aborts as inconclusive. A blue-green switch is judged before it: a failing
+//! green is removed without one public request, a healthy one switched to and watched.
+//! Bad analysis input exits 2 before anything changes.
 //! Skips without Docker, the registry, Maven or the proxy image unless SLIPWAY_REQUIRE_E2E=1.
 
 #![allow(clippy::unwrap_used)] // Tests panic on broken fixtures, as tests do.
@@ -28,6 +30,13 @@ fn deploy(name: &str, port: u16, proxy: &str, args: &[&str]) -> StepRun {
         .args(["--publish", &format!("127.0.0.1:{port}:8080"), "--check", "/", "--drain-timeout", "2s"])
         .args(args);
     run(command)
+}
+
+/// The run's `timeline` record, as $GITHUB_OUTPUT holds it (standard output's lines
+/// escape backslashes).
+fn timeline(run: &StepRun) -> serde_json::Value {
+    let outputs = run.github_output.as_deref().unwrap_or_default();
+    serde_json::from_str(slipway_testkit::output_value(outputs, "timeline").unwrap()).unwrap()
 }
 
 /// Each answer the poller got: when, and which version (or why none).
@@ -108,6 +117,12 @@ fn a_failing_canary_is_aborted_at_its_first_step_and_a_healthy_one_is_promoted()
     assert!(line.contains("status 500"), "{line}");
     assert!(!failing.stderr.contains("takes 50%"), "never went past the first step: {}", failing.stderr);
     assert!(aborted_at - started < Duration::from_secs(60), "{:?}", aborted_at - started);
+    // The run's record, published with the failure.
+    let record: serde_json::Value = timeline(&failing);
+    assert_eq!((record["target"].as_str(), record["status"].as_str()), (Some("docker"), Some("aborted")));
+    assert_eq!(record["windows"].as_array().map(Vec::len), Some(1), "{record}");
+    assert_eq!(record["windows"][0]["weight"], 10);
+    assert_eq!(record["windows"][0]["decision"], "crossed");
 
     // The poller's view: the old version answered throughout; the canary got about its
     // 10% while it was in, and nothing once deploy had aborted it.
@@ -156,6 +171,14 @@ fn a_failing_canary_is_aborted_at_its_first_step_and_a_healthy_one_is_promoted()
         assert!(summary.contains(row), "{row}: {summary}");
     }
     assert!(summary.contains("version 2.0.0 (== 2.0.0)"), "{summary}");
+    // The summary's table of the record: a row per gate of each window.
+    assert!(summary.contains("| window | weight | judged for | gate | observed | threshold | decision |"), "{summary}");
+    let watch = summary.lines().find(|l| l.starts_with("| final watch at 100% | 100% |") && l.contains("| version |"));
+    assert!(watch.is_some_and(|row| row.ends_with("| version | 2.0.0 | == 2.0.0 | passed |")), "{summary}");
+    let record: serde_json::Value = timeline(&promoted);
+    assert_eq!(record["status"], "promoted");
+    let weights: Vec<&serde_json::Value> = record["windows"].as_array().unwrap().iter().map(|w| &w["weight"]).collect();
+    assert_eq!(weights, [10, 50, 100]);
     let containers = app_containers(&name);
     assert_eq!(containers.iter().filter(|c| c.ends_with(" running")).count(), 1, "{containers:?}");
 
@@ -216,6 +239,89 @@ fn bad_analysis_input_exits_2_before_anything_changes() {
         "errors:sum(rate(x[1m]))",
     ]);
     assert!(line.contains("--metric: the gate errors has no comparison"), "{line}");
-    let line = refused(&["--strategy", "blue-green", "--preview-port", "8081", "--latency-p95", "1s"]);
-    assert!(line.contains("--strategy blue-green on the docker target does not do"), "{line}");
+    let line = refused(&["--strategy", "direct", "--latency-p95", "1s"]);
+    assert!(line.contains("--strategy direct on the docker target does not do"), "{line}");
+    // A judged blue-green switch: a bake before it and one after, both within --timeout.
+    let line = refused(&[
+        "--strategy",
+        "blue-green",
+        "--preview-port",
+        "8081",
+        "--bake",
+        "2m",
+        "--timeout",
+        "3m",
+        "--latency-p95",
+        "1s",
+    ]);
+    assert!(line.contains("2 analysis window(s) of --bake 2m (4m in all: before the switch and after it)"), "{line}");
+    let line = refused(&["--strategy", "blue-green", "--preview-port", "8081", "--steps", "10", "--latency-p95", "1s"]);
+    assert!(line.contains("does not use --steps with --strategy blue-green"), "{line}");
+}
+
+#[test]
+fn a_blue_green_switch_is_judged_before_it_and_a_failing_green_never_gets_a_request() {
+    let Some(images) = images() else { return };
+    let Some(proxy) = proxy_image() else { return };
+    let name = common::unique_name("analysis-bg");
+    let _cleanup = Containers(name.clone());
+    let port = free_port();
+    let preview = free_port().to_string();
+
+    // The proxy publishes the preview port from its creation.
+    let first =
+        deploy(&name, port, &proxy, &["--image", &images.v1, "--version-label", "v1", "--preview-port", &preview]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(version_served(port).as_deref(), Ok("1.0.0"));
+
+    // A green (2.0.0) answering GET / with 500: judged through the probe route before the
+    // switch, crossed, removed; the public traffic never reached it.
+    let poller = Poller::start(port);
+    let gated = ["--strategy", "blue-green", "--preview-port", &preview, "--bake", "15s", "--max-error-rate", "5%"];
+    let failing =
+        deploy(&name, port, &proxy, &[&gated[..], &["--image", &images.failing, "--version-label", "bad"]].concat());
+    std::thread::sleep(Duration::from_secs(1));
+    let answers = poller.finish();
+    assert_eq!(failing.code, 1, "{}", failing.stderr);
+    assert_eq!(failing.output("status"), Some("aborted"));
+    let line = error_line(&failing);
+    assert!(line.contains("the new version was aborted before the switch"), "{line}");
+    assert!(line.contains("the gate error rate was crossed"), "{line}");
+    assert!(!failing.stderr.contains("takes 100%"), "never switched: {}", failing.stderr);
+    assert_answered(&answers, 4);
+    assert!(answers.iter().all(|(_, a)| a.as_deref() != Ok("2.0.0")), "a public request reached the failing green");
+    assert!(answers.iter().filter(|(_, a)| a.is_ok()).count() > 50, "{} answers", answers.len());
+    let containers = app_containers(&name);
+    assert_eq!(containers.len(), 1, "the green was removed: {containers:?}");
+    assert_eq!(version_served(port).as_deref(), Ok("1.0.0"));
+
+    // A healthy green: judged before the switch, switched, watched, the blue retired.
+    let poller = Poller::start(port);
+    let healthy = ["--strategy", "blue-green", "--preview-port", &preview, "--bake", "3s", "--max-error-rate", "5%"];
+    let promoted = deploy(
+        &name,
+        port,
+        &proxy,
+        &[&healthy[..], &["--expect-version", "2.0.0", "--image", &images.v2, "--version-label", "v2"]].concat(),
+    );
+    let answers = poller.finish();
+    assert_eq!(promoted.code, 0, "{}", promoted.stderr);
+    assert_eq!(promoted.output("status"), Some("promoted"));
+    assert_eq!(promoted.output("previous-version"), Some("v1"));
+    assert_eq!(promoted.output("url"), Some(format!("http://127.0.0.1:{port}").as_str()));
+    assert_eq!(version_served(port).as_deref(), Ok("2.0.0"));
+    assert_answered(&answers, 8);
+    // The switch is one moment: 1.0.0 before it, 2.0.0 after, never mixed again.
+    let first_new = answers.iter().position(|(_, a)| a.as_deref() == Ok("2.0.0")).unwrap();
+    let last_old = answers.iter().rposition(|(_, a)| a.as_deref() == Ok("1.0.0")).unwrap();
+    assert!(
+        answers[last_old].0 < answers[first_new].0 + Duration::from_secs(1),
+        "the old version answered after the switch"
+    );
+    let summary = promoted.summary.as_deref().unwrap_or_default();
+    for row in ["| before the switch | `passed", "| after the switch | `passed"] {
+        assert!(summary.contains(row), "{row}: {summary}");
+    }
+    let containers = app_containers(&name);
+    assert_eq!(containers.iter().filter(|c| c.ends_with(" running")).count(), 1, "{containers:?}");
 }

@@ -286,6 +286,48 @@ async fn a_failed_deployment_is_recorded_as_failure_with_a_short_redacted_descri
 }
 
 #[tokio::test]
+async fn a_judged_rollout_s_statuses_carry_its_timeline_in_brief() {
+    let fake = FakeGithub::start(201, 201);
+    let log = CapturedLog::default();
+    let console = log.console("deploy", CiMode::GitHub);
+    let settings = settings(&fake.api_url(), &console);
+    let outcome = DeployOutcome {
+        url: "http://127.0.0.1:18080".into(),
+        version_label: "v1.2.0".into(),
+        previous_version: "v1.1.0".into(),
+        deployment_id: "c0ffee".into(),
+        status: Status::Promoted,
+        health: "started".into(),
+        details: Vec::new(),
+    };
+    let promoted = GithubDeployment::start(&settings, "staging", &request(), &console).await.unwrap();
+    promoted.finish_judged(&Ok(outcome), Some("promoted; 10% ok; 50% ok; watch 100% ok"), &console).await;
+    // The failure's status: the brief, not the long message; cut to GitHub's limit.
+    let aborted = GithubDeployment::start(&settings, "staging", &request(), &console).await.unwrap();
+    let message = format!("the canary was aborted at step 2 of 2 at 25%: {}", "y".repeat(300));
+    let failure = DeployError::Failed { message, status: Status::Aborted, detail: Vec::new() };
+    let long = format!("aborted; 10% ok; 25% error rate 33.3% (4 of 12) vs <= 5%; {}", "z".repeat(200));
+    aborted.finish_judged(&Err(failure), Some(&long), &console).await;
+
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 6, "{requests:#?}");
+    assert_eq!(
+        requests[2].body,
+        json!({
+            "state": "success",
+            "description": "v1.2.0 promoted; 10% ok; 50% ok; watch 100% ok",
+            "log_url": RUN_LOG,
+            "environment_url": "http://127.0.0.1:18080"
+        })
+    );
+    assert_eq!(requests[5].body["state"], "failure");
+    assert_eq!(requests[5].body["log_url"], RUN_LOG);
+    let description = requests[5].body["description"].as_str().unwrap();
+    assert_eq!(description.chars().count(), 140);
+    assert!(description.starts_with("aborted; 10% ok; 25% error rate 33.3% (4 of 12) vs <= 5%; zzz"), "{description}");
+}
+
+#[tokio::test]
 async fn a_refused_deployment_is_a_usage_error_and_a_lost_status_only_a_warning() {
     let refusing = FakeGithub::start(403, 201);
     let log = CapturedLog::default();

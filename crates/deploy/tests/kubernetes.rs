@@ -847,10 +847,19 @@ fn a_first_canary_is_simply_deployed_and_blue_green_needs_a_service_on_a_colour(
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("is not an http:// or https:// base URL"), "{}", run.stderr);
     run.assert_never_wrote("user:pw");
-    // Analysis judges a canary's steps only, and its bakes must fit in --timeout.
-    let run = self::run(&fake, &with(deploy_args(V2, "2m"), &["--strategy", "blue-green", "--max-error-rate", "5%"]));
+    // Analysis judges a canary's steps and a blue-green switch only, and its bakes must
+    // fit in --timeout.
+    let run = self::run(&fake, &with(deploy_args(V2, "2m"), &["--strategy", "rolling", "--max-error-rate", "5%"]));
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("which --strategy blue-green on the kubernetes target does not do"), "{}", run.stderr);
+    assert!(run.stderr.contains("which --strategy rolling on the kubernetes target does not do"), "{}", run.stderr);
+    let run = self::run(
+        &fake,
+        &with(deploy_args(V2, "2m"), &["--strategy", "blue-green", "--bake", "1m", "--max-error-rate", "5%"]),
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("before the switch and after it) do not fit in --timeout 2m"), "{}", run.stderr);
+    let run = self::run(&fake, &with(deploy_args(V2, "2m"), &["--strategy", "blue-green", "--bake", "1m"]));
+    assert_eq!(run.code, 2, "--bake without analysis: {}", run.stderr);
     let run = self::run(&fake, &with(canary_args(V2), &["--steps", "10,50", "--bake", "1m", "--max-error-rate", "5%"]));
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("do not fit in --timeout 2m"), "{}", run.stderr);
@@ -1114,6 +1123,98 @@ fn blue_green_previews_the_new_colour_switches_the_service_on_promote_and_drops_
     let again = self::run(&fake, &finish("--promote"));
     assert_eq!(again.code, 2, "nothing waits: {}", again.stderr);
     assert!(again.stderr.contains("there is no preview Service shop-preview"), "{}", again.stderr);
+}
+
+/// Whether the app's Service selects the green colour (the switch happened).
+fn service_on_green(store: &Store) -> bool {
+    store.objects.get(&path_of("services", NAME)).is_some_and(|s| s["spec"]["selector"]["slipway.dev/color"] == "green")
+}
+
+/// Blue (V1) live and promoted, then a judged blue-green of V2 (bake 1s) whose preview
+/// Service `failing` decides: the run and how many probes the preview got.
+fn judged_switch(failing: fn(&Store) -> bool, extra: &[&'static str]) -> (FakeKube, StepRun, usize) {
+    let fake = cluster(Controller::new(&[]), no_intercept);
+    assert_eq!(run(&fake, &blue_green(V1, "1.0.0")).code, 0);
+    assert_eq!(run(&fake, &finish("--promote")).code, 0);
+    fake.store.lock().unwrap().requests.clear();
+    let service = CanaryService::start(Arc::clone(&fake.store), failing);
+    let url: &'static str = Box::leak(service.url().into_boxed_str());
+    let args = with(blue_green(V2, "2.0.0"), &["--bake", "1s", "--max-error-rate", "5%", "--preview-url", url]);
+    let args = with(args, extra);
+    let run = run(&fake, &args);
+    let probes = service.hits.load(std::sync::atomic::Ordering::SeqCst);
+    (fake, run, probes)
+}
+
+#[test]
+fn a_judged_blue_green_switch_is_watched_before_and_after_and_the_old_colour_scales_down() {
+    let (fake, run, probes) = judged_switch(|_| false, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.output("status"), Some("promoted"));
+    assert_eq!(run.output("version-label"), Some("2.0.0"));
+    assert_eq!(run.output("previous-version"), Some("1.0.0"));
+    assert!(probes >= 6, "both windows probed the preview ({probes} probes)");
+    let switch = sent_to(&fake, "PATCH", "services", NAME);
+    assert_eq!(switch.len(), 1, "one switch");
+    assert_eq!(switch[0].json()["spec"]["selector"]["slipway.dev/color"], "green");
+    let scaled = sent_to(&fake, "PATCH", "deployments", "shop-blue");
+    assert_eq!(scaled.len(), 1, "the old colour scaled down once the watch passed");
+    assert_eq!(scaled[0].json()["spec"]["replicas"], 0);
+    assert!(stored(&fake, "services", "shop-preview").is_none(), "the preview goes");
+    let summary = run.summary.clone().unwrap_or_default();
+    for window in ["before the switch", "after the switch"] {
+        assert!(summary.contains(window), "the timeline names {window}:\n{summary}");
+    }
+}
+
+#[test]
+fn a_judged_green_serving_errors_is_deleted_before_the_switch() {
+    let (fake, run, _) = judged_switch(|_| true, &["--json"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    // --json: one object on standard output, the failure's status and the run's record.
+    let outputs: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(outputs["status"], "aborted");
+    let record: Value = serde_json::from_str(outputs["timeline"].as_str().unwrap()).unwrap();
+    assert_eq!(record["target"], "kubernetes");
+    assert_eq!(record["strategy"], "blue-green");
+    assert_eq!(record["status"], "aborted");
+    assert_eq!(record["bake"], "1s");
+    let windows = record["windows"].as_array().unwrap();
+    assert_eq!(windows.len(), 1, "never switched: {record}");
+    assert_eq!(windows[0]["window"], "before the switch");
+    assert_eq!(windows[0]["weight"], 0);
+    assert_eq!(windows[0]["decision"], "crossed");
+    assert_eq!(windows[0]["gates"][0]["gate"], "error rate");
+    assert_eq!(windows[0]["gates"][0]["threshold"], "<= 5%");
+    assert_eq!(windows[0]["gates"][0]["state"], "crossed");
+    assert!(record["decision"].as_str().unwrap().starts_with("the new version was aborted before the switch"));
+    assert!(
+        run.stderr.contains("the new version was aborted before the switch: the gate error rate was crossed"),
+        "{}",
+        run.stderr
+    );
+    assert!(sent_to(&fake, "PATCH", "services", NAME).is_empty(), "the live Service is never touched");
+    assert_eq!(selector_colour(&fake, NAME).as_deref(), Some("blue"));
+    assert!(
+        stored(&fake, "deployments", "shop-green").is_none() && stored(&fake, "services", "shop-preview").is_none()
+    );
+    assert!(sent_to(&fake, "PATCH", "deployments", "shop-blue").is_empty(), "blue untouched");
+}
+
+#[test]
+fn a_gate_crossed_after_the_switch_switches_the_service_back() {
+    let (fake, run, _) = judged_switch(service_on_green, &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.output("status"), Some("rolled-back"), "{}", run.stderr);
+    assert!(run.stderr.contains("the switch to the new version was rolled back after the switch"), "{}", run.stderr);
+    let colours: Vec<Value> = sent_to(&fake, "PATCH", "services", NAME)
+        .iter()
+        .map(|r| r.json()["spec"]["selector"]["slipway.dev/color"].clone())
+        .collect();
+    assert_eq!(colours, [json!("green"), json!("blue")], "switched, then back");
+    assert_eq!(selector_colour(&fake, NAME).as_deref(), Some("blue"));
+    assert!(stored(&fake, "deployments", "shop-green").is_none(), "the new colour is deleted");
+    assert!(sent_to(&fake, "PATCH", "deployments", "shop-blue").is_empty(), "blue kept its pods throughout");
 }
 
 #[test]

@@ -150,7 +150,13 @@ pub mod deploy {
     pub const STATUS: OutputKey = OutputKey::new("status", "SLIPWAY_STATUS", "The deployment's status");
     pub const HEALTH: OutputKey =
         OutputKey::new("health", "SLIPWAY_HEALTH", "The target's health after the deployment");
-    pub const ALL: &[OutputKey] = &[URL, VERSION_LABEL, PREVIOUS_VERSION, DEPLOYMENT_ID, STATUS, HEALTH];
+    /// A judged rollout's record, one line of JSON (published on a failure too).
+    pub const TIMELINE: OutputKey = OutputKey::new(
+        "timeline",
+        "SLIPWAY_TIMELINE",
+        "A rollout judged by analysis: its record as one line of JSON (target, strategy, status, bake, each window's weight and each gate's observed value against its threshold, the decision); empty otherwise",
+    );
+    pub const ALL: &[OutputKey] = &[URL, VERSION_LABEL, PREVIOUS_VERSION, DEPLOYMENT_ID, STATUS, HEALTH, TIMELINE];
 }
 
 pub mod verify {

@@ -681,7 +681,7 @@ impl Target for DockerHost {
     const STRATEGIES: &'static [Strategy] =
         &[Strategy::Rolling, Strategy::BlueGreen, Strategy::Canary, Strategy::Direct];
     const DEFAULT_STRATEGY: Strategy = Strategy::Rolling;
-    const JUDGED: &'static [Strategy] = &[Strategy::Canary];
+    const JUDGED: &'static [Strategy] = &[Strategy::Canary, Strategy::BlueGreen];
 
     fn reads(strategy: Strategy) -> &'static [Param] {
         match strategy {

@@ -511,10 +511,23 @@ impl DockerHost {
                     request.version_label, self.proxy.network
                 ));
                 match (strategy, &roles.live) {
-                    (Strategy::BlueGreen, Some(_)) => steps.push(format!(
-                        "preview it at {} (the live version keeps all traffic); finish with --promote or --reject",
-                        self.preview_url(request.port)
-                    )),
+                    (Strategy::BlueGreen, Some(_)) => match &request.analysis {
+                        Some(analysis) => {
+                            let bake = slipway_verify::humanize(request.rollout.bake_or_default());
+                            steps.push(format!(
+                                "preview it at {} and judge it alone for {bake} by analysis ({}), the live version keeping all traffic; on a crossed gate remove it",
+                                self.preview_url(request.port),
+                                analysis.describe()
+                            ));
+                            steps.push(format!(
+                                "switch all of {app} to it and watch it for {bake} more; on a crossed gate switch back and remove it, else retire the old version"
+                            ));
+                        }
+                        None => steps.push(format!(
+                            "preview it at {} (the live version keeps all traffic); finish with --promote or --reject",
+                            self.preview_url(request.port)
+                        )),
+                    },
                     (Strategy::Canary, Some(_)) => {
                         let bake = request.rollout.bake_or_default();
                         let shares: Vec<String> =
@@ -672,10 +685,22 @@ impl DockerHost {
                 match (strategy, live_dial) {
                     (Strategy::BlueGreen, Some(_)) => {
                         let port = preview.unwrap_or_default();
+                        // Judged by analysis: a probe route sends the analysis's requests to the green alone.
+                        let probe_token = request.analysis.as_ref().map(|_| format!("{:016x}", fastrand::u64(..)));
                         self.bring_in(docker, &mut config, &incoming, &tls, request, deadline, console, |c| {
-                            c.set_preview_route(app, &host, port, &dial)
+                            c.set_preview_route(app, &host, port, &dial)?;
+                            match &probe_token {
+                                Some(token) => c.set_probe_route(app, &host, token, &dial),
+                                None => Ok(()),
+                            }
                         })
                         .await?;
+                        if let Some(token) = probe_token {
+                            let judged = (token, tls.probe.clone());
+                            return self
+                                .judge(docker, &mut config, &roles, &incoming, judged, request, deadline, console)
+                                .await;
+                        }
                         let mut done = outcome(request.version_label.clone(), live_version, id, Status::GreenReady);
                         done.url = self.preview_url(request.port);
                         console.info(&format!(
@@ -697,17 +722,9 @@ impl DockerHost {
                         .await?;
                         console.info(&format!("{} takes {first_step}% of {app}'s traffic", incoming.described_as));
                         if let Some(token) = probe_token {
+                            let judged = (token, tls.probe.clone());
                             return self
-                                .judge_canary(
-                                    docker,
-                                    &mut config,
-                                    &roles,
-                                    &incoming,
-                                    (token, tls.probe.clone()),
-                                    request,
-                                    deadline,
-                                    console,
-                                )
+                                .judge(docker, &mut config, &roles, &incoming, judged, request, deadline, console)
                                 .await;
                         }
                         self.walk_canary(docker, &mut config, &live, &incoming, request, deadline, console).await?;

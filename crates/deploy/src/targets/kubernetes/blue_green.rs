@@ -6,6 +6,12 @@
 //! and scales the old colour to 0 pods (kept, at its template); `--reject` deletes the
 //! new colour's Deployment and the preview. The first blue-green deployment is blue, and
 //! the app's Service is made on its promotion.
+//!
+//! With analysis flags the switch is judged ([`run_blue_green`]): the new colour through
+//! the preview for the bake (a crossed gate deletes it, the Service never moved), then
+//! the Service switched and watched for the bake again (a crossed gate switches it back
+//! and deletes the new colour); passed, the old colour scales to 0 as on --promote. A
+//! first deployment has nothing to switch from: it takes the Service at once, unjudged.
 
 use std::time::{Duration, Instant};
 
@@ -20,6 +26,7 @@ use super::manifests::{
     Workload, deployment, digest_of, live_service, preview_name,
 };
 use super::{KubeState, Kubernetes, Others, ROLLBACK_BUDGET, version_of};
+use crate::analysis::{ProbeTarget, TrafficShift, run_blue_green, timeline_details};
 use crate::status::Status;
 use crate::target::{DeployError, DeployOutcome, DeployRequest, Phase, Plan};
 
@@ -95,16 +102,35 @@ impl Kubernetes {
         for object in &manifests.objects {
             plan = plan.step(format!("apply {} {} (server-side)", object.kind.as_str(), object.name));
         }
-        plan = plan
-            .step(format!(
-                "wait until every pod of {new_name} runs {} and is available; else explain and delete it",
-                digest_of(&request.image).unwrap_or(&request.image)
-            ))
-            .step(format!(
+        plan = plan.step(format!(
+            "wait until every pod of {new_name} runs {} and is available; else explain and delete it",
+            digest_of(&request.image).unwrap_or(&request.image)
+        ));
+        let bake = humantime::format_duration(request.rollout.bake_or_default());
+        plan = match (&request.analysis, &live) {
+            (Some(analysis), Some((colour, _))) => plan
+                .step(format!(
+                    "judge it for {bake} at {}: {}; on a crossed gate delete it (the Service {name} stays on {})",
+                    self.preview_url(),
+                    analysis.describe(),
+                    colour.as_str()
+                ))
+                .step(format!(
+                    "switch the Service {name} to {} and watch it for {bake} more; on a crossed gate switch back to {} and delete it, else scale {} to 0 pods",
+                    new.as_str(),
+                    colour.as_str(),
+                    colour.deployment_name(&self.settings)
+                )),
+            (Some(_), None) => plan.step(format!(
+                "nothing serves {name} yet: switch the Service {name} to {} at once, unjudged",
+                new.as_str()
+            )),
+            (None, _) => plan.step(format!(
                 "stop: {} previews it; --promote switches the Service {name} to {}, --reject deletes it",
                 preview_name(&self.settings),
                 new.as_str()
-            ));
+            )),
+        };
         if request.dry_run {
             for object in &manifests.objects {
                 if object.kind != Kind::Namespace && self.settings.create_namespace {
@@ -137,6 +163,9 @@ impl Kubernetes {
         }
         let why = match self.wait_rollout_of(&new_name, generation, digest_of(&request.image), deadline, console).await
         {
+            Ok(deployment) if request.analysis.is_some() => {
+                return self.judge_switch(new, deployment, live, request, deadline, console).await;
+            }
             Ok(deployment) => {
                 let mut outcome = self.outcome(&deployment, &request.version_label, &previous, Status::GreenReady);
                 outcome.url = self.preview_url();
@@ -171,6 +200,36 @@ impl Kubernetes {
             status,
             detail,
         })
+    }
+
+    /// The new colour, ready, judged before and after the switch (a first deployment
+    /// is switched to at once).
+    async fn judge_switch(
+        &self,
+        new: Colour,
+        ready: Deployment,
+        live: Option<(Colour, Box<Deployment>)>,
+        request: &DeployRequest,
+        deadline: Instant,
+        console: &Console,
+    ) -> Result<DeployOutcome, DeployError> {
+        let new_name = new.deployment_name(&self.settings);
+        let (Some(analysis), Some((old, old_deployment))) = (&request.analysis, live) else {
+            console.info(&format!(
+                "nothing serves {} yet: {new_name} takes the Service at once, unjudged",
+                self.settings.name
+            ));
+            let mut outcome = self.promote_colour((new, Box::new(ready)), None, deadline, console).await?;
+            outcome.status = Status::Deployed;
+            return Ok(outcome);
+        };
+        let previous = version_of(&old_deployment);
+        let mut switch = KubeSwitch { target: self, request, new, old, old_deployment, switched: false };
+        let judged = run_blue_green(&mut switch, request, analysis, deadline, console).await?;
+        let mut outcome = self.outcome(&ready, &request.version_label, &previous, Status::Promoted);
+        outcome.deployment_id = colour_id(self.settings.ns(), &new_name, &ready);
+        outcome.details.extend(timeline_details(&judged.records, 0));
+        Ok(outcome)
     }
 
     /// `--promote` and `--reject`: the preview Service names the colour waiting.
@@ -469,6 +528,77 @@ impl Kubernetes {
             }
         }
         Ok(outcome)
+    }
+}
+
+/// One run's blue-green switch, as the analysis loop moves it: weight 0 is the new
+/// colour previewed, 100 the Service switched to it.
+struct KubeSwitch<'a> {
+    target: &'a Kubernetes,
+    request: &'a DeployRequest,
+    new: Colour,
+    old: Colour,
+    old_deployment: Box<Deployment>,
+    /// The Service selects the new colour.
+    switched: bool,
+}
+
+impl KubeSwitch<'_> {
+    async fn select(&self, colour: Colour, deadline: Instant, console: &Console) -> Result<(), String> {
+        let name = &self.target.settings.name;
+        console.info(&format!("switching the Service {name} to {}", colour.as_str()));
+        self.target
+            .apply_object(&live_service(&self.target.settings, colour), false, deadline)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+impl TrafficShift for KubeSwitch<'_> {
+    fn probe_target(&self) -> ProbeTarget {
+        // The preview Service selects the new colour alone, before the switch and after.
+        ProbeTarget {
+            url: self.target.preview_url(),
+            check: self.target.settings.check.clone(),
+            headers: Vec::new(),
+            tls: None,
+        }
+    }
+
+    async fn set_weight(&mut self, percent: u8, deadline: Instant, console: &Console) -> Result<(), String> {
+        let switch = percent >= 100;
+        if switch != self.switched {
+            self.select(if switch { self.new } else { self.old }, deadline, console).await?;
+            self.switched = switch;
+        }
+        Ok(())
+    }
+
+    async fn abort(&mut self, _deadline: Instant, console: &Console) -> Result<(), String> {
+        // Putting things back gets its own time: the run's deadline may be what ended it.
+        let deadline = Instant::now() + ROLLBACK_BUDGET.min(self.request.timeout).max(Duration::from_secs(30));
+        if self.switched {
+            self.select(self.old, deadline, console).await?;
+            self.switched = false;
+        }
+        let name = self.new.deployment_name(&self.target.settings);
+        self.target.remove_preview(&name, deadline, console).await.map_err(|e| e.to_string())
+    }
+
+    async fn promote(&mut self, deadline: Instant, console: &Console) -> Result<(), String> {
+        let deadline = deadline.max(Instant::now() + Duration::from_secs(30));
+        let scaled = self.target.scaled_to_zero(self.old, &self.old_deployment);
+        console.info(&format!("scaling {} ({}) to 0 pods", scaled.name, version_of(&self.old_deployment)));
+        self.target
+            .apply_object(&scaled, false, deadline)
+            .await
+            .map_err(|e| format!("{} was not scaled down: {e}", scaled.name))?;
+        self.target
+            .delete(Kind::Service, &preview_name(&self.target.settings), deadline)
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("the preview Service was not deleted: {e}"))
     }
 }
 

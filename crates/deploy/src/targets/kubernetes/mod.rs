@@ -800,7 +800,7 @@ impl Target for Kubernetes {
     const STRATEGIES: &'static [Strategy] =
         &[Strategy::Rolling, Strategy::Direct, Strategy::Canary, Strategy::BlueGreen];
     const DEFAULT_STRATEGY: Strategy = Strategy::Rolling;
-    const JUDGED: &'static [Strategy] = &[Strategy::Canary];
+    const JUDGED: &'static [Strategy] = &[Strategy::Canary, Strategy::BlueGreen];
 
     fn reads(strategy: Strategy) -> &'static [Param] {
         match strategy {

@@ -1,9 +1,10 @@
-//! A canary behind the proxy judged by analysis: [`TrafficShift`] over the app's Caddy
-//! routes. Each step is one configuration load of the weighted route, with a probe
-//! route (a header only this run knows) that sends the analysis's requests to the
-//! canary alone, so its gates judge the new version, not the mix. An abort routes the
-//! app to the old container again and removes the canary; a promotion retires the old
-//! container as `--promote` does.
+//! A canary or a blue-green switch behind the proxy judged by analysis: [`TrafficShift`]
+//! over the app's Caddy routes. Each step is one configuration load of the weighted
+//! route, with a probe route (a header only this run knows) that sends the analysis's
+//! requests to the new version alone, so its gates judge it, not the mix. Blue-green is
+//! the same walk with two weights: 0 (the green previewed, judged before the switch) and
+//! 100 (the switch, watched). An abort routes the app to the old container again and
+//! removes the new one; a promotion retires the old container as `--promote` does.
 
 use std::time::Instant;
 
@@ -14,7 +15,8 @@ use super::super::caddy::{CaddyConfig, PROBE_HEADER};
 use super::super::engine::remove_force;
 use super::super::proxy;
 use super::{AppContainer, DockerHost, Incoming, Roles};
-use crate::analysis::{ProbeTarget, TrafficShift, run_canary, timeline_details};
+use crate::analysis::{ProbeTarget, TrafficShift, run_blue_green, run_canary, timeline_details};
+use crate::rollout::Strategy;
 use crate::status::Status;
 use crate::target::{DeployError, DeployOutcome, DeployRequest};
 
@@ -70,7 +72,7 @@ impl TrafficShift for ProxiedCanary<'_> {
         next.set_probe_route(app, &self.host.host, &self.token, &self.canary_dial)?;
         self.load(next, deadline).await?;
         self.percent = percent;
-        console.info(&format!("the canary {} takes {percent}% of {app}'s traffic", self.canary_dial));
+        console.info(&format!("the new version {} takes {percent}% of {app}'s traffic", self.canary_dial));
         Ok(())
     }
 
@@ -79,6 +81,7 @@ impl TrafficShift for ProxiedCanary<'_> {
         let mut next = self.config.clone();
         next.set_app_route(app, &self.host.host, &self.live_dial)?;
         next.remove_probe_route(app)?;
+        next.remove_preview_route(app);
         console.info(&format!("routing all of {app} to {} again", self.live.words()));
         self.load(next, deadline).await?;
         self.percent = 0;
@@ -93,6 +96,7 @@ impl TrafficShift for ProxiedCanary<'_> {
         let mut next = self.config.clone();
         next.set_app_route(app, &self.host.host, &self.canary_dial)?;
         next.remove_probe_route(app)?;
+        next.remove_preview_route(app);
         console.info(&format!("promoting the canary {}: it keeps all of {app}'s traffic", self.canary_dial));
         self.load(next, deadline).await?;
         self.percent = 100;
@@ -102,11 +106,12 @@ impl TrafficShift for ProxiedCanary<'_> {
 }
 
 impl DockerHost {
-    /// Walks the canary's steps judged by the request's analysis (the canary already
-    /// takes the first step's share, with the probe route of `token`, over HTTPS trusted
-    /// by `tls` when the proxy serves it); promoted when every gate held.
+    /// Walks the canary's steps, or the blue-green switch, judged by the request's
+    /// analysis (the canary already takes the first step's share, the green is previewed;
+    /// either with the probe route of `token`, over HTTPS trusted by `tls` when the proxy
+    /// serves it); promoted when every gate held.
     #[allow(clippy::too_many_arguments)]
-    pub(super) async fn judge_canary(
+    pub(super) async fn judge(
         &self,
         docker: &Docker,
         config: &mut CaddyConfig,
@@ -118,9 +123,10 @@ impl DockerHost {
         console: &Console,
     ) -> Result<DeployOutcome, DeployError> {
         let (Some(analysis), Some(live)) = (&request.analysis, roles.live.as_ref()) else {
-            return Err(DeployError::failed("a judged canary needs analysis and a live version", Status::Unknown));
+            return Err(DeployError::failed("a judged rollout needs analysis and a live version", Status::Unknown));
         };
         let steps = request.rollout.steps_or_default();
+        let blue_green = request.strategy() == Strategy::BlueGreen;
         let mut shift = ProxiedCanary {
             host: self,
             docker,
@@ -133,9 +139,14 @@ impl DockerHost {
             token,
             tls,
             port: request.port,
-            percent: steps.first().copied().unwrap_or(10),
+            // The green serves nothing until the switch.
+            percent: if blue_green { 0 } else { steps.first().copied().unwrap_or(10) },
         };
-        let judged = run_canary(&mut shift, request, analysis, deadline, console).await?;
+        let judged = if blue_green {
+            run_blue_green(&mut shift, request, analysis, deadline, console).await?
+        } else {
+            run_canary(&mut shift, request, analysis, deadline, console).await?
+        };
         let mut outcome = self.outcome(
             request.port,
             request.version_label.clone(),
