@@ -183,6 +183,7 @@ pub fn verify_gates(bytes: &[u8]) {
         latency_p99: None,
         prometheus: Some(text),
         metrics: &metrics,
+        alarms: &metrics,
     });
     if let Ok(set) = StatusSet::parse(text) {
         assert_eq!(StatusSet::parse(&set.to_string()), Ok(set));

@@ -15,7 +15,9 @@ use serde_json::{Value, json};
 
 use slipway_contract::{Console, interrupt};
 use slipway_verify::analysis::WindowReport;
-use slipway_verify::{Analysis, Client, Decision, GateInputs, Gates, Plan as VerifyPlan, VerifyArgs, humanize};
+use slipway_verify::{
+    AlarmCheckError, Alarms, Analysis, Client, Decision, GateInputs, Gates, Plan as VerifyPlan, VerifyArgs, humanize,
+};
 
 use crate::rollout::Strategy;
 use crate::status::Status;
@@ -55,6 +57,12 @@ pub struct AnalysisFlags {
     /// queried every round; a query error or no data is a failure. Repeatable.
     #[arg(long, env = "SLIPWAY_METRIC", value_name = "NAME:PROMQL<=THRESHOLD")]
     pub metric: Vec<String>,
+
+    /// Canary analysis: a CloudWatch alarm that must stay out of ALARM, read every round
+    /// (cloudwatch:DescribeAlarms); INSUFFICIENT_DATA at a window's end or an AWS error is
+    /// a failure. An alarm that does not exist is refused before any change. Repeatable.
+    #[arg(long = "alarm", env = "SLIPWAY_ALARM", value_name = "NAME")]
+    pub alarms: Vec<String>,
 }
 
 impl AnalysisFlags {
@@ -65,6 +73,7 @@ impl AnalysisFlags {
             latency_p99: self.latency_p99.as_deref(),
             prometheus: self.prometheus.as_deref(),
             metrics: &self.metric,
+            alarms: &self.alarms,
         }
     }
 
@@ -92,6 +101,7 @@ impl AnalysisFlags {
             gates,
             expect_version: self.expected_version().map(str::to_owned),
             recorder: Recorder::default(),
+            alarm_client: AlarmClient::default(),
         }))
     }
 }
@@ -103,6 +113,51 @@ pub struct AnalysisRequest {
     pub expect_version: Option<String>,
     /// Where the loop records each window, for the run's record (`timeline`).
     pub recorder: Recorder,
+    /// The CloudWatch client of the `--alarm` gates; by default one from the environment.
+    pub alarm_client: AlarmClient,
+}
+
+/// The client the alarm gates read through: `None` builds one from the default AWS
+/// configuration when needed (tests give a mocked one).
+#[derive(Debug, Clone, Default)]
+pub struct AlarmClient(pub Option<Alarms>);
+
+impl AlarmClient {
+    async fn get(&self) -> Alarms {
+        match &self.0 {
+            Some(alarms) => alarms.clone(),
+            None => Alarms::from_env().await,
+        }
+    }
+}
+
+/// A connection, not part of what was asked: two requests asking the same are equal.
+impl PartialEq for AlarmClient {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for AlarmClient {}
+
+/// Refuses, before any change (exit 2), `--alarm` names no CloudWatch alarm has; an AWS
+/// error reading them fails the run, also before any change.
+pub async fn check_alarms(request: &DeployRequest, console: &Console) -> Result<(), DeployError> {
+    let Some(analysis) = &request.analysis else { return Ok(()) };
+    if analysis.gates.alarms.is_empty() || request.phase != Phase::Deploy {
+        return Ok(());
+    }
+    let alarms = analysis.alarm_client.get().await;
+    match alarms.check_exist(&analysis.gates.alarms).await {
+        Ok(states) => {
+            for alarm in states {
+                console.info(&format!("alarm {}: {} ({})", alarm.name, alarm.state, alarm.reason));
+            }
+            Ok(())
+        }
+        Err(error @ AlarmCheckError::Missing(_)) => Err(DeployError::usage(error.to_string())),
+        Err(error) => Err(DeployError::failed(error.to_string(), Status::Unchanged)),
+    }
 }
 
 /// The windows a run judged so far, shared by every clone of its request: the step
@@ -144,6 +199,7 @@ impl AnalysisRequest {
             parts.push(format!("version == {version}"));
         }
         parts.extend(gates.metrics.iter().map(|m| format!("{} {}", m.name, m.threshold_words())));
+        parts.extend(gates.alarms.iter().map(|name| format!("alarm {name} not ALARM")));
         parts.join(", ")
     }
 }
@@ -370,8 +426,11 @@ async fn run_windows<T: TrafficShift>(
     let bake = request.rollout.bake_or_default();
     let probe = shift.probe_target();
     let (checks_plan, client) = probe_plan(&probe, analysis, bake, console)?;
-    let judge = Analysis::new(&checks_plan, analysis.gates.clone())
+    let mut judge = Analysis::new(&checks_plan, analysis.gates.clone())
         .map_err(|error| DeployError::failed(error, Status::Unknown))?;
+    if !analysis.gates.alarms.is_empty() {
+        judge = judge.with_alarms(analysis.alarm_client.get().await);
+    }
     let mut records: Vec<StepRecord> = Vec::new();
     for Window { number, percent, name, switched } in windows {
         let failed = Failed { judging, name: &name, switched };

@@ -34,6 +34,8 @@ impl Deployment<'_> {
     pub async fn run<T: Target>(&self, target: &T) -> Result<DeployOutcome, DeployError> {
         let (request, console) = (self.request, self.console);
         T::check(request)?;
+        // Reads only: the --alarm names must exist before anything changes.
+        crate::analysis::check_alarms(request, console).await?;
         console.info(&format!(
             "{} {} to {} with strategy {}{}",
             request.phase.as_str(),

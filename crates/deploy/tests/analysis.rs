@@ -3,7 +3,8 @@
 //! loop set, and a record of the loop's calls. Each decision: every step passes and the
 //! canary is promoted; a gate crossed at a step aborts (traffic back, `aborted`); a gate
 //! crossed in the final watch rolls back (`rolled-back`); a query that errors aborts as
-//! inconclusive; a blue-green switch judged before it (a failure removes the new version,
+//! inconclusive; a CloudWatch alarm (mocked at the SDK edge) going to ALARM aborts, and
+//! one that does not exist is refused before any change; a blue-green switch judged before it (a failure removes the new version,
 //! traffic never moved: `aborted`) and after it (switched back: `rolled-back`); and the
 //! bad inputs refused before anything changes.
 
@@ -15,13 +16,18 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
+use aws_sdk_cloudwatch::types::{MetricAlarm, StateValue};
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use slipway_contract::CiMode;
 use slipway_contract::console::CapturedLog;
 use slipway_deploy::analysis::{
-    AnalysisFlags, ProbeTarget, TrafficShift, check_request, run_blue_green, run_canary, timeline_details,
+    AlarmClient, AnalysisFlags, ProbeTarget, TrafficShift, check_alarms, check_request, run_blue_green, run_canary,
+    timeline_details,
 };
 use slipway_deploy::rollout::{RolloutArgs, Steps};
 use slipway_deploy::{DeployError, DeployRequest, Phase, Rollout, Status, Strategy};
+use slipway_verify::Alarms;
 
 /// A loopback server answering `GET /health` 200, or 500 while `failing(weight)`.
 struct Edge {
@@ -317,4 +323,63 @@ fn bad_analysis_input_is_refused_before_any_change() {
     };
     assert!(no_comparison.parse().unwrap_err().starts_with("--metric: the gate errors has no comparison"));
     assert_eq!(AnalysisFlags::default().parse(), Ok(None), "no flags: the phased canary of before");
+}
+
+fn alarm_state(name: &str, state: StateValue, reason: &str) -> DescribeAlarmsOutput {
+    DescribeAlarmsOutput::builder()
+        .metric_alarms(MetricAlarm::builder().alarm_name(name).state_value(state).state_reason(reason).build())
+        .build()
+}
+
+#[test]
+fn an_alarm_going_to_alarm_aborts_the_canary_naming_it() {
+    // OK through step 1 (a 1s bake, a round every 200ms), ALARM soon into step 2.
+    let rule = mock!(aws_sdk_cloudwatch::Client::describe_alarms)
+        .sequence()
+        .output(|| alarm_state("shop-5xx", StateValue::Ok, "fine"))
+        .times(7)
+        .output(|| {
+            alarm_state("shop-5xx", StateValue::Alarm, "Threshold Crossed: 1 datapoint [9.0] was greater than 5.0")
+        })
+        .repeatedly()
+        .build();
+    let flags = AnalysisFlags { alarms: vec!["shop-5xx".into()], ..AnalysisFlags::default() };
+    let mut request = request(&[10, 25, 50], Some(Duration::from_secs(1)), &flags);
+    let cloudwatch = mock_client!(aws_sdk_cloudwatch, RuleMode::Sequential, [&rule]);
+    request.analysis.as_mut().unwrap().alarm_client = AlarmClient(Some(Alarms::new(cloudwatch)));
+    let (calls, result, log) = judge(|_| false, &request);
+    let Err(DeployError::Failed { message, status, .. }) = result else { panic!("{result:?}\n{log}") };
+    assert_eq!(status, Status::Aborted);
+    assert!(message.contains("the gate alarm shop-5xx was crossed"), "{message}");
+    assert!(
+        message.contains("observed ALARM (Threshold Crossed: 1 datapoint [9.0] was greater than 5.0)"),
+        "{message}"
+    );
+    assert_eq!(calls.last().map(String::as_str), Some("abort"), "{calls:?}");
+    assert!(!calls.contains(&"promote".to_owned()), "{calls:?}");
+}
+
+#[test]
+fn an_alarm_that_does_not_exist_is_refused_before_any_change() {
+    let rule = mock!(aws_sdk_cloudwatch::Client::describe_alarms)
+        .sequence()
+        .output(|| alarm_state("shop-5xx", StateValue::Ok, "fine"))
+        .repeatedly()
+        .build();
+    let flags = AnalysisFlags { alarms: vec!["shop-5xx".into(), "shop-typo".into()], ..AnalysisFlags::default() };
+    let mut request = request(&[10], None, &flags);
+    let cloudwatch = mock_client!(aws_sdk_cloudwatch, RuleMode::Sequential, [&rule]);
+    request.analysis.as_mut().unwrap().alarm_client = AlarmClient(Some(Alarms::new(cloudwatch)));
+    let log = CapturedLog::default();
+    let console = log.console("deploy", CiMode::Plain);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    match runtime.block_on(check_alarms(&request, &console)) {
+        Err(DeployError::Usage(message)) => {
+            assert!(message.starts_with("--alarm: no CloudWatch alarm is named shop-typo"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    request.analysis.as_mut().unwrap().gates.alarms.pop();
+    runtime.block_on(check_alarms(&request, &console)).unwrap();
+    assert!(log.text().contains("alarm shop-5xx: OK (fine)"), "{}", log.text());
 }

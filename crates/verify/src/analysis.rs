@@ -1,6 +1,6 @@
 //! Analysis: verify's checks run over a window and judged against [`Gates`]: the share
 //! of failed probes, p95/p99 latency, the version served staying the expected one, and
-//! Prometheus metrics. A crossed gate ends the window at once, naming the gate, what
+//! Prometheus metrics and CloudWatch alarms. A crossed gate ends the window at once, naming the gate, what
 //! was observed and the threshold; data that cannot be judged (no samples, a query
 //! that errors, an empty vector) is a failure too, never a pass.
 //!
@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use slipway_contract::Console;
 
+use crate::alarms::{AlarmState, Alarms};
 use crate::expect::evaluate;
 use crate::gates::{Gates, MetricGate, number};
 use crate::latency::{LatencyStats, millis};
@@ -37,6 +38,8 @@ pub struct Analysis {
     pub interval: Duration,
     pub request_timeout: Duration,
     prometheus: Option<Prometheus>,
+    /// The client of the alarm gates ([`Analysis::with_alarms`]).
+    alarms: Option<Alarms>,
 }
 
 /// How one gate stands.
@@ -169,6 +172,14 @@ enum MetricSeen {
     Result(QueryResult),
 }
 
+/// What the alarm gates' last DescribeAlarms gave.
+#[derive(Debug, Clone)]
+enum AlarmsSeen {
+    NotYet,
+    States(Vec<AlarmState>),
+    Error(String),
+}
+
 /// The running tally of a window.
 #[derive(Debug)]
 struct Tally {
@@ -181,6 +192,7 @@ struct Tally {
     last_status: Option<u16>,
     last_failure: Option<String>,
     metrics: Vec<MetricSeen>,
+    alarms: AlarmsSeen,
 }
 
 impl Analysis {
@@ -198,7 +210,14 @@ impl Analysis {
         request_timeout: Duration,
     ) -> Result<Self, String> {
         let prometheus = gates.prometheus.clone().map(|url| Prometheus::new(url, request_timeout)).transpose()?;
-        Ok(Self { checks, gates, interval, request_timeout, prometheus })
+        Ok(Self { checks, gates, interval, request_timeout, prometheus, alarms: None })
+    }
+
+    /// The CloudWatch client the `--alarm` gates read (without one, they are
+    /// inconclusive: nothing could be read).
+    pub fn with_alarms(mut self, alarms: Alarms) -> Self {
+        self.alarms = Some(alarms);
+        self
     }
 
     /// The expected version, when a check proves one.
@@ -219,6 +238,7 @@ impl Analysis {
             last_status: None,
             last_failure: None,
             metrics: vec![MetricSeen::NotYet; self.gates.metrics.len()],
+            alarms: AlarmsSeen::NotYet,
         };
         let mut timeline = Vec::new();
         let checkpoint_every = (window / CHECKPOINTS).max(self.interval);
@@ -227,11 +247,7 @@ impl Analysis {
             "analysing for {}: a round of {} probe(s){} every {}; gates: {}",
             humanize(window),
             self.checks.len(),
-            if self.gates.metrics.is_empty() {
-                String::new()
-            } else {
-                format!(" and {} Prometheus quer(ies)", self.gates.metrics.len())
-            },
+            self.sources(),
             humanize(self.interval),
             self.readings(&tally, false)
                 .iter()
@@ -276,6 +292,18 @@ impl Analysis {
         }
     }
 
+    /// ` and 2 Prometheus quer(ies) and 1 CloudWatch alarm(s)`: what a round reads besides probes.
+    fn sources(&self) -> String {
+        let mut words = String::new();
+        if !self.gates.metrics.is_empty() {
+            words.push_str(&format!(" and {} Prometheus quer(ies)", self.gates.metrics.len()));
+        }
+        if !self.gates.alarms.is_empty() {
+            words.push_str(&format!(" and {} CloudWatch alarm(s)", self.gates.alarms.len()));
+        }
+        words
+    }
+
     /// One round: every check once, then every metric gate's query.
     async fn round(&self, client: &Client, tally: &mut Tally, end: Instant) {
         for check in &self.checks {
@@ -308,6 +336,15 @@ impl Analysis {
             for (gate, seen) in self.gates.metrics.iter().zip(tally.metrics.iter_mut()) {
                 *seen = MetricSeen::Result(prometheus.query(&gate.query).await);
             }
+        }
+        if !self.gates.alarms.is_empty() {
+            tally.alarms = match &self.alarms {
+                Some(alarms) => match alarms.describe(&self.gates.alarms).await {
+                    Ok(states) => AlarmsSeen::States(states),
+                    Err(error) => AlarmsSeen::Error(error),
+                },
+                None => AlarmsSeen::Error("no CloudWatch client was given to read the alarms".to_owned()),
+            };
         }
     }
 
@@ -362,6 +399,9 @@ impl Analysis {
         for (gate, seen) in self.gates.metrics.iter().zip(&tally.metrics) {
             readings.push(metric_reading(gate, seen, at_end));
         }
+        for name in &self.gates.alarms {
+            readings.push(alarm_reading(name, &tally.alarms, at_end));
+        }
         readings
     }
 }
@@ -387,6 +427,35 @@ fn metric_reading(gate: &MetricGate, seen: &MetricSeen, at_end: bool) -> Reading
         }
     };
     Reading { gate: gate.name.clone(), observed, threshold: gate.threshold_words(), state }
+}
+
+/// What an alarm gate shows: the state and CloudWatch's reason for it.
+fn alarm_reading(name: &str, seen: &AlarmsSeen, at_end: bool) -> Reading {
+    let later = if at_end { GateState::Inconclusive } else { GateState::Waiting };
+    let (observed, state) = match seen {
+        AlarmsSeen::NotYet => ("not read".to_owned(), later),
+        // Permissions or credentials will not mend within the window: fail now.
+        AlarmsSeen::Error(error) => (error.clone(), GateState::Inconclusive),
+        AlarmsSeen::States(states) => match states.iter().find(|s| s.name == name) {
+            None => ("the alarm no longer exists".to_owned(), GateState::Inconclusive),
+            Some(alarm) => {
+                let words = if alarm.reason.is_empty() {
+                    alarm.state.clone()
+                } else {
+                    format!("{} ({})", alarm.state, alarm.reason)
+                };
+                let state = if alarm.in_alarm() {
+                    GateState::Crossed
+                } else if alarm.ok() {
+                    GateState::Holding
+                } else {
+                    later
+                };
+                (words, state)
+            }
+        },
+    };
+    Reading { gate: format!("alarm {name}"), observed, threshold: "not ALARM".to_owned(), state }
 }
 
 /// The decision the readings force now, if any: the first crossed or inconclusive gate.
@@ -444,6 +513,7 @@ mod tests {
             last_status: Some(200),
             last_failure: (failed > 0).then(|| "GET /: status 500, expected 2xx; body: boom".to_owned()),
             metrics: Vec::new(),
+            alarms: AlarmsSeen::NotYet,
         }
     }
 
@@ -522,6 +592,23 @@ mod tests {
         let error = MetricSeen::Result(QueryResult::Error("the query failed (bad_data)".into()));
         assert_eq!(metric_reading(&gate, &error, false).state, GateState::Inconclusive, "an error fails at once");
         assert_eq!(metric_reading(&gate, &MetricSeen::NotYet, true).state, GateState::Inconclusive);
+    }
+
+    #[test]
+    fn alarm_readings_cross_on_alarm_and_wait_on_insufficient_data() {
+        let seen = |state: &str| {
+            AlarmsSeen::States(vec![AlarmState { name: "a".into(), state: state.into(), reason: "why".into() }])
+        };
+        assert_eq!(alarm_reading("a", &seen("OK"), false).state, GateState::Holding);
+        let crossed = alarm_reading("a", &seen("ALARM"), false);
+        assert_eq!((crossed.gate.as_str(), crossed.observed.as_str()), ("alarm a", "ALARM (why)"));
+        assert_eq!(crossed.state, GateState::Crossed);
+        assert_eq!(alarm_reading("a", &seen("INSUFFICIENT_DATA"), false).state, GateState::Waiting);
+        assert_eq!(alarm_reading("a", &seen("INSUFFICIENT_DATA"), true).state, GateState::Inconclusive);
+        assert_eq!(alarm_reading("b", &seen("OK"), false).state, GateState::Inconclusive, "deleted mid-window");
+        let error = AlarmsSeen::Error("cloudwatch:DescribeAlarms failed: AccessDenied".into());
+        assert_eq!(alarm_reading("a", &error, false).state, GateState::Inconclusive, "an error fails at once");
+        assert_eq!(alarm_reading("a", &AlarmsSeen::NotYet, true).state, GateState::Inconclusive);
     }
 
     #[test]

@@ -185,6 +185,13 @@ pub struct VerifyArgs {
     #[arg(long, env = "SLIPWAY_METRIC", value_name = "NAME:PROMQL<=THRESHOLD", help_heading = "Analysis")]
     pub metric: Vec<String>,
 
+    /// With --watch: a CloudWatch alarm (metric or composite) that must stay out of ALARM,
+    /// read every round (cloudwatch:DescribeAlarms, the default AWS credentials and region);
+    /// ALARM ends the window at once, INSUFFICIENT_DATA at its end or an AWS error is a
+    /// failure (inconclusive). An alarm that does not exist is bad input. Repeatable.
+    #[arg(long = "alarm", env = "SLIPWAY_ALARM", value_name = "NAME", help_heading = "Analysis")]
+    pub alarms: Vec<String>,
+
     /// Fails the step when the https certificate expires in fewer than N days.
     #[arg(long, env = "SLIPWAY_TLS_MIN_DAYS", value_name = "N", allow_hyphen_values = true, help_heading = "TLS")]
     pub tls_min_days: Option<String>,

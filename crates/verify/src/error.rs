@@ -64,6 +64,9 @@ pub enum VerifyError {
     },
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+    /// The --alarm gates could not be read before the window.
+    #[error("{0}")]
+    Alarms(String),
 }
 
 impl From<VerifyError> for StepError {

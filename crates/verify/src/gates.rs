@@ -123,11 +123,20 @@ pub struct Gates {
     /// The Prometheus server the metric gates query.
     pub prometheus: Option<Url>,
     pub metrics: Vec<MetricGate>,
+    /// CloudWatch alarms that must stay out of ALARM (`--alarm`).
+    pub alarms: Vec<String>,
 }
 
 impl Default for Gates {
     fn default() -> Self {
-        Self { max_error_rate: 0.0, latency_p95: None, latency_p99: None, prometheus: None, metrics: Vec::new() }
+        Self {
+            max_error_rate: 0.0,
+            latency_p95: None,
+            latency_p99: None,
+            prometheus: None,
+            metrics: Vec::new(),
+            alarms: Vec::new(),
+        }
     }
 }
 
@@ -139,6 +148,7 @@ pub struct GateInputs<'a> {
     pub latency_p99: Option<&'a str>,
     pub prometheus: Option<&'a str>,
     pub metrics: &'a [String],
+    pub alarms: &'a [String],
 }
 
 impl GateInputs<'_> {
@@ -148,6 +158,7 @@ impl GateInputs<'_> {
             .into_iter()
             .any(|v| given(v).is_some())
             || !slipway_contract::parse_list(self.metrics).is_empty()
+            || !slipway_contract::parse_list(self.alarms).is_empty()
     }
 
     /// The names of the gate flags that are set, for messages.
@@ -165,6 +176,9 @@ impl GateInputs<'_> {
         }
         if !slipway_contract::parse_list(self.metrics).is_empty() {
             flags.push("--metric");
+        }
+        if !slipway_contract::parse_list(self.alarms).is_empty() {
+            flags.push("--alarm");
         }
         flags
     }
@@ -214,8 +228,26 @@ impl Gates {
             latency_p99: latency("--latency-p99", inputs.latency_p99)?,
             prometheus,
             metrics,
+            alarms: parse_alarms(inputs.alarms)?,
         })
     }
+}
+
+/// `--alarm NAME`s: CloudWatch's names are 1 to 255 characters; each given once.
+fn parse_alarms(values: &[String]) -> Result<Vec<String>, PlanError> {
+    let names = slipway_contract::parse_list(values);
+    for (index, name) in names.iter().enumerate() {
+        if name.chars().count() > 255 || name.chars().any(char::is_control) {
+            return Err(PlanError::invalid(
+                "--alarm",
+                format!("`{name}` is not a CloudWatch alarm name (1 to 255 characters, no control characters)"),
+            ));
+        }
+        if names[..index].contains(name) {
+            return Err(PlanError::invalid("--alarm", format!("the alarm {name} is given twice")));
+        }
+    }
+    Ok(names)
 }
 
 /// `5%`, `0.5%` or `0.05`: a share from 0 to 1.
@@ -319,8 +351,10 @@ mod tests {
             latency_p99: Some(" "),
             prometheus: Some("http://127.0.0.1:9090"),
             metrics: &metrics,
+            alarms: &["shop-5xx\n shop-latency ".to_owned()],
         })
         .unwrap();
+        assert_eq!(gates.alarms, ["shop-5xx", "shop-latency"], "one per line, trimmed");
         assert_eq!(gates.max_error_rate, 0.05);
         assert_eq!(gates.latency_p95, Some(Duration::from_millis(250)));
         assert_eq!(gates.latency_p99, None);
@@ -353,6 +387,15 @@ mod tests {
             error(GateInputs { prometheus: Some("http://p:9090"), metrics: &twice, ..GateInputs::default() })
                 .contains("given twice")
         );
+        let alarms = ["a".to_owned(), "a".to_owned()];
+        assert_eq!(
+            error(GateInputs { alarms: &alarms, ..GateInputs::default() }),
+            "--alarm: the alarm a is given twice"
+        );
+        let long = ["x".repeat(256)];
+        assert!(error(GateInputs { alarms: &long, ..GateInputs::default() }).contains("1 to 255 characters"));
+        let alarms = ["shop-5xx".to_owned()];
+        assert_eq!(GateInputs { alarms: &alarms, ..GateInputs::default() }.given_flags(), ["--alarm"]);
     }
 }
 

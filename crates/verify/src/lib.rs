@@ -4,6 +4,7 @@
 //! Data flows one way: [`VerifyArgs`] -> [`Plan`] (pure; every bad input is rejected
 //! there, before any request) -> [`execute`] -> [`Verification`] -> outputs and summary.
 
+pub mod alarms;
 pub mod analysis;
 mod args;
 mod error;
@@ -19,6 +20,7 @@ mod report;
 use slipway_contract::runtime::{Threads, block_on};
 use slipway_contract::{Console, StepError, StepReport};
 
+pub use alarms::{AlarmCheckError, Alarms};
 pub use analysis::{Analysis, Decision, WindowReport};
 pub use args::VerifyArgs;
 pub use error::{PlanError, VerifyError};
@@ -45,7 +47,8 @@ slipway_contract::step_cli! {
             budget are checked.\n\n\
             With --watch DURATION, the healthy service is then watched for that long (a bake \
             window): the checks every --interval, judged by --max-error-rate, --latency-p95, \
-            --latency-p99, --expect-version and --metric gates on --prometheus; the step exits 1 \
+            --latency-p99, --expect-version, --metric gates on --prometheus and --alarm gates \
+            (CloudWatch alarms out of ALARM); the step exits 1 \
             the moment a gate is crossed, naming it, the value observed and the threshold.\n\n\
             Outputs: healthy, attempts, http-status, version-seen, p50-ms, p95-ms, p99-ms, \
             tls-days-left. Exit codes: 0 healthy, 1 unhealthy (with the last reason), 2 bad input."
@@ -67,18 +70,39 @@ pub fn run(args: &VerifyArgs, console: &Console) -> Result<StepReport, StepError
     }
     let client = Client::new(&plan)?;
     let work = async {
+        // The alarms are read before the first probe: a name no alarm has is bad input.
+        let alarms = match &plan.watch {
+            Some(watch) if !watch.gates.alarms.is_empty() => {
+                let alarms = Alarms::from_env().await;
+                match alarms.check_exist(&watch.gates.alarms).await {
+                    Ok(states) => {
+                        for alarm in states {
+                            console.info(&format!("alarm {}: {} ({})", alarm.name, alarm.state, alarm.reason));
+                        }
+                    }
+                    Err(error @ AlarmCheckError::Missing(_)) => return Err(StepError::usage(error.to_string())),
+                    Err(error) => return Err(VerifyError::Alarms(error.to_string()).into()),
+                }
+                Some(alarms)
+            }
+            _ => None,
+        };
         let verification = execute(&plan, &client, console).await?;
         let Some(watch) = &plan.watch else { return Ok((verification, None)) };
-        let analysis = Analysis::new(&plan, watch.gates.clone()).map_err(VerifyError::Client)?;
+        let mut analysis = Analysis::new(&plan, watch.gates.clone()).map_err(VerifyError::Client)?;
+        if let Some(alarms) = alarms {
+            analysis = analysis.with_alarms(alarms);
+        }
         let window = analysis.run(&client, watch.window, console).await;
         if !window.decision.passed() {
             return Err(VerifyError::GateCrossed {
                 url: plan.base_url.to_string(),
                 decision: window.decision.to_string(),
                 detail: report::timeline_lines(&window),
-            });
+            }
+            .into());
         }
-        Ok::<_, VerifyError>((verification, Some(window)))
+        Ok::<_, StepError>((verification, Some(window)))
     };
     let (verification, window) = block_on(Threads::Current, work)??;
     Ok(StepReport {

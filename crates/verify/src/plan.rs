@@ -177,6 +177,7 @@ impl Plan {
             latency_p99: args.latency_p99.as_deref(),
             prometheus: args.prometheus.as_deref(),
             metrics: &args.metric,
+            alarms: &args.alarms,
         };
         let gates = Gates::parse(&gate_inputs)?;
         if watch.is_none()
