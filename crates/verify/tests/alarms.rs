@@ -3,12 +3,16 @@
 //! probing a scripted HTTP server on 127.0.0.1. An alarm in OK passes; one that flips to
 //! ALARM mid-window ends it at once, naming the alarm and CloudWatch's reason;
 //! INSUFFICIENT_DATA to the end is inconclusive; an AWS error mid-window is inconclusive,
-//! naming cloudwatch:DescribeAlarms; an unknown alarm is refused before any probe.
+//! naming cloudwatch:DescribeAlarms; an unknown alarm is refused before any probe, also
+//! through the binary against a loopback CloudWatch endpoint answering rpcv2-CBOR.
 
 #![allow(clippy::unwrap_used)] // Tests panic on broken fixtures, as tests do.
 
 mod common;
 
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_cloudwatch::Client;
@@ -164,4 +168,69 @@ fn alarm_flags_are_checked_before_any_request() {
         assert!(stderr(&output).contains(expected), "{args:?}: {}", stderr(&output));
     }
     assert_eq!(server.hits(), 0, "nothing was probed");
+}
+
+/// A loopback CloudWatch endpoint answering every request with DescribeAlarms' output in
+/// rpcv2-CBOR holding no alarm (an empty map); the request heads it received.
+fn empty_cloudwatch() -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let heads = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&heads);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            stream.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 4096];
+            // The head, then the body its content-length announces.
+            while let Ok(n) = stream.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                request.extend_from_slice(&buffer[..n]);
+                let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length = text[..end]
+                        .lines()
+                        .find_map(|line| line.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                        .unwrap_or(0usize);
+                    if request.len() >= end + 4 + length {
+                        break;
+                    }
+                }
+            }
+            let text = String::from_utf8_lossy(&request).into_owned();
+            seen.lock().unwrap().push(text.split("\r\n\r\n").next().unwrap_or_default().to_owned());
+            let head = "HTTP/1.1 200 OK\r\nsmithy-protocol: rpc-v2-cbor\r\ncontent-type: application/cbor\r\ncontent-length: 1\r\nconnection: close\r\n\r\n";
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&[0xa0]);
+        }
+    });
+    (url, heads)
+}
+
+#[test]
+fn the_binary_refuses_an_unknown_alarm_before_any_probe() {
+    let app = TestServer::http(|_| Reply::ok("UP"));
+    let (cloudwatch, heads) = empty_cloudwatch();
+    let dir = tempfile::tempdir().unwrap();
+    let output = verify()
+        .env("AWS_ENDPOINT_URL", &cloudwatch)
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_ACCESS_KEY_ID", "AKIASLIPWAYCANARY000")
+        .env("AWS_SECRET_ACCESS_KEY", slipway_testkit::secrets::AWS_SECRET_ACCESS_KEY)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", dir.path().join("config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("credentials"))
+        .args(["--url", &app.url(), "--watch", "5s", "--alarm", "shop-typo"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("--alarm: no CloudWatch alarm is named shop-typo"), "{}", stderr(&output));
+    assert_eq!(app.hits(), 0, "nothing was probed");
+    let heads = heads.lock().unwrap();
+    assert_eq!(heads.len(), 1, "{heads:?}");
+    assert!(heads[0].contains("/operation/DescribeAlarms"), "{}", heads[0]);
+    assert!(!stderr(&output).contains(slipway_testkit::secrets::AWS_SECRET_ACCESS_KEY));
 }
