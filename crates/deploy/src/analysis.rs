@@ -140,15 +140,19 @@ impl PartialEq for AlarmClient {
 
 impl Eq for AlarmClient {}
 
+/// How long the check phase waits for CloudWatch (its SDK retries included).
+const ALARM_CHECK_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Refuses, before any change (exit 2), `--alarm` names no CloudWatch alarm has; an AWS
 /// error reading them fails the run, also before any change.
-pub async fn check_alarms(request: &DeployRequest, console: &Console) -> Result<(), DeployError> {
+pub async fn check_alarms(request: &DeployRequest, deadline: Instant, console: &Console) -> Result<(), DeployError> {
     let Some(analysis) = &request.analysis else { return Ok(()) };
     if analysis.gates.alarms.is_empty() || request.phase != Phase::Deploy {
         return Ok(());
     }
     let alarms = analysis.alarm_client.get().await;
-    match alarms.check_exist(&analysis.gates.alarms).await {
+    let within = deadline.saturating_duration_since(Instant::now()).min(ALARM_CHECK_TIMEOUT);
+    match alarms.check_exist(&analysis.gates.alarms, within).await {
         Ok(states) => {
             for alarm in states {
                 console.info(&format!("alarm {}: {} ({})", alarm.name, alarm.state, alarm.reason));

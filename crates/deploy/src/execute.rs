@@ -35,7 +35,7 @@ impl Deployment<'_> {
         let (request, console) = (self.request, self.console);
         T::check(request)?;
         // Reads only: the --alarm names must exist before anything changes.
-        crate::analysis::check_alarms(request, console).await?;
+        crate::analysis::check_alarms(request, self.deadline, console).await?;
         console.info(&format!(
             "{} {} to {} with strategy {}{}",
             request.phase.as_str(),

@@ -373,13 +373,13 @@ fn an_alarm_that_does_not_exist_is_refused_before_any_change() {
     let log = CapturedLog::default();
     let console = log.console("deploy", CiMode::Plain);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    match runtime.block_on(check_alarms(&request, &console)) {
+    match runtime.block_on(check_alarms(&request, Instant::now() + Duration::from_secs(30), &console)) {
         Err(DeployError::Usage(message)) => {
             assert!(message.starts_with("--alarm: no CloudWatch alarm is named shop-typo"), "{message}");
         }
         other => panic!("{other:?}"),
     }
     request.analysis.as_mut().unwrap().gates.alarms.pop();
-    runtime.block_on(check_alarms(&request, &console)).unwrap();
+    runtime.block_on(check_alarms(&request, Instant::now() + Duration::from_secs(30), &console)).unwrap();
     assert!(log.text().contains("alarm shop-5xx: OK (fine)"), "{}", log.text());
 }

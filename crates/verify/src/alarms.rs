@@ -4,8 +4,12 @@
 //! window; an AWS error is inconclusive at once. An alarm that does not exist is bad input,
 //! refused before anything is probed or changed ([`Alarms::check_exist`]).
 
+use std::time::Duration;
+
 use aws_sdk_cloudwatch::error::DisplayErrorContext;
 use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
+
+use crate::probe::humanize;
 
 /// The IAM action the gates need, for messages.
 pub const ACTION: &str = "cloudwatch:DescribeAlarms";
@@ -72,8 +76,15 @@ impl Alarms {
         Self::new(aws_sdk_cloudwatch::Client::new(&config))
     }
 
-    /// The states of the alarms named `names` that exist (metric and composite alarms).
-    pub async fn describe(&self, names: &[String]) -> Result<Vec<AlarmState>, String> {
+    /// The states of the alarms named `names` that exist (metric and composite alarms),
+    /// read within `timeout` (the SDK's retries of throttling included).
+    pub async fn describe(&self, names: &[String], timeout: Duration) -> Result<Vec<AlarmState>, String> {
+        tokio::time::timeout(timeout, self.describe_all(names))
+            .await
+            .unwrap_or_else(|_| Err(format!("{ACTION} gave no answer within {}", humanize(timeout))))
+    }
+
+    async fn describe_all(&self, names: &[String]) -> Result<Vec<AlarmState>, String> {
         let mut states = Vec::new();
         for chunk in names.chunks(NAMES_PER_CALL) {
             let mut token = None;
@@ -108,8 +119,8 @@ impl Alarms {
     }
 
     /// Refuses names no alarm has, before a window starts.
-    pub async fn check_exist(&self, names: &[String]) -> Result<Vec<AlarmState>, AlarmCheckError> {
-        let states = self.describe(names).await.map_err(AlarmCheckError::Aws)?;
+    pub async fn check_exist(&self, names: &[String], timeout: Duration) -> Result<Vec<AlarmState>, AlarmCheckError> {
+        let states = self.describe(names, timeout).await.map_err(AlarmCheckError::Aws)?;
         let missing: Vec<String> =
             names.iter().filter(|name| !states.iter().any(|s| &s.name == *name)).cloned().collect();
         if missing.is_empty() { Ok(states) } else { Err(AlarmCheckError::Missing(missing)) }

@@ -339,7 +339,8 @@ impl Analysis {
         }
         if !self.gates.alarms.is_empty() {
             tally.alarms = match &self.alarms {
-                Some(alarms) => match alarms.describe(&self.gates.alarms).await {
+                // Bounded like a probe, so a stalled call cannot outlive the window.
+                Some(alarms) => match alarms.describe(&self.gates.alarms, self.request_timeout).await {
                     Ok(states) => AlarmsSeen::States(states),
                     Err(error) => AlarmsSeen::Error(error),
                 },

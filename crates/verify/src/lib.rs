@@ -74,7 +74,7 @@ pub fn run(args: &VerifyArgs, console: &Console) -> Result<StepReport, StepError
         let alarms = match &plan.watch {
             Some(watch) if !watch.gates.alarms.is_empty() => {
                 let alarms = Alarms::from_env().await;
-                match alarms.check_exist(&watch.gates.alarms).await {
+                match alarms.check_exist(&watch.gates.alarms, plan.wait.request_timeout.min(plan.wait.timeout)).await {
                     Ok(states) => {
                         for alarm in states {
                             console.info(&format!("alarm {}: {} ({})", alarm.name, alarm.state, alarm.reason));

@@ -149,10 +149,10 @@ fn an_alarm_that_does_not_exist_is_refused_naming_it() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let alarms = alarms(&rule);
     let names = vec![ALARM.to_owned(), "shop-latency".to_owned()];
-    let error = runtime.block_on(alarms.check_exist(&names)).unwrap_err();
+    let error = runtime.block_on(alarms.check_exist(&names, Duration::from_secs(5))).unwrap_err();
     assert_eq!(error, AlarmCheckError::Missing(vec!["shop-latency".into()]));
     assert!(error.to_string().starts_with("--alarm: no CloudWatch alarm is named shop-latency"), "{error}");
-    let states = runtime.block_on(alarms.check_exist(&names[..1])).unwrap();
+    let states = runtime.block_on(alarms.check_exist(&names[..1], Duration::from_secs(5))).unwrap();
     assert_eq!(states[0].state, "OK");
 }
 
@@ -172,7 +172,7 @@ fn alarm_flags_are_checked_before_any_request() {
 
 /// A loopback CloudWatch endpoint answering every request with DescribeAlarms' output in
 /// rpcv2-CBOR holding no alarm (an empty map); the request heads it received.
-fn empty_cloudwatch() -> (String, Arc<Mutex<Vec<String>>>) {
+fn empty_cloudwatch(stall: bool) -> (String, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let heads = Arc::new(Mutex::new(Vec::new()));
@@ -202,6 +202,14 @@ fn empty_cloudwatch() -> (String, Arc<Mutex<Vec<String>>>) {
             }
             let text = String::from_utf8_lossy(&request).into_owned();
             seen.lock().unwrap().push(text.split("\r\n\r\n").next().unwrap_or_default().to_owned());
+            if stall {
+                // Never answers; the connection stays open.
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_secs(60));
+                    drop(stream);
+                });
+                continue;
+            }
             let head = "HTTP/1.1 200 OK\r\nsmithy-protocol: rpc-v2-cbor\r\ncontent-type: application/cbor\r\ncontent-length: 1\r\nconnection: close\r\n\r\n";
             let _ = stream.write_all(head.as_bytes());
             let _ = stream.write_all(&[0xa0]);
@@ -213,16 +221,8 @@ fn empty_cloudwatch() -> (String, Arc<Mutex<Vec<String>>>) {
 #[test]
 fn the_binary_refuses_an_unknown_alarm_before_any_probe() {
     let app = TestServer::http(|_| Reply::ok("UP"));
-    let (cloudwatch, heads) = empty_cloudwatch();
-    let dir = tempfile::tempdir().unwrap();
-    let output = verify()
-        .env("AWS_ENDPOINT_URL", &cloudwatch)
-        .env("AWS_REGION", "eu-west-1")
-        .env("AWS_ACCESS_KEY_ID", "AKIASLIPWAYCANARY000")
-        .env("AWS_SECRET_ACCESS_KEY", slipway_testkit::secrets::AWS_SECRET_ACCESS_KEY)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", dir.path().join("config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("credentials"))
+    let (cloudwatch, heads) = empty_cloudwatch(false);
+    let output = with_cloudwatch(&cloudwatch)
         .args(["--url", &app.url(), "--watch", "5s", "--alarm", "shop-typo"])
         .output()
         .unwrap();
@@ -233,4 +233,34 @@ fn the_binary_refuses_an_unknown_alarm_before_any_probe() {
     assert_eq!(heads.len(), 1, "{heads:?}");
     assert!(heads[0].contains("/operation/DescribeAlarms"), "{}", heads[0]);
     assert!(!stderr(&output).contains(slipway_testkit::secrets::AWS_SECRET_ACCESS_KEY));
+}
+
+#[test]
+fn a_stalled_cloudwatch_fails_within_the_request_timeout() {
+    let app = TestServer::http(|_| Reply::ok("UP"));
+    let (cloudwatch, _) = empty_cloudwatch(true);
+    let started = Instant::now();
+    let output = with_cloudwatch(&cloudwatch)
+        .args(["--url", &app.url(), "--watch", "5s", "--alarm", ALARM, "--request-timeout", "1s"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(started.elapsed() < Duration::from_secs(8), "bounded: {:?}", started.elapsed());
+    assert!(stderr(&output).contains("cloudwatch:DescribeAlarms gave no answer within 1s"), "{}", stderr(&output));
+    assert_eq!(app.hits(), 0, "nothing was probed");
+}
+
+/// verify with static canary credentials and every CloudWatch call sent to `endpoint`.
+fn with_cloudwatch(endpoint: &str) -> common::Verify {
+    let dir = std::env::temp_dir().join("slipway-verify-alarms-no-profile");
+    let mut command = verify();
+    command
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_ACCESS_KEY_ID", "AKIASLIPWAYCANARY000")
+        .env("AWS_SECRET_ACCESS_KEY", slipway_testkit::secrets::AWS_SECRET_ACCESS_KEY)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", dir.join("config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("credentials"));
+    command
 }
