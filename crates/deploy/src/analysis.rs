@@ -285,8 +285,11 @@ pub trait TrafficShift {
     /// Gives all traffic back to the old version and removes the new one.
     async fn abort(&mut self, deadline: Instant, console: &Console) -> Result<(), String>;
 
-    /// The new version keeps all traffic; the old one is retired.
-    async fn promote(&mut self, deadline: Instant, console: &Console) -> Result<(), String>;
+    /// The new version keeps all traffic; the old one is retired. The error says where a
+    /// failure left the target: where the new version already takes all traffic and only
+    /// retiring the old one failed, [`retiring_failed`]; a target whose promotion is a
+    /// rollout of its own (ECS) names its own end state.
+    async fn promote(&mut self, deadline: Instant, console: &Console) -> Result<(), DeployError>;
 }
 
 /// One analysis window: the weight it judged and what it saw.
@@ -407,14 +410,15 @@ pub async fn run_blue_green<T: TrafficShift>(
 }
 
 async fn promote<T: TrafficShift>(shift: &mut T, deadline: Instant, console: &Console) -> Result<(), DeployError> {
-    shift.promote(deadline, console).await.map_err(|error| {
-        DeployError::failed(
-            format!(
-                "every window passed and the new version takes all traffic, but retiring the old one failed: {error}"
-            ),
-            Status::Promoted,
-        )
-    })
+    shift.promote(deadline, console).await
+}
+
+/// A promotion that moved all traffic to the new version but could not retire the old one.
+pub fn retiring_failed(error: impl std::fmt::Display) -> DeployError {
+    DeployError::failed(
+        format!("every window passed and the new version takes all traffic, but retiring the old one failed: {error}"),
+        Status::Promoted,
+    )
 }
 
 /// Sets each window's weight and judges it for the bake; the first failure backs out.

@@ -113,7 +113,7 @@ impl TrafficShift for FakeShift {
         Ok(())
     }
 
-    async fn promote(&mut self, _deadline: Instant, _console: &slipway_contract::Console) -> Result<(), String> {
+    async fn promote(&mut self, _deadline: Instant, _console: &slipway_contract::Console) -> Result<(), DeployError> {
         self.calls.lock().unwrap().push("promote".to_owned());
         Ok(())
     }

@@ -1513,6 +1513,30 @@ fn a_judged_canary_that_stays_healthy_is_promoted_through_ecs_s_hooks() {
     assert!(outcome.log.contains("25% of production traffic"), "{}", outcome.log);
 }
 
+/// Every window passed, but ECS itself rolled the deployment back after the last CONTINUE
+/// (an alarm, the circuit breaker): the run fails as rolled back, never as promoted.
+#[test]
+fn a_judged_canary_that_ecs_rolls_back_after_its_last_hook_is_not_promoted() {
+    let world = judged_world();
+    world.lock().unwrap().continue_scripts[1].1 = Some((
+        vec![Look("shop:41", "IN_PROGRESS", 2, 1), SETTLED_41],
+        vec![(ServiceDeploymentStatus::RollbackInProgress, None), (ServiceDeploymentStatus::RollbackSuccessful, None)],
+    ));
+    let listener = TestListener::start(Arc::clone(&world), |_| false, false);
+    let (message, status, _, log) = failure(judged_run(&world, &listener, &["--max-error-rate", "5%"]));
+    assert_eq!(status, Status::RolledBack, "{message}\n{log}");
+    assert!(message.contains("ECS rolled the deployment of shop:42 back"), "{message}");
+    assert_eq!(
+        calls(&world),
+        [
+            "RegisterTaskDefinition shop",
+            "UpdateService shop:42",
+            "ContinueServiceDeployment shop-42 hook-1 CONTINUE",
+            "ContinueServiceDeployment shop-42 hook-2 CONTINUE"
+        ]
+    );
+}
+
 #[test]
 fn a_judged_canary_serving_errors_is_aborted_at_its_step() {
     let world = judged_world();

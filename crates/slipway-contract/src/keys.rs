@@ -235,7 +235,7 @@ mod tests {
             }
             seen.push((step, key.key));
         }
-        assert_eq!(seen.len(), 40);
+        assert_eq!(seen.len(), 41);
     }
 
     #[test]

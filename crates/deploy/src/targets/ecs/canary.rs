@@ -28,6 +28,8 @@ use super::service::{Expect, awaiting_hook};
 use super::task_definition::short_name;
 use super::{Ecs, WATCH_STAGE};
 use crate::analysis::{ProbeTarget, TrafficShift};
+use crate::status::Status;
+use crate::target::{DeployError, DeployRequest};
 
 /// Where slipway holds the service deployment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +47,9 @@ enum Held {
 /// The service deployment slipway started, driven by the analysis loop.
 pub(super) struct EcsCanary<'a> {
     pub ecs: &'a Ecs,
+    request: &'a DeployRequest,
+    /// The version deployed, as failures name it.
+    version: String,
     /// What the promoted deployment must reach (its ARN, revision and digests).
     pub expect: Expect,
     /// The revision the service ran before (an abort's target).
@@ -55,8 +60,15 @@ pub(super) struct EcsCanary<'a> {
 }
 
 impl<'a> EcsCanary<'a> {
-    pub fn new(ecs: &'a Ecs, expect: Expect, previous: String, percent: u8) -> Self {
-        Self { ecs, expect, previous, percent, held: Held::TestTraffic }
+    pub fn new(
+        ecs: &'a Ecs,
+        request: &'a DeployRequest,
+        expect: Expect,
+        version: String,
+        previous: String,
+        percent: u8,
+    ) -> Self {
+        Self { ecs, request, expect, version, previous, percent, held: Held::TestTraffic }
     }
 
     fn arn(&self) -> &str {
@@ -240,10 +252,25 @@ impl TrafficShift for EcsCanary<'_> {
         self.ecs.wait_back(&self.previous, deadline).await
     }
 
-    async fn promote(&mut self, deadline: Instant, console: &Console) -> Result<(), String> {
+    /// CONTINUE at the last hook, then ECS's own finish: a deployment that does not end
+    /// SUCCESSFUL with the tasks on the pushed digest is not promoted, whatever the analysis
+    /// said; it is undone as any failed ECS rollout is.
+    async fn promote(&mut self, deadline: Instant, console: &Console) -> Result<(), DeployError> {
         if self.held == Held::AllTraffic {
-            self.continue_hook(DeploymentLifecycleHookAction::Continue, deadline, console).await?;
+            self.continue_hook(DeploymentLifecycleHookAction::Continue, deadline, console).await.map_err(|error| {
+                DeployError::failed(
+                    format!(
+                        "every window passed, but the deployment could not be continued past its hook: {error}; it holds all traffic on the new revision, the old one still running"
+                    ),
+                    Status::Unknown,
+                )
+            })?;
         }
-        self.ecs.wait_done(&self.expect, deadline, console).await.map(|_| ()).map_err(|failure| failure.to_string())
+        match self.ecs.wait_done(&self.expect, deadline, console).await {
+            Ok(_) => Ok(()),
+            Err(failure) => {
+                Err(self.ecs.fail(failure, &self.expect, &self.version, &self.previous, self.request, console).await)
+            }
+        }
     }
 }

@@ -517,7 +517,7 @@ impl Ecs {
             return Ok(paused);
         };
         let expect = Expect { deployment_arn: Some(paused.deployment_id.clone()), pause: false, ..expect };
-        let mut shift = canary::EcsCanary::new(self, expect, previous.clone(), percent);
+        let mut shift = canary::EcsCanary::new(self, request, expect, version.clone(), previous.clone(), percent);
         let judged = run_canary(&mut shift, request, analysis, deadline, console).await?;
         let service = self.require_service(deadline).await?;
         let mut outcome =

@@ -26,7 +26,7 @@ use super::manifests::{
     Workload, deployment, digest_of, live_service, preview_name,
 };
 use super::{KubeState, Kubernetes, Others, ROLLBACK_BUDGET, version_of};
-use crate::analysis::{ProbeTarget, TrafficShift, run_blue_green, timeline_details};
+use crate::analysis::{ProbeTarget, TrafficShift, retiring_failed, run_blue_green, timeline_details};
 use crate::status::Status;
 use crate::target::{DeployError, DeployOutcome, DeployRequest, Phase, Plan};
 
@@ -586,19 +586,19 @@ impl TrafficShift for KubeSwitch<'_> {
         self.target.remove_preview(&name, deadline, console).await.map_err(|e| e.to_string())
     }
 
-    async fn promote(&mut self, deadline: Instant, console: &Console) -> Result<(), String> {
+    async fn promote(&mut self, deadline: Instant, console: &Console) -> Result<(), DeployError> {
         let deadline = deadline.max(Instant::now() + Duration::from_secs(30));
         let scaled = self.target.scaled_to_zero(self.old, &self.old_deployment);
         console.info(&format!("scaling {} ({}) to 0 pods", scaled.name, version_of(&self.old_deployment)));
         self.target
             .apply_object(&scaled, false, deadline)
             .await
-            .map_err(|e| format!("{} was not scaled down: {e}", scaled.name))?;
+            .map_err(|e| retiring_failed(format!("{} was not scaled down: {e}", scaled.name)))?;
         self.target
             .delete(Kind::Service, &preview_name(&self.target.settings), deadline)
             .await
             .map(|_| ())
-            .map_err(|e| format!("the preview Service was not deleted: {e}"))
+            .map_err(|e| retiring_failed(format!("the preview Service was not deleted: {e}")))
     }
 }
 

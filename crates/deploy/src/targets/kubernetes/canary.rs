@@ -21,7 +21,7 @@ use slipway_contract::{Console, interrupt};
 use super::client::Stage;
 use super::manifests::{Kind, Manifests, canary_name, canary_replicas, canary_share, digest_of, route};
 use super::{KubeState, Kubernetes, ROLLBACK_BUDGET, WaitEnd, version_of};
-use crate::analysis::{ProbeTarget, TrafficShift, run_canary, timeline_details};
+use crate::analysis::{ProbeTarget, TrafficShift, retiring_failed, run_canary, timeline_details};
 use crate::status::Status;
 use crate::target::{DeployError, DeployOutcome, DeployRequest, Phase, Plan};
 
@@ -499,8 +499,8 @@ impl TrafficShift for KubeCanary<'_> {
         Ok(())
     }
 
-    async fn promote(&mut self, deadline: Instant, console: &Console) -> Result<(), String> {
+    async fn promote(&mut self, deadline: Instant, console: &Console) -> Result<(), DeployError> {
         let deadline = deadline.max(Instant::now() + Duration::from_secs(30));
-        self.remove_canary(deadline, console).await.map_err(|e| e.to_string())
+        self.remove_canary(deadline, console).await.map_err(retiring_failed)
     }
 }

@@ -15,7 +15,7 @@ use super::super::caddy::{CaddyConfig, PROBE_HEADER};
 use super::super::engine::remove_force;
 use super::super::proxy;
 use super::{AppContainer, DockerHost, Incoming, Roles};
-use crate::analysis::{ProbeTarget, TrafficShift, run_blue_green, run_canary, timeline_details};
+use crate::analysis::{ProbeTarget, TrafficShift, retiring_failed, run_blue_green, run_canary, timeline_details};
 use crate::rollout::Strategy;
 use crate::status::Status;
 use crate::target::{DeployError, DeployOutcome, DeployRequest};
@@ -91,14 +91,14 @@ impl TrafficShift for ProxiedCanary<'_> {
         Ok(())
     }
 
-    async fn promote(&mut self, deadline: Instant, console: &Console) -> Result<(), String> {
+    async fn promote(&mut self, deadline: Instant, console: &Console) -> Result<(), DeployError> {
         let app = &self.host.names.live;
         let mut next = self.config.clone();
-        next.set_app_route(app, &self.host.host, &self.canary_dial)?;
-        next.remove_probe_route(app)?;
+        next.set_app_route(app, &self.host.host, &self.canary_dial).map_err(retiring_failed)?;
+        next.remove_probe_route(app).map_err(retiring_failed)?;
         next.remove_preview_route(app);
         console.info(&format!("promoting the canary {}: it keeps all of {app}'s traffic", self.canary_dial));
-        self.load(next, deadline).await?;
+        self.load(next, deadline).await.map_err(retiring_failed)?;
         self.percent = 100;
         self.host.retire(self.docker, Some(self.live), self.older, console).await;
         Ok(())
