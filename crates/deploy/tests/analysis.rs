@@ -10,9 +10,7 @@
 
 #![allow(clippy::unwrap_used)] // Tests panic on broken fixtures, as tests do.
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,51 +29,22 @@ use slipway_verify::Alarms;
 
 /// A loopback server answering `GET /health` 200, or 500 while `failing(weight)`.
 struct Edge {
-    port: u16,
+    server: slipway_testkit::http::StubServer,
     weight: Arc<AtomicU8>,
-    stop: Arc<AtomicBool>,
 }
 
 impl Edge {
     fn start(failing: fn(u8) -> bool) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
         let weight = Arc::new(AtomicU8::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (seen, stopped) = (Arc::clone(&weight), Arc::clone(&stop));
-        std::thread::spawn(move || {
-            while !stopped.load(Ordering::SeqCst) {
-                let Ok((mut stream, _)) = listener.accept() else {
-                    std::thread::sleep(Duration::from_millis(5));
-                    continue;
-                };
-                stream.set_nonblocking(false).unwrap();
-                stream.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
-                    head.push(byte[0]);
-                }
-                let (status, body) = if failing(seen.load(Ordering::SeqCst)) {
-                    ("500 Internal Server Error", "boom")
-                } else {
-                    ("200 OK", "UP")
-                };
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
+        let seen = Arc::clone(&weight);
+        let server = slipway_testkit::http::StubServer::start(move |_| {
+            if failing(seen.load(Ordering::SeqCst)) {
+                ("500 Internal Server Error", "boom".to_owned())
+            } else {
+                ("200 OK", "UP".to_owned())
             }
         });
-        Self { port, weight, stop }
-    }
-}
-
-impl Drop for Edge {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
+        Self { server, weight }
     }
 }
 
@@ -141,11 +110,7 @@ fn gates(max_error_rate: &str) -> AnalysisFlags {
 fn judge(failing: fn(u8) -> bool, request: &DeployRequest) -> (Vec<String>, Result<Vec<String>, DeployError>, String) {
     let edge = Edge::start(failing);
     let calls = Arc::new(Mutex::new(Vec::new()));
-    let mut shift = FakeShift {
-        url: format!("http://127.0.0.1:{}", edge.port),
-        weight: Arc::clone(&edge.weight),
-        calls: Arc::clone(&calls),
-    };
+    let mut shift = FakeShift { url: edge.server.url(), weight: Arc::clone(&edge.weight), calls: Arc::clone(&calls) };
     shift.weight.store(request.rollout.steps.first().copied().unwrap_or(0), Ordering::SeqCst);
     let log = CapturedLog::default();
     let console = log.console("deploy", CiMode::Plain);
@@ -234,11 +199,7 @@ fn a_blue_green_switch_judged_before_and_after_it_is_promoted() {
     let request = blue_green(Duration::from_secs(1), &gates("5%"));
     let edge = Edge::start(|_| false);
     let calls = Arc::new(Mutex::new(Vec::new()));
-    let mut shift = FakeShift {
-        url: format!("http://127.0.0.1:{}", edge.port),
-        weight: Arc::clone(&edge.weight),
-        calls: Arc::clone(&calls),
-    };
+    let mut shift = FakeShift { url: edge.server.url(), weight: Arc::clone(&edge.weight), calls: Arc::clone(&calls) };
     let console = CapturedLog::default().console("deploy", CiMode::Plain);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let analysis = request.analysis.clone().unwrap();

@@ -884,65 +884,36 @@ fn a_canary_dry_run_is_the_server_s_dry_run_and_keeps_nothing() {
 /// or 500 while `failing` says so of the fake cluster; it also answers Prometheus's
 /// instant queries (`/api/v1/query`) with `0.01`.
 struct CanaryService {
-    port: u16,
-    stop: Arc<std::sync::atomic::AtomicBool>,
+    server: slipway_testkit::http::StubServer,
     hits: Arc<std::sync::atomic::AtomicUsize>,
 }
 
+/// Prometheus's answer to an instant query: one sample, `0.01`.
+const QUERY_ANSWER: &str =
+    r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1767225600,"0.01"]}]}}"#;
+
 impl CanaryService {
     fn start(store: Arc<Mutex<Store>>, failing: fn(&Store) -> bool) -> Self {
-        use std::io::{Read, Write};
-        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let stop = Arc::new(AtomicBool::new(false));
+        use std::sync::atomic::{AtomicUsize, Ordering};
         let hits = Arc::new(AtomicUsize::new(0));
-        let (stopped, counted) = (Arc::clone(&stop), Arc::clone(&hits));
-        std::thread::spawn(move || {
-            while !stopped.load(Ordering::SeqCst) {
-                let Ok((mut stream, _)) = listener.accept() else {
-                    std::thread::sleep(Duration::from_millis(5));
-                    continue;
-                };
-                stream.set_nonblocking(false).unwrap();
-                stream.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
-                    head.push(byte[0]);
-                }
-                let head = String::from_utf8_lossy(&head).into_owned();
-                let (status, body) = if head.starts_with("GET /api/v1/query") {
-                    (
-                        "200 OK",
-                        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1767225600,"0.01"]}]}}"#,
-                    )
-                } else if failing(&store.lock().unwrap()) {
-                    counted.fetch_add(1, Ordering::SeqCst);
-                    ("500 Internal Server Error", "boom")
+        let counted = Arc::clone(&hits);
+        let server = slipway_testkit::http::StubServer::start(move |head| {
+            if head.starts_with("GET /api/v1/query") {
+                ("200 OK", QUERY_ANSWER.to_owned())
+            } else {
+                counted.fetch_add(1, Ordering::SeqCst);
+                if failing(&store.lock().unwrap()) {
+                    ("500 Internal Server Error", "boom".to_owned())
                 } else {
-                    counted.fetch_add(1, Ordering::SeqCst);
-                    ("200 OK", "UP")
-                };
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
+                    ("200 OK", "UP".to_owned())
+                }
             }
         });
-        Self { port, stop, hits }
+        Self { server, hits }
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for CanaryService {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.server.url()
     }
 }
 

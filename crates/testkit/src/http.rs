@@ -97,3 +97,65 @@ pub fn verify_image(
     }
     Ok(digest)
 }
+
+/// A loopback HTTP/1.1 server answering every request from its head (request line and
+/// headers) with `answer`'s status line and JSON-or-text body (`Connection: close`); it
+/// stops when dropped. The tests' stand-ins for a service probed by an analysis (a canary's
+/// Service, a test listener, a proxy edge) and for Prometheus's query API.
+#[derive(Debug)]
+pub struct StubServer {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl StubServer {
+    /// Starts serving on a free loopback port; `answer` gets each request's head and returns
+    /// the status (`"200 OK"`) and the body.
+    pub fn start(answer: impl Fn(&str) -> (&'static str, String) + Send + 'static) -> Self {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("a loopback port");
+        listener.set_nonblocking(true).expect("a non-blocking listener");
+        let port = listener.local_addr().expect("its address").port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::SeqCst) {
+                let Ok((mut stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                let _ = stream.set_nonblocking(false);
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
+                    head.push(byte[0]);
+                }
+                let (status, body) = answer(&String::from_utf8_lossy(&head));
+                let content_type = if body.starts_with('{') { "application/json" } else { "text/plain" };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Self { port, stop }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for StubServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
