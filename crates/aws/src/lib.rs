@@ -1,12 +1,12 @@
 //! The AWS SDK configuration every AWS client of the suite starts from (the registry crate's
-//! ECR logins, deploy's Elastic Beanstalk, ECS and App Runner targets): the default
-//! credential chain and region, with one HTTP client. The AWS crates are built without a
-//! default HTTP client, so a client configured otherwise has none.
+//! ECR logins, deploy's Elastic Beanstalk, ECS and App Runner targets, verify's CloudWatch
+//! alarm gates): the default credential chain and region, with one HTTP client.
 //!
 //! The AWS crates are built without their default features, which would bring a second,
 //! legacy HTTP and TLS stack (hyper 0.14, rustls 0.21) and AWS-LC (C, built with cmake) into
-//! every cold build. The client below is what the SDK's own default builds (hyper 1, rustls,
-//! proxies from the environment) on ring, the crypto the rest of the suite uses.
+//! every cold build; so they have no default HTTP client, and a client configured otherwise
+//! has none. The client below is what the SDK's own default builds (hyper 1, rustls, proxies
+//! from the environment) on ring, the crypto the rest of the suite uses.
 
 use aws_config::{BehaviorVersion, ConfigLoader};
 use aws_smithy_http_client::proxy::ProxyConfig;
