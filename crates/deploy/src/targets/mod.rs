@@ -110,3 +110,21 @@ impl TargetKind {
         }
     }
 }
+
+/// A URL flag's value: an http(s) base URL with a host, without its trailing slash
+/// (Kubernetes' `--preview-url`, ECS's `--test-listener-url` and `--service-url`).
+pub(crate) fn base_url(flag: &str, text: &str) -> Result<String, String> {
+    let bad = || format!("{flag} `{text}` is not an http:// or https:// base URL with a host");
+    let uri: http::Uri = text.parse().map_err(|_| bad())?;
+    match (uri.scheme_str(), uri.host()) {
+        // No user info (a credential in a flag) and no query: an output carries this URL.
+        (Some("http" | "https"), Some(host))
+            if !host.is_empty()
+                && uri.query().is_none()
+                && !uri.authority().is_some_and(|a| a.as_str().contains('@')) =>
+        {
+            Ok(text.trim_end_matches('/').to_owned())
+        }
+        _ => Err(bad()),
+    }
+}

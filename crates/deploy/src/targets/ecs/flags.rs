@@ -143,22 +143,10 @@ impl Native {
     }
 }
 
-/// A URL flag's value: http(s) with a host, without user info or a query (an output
-/// carries it), as Kubernetes' URL flags.
+/// A URL flag's value, when given: see [`crate::targets::base_url`].
 fn url(value: Option<&str>, flag: &str) -> Result<Option<String>, DeployError> {
     let Some(text) = value.map(str::trim).filter(|u| !u.is_empty()) else { return Ok(None) };
-    let bad = || DeployError::Usage(format!("{flag} `{text}` is not an http:// or https:// base URL with a host"));
-    let uri: http::Uri = text.parse().map_err(|_| bad())?;
-    match (uri.scheme_str(), uri.host()) {
-        (Some("http" | "https"), Some(host))
-            if !host.is_empty()
-                && uri.query().is_none()
-                && !uri.authority().is_some_and(|a| a.as_str().contains('@')) =>
-        {
-            Ok(Some(text.trim_end_matches('/').to_owned()))
-        }
-        _ => Err(bad()),
-    }
+    crate::targets::base_url(flag, text).map(Some).map_err(DeployError::Usage)
 }
 
 impl Settings {

@@ -354,7 +354,7 @@ impl Settings {
                         rollout.strategy
                     )));
                 }
-                Some(base_url("--preview-url", url).map_err(usage)?)
+                Some(crate::targets::base_url("--preview-url", url).map_err(usage)?)
             }
             None => None,
         };
@@ -491,23 +491,6 @@ pub fn dns_1123_subdomain(what: &str, name: &str) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// An http(s) base URL with a host, without its trailing slash.
-fn base_url(flag: &str, text: &str) -> Result<String, String> {
-    let bad = || format!("{flag} `{text}` is not an http:// or https:// base URL with a host");
-    let uri: http::Uri = text.parse().map_err(|_| bad())?;
-    match (uri.scheme_str(), uri.host()) {
-        // No user info (a credential in a flag) and no query: an output carries this URL.
-        (Some("http" | "https"), Some(host))
-            if !host.is_empty()
-                && uri.query().is_none()
-                && !uri.authority().is_some_and(|a| a.as_str().contains('@')) =>
-        {
-            Ok(text.trim_end_matches('/').to_owned())
-        }
-        _ => Err(bad()),
-    }
 }
 
 fn http_path(flag: &str, path: &str) -> Result<(), String> {
