@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)] // Test helpers panic on broken fixtures, as tests do.
 #![allow(deprecated)] // Inference accelerators are retired, and still compared.
 
+use slipway_testkit::http::ProbedService;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -1328,45 +1329,8 @@ fn express_is_done_only_when_the_tasks_report_the_pushed_digest() {
 /// A loopback server playing the service's test listener for the analysis: `GET /health`
 /// is 200, or 500 while `failing` says so of the fake ECS; it also answers Prometheus's
 /// instant queries with `0.01`, or 500 when `prometheus_fails`.
-struct TestListener {
-    server: slipway_testkit::http::StubServer,
-    hits: Arc<std::sync::atomic::AtomicUsize>,
-}
-
-/// Prometheus's answer to an instant query: one sample, `0.01`.
-const QUERY_ANSWER: &str =
-    r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1767225600,"0.01"]}]}}"#;
-
-impl TestListener {
-    fn start(world: Shared, failing: fn(&World) -> bool, prometheus_fails: bool) -> Self {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        let hits = Arc::new(AtomicUsize::new(0));
-        let counted = Arc::clone(&hits);
-        let server = slipway_testkit::http::StubServer::start(move |head| {
-            if head.starts_with("GET /api/v1/query") {
-                if prometheus_fails {
-                    (
-                        "500 Internal Server Error",
-                        r#"{"status":"error","errorType":"internal","error":"boom"}"#.to_owned(),
-                    )
-                } else {
-                    ("200 OK", QUERY_ANSWER.to_owned())
-                }
-            } else {
-                counted.fetch_add(1, Ordering::SeqCst);
-                if failing(&world.lock().unwrap()) {
-                    ("500 Internal Server Error", "boom".to_owned())
-                } else {
-                    ("200 OK", "UP".to_owned())
-                }
-            }
-        });
-        Self { server, hits }
-    }
-
-    fn url(&self) -> String {
-        self.server.url()
-    }
+fn test_listener(world: Shared, failing: fn(&World) -> bool, prometheus_fails: bool) -> ProbedService {
+    ProbedService::start(move || failing(&world.lock().unwrap()), prometheus_fails)
 }
 
 const PAUSED_AT_TEST: StageLook = (ServiceDeploymentLifecycleStage::PostTestTrafficShift, 0.0, true);
@@ -1407,7 +1371,7 @@ fn judged_world() -> Shared {
 }
 
 /// A canary of one step at 25% with a bake of 1s, judged by `gates` against `listener`.
-fn judged_run(world: &Shared, listener: &TestListener, gates: &[&str]) -> Outcome {
+fn judged_run(world: &Shared, listener: &ProbedService, gates: &[&str]) -> Outcome {
     let mut flags = slipway_deploy::analysis::AnalysisFlags::default();
     let mut gates = gates.iter();
     while let (Some(flag), Some(value)) = (gates.next(), gates.next()) {
@@ -1443,7 +1407,7 @@ fn judged_run(world: &Shared, listener: &TestListener, gates: &[&str]) -> Outcom
 #[test]
 fn a_judged_canary_that_stays_healthy_is_promoted_through_ecs_s_hooks() {
     let world = judged_world();
-    let listener = TestListener::start(Arc::clone(&world), |_| false, false);
+    let listener = test_listener(Arc::clone(&world), |_| false, false);
     let outcome = judged_run(
         &world,
         &listener,
@@ -1479,7 +1443,7 @@ fn a_judged_canary_that_stays_healthy_is_promoted_through_ecs_s_hooks() {
         ],
         "paused before the canary phase and for the final watch"
     );
-    let probes = listener.hits.load(std::sync::atomic::Ordering::SeqCst);
+    let probes = listener.hits();
     assert!(probes >= 4, "the analysis probed the test listener ({probes} probes)");
     let timeline: Vec<&str> = done.details.iter().map(|(name, _)| name.as_str()).collect();
     assert!(timeline.contains(&"step 1 of 1 at 25%") && timeline.contains(&"final watch at 100%"), "{timeline:?}");
@@ -1496,7 +1460,7 @@ fn a_judged_canary_that_ecs_rolls_back_after_its_last_hook_is_not_promoted() {
         vec![Look("shop:41", "IN_PROGRESS", 2, 1), SETTLED_41],
         vec![(ServiceDeploymentStatus::RollbackInProgress, None), (ServiceDeploymentStatus::RollbackSuccessful, None)],
     ));
-    let listener = TestListener::start(Arc::clone(&world), |_| false, false);
+    let listener = test_listener(Arc::clone(&world), |_| false, false);
     let (message, status, _, log) = failure(judged_run(&world, &listener, &["--max-error-rate", "5%"]));
     assert_eq!(status, Status::RolledBack, "{message}\n{log}");
     assert!(message.contains("ECS rolled the deployment of shop:42 back"), "{message}");
@@ -1514,7 +1478,7 @@ fn a_judged_canary_that_ecs_rolls_back_after_its_last_hook_is_not_promoted() {
 #[test]
 fn a_judged_canary_serving_errors_is_aborted_at_its_step() {
     let world = judged_world();
-    let listener = TestListener::start(Arc::clone(&world), |_| true, false);
+    let listener = test_listener(Arc::clone(&world), |_| true, false);
     let (message, status, detail, log) = failure(judged_run(&world, &listener, &["--max-error-rate", "5%"]));
     assert_eq!(status, Status::Aborted, "{message}\n{log}");
     assert!(message.contains("the canary was aborted at step 1 of 1 at 25%: the gate error rate"), "{message}");
@@ -1534,7 +1498,7 @@ fn a_judged_canary_serving_errors_is_aborted_at_its_step() {
 #[test]
 fn a_gate_crossed_in_the_final_watch_rolls_the_canary_back_at_ecs_s_hook() {
     let world = judged_world();
-    let listener = TestListener::start(
+    let listener = test_listener(
         Arc::clone(&world),
         |w| w.last_stage == Some(ServiceDeploymentLifecycleStage::PostProductionTrafficShift),
         false,
@@ -1556,7 +1520,7 @@ fn a_gate_crossed_in_the_final_watch_rolls_the_canary_back_at_ecs_s_hook() {
 #[test]
 fn a_prometheus_query_that_errors_aborts_the_canary_as_inconclusive() {
     let world = judged_world();
-    let listener = TestListener::start(Arc::clone(&world), |_| false, true);
+    let listener = test_listener(Arc::clone(&world), |_| false, true);
     let (message, status, _, log) = failure(judged_run(
         &world,
         &listener,

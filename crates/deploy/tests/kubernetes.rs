@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers panic on broken fixtures, as tests do.
 
+use slipway_testkit::http::ProbedService;
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
@@ -883,38 +884,8 @@ fn a_canary_dry_run_is_the_server_s_dry_run_and_keeps_nothing() {
 /// A loopback server playing the canary's Service for the analysis: `GET /health` is 200,
 /// or 500 while `failing` says so of the fake cluster; it also answers Prometheus's
 /// instant queries (`/api/v1/query`) with `0.01`.
-struct CanaryService {
-    server: slipway_testkit::http::StubServer,
-    hits: Arc<std::sync::atomic::AtomicUsize>,
-}
-
-/// Prometheus's answer to an instant query: one sample, `0.01`.
-const QUERY_ANSWER: &str =
-    r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1767225600,"0.01"]}]}}"#;
-
-impl CanaryService {
-    fn start(store: Arc<Mutex<Store>>, failing: fn(&Store) -> bool) -> Self {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        let hits = Arc::new(AtomicUsize::new(0));
-        let counted = Arc::clone(&hits);
-        let server = slipway_testkit::http::StubServer::start(move |head| {
-            if head.starts_with("GET /api/v1/query") {
-                ("200 OK", QUERY_ANSWER.to_owned())
-            } else {
-                counted.fetch_add(1, Ordering::SeqCst);
-                if failing(&store.lock().unwrap()) {
-                    ("500 Internal Server Error", "boom".to_owned())
-                } else {
-                    ("200 OK", "UP".to_owned())
-                }
-            }
-        });
-        Self { server, hits }
-    }
-
-    fn url(&self) -> String {
-        self.server.url()
-    }
+fn canary_service(store: Arc<Mutex<Store>>, failing: fn(&Store) -> bool) -> ProbedService {
+    ProbedService::start(move || failing(&store.lock().unwrap()), false)
 }
 
 /// Whether the main Deployment runs V2 (the canary was rolled into it: the final watch).
@@ -924,7 +895,7 @@ fn main_runs_v2(store: &Store) -> bool {
 
 /// A judged canary of V2 (steps 25,50; bake 1s) whose Service `failing` decides, with `gates`.
 fn judged(fake: &FakeKube, failing: fn(&Store) -> bool, gates: &[&str]) -> (StepRun, usize) {
-    let service = CanaryService::start(Arc::clone(&fake.store), failing);
+    let service = canary_service(Arc::clone(&fake.store), failing);
     let url = service.url();
     let mut args: Vec<String> = canary_args(V2).into_iter().map(str::to_owned).collect();
     args.extend(["--steps", "25,50", "--bake", "1s", "--preview-url"].map(str::to_owned));
@@ -932,7 +903,7 @@ fn judged(fake: &FakeKube, failing: fn(&Store) -> bool, gates: &[&str]) -> (Step
     args.extend(gates.iter().map(|g| g.replace("{url}", &url)));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let run = run(fake, &args);
-    (run, service.hits.load(std::sync::atomic::Ordering::SeqCst))
+    (run, service.hits())
 }
 
 #[test]
@@ -1108,12 +1079,12 @@ fn judged_switch(failing: fn(&Store) -> bool, extra: &[&'static str]) -> (FakeKu
     assert_eq!(run(&fake, &blue_green(V1, "1.0.0")).code, 0);
     assert_eq!(run(&fake, &finish("--promote")).code, 0);
     fake.store.lock().unwrap().requests.clear();
-    let service = CanaryService::start(Arc::clone(&fake.store), failing);
+    let service = canary_service(Arc::clone(&fake.store), failing);
     let url: &'static str = Box::leak(service.url().into_boxed_str());
     let args = with(blue_green(V2, "2.0.0"), &["--bake", "1s", "--max-error-rate", "5%", "--preview-url", url]);
     let args = with(args, extra);
     let run = run(&fake, &args);
-    let probes = service.hits.load(std::sync::atomic::Ordering::SeqCst);
+    let probes = service.hits();
     (fake, run, probes)
 }
 

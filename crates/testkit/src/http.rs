@@ -159,3 +159,51 @@ impl Drop for StubServer {
         self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
+
+/// Prometheus's answer to an instant query: one sample, `0.01`.
+pub const QUERY_ANSWER: &str =
+    r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1767225600,"0.01"]}]}}"#;
+
+/// A loopback stand-in for a version under analysis (a canary's Service, a test listener):
+/// any request is a probe, 200 `UP`, or 500 while `failing()` says so, counted in `hits`;
+/// Prometheus's instant queries (`GET /api/v1/query`) are answered [`QUERY_ANSWER`], or an
+/// error when `prometheus_fails`.
+#[derive(Debug)]
+pub struct ProbedService {
+    server: StubServer,
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl ProbedService {
+    pub fn start(failing: impl Fn() -> bool + Send + 'static, prometheus_fails: bool) -> Self {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let hits = std::sync::Arc::new(AtomicUsize::new(0));
+        let counted = std::sync::Arc::clone(&hits);
+        let server = StubServer::start(move |head| {
+            if head.starts_with("GET /api/v1/query") {
+                if prometheus_fails {
+                    (
+                        "500 Internal Server Error",
+                        r#"{"status":"error","errorType":"internal","error":"boom"}"#.to_owned(),
+                    )
+                } else {
+                    ("200 OK", QUERY_ANSWER.to_owned())
+                }
+            } else {
+                counted.fetch_add(1, Ordering::SeqCst);
+                if failing() { ("500 Internal Server Error", "boom".to_owned()) } else { ("200 OK", "UP".to_owned()) }
+            }
+        });
+        Self { server, hits }
+    }
+
+    /// The probes answered so far (queries not counted).
+    pub fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+}
