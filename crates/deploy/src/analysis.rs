@@ -272,10 +272,18 @@ pub struct ProbeTarget {
     pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
+impl ProbeTarget {
+    /// Whether `other` probes the same place (the TLS settings go with the URL).
+    fn same_place(&self, other: &Self) -> bool {
+        (&self.url, &self.check, &self.headers) == (&other.url, &other.check, &other.headers)
+    }
+}
+
 /// A target that shifts traffic between the live version and a new one.
 #[allow(async_fn_in_trait)] // Used through generics, never as `dyn`.
 pub trait TrafficShift {
-    /// Where the new version answers for the analysis.
+    /// Where the new version answers for the analysis; read again after each weight is
+    /// set (a target may judge the new version elsewhere once it takes all traffic).
     fn probe_target(&self) -> ProbeTarget;
 
     /// Gives the new version `percent` of the traffic (100: all of it, the old version
@@ -432,13 +440,8 @@ async fn run_windows<T: TrafficShift>(
     console: &Console,
 ) -> Result<Vec<StepRecord>, DeployError> {
     let bake = request.rollout.bake_or_default();
-    let probe = shift.probe_target();
-    let (checks_plan, client) = probe_plan(&probe, analysis, bake, console)?;
-    let mut judge = Analysis::new(&checks_plan, analysis.gates.clone())
-        .map_err(|error| DeployError::failed(error, Status::Unknown))?;
-    if !analysis.gates.alarms.is_empty() {
-        judge = judge.with_alarms(analysis.alarm_client.get().await);
-    }
+    let mut probe = shift.probe_target();
+    let mut judge = Judge::new(&probe, analysis, bake, console).await?;
     let mut records: Vec<StepRecord> = Vec::new();
     for Window { number, percent, name, switched } in windows {
         let failed = Failed { judging, name: &name, switched };
@@ -450,11 +453,25 @@ async fn run_windows<T: TrafficShift>(
             let reason = format!("the traffic could not be shifted: {error}");
             return Err(back_out(shift, &records, failed, &reason, deadline, console).await);
         }
+        // Where the new version answers may move with the traffic (ECS: the production
+        // listener once it serves the new revision alone).
+        let moved = shift.probe_target();
+        if !moved.same_place(&probe) {
+            console.info(&format!("{name}: the analysis probes {}{}", moved.url, moved.check));
+            judge = match Judge::new(&moved, analysis, bake, console).await {
+                Ok(judge) => judge,
+                Err(error) => {
+                    let reason = error.to_string();
+                    return Err(back_out(shift, &records, failed, &reason, deadline, console).await);
+                }
+            };
+            probe = moved;
+        }
         let group = console.group(&format!("analysis of {name} for {}", humanize(bake)));
         // An interruption ends the window at once: the window is not judged, so it is
         // backed out like a crossed gate.
         let window = tokio::select! {
-            window = judge.run(&client, bake, console) => window,
+            window = judge.analysis.run(&judge.client, bake, console) => window,
             signal = interrupt::interrupted() => {
                 drop(group);
                 let reason = format!("deploy was interrupted by {signal} before the window ended");
@@ -519,6 +536,29 @@ async fn back_out<T: TrafficShift>(
         (Judging::Canary, false) => format!("at {name}"),
     };
     DeployError::Failed { message: format!("{what} {at}: {reason}; {tail}"), status, detail }
+}
+
+/// The analysis of one probe target and the client its probes go through.
+struct Judge {
+    analysis: Analysis,
+    client: Client,
+}
+
+impl Judge {
+    async fn new(
+        probe: &ProbeTarget,
+        analysis: &AnalysisRequest,
+        bake: Duration,
+        console: &Console,
+    ) -> Result<Self, DeployError> {
+        let (checks_plan, client) = probe_plan(probe, analysis, bake, console)?;
+        let mut judge = Analysis::new(&checks_plan, analysis.gates.clone())
+            .map_err(|error| DeployError::failed(error, Status::Unknown))?;
+        if !analysis.gates.alarms.is_empty() {
+            judge = judge.with_alarms(analysis.alarm_client.get().await);
+        }
+        Ok(Self { analysis: judge, client })
+    }
 }
 
 /// verify's plan of the probes (one round: the check path, and /version when a version

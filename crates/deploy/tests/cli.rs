@@ -202,16 +202,28 @@ fn ecs_bad_input_is_refused_before_any_call() {
     assert_refused(
         &[&ecs[..], &["--strategy", "canary", "--bake", "1m", "--max-error-rate", "5%"]].concat(),
         &env,
-        "a canary judged by analysis on ECS probes the new revision through the test listener: give --test-listener-url",
+        "--strategy canary judged by analysis on ECS probes the new revision through the test listener: give --test-listener-url",
+    );
+    assert_refused(
+        &[&ecs[..], &["--strategy", "blue-green", "--bake", "1m", "--max-error-rate", "5%"]].concat(),
+        &env,
+        "--strategy blue-green judged by analysis on ECS probes the new revision through the test listener: give --test-listener-url",
     );
     assert_refused(
         &[
             &ecs[..],
-            &["--strategy", "blue-green", "--max-error-rate", "5%", "--test-listener-url", "http://127.0.0.1:9"],
+            &["--strategy", "blue-green", "--bake", "10m", "--timeout", "15m", "--max-error-rate", "5%"],
+            &["--test-listener-url", "http://127.0.0.1:9"],
         ]
         .concat(),
         &env,
-        "which --strategy blue-green on the ecs target does not do; it judges --strategy canary",
+        "2 analysis window(s) of --bake 10m (20m in all: before the switch and after it) do not fit in --timeout 15m",
+    );
+    assert_refused(
+        &[&ecs[..], &["--strategy", "rolling", "--max-error-rate", "5%", "--test-listener-url", "http://127.0.0.1:9"]]
+            .concat(),
+        &env,
+        "which --strategy rolling on the ecs target does not do; it judges --strategy canary, blue-green",
     );
     assert_refused(
         &[

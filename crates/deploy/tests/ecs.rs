@@ -1372,6 +1372,25 @@ fn judged_world() -> Shared {
 
 /// A canary of one step at 25% with a bake of 1s, judged by `gates` against `listener`.
 fn judged_run(world: &Shared, listener: &ProbedService, gates: &[&str]) -> Outcome {
+    let args = slipway_deploy::rollout::RolloutArgs {
+        steps: Some(slipway_deploy::rollout::Steps(vec![25])),
+        bake: Some(Duration::from_secs(1)),
+        ..Default::default()
+    };
+    let (request, settings) = judged_request(Strategy::Canary, &args, listener, None, gates);
+    assert_eq!(settings.native, Some(Native::Canary { percent: 25, bake_minutes: 1 }));
+    run(world, settings, &request)
+}
+
+/// A rollout of `strategy` judged by `gates` (`{url}`: the listener's URL), probing the
+/// test listener `listener` and, when given, the production listener `service`.
+fn judged_request(
+    strategy: Strategy,
+    args: &slipway_deploy::rollout::RolloutArgs,
+    listener: &ProbedService,
+    service: Option<&ProbedService>,
+    gates: &[&str],
+) -> (DeployRequest, Settings) {
     let mut flags = slipway_deploy::analysis::AnalysisFlags::default();
     let mut gates = gates.iter();
     while let (Some(flag), Some(value)) = (gates.next(), gates.next()) {
@@ -1383,13 +1402,8 @@ fn judged_run(world: &Shared, listener: &ProbedService, gates: &[&str]) -> Outco
             other => panic!("no gate {other}"),
         }
     }
-    let args = slipway_deploy::rollout::RolloutArgs {
-        steps: Some(slipway_deploy::rollout::Steps(vec![25])),
-        bake: Some(Duration::from_secs(1)),
-        ..Default::default()
-    };
     let request = DeployRequest {
-        rollout: Rollout::new(Strategy::Canary, &args).unwrap(),
+        rollout: Rollout::new(strategy, args).unwrap(),
         analysis: flags.parse().unwrap(),
         timeout: Duration::from_secs(20),
         ..request(Phase::Deploy)
@@ -1397,11 +1411,11 @@ fn judged_run(world: &Shared, listener: &ProbedService, gates: &[&str]) -> Outco
     let settings = Settings {
         native: Native::from(&request.rollout).unwrap(),
         test_listener_url: Some(listener.url()),
+        service_url: service.map(ProbedService::url),
         check: "/health".into(),
         ..settings()
     };
-    assert_eq!(settings.native, Some(Native::Canary { percent: 25, bake_minutes: 1 }));
-    run(world, settings, &request)
+    (request, settings)
 }
 
 #[test]
@@ -1554,4 +1568,184 @@ fn the_url_is_the_service_url_once_deployed_and_the_test_listener_while_paused()
     };
     let done = run(&world, canary, &phased(Strategy::Canary, Phase::Deploy)).result.unwrap();
     assert_eq!((done.status, done.url.as_str()), (Status::Canary, "https://shop.example.com:8443"));
+}
+
+const SWITCHING: StageLook = (ServiceDeploymentLifecycleStage::ProductionTrafficShift, 100.0, false);
+
+/// A world where the blue/green deployment of shop:42 pauses at the test traffic hook,
+/// moves all production traffic on the first CONTINUE and pauses after it, and succeeds
+/// on the second CONTINUE; ROLLBACK at a hook puts shop:41 back.
+fn blue_green_world() -> Shared {
+    let world = judged_world();
+    world.lock().unwrap().continue_scripts[0].0 = vec![SWITCHING, PAUSED_AT_ALL];
+    world
+}
+
+/// A blue-green switch with a bake of 1s, judged by `gates` against the test listener
+/// `listener` and, when given, the production listener `service` (--service-url).
+fn blue_green_run(
+    world: &Shared,
+    listener: &ProbedService,
+    service: Option<&ProbedService>,
+    gates: &[&str],
+) -> Outcome {
+    let args = slipway_deploy::rollout::RolloutArgs { bake: Some(Duration::from_secs(1)), ..Default::default() };
+    let (request, settings) = judged_request(Strategy::BlueGreen, &args, listener, service, gates);
+    assert_eq!(settings.native, Some(Native::BlueGreen { bake_minutes: 1 }));
+    run(world, settings, &request)
+}
+
+const SWITCH_CALLS: [&str; 3] =
+    ["RegisterTaskDefinition shop", "UpdateService shop:42", "ContinueServiceDeployment shop-42 hook-1 CONTINUE"];
+
+#[test]
+fn a_judged_blue_green_that_stays_healthy_is_switched_through_ecs_s_hooks() {
+    let world = blue_green_world();
+    // Each place answers errors where the other window's probes belong: the test
+    // listener once the switch was sent, the production listener before it. A pass
+    // proves each window probed its own place.
+    let listener = test_listener(Arc::clone(&world), |w| w.continues > 0, false);
+    let service = test_listener(Arc::clone(&world), |w| w.continues == 0, false);
+    let outcome = blue_green_run(
+        &world,
+        &listener,
+        Some(&service),
+        &[
+            "--max-error-rate",
+            "0%",
+            "--prometheus",
+            "{url}",
+            "--metric",
+            "errors:sum(rate(http_errors_total[1m]))<=0.05",
+        ],
+    );
+    let done = outcome.result.unwrap_or_else(|e| panic!("{e:?}\n{}", outcome.log));
+    assert_eq!((done.status, done.version_label.as_str()), (Status::Promoted, "shop:42"));
+    assert_eq!(done.url, service.url(), "the url output is the production listener once promoted");
+    assert_eq!(calls(&world), [&SWITCH_CALLS[..], &["ContinueServiceDeployment shop-42 hook-2 CONTINUE"]].concat());
+    let configuration = world.lock().unwrap().configurations[0].clone().unwrap();
+    assert_eq!(configuration.strategy(), Some(&DeploymentStrategy::BlueGreen));
+    assert_eq!(configuration.bake_time_in_minutes(), Some(0), "slipway's watch after the switch is the bake");
+    let stages: Vec<_> = configuration.lifecycle_hooks().iter().map(|h| h.lifecycle_stages().to_vec()).collect();
+    assert_eq!(
+        stages,
+        [
+            vec![DeploymentLifecycleHookStage::PostTestTrafficShift],
+            vec![DeploymentLifecycleHookStage::PostProductionTrafficShift]
+        ],
+        "held before the switch and after it"
+    );
+    let (before, after) = (listener.hits(), service.hits());
+    assert!(before >= 3 && after >= 3, "probed before the switch {before} time(s), after it {after}");
+    let timeline: Vec<&str> = done.details.iter().map(|(name, _)| name.as_str()).skip(1).collect();
+    assert_eq!(timeline, ["before the switch", "after the switch"], "{:?}", done.details);
+    assert!(done.details.iter().all(|(name, words)| name.starts_with("task") || words.starts_with("passed")));
+    assert!(
+        outcome.log.contains(&format!("after the switch: the analysis probes {}/health", service.url())),
+        "{}",
+        outcome.log
+    );
+    assert!(outcome.log.contains("ECS moves all production traffic to the new revision"), "{}", outcome.log);
+    assert!(!outcome.log.contains("--promote or --reject"), "a judged rollout goes on by itself: {}", outcome.log);
+}
+
+#[test]
+fn a_judged_blue_green_failing_before_the_switch_is_rolled_back_at_the_first_hook() {
+    let world = blue_green_world();
+    let listener = test_listener(Arc::clone(&world), |_| true, false);
+    let (message, status, detail, log) = failure(blue_green_run(&world, &listener, None, &["--max-error-rate", "5%"]));
+    assert_eq!(status, Status::Aborted, "{message}\n{log}");
+    assert!(message.starts_with("the new version was aborted before the switch: the gate error rate"), "{message}");
+    assert!(message.ends_with("the old version kept all traffic throughout"), "{message}");
+    assert_eq!(
+        calls(&world),
+        ["RegisterTaskDefinition shop", "UpdateService shop:42", "ContinueServiceDeployment shop-42 hook-1 ROLLBACK"],
+        "production traffic never moved"
+    );
+    assert!(detail.iter().any(|line| line.starts_with("before the switch: failed")), "{detail:?}");
+}
+
+#[test]
+fn a_gate_crossed_after_the_switch_switches_ecs_back_at_its_hook() {
+    // Probed through --service-url after the switch: the production listener fails.
+    let world = blue_green_world();
+    let listener = test_listener(Arc::clone(&world), |_| false, false);
+    let service = test_listener(Arc::clone(&world), |_| true, false);
+    let (message, status, detail, log) =
+        failure(blue_green_run(&world, &listener, Some(&service), &["--max-error-rate", "5%"]));
+    assert_eq!(status, Status::RolledBack, "{message}\n{log}");
+    assert!(
+        message.starts_with("the switch to the new version was rolled back after the switch: the gate error rate"),
+        "{message}"
+    );
+    assert_eq!(calls(&world), [&SWITCH_CALLS[..], &["ContinueServiceDeployment shop-42 hook-2 ROLLBACK"]].concat());
+    assert!(detail.iter().any(|line| line.starts_with("before the switch: passed")), "{detail:?}");
+    assert!(detail.iter().any(|line| line.starts_with("after the switch: failed")), "{detail:?}");
+
+    // Without --service-url the test listener is watched after the switch as well.
+    let world = blue_green_world();
+    let listener = test_listener(
+        Arc::clone(&world),
+        |w| w.last_stage == Some(ServiceDeploymentLifecycleStage::PostProductionTrafficShift),
+        false,
+    );
+    let (message, status, _, log) = failure(blue_green_run(&world, &listener, None, &["--max-error-rate", "5%"]));
+    assert_eq!(status, Status::RolledBack, "{message}\n{log}");
+    assert_eq!(calls(&world), [&SWITCH_CALLS[..], &["ContinueServiceDeployment shop-42 hook-2 ROLLBACK"]].concat());
+}
+
+#[test]
+fn a_prometheus_query_that_errors_aborts_the_blue_green_as_inconclusive() {
+    let world = blue_green_world();
+    let listener = test_listener(Arc::clone(&world), |_| false, true);
+    let (message, status, _, log) = failure(blue_green_run(
+        &world,
+        &listener,
+        None,
+        &["--prometheus", "{url}", "--metric", "errors:sum(rate(http_errors_total[1m]))<=0.05"],
+    ));
+    assert_eq!(status, Status::Aborted, "{message}\n{log}");
+    assert!(message.starts_with("the new version was aborted before the switch"), "{message}");
+    assert!(message.contains("inconclusive"), "{message}");
+    assert_eq!(
+        calls(&world),
+        ["RegisterTaskDefinition shop", "UpdateService shop:42", "ContinueServiceDeployment shop-42 hook-1 ROLLBACK"]
+    );
+}
+
+#[test]
+fn bad_blue_green_analysis_input_exits_2_before_any_call() {
+    // Two windows of --bake 1m (before and after the switch) do not fit in 90s.
+    let world = blue_green_world();
+    let listener = test_listener(Arc::clone(&world), |_| false, false);
+    let args = slipway_deploy::rollout::RolloutArgs { bake: Some(Duration::from_secs(60)), ..Default::default() };
+    let (mut request, settings) =
+        judged_request(Strategy::BlueGreen, &args, &listener, None, &["--max-error-rate", "5%"]);
+    request.timeout = Duration::from_secs(90);
+    match run(&world, settings, &request).result {
+        Err(DeployError::Usage(message)) => {
+            assert!(message.contains("2 analysis window(s) of --bake 1m"), "{message}");
+            assert!(message.contains("before the switch and after it"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(calls(&world).is_empty());
+    assert_eq!(listener.hits(), 0);
+
+    // The flags: no test listener to judge the new revision before the switch. The
+    // settings refuse it before a client is even built.
+    let args = slipway_deploy::rollout::RolloutArgs { bake: Some(Duration::from_secs(1)), ..Default::default() };
+    let (request, _) = judged_request(Strategy::BlueGreen, &args, &listener, None, &["--max-error-rate", "5%"]);
+    let flags = slipway_deploy::targets::ecs::EcsFlags {
+        cluster: Some("prod".into()),
+        service: Some("shop".into()),
+        ..Default::default()
+    };
+    match runtime().block_on(Ecs::from_flags(&flags, true, Some("/health"), &request)) {
+        Err(DeployError::Usage(message)) => {
+            assert!(message.starts_with("--strategy blue-green judged by analysis on ECS"), "{message}");
+            assert!(message.contains("give --test-listener-url"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
 }

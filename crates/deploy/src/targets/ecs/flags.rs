@@ -40,15 +40,18 @@ pub struct EcsFlags {
     #[arg(long, env = "SLIPWAY_NO_CIRCUIT_BREAKER")]
     pub no_circuit_breaker: bool,
 
-    /// ECS, canary judged by analysis: the base URL of the service's test listener, where
-    /// the new revision alone answers (its test listener rule's port on the load balancer,
-    /// as this runner reaches it). The analysis probes --check there.
+    /// ECS, canary or blue-green judged by analysis: the base URL of the service's test
+    /// listener, where the new revision alone answers (its test listener rule's port on
+    /// the load balancer, as this runner reaches it). The analysis probes --check there
+    /// (and, without --service-url, after all production traffic moved too).
     #[arg(long, env = "SLIPWAY_TEST_LISTENER_URL", value_name = "URL")]
     pub test_listener_url: Option<String>,
 
     /// ECS: the URL users reach the service at (its load balancer's production listener, or
-    /// the name you route to it), published as the url output once deployed. Default: no
-    /// url (slipway does not read load balancers).
+    /// the name you route to it), published as the url output once deployed. A rollout
+    /// judged by analysis probes --check there once all production traffic is on the new
+    /// revision (a canary's final watch, blue-green after the switch). Default: no url
+    /// (slipway does not read load balancers).
     #[arg(long, env = "SLIPWAY_SERVICE_URL", value_name = "URL")]
     pub service_url: Option<String>,
 
@@ -81,9 +84,11 @@ pub struct Settings {
     /// No --strategy given: a service on ECS's BLUE_GREEN, CANARY or LINEAR strategy
     /// keeps it (with its parameters, hooks and alarms); only --strategy changes it.
     pub keep_strategy: bool,
-    /// `--test-listener-url`: where a judged canary's analysis probes the new revision.
+    /// `--test-listener-url`: where a judged rollout's analysis probes the new revision
+    /// before it takes all production traffic.
     pub test_listener_url: Option<String>,
-    /// `--service-url`: where users reach the service (the url output).
+    /// `--service-url`: where users reach the service (the url output); a judged rollout's
+    /// analysis probes it once all production traffic is on the new revision.
     pub service_url: Option<String>,
     /// The path the analysis probes (deploy's --check), default `/`.
     pub check: String,
@@ -150,8 +155,8 @@ fn url(value: Option<&str>, flag: &str) -> Result<Option<String>, DeployError> {
 }
 
 impl Settings {
-    /// `analysis`: the canary is judged by analysis flags, which need one step ECS holds
-    /// (its canary phase) and the test listener's URL.
+    /// `analysis`: the rollout is judged by analysis flags, which need the test listener's
+    /// URL and, for a canary, one step ECS holds (its canary phase).
     pub async fn new(flags: &EcsFlags, rollout: &Rollout, analysis: bool) -> Result<Self, DeployError> {
         let named = |value: &Option<String>, flag: &str| {
             value
@@ -194,9 +199,10 @@ impl Settings {
                 )));
             }
             if test_listener_url.is_none() {
-                return Err(DeployError::Usage(
-                    "a canary judged by analysis on ECS probes the new revision through the test listener: give --test-listener-url (the load balancer's test listener as this runner reaches it)".to_owned(),
-                ));
+                return Err(DeployError::Usage(format!(
+                    "--strategy {} judged by analysis on ECS probes the new revision through the test listener: give --test-listener-url (the load balancer's test listener as this runner reaches it)",
+                    rollout.strategy
+                )));
             }
         }
         Ok(Self {
@@ -310,6 +316,12 @@ mod tests {
         let canary = Rollout::plain(Strategy::Canary);
         let error = runtime.block_on(Settings::new(&flags(), &canary, true)).unwrap_err();
         assert!(matches!(&error, DeployError::Usage(m) if m.contains("give --test-listener-url")), "{error}");
+        let blue_green = Rollout::plain(Strategy::BlueGreen);
+        let error = runtime.block_on(Settings::new(&flags(), &blue_green, true)).unwrap_err();
+        assert!(
+            matches!(&error, DeployError::Usage(m) if m.starts_with("--strategy blue-green judged by analysis on ECS")),
+            "{error}"
+        );
         let judged =
             runtime.block_on(Settings::new(&with("http://t.example.com", "http://s.example.com"), &canary, true));
         assert_eq!(judged.unwrap().native, Some(Native::Canary { percent: 10, bake_minutes: 5 }));

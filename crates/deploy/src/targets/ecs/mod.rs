@@ -11,9 +11,9 @@
 //! - `task_definition`: the container, the new revision, the file parser.
 //! - `service`: the calls (throttling, AccessDenied), the looks and the waits.
 
-mod canary;
 pub mod express;
 mod flags;
+mod judged;
 mod service;
 pub mod task_definition;
 
@@ -32,7 +32,7 @@ use slipway_registry::ImageReference;
 pub use self::flags::{EcsFlags, Native, Settings};
 use self::service::{Expect, WaitFailure, awaiting_hook, describe_service, primary};
 use self::task_definition::{Source, family_revision, short_name};
-use crate::analysis::{run_canary, timeline_details};
+use crate::analysis::{run_blue_green, run_canary, timeline_details};
 use crate::rollout::{Param, Strategy};
 use crate::status::Status;
 use crate::target::{DeployError, DeployOutcome, DeployRequest, Phase, Plan, Target};
@@ -81,8 +81,9 @@ const PAUSE_MINUTES: i32 = 24 * 60;
 /// takes all the test listener's traffic, none of production's.
 const PAUSE_STAGE: DeploymentLifecycleHookStage = DeploymentLifecycleHookStage::PostTestTrafficShift;
 
-/// Where slipway's second PAUSE hook holds a canary judged by analysis: all production
-/// traffic on the new revision, the old one still running (the final watch).
+/// Where slipway's second PAUSE hook holds a rollout judged by analysis: all production
+/// traffic on the new revision, the old one still running (a canary's final watch,
+/// blue-green's "after the switch").
 const WATCH_STAGE: DeploymentLifecycleHookStage = DeploymentLifecycleHookStage::PostProductionTrafficShift;
 
 /// One of slipway's PAUSE hooks: at its stages only, rolled back by ECS after a day.
@@ -118,7 +119,7 @@ impl Ecs {
     /// Builds the client from AWS's default chain (environment, profile, web identity),
     /// refusing a missing region or missing credentials before anything is called.
     /// `strategy_given`: --strategy was given (else the service's own native strategy is
-    /// kept); `check`: the path a judged canary's analysis probes.
+    /// kept); `check`: the path a judged rollout's analysis probes.
     pub async fn from_flags(
         flags: &EcsFlags,
         strategy_given: bool,
@@ -261,8 +262,8 @@ impl Ecs {
     /// The service's deployment configuration with the circuit breaker and the rolling
     /// budget this run sets; everything else (alarms, hooks) as the service has it. Without
     /// --strategy a native strategy the service has is kept with its parameters; only an
-    /// explicit --strategy changes it. `judged`: a canary judged by analysis, paused once
-    /// more after the production traffic shift (the final watch).
+    /// explicit --strategy changes it. `judged`: a rollout judged by analysis, paused once
+    /// more after the production traffic shift (the final watch, or after the switch).
     fn configuration(&self, current: Option<&DeploymentConfiguration>, judged: bool) -> DeploymentConfiguration {
         let kept = self.kept_strategy(current);
         let mut configuration = current.cloned().unwrap_or_else(|| DeploymentConfiguration::builder().build());
@@ -284,7 +285,9 @@ impl Ecs {
             configuration.strategy = Some(match self.settings.native {
                 None => DeploymentStrategy::Rolling,
                 Some(Native::BlueGreen { bake_minutes }) => {
-                    configuration.bake_time_in_minutes = Some(bake_minutes);
+                    // Judged, slipway's watch at the hook after the switch is the bake (the
+                    // old revision still running); ECS's own would only hold the run longer.
+                    configuration.bake_time_in_minutes = Some(if judged { 0 } else { bake_minutes });
                     DeploymentStrategy::BlueGreen
                 }
                 Some(Native::Canary { percent, bake_minutes }) => {
@@ -318,7 +321,7 @@ impl Ecs {
     }
 
     /// `rolling (minimum healthy 100%, maximum 200%), circuit breaker with rollback`.
-    /// `kept`: the service's own native strategy stays; `judged`: analysis judges a canary.
+    /// `kept`: the service's own native strategy stays; `judged`: analysis judges the rollout.
     fn describe_configuration(&self, configuration: &DeploymentConfiguration, kept: bool, judged: bool) -> String {
         let breaker = match configuration.deployment_circuit_breaker() {
             Some(b) if b.enable() && b.rollback() => "circuit breaker with rollback",
@@ -327,11 +330,25 @@ impl Ecs {
         };
         if let Some(native) = self.settings.native {
             if judged {
-                return format!(
-                    "{}, each phase judged by analysis of {}{} (the test listener): paused at {} before the canary phase and at {} for the final watch",
-                    native.describe(),
+                let test = format!(
+                    "{}{} (the test listener)",
                     self.settings.test_listener_url.as_deref().unwrap_or_default().trim_end_matches('/'),
-                    self.settings.check,
+                    self.settings.check
+                );
+                let all = match &self.settings.service_url {
+                    Some(url) => format!("{}{} (--service-url)", url.trim_end_matches('/'), self.settings.check),
+                    None => "the test listener".to_owned(),
+                };
+                if let Native::BlueGreen { .. } = native {
+                    return format!(
+                        "blue/green, judged by analysis: paused at {} (judged at {test} before the switch) and at {} (judged at {all} after the switch, the old revision still running; no ECS bake after it)",
+                        PAUSE_STAGE.as_str(),
+                        WATCH_STAGE.as_str()
+                    );
+                }
+                return format!(
+                    "{}, each phase judged by analysis: paused at {} before the canary phase (judged at {test} through it) and at {} for the final watch (judged at {all})",
+                    native.describe(),
                     PAUSE_STAGE.as_str(),
                     WATCH_STAGE.as_str()
                 );
@@ -447,26 +464,28 @@ impl Ecs {
                 self.settings.service,
                 self.describe_configuration(&configuration, kept, judged)
             ))
-            .step(if judged {
-                format!(
+            .step(match (judged, self.settings.native) {
+                (true, Some(Native::BlueGreen { .. })) => format!(
+                    "judge the new revision for --bake before the switch, CONTINUE (all production traffic moves at once), judge it for --bake after the switch; a crossed gate sends ROLLBACK at the hook (back to {}); passed, CONTINUE and wait until the service deployment is SUCCESSFUL and every running task reports the pushed digest",
+                    short_name(&previous)
+                ),
+                (true, _) => format!(
                     "at each phase judge the new revision for --bake; CONTINUE while every gate holds, else ROLLBACK to {}; once promoted wait until the service deployment is SUCCESSFUL and every running task reports the pushed digest",
                     short_name(&previous)
-                )
-            } else if self.settings.native.is_some() {
-                format!(
+                ),
+                (false, _) if self.settings.native.is_some() => format!(
                     "wait until the deployment pauses at {} with the new revision on the test listener; else stop it and put {} back",
                     PAUSE_STAGE.as_str(),
                     short_name(&previous)
-                )
-            } else {
-                format!(
+                ),
+                (false, _) => format!(
                     "wait until the service deployment is SUCCESSFUL and every running task reports {}; else stop it and put {} back",
                     ImageReference::parse(&request.image)
                         .ok()
                         .and_then(|r| r.digest().map(str::to_owned))
                         .unwrap_or_else(|| request.image.clone()),
                     short_name(&previous)
-                )
+                ),
             });
         Ok(plan.with_state(EcsState::Deploy {
             previous,
@@ -506,23 +525,32 @@ impl Ecs {
             digests: digest_of(&request.image).map(|d| (Some(container), d)).into_iter().collect(),
             pause: self.settings.native.is_some(),
         };
-        let judged = match (&request.analysis, self.settings.native) {
-            (Some(analysis), Some(Native::Canary { percent, .. })) => Some((analysis, percent)),
+        // A judged rollout goes on from the hook the deployment pauses at (`paused`).
+        let gated = match (&request.analysis, self.settings.native) {
+            (Some(analysis), Some(Native::Canary { percent, .. })) => {
+                Some((analysis, judged::Shape::Canary { percent }, Status::Canary))
+            }
+            (Some(analysis), Some(Native::BlueGreen { .. })) => {
+                Some((analysis, judged::Shape::BlueGreen, Status::GreenReady))
+            }
             _ => None,
         };
         let paused = self
             .move_to(expect.clone(), &version, &previous, configuration, Status::Deployed, request, deadline, console)
             .await?;
-        let Some((analysis, percent)) = judged.filter(|_| paused.status == Status::Canary) else {
+        let Some((analysis, shape, _)) = gated.filter(|(_, _, paused_as)| paused.status == *paused_as) else {
             return Ok(paused);
         };
         let expect = Expect { deployment_arn: Some(paused.deployment_id.clone()), pause: false, ..expect };
-        let mut shift = canary::EcsCanary::new(self, request, expect, version.clone(), previous.clone(), percent);
-        let judged = run_canary(&mut shift, request, analysis, deadline, console).await?;
+        let mut shift = judged::EcsJudged::new(self, request, expect, version.clone(), previous.clone(), shape);
+        let verdict = match shape {
+            judged::Shape::Canary { .. } => run_canary(&mut shift, request, analysis, deadline, console).await?,
+            judged::Shape::BlueGreen => run_blue_green(&mut shift, request, analysis, deadline, console).await?,
+        };
         let service = self.require_service(deadline).await?;
         let mut outcome =
             Self::outcome(&service, &version, short_name(&previous), &paused.deployment_id, Status::Promoted);
-        outcome.details.extend(timeline_details(&judged.records, request.rollout.steps_or_default().len()));
+        outcome.details.extend(timeline_details(&verdict.records, request.rollout.steps_or_default().len()));
         Ok(outcome)
     }
 
@@ -576,7 +604,8 @@ impl Ecs {
                     (Some(_), Strategy::BlueGreen) => Status::GreenReady,
                     (Some(_), _) => Status::Canary,
                 };
-                if status != Status::Deployed {
+                // A judged rollout goes on by itself; a phased one waits for the workflow.
+                if status != Status::Deployed && request.analysis.is_none() {
                     console.info(&format!(
                         "{version} takes the test listener's traffic, none of production's; judge it, then --promote or --reject (ECS rolls it back by itself after {}h)",
                         PAUSE_MINUTES / 60
@@ -821,7 +850,7 @@ impl Target for Ecs {
     const NAME: &'static str = "ecs";
     const STRATEGIES: &'static [Strategy] = &[Strategy::Rolling, Strategy::Canary, Strategy::BlueGreen];
     const DEFAULT_STRATEGY: Strategy = Strategy::Rolling;
-    const JUDGED: &'static [Strategy] = &[Strategy::Canary];
+    const JUDGED: &'static [Strategy] = &[Strategy::Canary, Strategy::BlueGreen];
 
     fn reads(strategy: Strategy) -> &'static [Param] {
         match strategy {

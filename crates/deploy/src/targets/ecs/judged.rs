@@ -1,16 +1,21 @@
-//! A canary judged by analysis on ECS ([`TrafficShift`]): ECS's native CANARY strategy
-//! with two of slipway's PAUSE hooks. ECS cannot be given arbitrary weights: it shifts
-//! its canary share, bakes, then shifts the rest, so one step is judged (linear steps
-//! move on by ECS's clock and are refused with analysis flags).
+//! A rollout judged by analysis on ECS ([`TrafficShift`]): ECS's native CANARY or
+//! BLUE_GREEN strategy with two of slipway's PAUSE hooks, driven by the analysis loop
+//! ([`crate::analysis::run_canary`], [`crate::analysis::run_blue_green`]). ECS cannot be
+//! given arbitrary weights: a canary shifts its share, bakes, then shifts the rest, so
+//! one step is judged (linear steps move on by ECS's clock and are refused with analysis
+//! flags); blue-green moves all production traffic at once.
 //!
 //! - Paused at POST_TEST_TRAFFIC_SHIFT: the new revision takes the test listener's
-//!   traffic, none of production's. The analysis probes it through the test listener
-//!   (`--test-listener-url`) throughout.
-//! - The step: `ContinueServiceDeployment CONTINUE` and ECS shifts the canary share of
-//!   production traffic; ECS's canary bake (the --bake rounded up to minutes) holds it
-//!   there while the analysis runs for the --bake.
-//! - All traffic: ECS shifts the rest after its bake and pauses at
-//!   POST_PRODUCTION_TRAFFIC_SHIFT with the old revision still running: the final watch.
+//!   traffic, none of production's. A canary's step and blue-green's "before the switch"
+//!   are probed through the test listener (`--test-listener-url`).
+//! - Canary, the step: `ContinueServiceDeployment CONTINUE` and ECS shifts the canary
+//!   share of production traffic; ECS's canary bake (the --bake rounded up to minutes)
+//!   holds it there while the analysis runs for the --bake; then ECS shifts the rest.
+//! - Blue-green, the switch: `CONTINUE` and ECS moves all production traffic at once.
+//! - All traffic: ECS pauses at POST_PRODUCTION_TRAFFIC_SHIFT with the old revision still
+//!   running: the final watch, or "after the switch". It probes `--service-url` when given
+//!   (the production listener, which now serves the new revision alone: what users get,
+//!   the switched listener rule included), else the test listener.
 //! - Abort: `ContinueServiceDeployment ROLLBACK` at a hook, else `StopServiceDeployment`
 //!   with a rollback; then the wait until the service runs the old revision alone.
 //! - Promote: CONTINUE at the last hook, then the wait until the service deployment is
@@ -31,12 +36,21 @@ use crate::analysis::{ProbeTarget, TrafficShift};
 use crate::status::Status;
 use crate::target::{DeployError, DeployRequest};
 
+/// What ECS shifts between the hooks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Shape {
+    /// CANARY: its share of production traffic (the one step ECS holds), then the rest.
+    Canary { percent: u8 },
+    /// BLUE_GREEN: all production traffic at once.
+    BlueGreen,
+}
+
 /// Where slipway holds the service deployment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Held {
     /// At the PAUSE hook after the test traffic shift: no production traffic.
     TestTraffic,
-    /// In ECS's canary phase: the canary share of production traffic.
+    /// In ECS's canary phase: the canary share of production traffic (never blue-green).
     Canary,
     /// At the PAUSE hook after the production traffic shift: all of it.
     AllTraffic,
@@ -45,7 +59,7 @@ enum Held {
 }
 
 /// The service deployment slipway started, driven by the analysis loop.
-pub(super) struct EcsCanary<'a> {
+pub(super) struct EcsJudged<'a> {
     pub ecs: &'a Ecs,
     request: &'a DeployRequest,
     /// The version deployed, as failures name it.
@@ -54,21 +68,20 @@ pub(super) struct EcsCanary<'a> {
     pub expect: Expect,
     /// The revision the service ran before (an abort's target).
     pub previous: String,
-    /// ECS's canary share (the one step it holds).
-    pub percent: u8,
+    pub shape: Shape,
     held: Held,
 }
 
-impl<'a> EcsCanary<'a> {
+impl<'a> EcsJudged<'a> {
     pub fn new(
         ecs: &'a Ecs,
         request: &'a DeployRequest,
         expect: Expect,
         version: String,
         previous: String,
-        percent: u8,
+        shape: Shape,
     ) -> Self {
-        Self { ecs, request, expect, version, previous, percent, held: Held::TestTraffic }
+        Self { ecs, request, expect, version, previous, shape, held: Held::TestTraffic }
     }
 
     fn arn(&self) -> &str {
@@ -145,6 +158,20 @@ impl<'a> EcsCanary<'a> {
                 .await;
         }
     }
+
+    /// Waits until ECS holds all production traffic on the new revision at the last hook
+    /// (or finished the deployment without pausing there).
+    async fn wait_all_traffic(&self, deadline: Instant, console: &Console) -> Result<Held, String> {
+        let deployment = self
+            .wait_for(
+                "paused with all production traffic on the new revision",
+                |d| held_at_watch(d) || d.status() == Some(&ServiceDeploymentStatus::Successful),
+                deadline,
+                console,
+            )
+            .await?;
+        Ok(if held_at_watch(&deployment) { Held::AllTraffic } else { Held::Finished })
+    }
 }
 
 /// The target revision's share of production traffic, as ECS reports it.
@@ -181,49 +208,58 @@ fn held_at_watch(deployment: &ServiceDeployment) -> bool {
         && awaiting_hook(deployment).is_some()
 }
 
-impl TrafficShift for EcsCanary<'_> {
+impl TrafficShift for EcsJudged<'_> {
     fn probe_target(&self) -> ProbeTarget {
         let settings = &self.ecs.settings;
-        ProbeTarget {
-            url: settings.test_listener_url.clone().unwrap_or_default(),
-            check: settings.check.clone(),
-            headers: Vec::new(),
-            tls: None,
-        }
+        // Once all production traffic is on the new revision the production listener
+        // serves it alone: what users get is judged there when it is known.
+        let url = match (&settings.service_url, self.held) {
+            (Some(service_url), Held::AllTraffic | Held::Finished) => service_url.clone(),
+            _ => settings.test_listener_url.clone().unwrap_or_default(),
+        };
+        ProbeTarget { url, check: settings.check.clone(), headers: Vec::new(), tls: None }
     }
 
     async fn set_weight(&mut self, percent: u8, deadline: Instant, console: &Console) -> Result<(), String> {
-        if percent < 100 && percent != self.percent {
+        match self.shape {
             // check_request and the settings allow one step; a second would be a bug.
-            return Err(format!("ECS holds one canary share ({}%), not {percent}%", self.percent));
+            Shape::Canary { percent: share } if percent < 100 && percent != share => {
+                return Err(format!("ECS holds one canary share ({share}%), not {percent}%"));
+            }
+            Shape::BlueGreen if percent > 0 && percent < 100 => {
+                return Err(format!("ECS's blue/green moves all production traffic at once, not {percent}%"));
+            }
+            // Before the switch: the deployment already waits at the test traffic hook.
+            _ if percent == 0 => return Ok(()),
+            _ => {}
         }
         if self.held == Held::TestTraffic {
             self.continue_hook(DeploymentLifecycleHookAction::Continue, deadline, console).await?;
-            let deployment = self
-                .wait_for(
-                    &format!("shifting {}% of production traffic", self.percent),
-                    past_test_traffic,
-                    deadline,
-                    console,
-                )
-                .await?;
-            self.held = if deployment.status() == Some(&ServiceDeploymentStatus::Successful) {
-                Held::Finished
-            } else {
-                Held::Canary
+            self.held = match self.shape {
+                Shape::Canary { percent: share } => {
+                    let deployment = self
+                        .wait_for(
+                            &format!("shifting {share}% of production traffic"),
+                            past_test_traffic,
+                            deadline,
+                            console,
+                        )
+                        .await?;
+                    if deployment.status() == Some(&ServiceDeploymentStatus::Successful) {
+                        Held::Finished
+                    } else {
+                        Held::Canary
+                    }
+                }
+                Shape::BlueGreen => {
+                    console.info("ECS moves all production traffic to the new revision");
+                    self.wait_all_traffic(deadline, console).await?
+                }
             };
         }
         if percent >= 100 && self.held == Held::Canary {
             console.info("ECS shifts the rest of production traffic after its canary bake");
-            let deployment = self
-                .wait_for(
-                    "paused with all production traffic on the new revision",
-                    |d| held_at_watch(d) || d.status() == Some(&ServiceDeploymentStatus::Successful),
-                    deadline,
-                    console,
-                )
-                .await?;
-            self.held = if held_at_watch(&deployment) { Held::AllTraffic } else { Held::Finished };
+            self.held = self.wait_all_traffic(deadline, console).await?;
         }
         Ok(())
     }
