@@ -6,7 +6,10 @@
 //! a healthy canary goes through every step and is promoted, and a gate whose query
 //! errors aborts as inconclusive. A blue-green switch is judged before it: a failing
 //! green is removed without one public request, a healthy one switched to and watched.
-//! Bad analysis input exits 2 before anything changes.
+//! Bad analysis input exits 2 before anything changes. A CloudWatch alarm gate (`--alarm`,
+//! CloudWatch mocked at the SDK's edge: its rpcv2-CBOR is not moto's) going to ALARM mid-window
+//! aborts a healthy canary run in process through the same target, naming the alarm and
+//! CloudWatch's reason; an alarm that does not exist is exit 2 before anything changes.
 //! Skips without Docker, the registry, Maven or the proxy image unless SLIPWAY_REQUIRE_E2E=1.
 
 #![allow(clippy::unwrap_used)] // Tests panic on broken fixtures, as tests do.
@@ -18,10 +21,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
+use aws_sdk_cloudwatch::types::{MetricAlarm, StateValue};
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use clap::Parser as _;
 use common::{
     CLOSED_UNANSWERED, Containers, app_containers, deploy_command, error_line, images, proxy_image, run, version_served,
 };
+use slipway_contract::CiMode;
+use slipway_contract::console::CapturedLog;
+use slipway_contract::interrupt::Cancel;
+use slipway_contract::runtime::{Threads, block_on_with};
+use slipway_deploy::analysis::{AlarmClient, StepRecord};
+use slipway_deploy::execute::Deployment;
+use slipway_deploy::{DeployError, Status};
 use slipway_testkit::{StepRun, free_port};
+use slipway_verify::Alarms;
 
 fn deploy(name: &str, port: u16, proxy: &str, args: &[&str]) -> StepRun {
     let mut command = deploy_command();
@@ -324,4 +339,128 @@ fn a_blue_green_switch_is_judged_before_it_and_a_failing_green_never_gets_a_requ
     }
     let containers = app_containers(&name);
     assert_eq!(containers.iter().filter(|c| c.ends_with(" running")).count(), 1, "{containers:?}");
+}
+
+const ALARM: &str = "shop-5xx";
+const ALARM_REASON: &str =
+    "Threshold Crossed: 1 out of the last 1 datapoints [12.0 (01/12/26 00:10:00)] was greater than the threshold (5.0)";
+
+fn alarm_state(state: StateValue, reason: &str) -> DescribeAlarmsOutput {
+    DescribeAlarmsOutput::builder()
+        .metric_alarms(MetricAlarm::builder().alarm_name(ALARM).state_value(state).state_reason(reason).build())
+        .build()
+}
+
+/// deploy run in this process with `args` (the binary's flags and the same target code),
+/// its `--alarm` gates reading CloudWatch through `cloudwatch`, the seam the analysis
+/// request offers; the environment is the binary's, without CI variables.
+/// What an in-process run gave: its result, its log, and the windows it judged.
+type InProcess = (Result<slipway_deploy::DeployOutcome, DeployError>, String, Vec<StepRecord>);
+
+fn deploy_in_process(args: &[&str], cloudwatch: &Rule) -> InProcess {
+    let cli = slipway_deploy::Cli::try_parse_from([&["deploy"][..], args].concat()).unwrap();
+    let log = CapturedLog::default();
+    let console = log.console("deploy", CiMode::Plain);
+    let env = |name: &str| {
+        let ci = name.starts_with("SLIPWAY_") || name.starts_with("GITHUB_") || name == "CI" || name == "GITLAB_CI";
+        if ci { None } else { std::env::var(name).ok() }
+    };
+    let mut request = slipway_deploy::plan(&cli.args, &env, &console).unwrap();
+    let client = mock_client!(aws_sdk_cloudwatch, RuleMode::Sequential, [cloudwatch]);
+    request.analysis.as_mut().unwrap().alarm_client = AlarmClient(Some(Alarms::new(client)));
+    let deployment = Deployment {
+        request: &request,
+        deadline: request.deadline(),
+        github: None,
+        environment_name: "production",
+        env: &env,
+        console: &console,
+    };
+    let result =
+        block_on_with(Threads::Current, Cancel::AtWaitPoints, cli.args.target.deploy(&cli.args, &deployment)).unwrap();
+    let records = request.analysis.as_ref().map(|a| a.recorder.records()).unwrap_or_default();
+    (result, log.text(), records)
+}
+
+#[test]
+fn an_alarm_going_to_alarm_mid_window_aborts_the_canary_and_an_unknown_alarm_changes_nothing() {
+    let Some(images) = images() else { return };
+    let Some(proxy) = proxy_image() else { return };
+    let name = common::unique_name("analysis-alarm");
+    let _cleanup = Containers(name.clone());
+    let port = free_port();
+    let first = deploy(&name, port, &proxy, &["--image", &images.v1, "--version-label", "v1"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let publish = format!("127.0.0.1:{port}:8080");
+    let canary = |image: &str, alarms: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = ["--target", "docker", "--name", &name, "--timeout", "3m", "--proxy-image", &proxy]
+            .into_iter()
+            .chain(["--publish", &publish, "--check", "/", "--drain-timeout", "2s"])
+            .chain(["--strategy", "canary", "--steps", "10,50", "--bake", "10s", "--max-error-rate", "5%"])
+            .chain(["--image", image, "--version-label", "v2"])
+            .map(str::to_owned)
+            .collect();
+        for alarm in alarms {
+            args.extend(["--alarm".to_owned(), (*alarm).to_owned()]);
+        }
+        args
+    };
+
+    // An alarm that does not exist: exit 2 in the check phase, one DescribeAlarms call,
+    // no container started, the proxy untouched.
+    let known_only = mock!(aws_sdk_cloudwatch::Client::describe_alarms)
+        .sequence()
+        .output(|| alarm_state(StateValue::Ok, "fine"))
+        .repeatedly()
+        .build();
+    let before = app_containers(&name);
+    let args = canary(&images.v2, &[ALARM, "shop-typo"]);
+    let (result, log, records) = deploy_in_process(&args.iter().map(String::as_str).collect::<Vec<_>>(), &known_only);
+    match result {
+        Err(DeployError::Usage(message)) => {
+            assert!(message.starts_with("--alarm: no CloudWatch alarm is named shop-typo"), "{message}\n{log}");
+        }
+        other => panic!("{other:?}\n{log}"),
+    }
+    assert_eq!(known_only.num_calls(), 1, "{log}");
+    assert!(records.is_empty(), "no window was judged");
+    assert_eq!(app_containers(&name), before, "nothing changed");
+    assert_eq!(version_served(port).as_deref(), Ok("1.0.0"));
+
+    // A healthy canary (2.0.0) whose alarm goes to ALARM a few rounds into the first step
+    // (a 10s bake: a round every 500ms): aborted at once, naming the alarm and CloudWatch's
+    // reason, the old version serving all traffic again, the canary removed.
+    let flips = mock!(aws_sdk_cloudwatch::Client::describe_alarms)
+        .sequence()
+        .output(|| alarm_state(StateValue::Ok, "Threshold Crossed: no datapoints were greater than the threshold"))
+        .times(5)
+        .output(|| alarm_state(StateValue::Alarm, ALARM_REASON))
+        .repeatedly()
+        .build();
+    let args = canary(&images.v2, &[ALARM]);
+    let (result, log, records) = deploy_in_process(&args.iter().map(String::as_str).collect::<Vec<_>>(), &flips);
+    let Err(DeployError::Failed { message, status, detail }) = result else { panic!("{result:?}\n{log}") };
+    assert_eq!(status, Status::Aborted, "{message}\n{log}");
+    assert!(
+        message.starts_with("the canary was aborted at step 1 of 2 at 10%: the gate alarm shop-5xx was crossed"),
+        "{message}"
+    );
+    assert!(message.contains(&format!("observed ALARM ({ALARM_REASON})")), "{message}");
+    assert!(message.ends_with("all traffic is back on the old version and the canary was removed"), "{message}");
+    assert!(log.contains("alarm shop-5xx: OK"), "read in the check phase: {log}");
+    assert!(!log.contains("takes 50%"), "never went past the first step: {log}");
+    assert!(detail.iter().any(|line| line.starts_with("step 1 of 2 at 10%: failed")), "{detail:?}");
+    // Mid-window: the 6th read came about 2s into the 10s bake, and the window ended there.
+    let [window] = &records[..] else { panic!("one window: {records:?}") };
+    assert_eq!(window.percent, 10);
+    assert!(!window.window.decision.passed(), "{:?}", window.window.decision);
+    assert!(window.window.elapsed < Duration::from_secs(6), "ended mid-window: {:?}", window.window.elapsed);
+    assert!(flips.num_calls() >= 6, "{} DescribeAlarms calls", flips.num_calls());
+    assert_eq!(version_served(port).as_deref(), Ok("1.0.0"));
+    let containers = app_containers(&name);
+    assert_eq!(
+        containers.iter().filter(|c| c.ends_with(" running")).count(),
+        1,
+        "the canary was removed: {containers:?}"
+    );
 }
