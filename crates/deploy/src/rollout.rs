@@ -135,9 +135,11 @@ pub struct RolloutArgs {
     #[arg(long, env = "SLIPWAY_STEPS", value_name = "PERCENTS", alias = "canary-percent", value_parser = parse_steps)]
     pub steps: Option<Steps>,
 
-    /// Canary: how long each step runs before traffic moves on (Elastic Beanstalk: how
-    /// long it evaluates the canary's health). Blue-green judged by analysis: how long
-    /// the new version is judged before the switch, and watched after it. Default: 5m.
+    /// Canary: how long each step runs before traffic moves on (Elastic Beanstalk: its
+    /// EvaluationTime, rounded up to whole minutes, 3 to 600; a minute more when judged by
+    /// analysis, so that EB never ends the split inside the window). Blue-green judged by
+    /// analysis: how long the new version is judged before the switch, and watched after
+    /// it. Default: 5m.
     #[arg(long, env = "SLIPWAY_BAKE", value_name = "DURATION", alias = "canary-evaluation", value_parser = parse_positive_duration)]
     pub bake: Option<Duration>,
 }

@@ -271,6 +271,46 @@ fn ecs_bad_input_is_refused_before_any_call() {
 }
 
 #[test]
+fn an_elastic_beanstalk_canary_judged_by_analysis_refuses_bad_input_before_any_call() {
+    let aws = Listener::new();
+    let env = aws.env();
+    let canary = [&EB[..], &["--image", IMAGE, "--strategy", "canary"]].concat();
+    // EB's traffic splitting takes one canary share: one step is judged.
+    assert_refused(
+        &[&canary[..], &["--steps", "10,50", "--bake", "1m", "--max-error-rate", "5%"]].concat(),
+        &env,
+        "analysis judges one Elastic Beanstalk canary step (--steps 10): traffic splitting shifts NewVersionPercent once, then all traffic, with no step between to judge; --steps 10,50 has 2",
+    );
+    // EvaluationTime covers the bake and a minute, within EB's 3 to 600 minutes.
+    assert_refused(
+        &[&canary[..], &["--steps", "10", "--bake", "600m", "--timeout", "1300m", "--max-error-rate", "5%"]].concat(),
+        &env,
+        "--bake 10h needs an EvaluationTime of 601 minutes (the bake and 1 minute for slipway to see the split begin); Elastic Beanstalk's traffic splitting evaluates 3 to 600 minutes",
+    );
+    assert_refused(
+        &[&canary[..], &["--bake", "1m", "--max-error-rate", "5%", "--expect-version", "1.2.0"]].concat(),
+        &env,
+        "--expect-version 1.2.0 cannot judge an Elastic Beanstalk canary: the environment's URL serves both versions during the traffic split",
+    );
+    assert_refused(
+        &[&canary[..], &["--bake", "1m", "--max-error-rate", "5%", "--environment-url", "shop.example.com"]].concat(),
+        &env,
+        "--environment-url `shop.example.com` is not an http:// or https:// base URL with a host",
+    );
+    assert_refused(
+        &[&canary[..], &["--bake", "15m", "--timeout", "20m", "--max-error-rate", "5%"]].concat(),
+        &env,
+        "do not fit in --timeout 20m",
+    );
+    assert_refused(
+        &[&EB[..], &["--image", IMAGE, "--strategy", "immutable", "--max-error-rate", "5%"]].concat(),
+        &env,
+        "which --strategy immutable on the elastic-beanstalk target does not do; it judges --strategy canary",
+    );
+    aws.assert_untouched();
+}
+
+#[test]
 fn ecs_express_and_app_runner_bad_input_is_refused_before_any_call() {
     let aws = Listener::new();
     let env = aws.env();

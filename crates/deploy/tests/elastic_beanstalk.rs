@@ -20,20 +20,26 @@ use aws_sdk_elasticbeanstalk::operation::describe_environments::{
     DescribeEnvironmentsError, DescribeEnvironmentsOutput,
 };
 use aws_sdk_elasticbeanstalk::operation::describe_events::DescribeEventsOutput;
+use aws_sdk_elasticbeanstalk::operation::describe_instances_health::{
+    DescribeInstancesHealthError, DescribeInstancesHealthOutput,
+};
 use aws_sdk_elasticbeanstalk::operation::swap_environment_cnames::SwapEnvironmentCnamEsOutput;
 use aws_sdk_elasticbeanstalk::operation::terminate_environment::TerminateEnvironmentOutput;
 use aws_sdk_elasticbeanstalk::operation::update_environment::UpdateEnvironmentOutput;
 use aws_sdk_elasticbeanstalk::types::{
-    ApplicationVersionDescription, ApplicationVersionStatus, EnvironmentDescription, EnvironmentHealth,
-    EnvironmentStatus, EventDescription, EventSeverity,
+    ApplicationVersionDescription, ApplicationVersionStatus, Deployment as InstanceDeployment, EnvironmentDescription,
+    EnvironmentHealth, EnvironmentStatus, EventDescription, EventSeverity, SingleInstanceHealth,
 };
 use aws_sdk_s3::operation::put_object::PutObjectOutput;
 use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
 use slipway_contract::CiMode;
 use slipway_contract::console::CapturedLog;
+use slipway_deploy::analysis::AnalysisFlags;
 use slipway_deploy::execute::Deployment;
+use slipway_deploy::rollout::{RolloutArgs, Steps};
 use slipway_deploy::targets::elastic_beanstalk::{ElasticBeanstalk, Settings};
 use slipway_deploy::{Amount, DeployError, DeployOutcome, DeployRequest, Phase, Rollout, Status, Strategy};
+use slipway_testkit::http::ProbedService;
 
 const IMAGE: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop@sha256:3f2a9c1b7d4e3f2a9c1b7d4e3f2a9c1b7d4e3f2a9c1b7d4e3f2a9c1b7d4eabcd";
 
@@ -64,6 +70,11 @@ struct World {
     version_status: Option<ApplicationVersionStatus>,
     /// Existing application versions: label -> description.
     versions: HashMap<String, String>,
+    /// What DescribeInstancesHealth answers: (instance, version label, deployment status,
+    /// colour); `None`: enhanced health is off (an InvalidRequest error).
+    instances: Option<Vec<(&'static str, &'static str, &'static str, &'static str)>>,
+    /// The look DescribeEnvironments gave last (the probed stand-in reads it).
+    last_look: Option<Look>,
     calls: Vec<String>,
     option_settings: Vec<(String, String, String)>,
     bundles: Vec<(String, String, String)>,
@@ -83,6 +94,7 @@ fn describe(world: &Shared, name: &str) -> Option<EnvironmentDescription> {
         return None;
     }
     let look = if looks.len() > 1 { looks.pop_front().unwrap() } else { *looks.front()? };
+    world.last_look = Some(look);
     let abortable = world.abortable && look.0 == "Updating";
     let cname = world.cnames.get(name).cloned().unwrap_or_else(|| format!("{name}.eu-west-1.elasticbeanstalk.com"));
     Some(
@@ -203,6 +215,32 @@ fn eb_client(world: &Shared) -> EbClient {
         }
         AbortEnvironmentUpdateOutput::builder().build()
     });
+    let w = Arc::clone(world);
+    let instances = mock!(EbClient::describe_instances_health).then_compute_response(move |input| {
+        let state = w.lock().unwrap();
+        let Some(instances) = &state.instances else {
+            return MockResponse::Error(DescribeInstancesHealthError::generic(
+                ErrorMetadata::builder()
+                    .code("InvalidRequestException")
+                    .message(format!(
+                        "Enhanced health reporting is not enabled for environment {}",
+                        input.environment_name().unwrap_or_default()
+                    ))
+                    .build(),
+            ));
+        };
+        let list: Vec<SingleInstanceHealth> = instances
+            .iter()
+            .map(|(id, version, status, color)| {
+                SingleInstanceHealth::builder()
+                    .instance_id(*id)
+                    .color(*color)
+                    .deployment(InstanceDeployment::builder().version_label(*version).status(*status).build())
+                    .build()
+            })
+            .collect();
+        MockResponse::Output(DescribeInstancesHealthOutput::builder().set_instance_health_list(Some(list)).build())
+    });
     let template_record = recorder("CreateConfigurationTemplate");
     let template = mock!(EbClient::create_configuration_template).then_compute_output(move |input| {
         template_record(format!(
@@ -257,7 +295,8 @@ fn eb_client(world: &Shared) -> EbClient {
             &template,
             &create_env,
             &swap,
-            &terminate
+            &terminate,
+            &instances
         ],
         // The target's own loop must cope with throttling, so the SDK's retries are off here.
         |config| config.retry_config(aws_sdk_elasticbeanstalk::config::retry::RetryConfig::disabled())
@@ -291,6 +330,8 @@ fn settings() -> Settings {
         terminate_old: false,
         allow_yellow: false,
         poll_interval: Duration::from_millis(2),
+        environment_url: None,
+        check: "/".into(),
     }
 }
 
@@ -830,4 +871,220 @@ fn the_bundle_lands_in_s3_as_moto_serves_it() {
     let bundle: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(bundle["Image"]["Name"], IMAGE);
     assert_eq!(bundle["Ports"][0]["ContainerPort"], 8080);
+}
+
+// A canary judged by analysis: deploy itself judges EB's one traffic split, probing a
+// loopback stand-in for the environment's URL (and Prometheus's query API).
+
+const V2: &str = "v2-3f2a9c1b7d4e";
+
+/// A world where shop-prod runs v1 with enhanced health. UpdateEnvironment to v2 starts the
+/// split: shop-prod gives the `split` looks in turn, and the new fleet (i-2) is deployed
+/// and Green beside the old one (i-1). AbortEnvironmentUpdate returns shop-prod to v1, and
+/// so does an update back to v1.
+fn judged_world(split: &[Look]) -> Shared {
+    let world = world_with(&[]);
+    {
+        let mut state = world.lock().unwrap();
+        state.abortable = true;
+        state.instances = Some(vec![("i-1", "v1", "Deployed", "Green"), ("i-2", V2, "Deployed", "Green")]);
+        state.looks_after_update.insert(V2.into(), split.iter().copied().collect());
+        state
+            .looks_after_update
+            .insert("v1".into(), [Look("Updating", "Grey", "v1"), Look("Ready", "Green", "v1")].into());
+        state.looks_after_abort = Some([Look("Aborting", "Grey", V2), Look("Ready", "Green", "v1")].into());
+    }
+    world
+}
+
+/// The split under way, then ended by EB on the new version.
+const SPLIT_THEN_ALL: [Look; 2] = [Look("Updating", "Green", V2), Look("Ready", "Green", V2)];
+
+/// The stand-in for the environment's URL: 200, or 500 while `failing` says so of the fake
+/// EB; Prometheus's queries answered `0.01`, or an error when `prometheus_fails`.
+fn environment_url(world: &Shared, failing: fn(&World) -> bool, prometheus_fails: bool) -> ProbedService {
+    let world = Arc::clone(world);
+    ProbedService::start(move || failing(&world.lock().unwrap()), prometheus_fails)
+}
+
+/// EB has ended the split with all traffic on the new version.
+fn split_ended(world: &World) -> bool {
+    world.last_look.is_some_and(|look| look.0 == "Ready" && look.2 == V2)
+}
+
+/// A canary of one step at 25% with a bake of 1s (so a final watch too), judged by `gates`
+/// through `probed`; the request is returned for its record.
+fn judged_run(world: &Shared, probed: &ProbedService, gates: &[&str]) -> (Run, DeployRequest) {
+    let mut flags = AnalysisFlags::default();
+    let mut gates = gates.iter();
+    while let (Some(flag), Some(value)) = (gates.next(), gates.next()) {
+        let value = value.replace("{url}", &probed.url());
+        match *flag {
+            "--max-error-rate" => flags.max_error_rate = Some(value),
+            "--prometheus" => flags.prometheus = Some(value),
+            "--metric" => flags.metric.push(value),
+            other => panic!("no gate {other}"),
+        }
+    }
+    let args = RolloutArgs { steps: Some(Steps(vec![25])), bake: Some(Duration::from_secs(1)), ..Default::default() };
+    let request = DeployRequest {
+        rollout: Rollout::new(Strategy::Canary, &args).unwrap(),
+        analysis: flags.parse().unwrap(),
+        timeout: Duration::from_secs(20),
+        ..request(Strategy::Canary, Phase::Deploy)
+    };
+    let settings = Settings {
+        canary_percent: 25,
+        canary_evaluation: Duration::from_secs(180),
+        environment_url: Some(probed.url()),
+        check: "/health".into(),
+        ..settings()
+    };
+    (run(world, settings, &request), request)
+}
+
+fn calls(world: &Shared) -> Vec<String> {
+    world.lock().unwrap().calls.clone()
+}
+
+fn created_and_split() -> [String; 2] {
+    [format!("CreateApplicationVersion {V2} slipway: {IMAGE}"), format!("UpdateEnvironment shop-prod {V2}")]
+}
+
+#[test]
+fn a_judged_canary_that_stays_healthy_is_promoted_once_eb_ends_the_split_on_it() {
+    let world = judged_world(&SPLIT_THEN_ALL);
+    let probed = environment_url(&world, |_| false, false);
+    let (run, _) = judged_run(
+        &world,
+        &probed,
+        &[
+            "--max-error-rate",
+            "5%",
+            "--prometheus",
+            "{url}",
+            "--metric",
+            "errors:sum(rate(http_errors_total[1m]))<=0.05",
+        ],
+    );
+    let done = run.result.unwrap_or_else(|e| panic!("{e:?}\n{}", run.log));
+    assert_eq!(
+        (done.status, done.version_label.as_str(), done.previous_version.as_str()),
+        (Status::Promoted, V2, "v1")
+    );
+    assert_eq!(done.health, "Green");
+    assert_eq!(calls(&world), created_and_split(), "no abort, no put-back: EB ended the split itself");
+    let traffic = "aws:elasticbeanstalk:trafficsplitting";
+    assert_eq!(
+        settings_sent(&world),
+        [
+            setting("aws:elasticbeanstalk:command", "DeploymentPolicy", "TrafficSplitting"),
+            setting(traffic, "NewVersionPercent", "25"),
+            setting(traffic, "EvaluationTime", "3"),
+        ]
+    );
+    let probes = probed.hits();
+    assert!(probes >= 4, "the analysis probed the environment's URL ({probes} probes)");
+    let timeline: Vec<&str> = done.details.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(timeline, ["step 1 of 1 at 25%", "final watch at 100%"]);
+    assert!(done.details.iter().all(|(_, words)| words.starts_with("passed")), "{:?}", done.details);
+    assert!(done.details.iter().any(|(_, words)| words.contains("errors 0.01")), "{:?}", done.details);
+    assert!(run.log.contains("the canary's fleet is healthy (1 instance(s) on v2-3f2a9c1b7d4e)"), "{}", run.log);
+}
+
+#[test]
+fn a_judged_canary_serving_errors_is_aborted_at_its_step_through_abort_environment_update() {
+    let world = judged_world(&[Look("Updating", "Green", V2)]);
+    let probed = environment_url(&world, |_| true, false);
+    let (run, request) = judged_run(&world, &probed, &["--max-error-rate", "5%"]);
+    let log = run.log.clone();
+    let (message, status, detail) = match run.result {
+        Err(DeployError::Failed { message, status, detail }) => (message, status, detail),
+        other => panic!("expected an aborted canary, got {other:?}\n{log}"),
+    };
+    assert_eq!(status, Status::Aborted, "{message}\n{log}");
+    assert!(message.contains("the canary was aborted at step 1 of 1 at 25%: the gate error rate"), "{message}");
+    assert!(message.contains("all traffic is back on the old version"), "{message}");
+    // The split was aborted (for shop-prod), never replaced by an update back to v1.
+    assert_eq!(calls(&world), [&created_and_split()[..], &["AbortEnvironmentUpdate shop-prod".to_owned()]].concat());
+    assert!(detail.iter().any(|line| line.starts_with("step 1 of 1 at 25%: failed")), "{detail:?}");
+    assert!(log.contains("shop-prod is Ready on v1 again"), "{log}");
+    // The timeline output names the step and the gate.
+    let record = slipway_deploy::analysis::run_record("elastic-beanstalk", &request, status, Some(&message)).unwrap();
+    assert_eq!(record["status"], "aborted");
+    assert_eq!(record["windows"][0]["window"], "step 1 of 1 at 25%");
+    assert_eq!(record["windows"][0]["decision"], "crossed");
+    assert_eq!(record["windows"][0]["gates"][0]["gate"], "error rate");
+    assert_eq!(record["windows"][0]["gates"][0]["state"], "crossed");
+}
+
+#[test]
+fn a_gate_crossed_in_the_final_watch_puts_the_previous_version_back() {
+    let world = judged_world(&SPLIT_THEN_ALL);
+    let probed = environment_url(&world, split_ended, false);
+    let (run, _) = judged_run(&world, &probed, &["--max-error-rate", "5%"]);
+    let (message, status) = failure(run);
+    assert_eq!(status, Status::RolledBack, "{message}");
+    assert!(message.contains("the promoted canary was rolled back at the final watch at 100%"), "{message}");
+    // After the split there is nothing to abort: v1 goes back on all at once.
+    assert_eq!(calls(&world), [&created_and_split()[..], &["UpdateEnvironment shop-prod v1".to_owned()]].concat());
+    assert_eq!(settings_sent(&world), [setting("aws:elasticbeanstalk:command", "DeploymentPolicy", "AllAtOnce")]);
+}
+
+#[test]
+fn a_prometheus_query_that_errors_aborts_the_canary_as_inconclusive() {
+    let world = judged_world(&[Look("Updating", "Green", V2)]);
+    let probed = environment_url(&world, |_| false, true);
+    let (run, _) = judged_run(
+        &world,
+        &probed,
+        &["--prometheus", "{url}", "--metric", "errors:sum(rate(http_errors_total[1m]))<=0.05"],
+    );
+    let (message, status) = failure(run);
+    assert_eq!(status, Status::Aborted, "{message}");
+    assert!(message.contains("at step 1 of 1 at 25%") && message.contains("inconclusive"), "{message}");
+    assert!(calls(&world).contains(&"AbortEnvironmentUpdate shop-prod".to_owned()));
+}
+
+/// Every window passed, but EB ended the split on the old version by itself (the new
+/// fleet failed its evaluation): the run is rolled back, never promoted.
+#[test]
+fn a_split_eb_rolls_back_by_itself_is_never_promoted() {
+    let world = judged_world(&[Look("Updating", "Green", V2), Look("Ready", "Green", "v1")]);
+    let probed = environment_url(&world, |_| false, false);
+    let (run, _) = judged_run(&world, &probed, &["--max-error-rate", "5%"]);
+    let (message, status) = failure(run);
+    assert_eq!(status, Status::RolledBack, "{message}");
+    assert!(message.contains("Elastic Beanstalk ended the split on v1, not v2-3f2a9c1b7d4e"), "{message}");
+    assert_eq!(calls(&world), created_and_split(), "EB is back on v1 by itself: nothing to abort or put back");
+}
+
+#[test]
+fn a_judged_canary_needs_enhanced_health_and_is_refused_before_any_change_without_it() {
+    let world = judged_world(&SPLIT_THEN_ALL);
+    world.lock().unwrap().instances = None;
+    let probed = environment_url(&world, |_| false, false);
+    let (run, _) = judged_run(&world, &probed, &["--max-error-rate", "5%"]);
+    match run.result {
+        Err(DeployError::Usage(message)) => {
+            assert!(message.contains("Enhanced health reporting is not enabled"), "{message}");
+            assert!(message.contains("enable enhanced health reporting on shop-prod"), "{message}");
+        }
+        other => panic!("expected bad input, got {other:?}"),
+    }
+    assert!(calls(&world).is_empty(), "nothing was created or updated");
+    assert_eq!(probed.hits(), 0);
+}
+
+/// Every window passed and the split had ended on the new version, but at the end the
+/// environment is on the old one again: the promotion looks, and it is not promoted.
+#[test]
+fn promoted_only_when_the_environment_serves_the_new_version_at_the_end() {
+    let world =
+        judged_world(&[Look("Updating", "Green", V2), Look("Ready", "Green", V2), Look("Ready", "Green", "v1")]);
+    let probed = environment_url(&world, |_| false, false);
+    let (run, _) = judged_run(&world, &probed, &["--max-error-rate", "5%"]);
+    let (message, status) = failure(run);
+    assert_eq!(status, Status::RolledBack, "{message}");
+    assert!(message.contains("shop-prod is Ready on v1, not v2-3f2a9c1b7d4e"), "{message}");
 }

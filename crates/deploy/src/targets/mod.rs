@@ -67,6 +67,7 @@ impl TargetKind {
                 elastic_beanstalk::ElasticBeanstalk::check(deployment.request)?;
                 let target = elastic_beanstalk::ElasticBeanstalk::from_flags(
                     &args.elastic_beanstalk,
+                    args.app.first_check(),
                     deployment.request,
                     deployment.env,
                 )
@@ -112,7 +113,8 @@ impl TargetKind {
 }
 
 /// A URL flag's value: an http(s) base URL with a host, without its trailing slash
-/// (Kubernetes' `--preview-url`, ECS's `--test-listener-url` and `--service-url`).
+/// (Kubernetes' `--preview-url`, ECS's `--test-listener-url` and `--service-url`, Elastic
+/// Beanstalk's `--environment-url`).
 pub(crate) fn base_url(flag: &str, text: &str) -> Result<String, String> {
     let bad = || format!("{flag} `{text}` is not an http:// or https:// base URL with a host");
     let uri: http::Uri = text.parse().map_err(|_| bad())?;

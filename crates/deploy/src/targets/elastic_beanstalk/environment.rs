@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_elasticbeanstalk::error::ProvideErrorMetadata;
 use aws_sdk_elasticbeanstalk::primitives::DateTime;
-use aws_sdk_elasticbeanstalk::types::{ConfigurationOptionSetting, EnvironmentDescription};
+use aws_sdk_elasticbeanstalk::types::{ConfigurationOptionSetting, EnvironmentDescription, InstancesHealthAttribute};
 use slipway_contract::{Console, interrupt};
 
 use super::ElasticBeanstalk;
@@ -58,6 +58,18 @@ impl EnvState {
     pub fn is_gone(&self) -> bool {
         matches!(self.status.as_str(), "Terminated" | "Terminating")
     }
+}
+
+/// One instance as enhanced health reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct InstanceState {
+    pub id: String,
+    /// The version label its latest deployment put on it.
+    pub version: String,
+    /// That deployment's status: `In Progress`, `Deployed` or `Failed`.
+    pub deployment: String,
+    /// `Green`, `Yellow`, `Red` or `Grey`.
+    pub color: String,
 }
 
 /// Why waiting for an environment ended badly.
@@ -212,7 +224,8 @@ impl ElasticBeanstalk {
             Strategy::RollingWithBatch => batch("RollingWithAdditionalBatch"),
             Strategy::Immutable => vec![setting(COMMAND_NAMESPACE, "DeploymentPolicy", "Immutable".to_owned())],
             Strategy::Canary => {
-                let minutes = self.settings.canary_evaluation.as_secs().div_ceil(60).max(1);
+                // Settings keep it in whole minutes within EB's range; this only states the unit.
+                let minutes = self.settings.canary_evaluation.as_secs().div_ceil(60);
                 vec![
                     setting(COMMAND_NAMESPACE, "DeploymentPolicy", "TrafficSplitting".to_owned()),
                     setting(TRAFFIC_NAMESPACE, "NewVersionPercent", self.settings.canary_percent.to_string()),
@@ -286,7 +299,7 @@ impl ElasticBeanstalk {
     }
 
     /// Logs the events since `since` not seen yet; returns the first ERROR or FATAL one.
-    async fn stream_events(
+    pub(super) async fn stream_events(
         &self,
         environment: &str,
         since: SystemTime,
@@ -319,6 +332,41 @@ impl ElasticBeanstalk {
             }
         }
         failure
+    }
+
+    /// Every instance of `environment` as enhanced health reports it
+    /// (DescribeInstancesHealth): the version deployed on it, that deployment's status, and
+    /// its health colour. An error (enhanced health off, no permission) is the caller's.
+    pub(super) async fn instances(&self, environment: &str) -> Result<Vec<InstanceState>, String> {
+        let mut instances = Vec::new();
+        let mut token: Option<String> = None;
+        // A bounded number of pages: a fleet of thousands is not an environment slipway deploys.
+        for _ in 0..20 {
+            let page = self
+                .eb
+                .describe_instances_health()
+                .environment_name(environment)
+                .attribute_names(InstancesHealthAttribute::Color)
+                .attribute_names(InstancesHealthAttribute::Deployment)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| aws_error("DescribeInstancesHealth", &e))?;
+            instances.extend(page.instance_health_list().iter().map(|instance| {
+                let deployment = instance.deployment();
+                InstanceState {
+                    id: instance.instance_id().unwrap_or_default().to_owned(),
+                    version: deployment.and_then(|d| d.version_label()).unwrap_or_default().to_owned(),
+                    deployment: deployment.and_then(|d| d.status()).unwrap_or_default().to_owned(),
+                    color: instance.color().unwrap_or_default().to_owned(),
+                }
+            }));
+            match page.next_token() {
+                Some(next) if !next.is_empty() => token = Some(next.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(instances)
     }
 
     /// Asks Elastic Beanstalk to abort the update under way (a refusal is only a warning:

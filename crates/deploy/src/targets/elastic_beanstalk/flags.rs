@@ -1,9 +1,18 @@
 //! The Elastic Beanstalk target's flags, and the settings they and the rollout make.
 
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use crate::rollout::{Amount, Rollout};
 use crate::target::DeployError;
+
+/// EB's `EvaluationTime` (aws:elasticbeanstalk:trafficsplitting), in whole minutes.
+pub const EVALUATION_MINUTES: RangeInclusive<u64> = 3..=600;
+
+/// What a judged canary's `EvaluationTime` adds to its --bake: slipway starts its window
+/// once it sees the new fleet healthy, up to a poll after EB started evaluating it, and EB
+/// must not end the split before the window does.
+const JUDGING_MARGIN_MINUTES: u64 = 1;
 
 /// The Elastic Beanstalk target's flags.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -37,6 +46,13 @@ pub struct ElasticBeanstalkFlags {
     /// Elastic Beanstalk: accept Yellow health as done (default: only Green).
     #[arg(long, env = "SLIPWAY_ALLOW_YELLOW")]
     pub allow_yellow: bool,
+
+    /// Elastic Beanstalk, canary judged by analysis: the base URL the analysis probes
+    /// --check at, the environment as this runner reaches it. Default: http://<the
+    /// environment's CNAME>. EB has no URL for the canary alone: during the split this URL
+    /// serves both versions, so the probes judge the environment's mixed traffic.
+    #[arg(long, env = "SLIPWAY_ENVIRONMENT_URL", value_name = "URL")]
+    pub environment_url: Option<String>,
 }
 
 /// The target's settings, from its flags and the rollout.
@@ -49,7 +65,9 @@ pub struct Settings {
     pub batch_size: Amount,
     /// The canary's share of traffic (the rollout's one step).
     pub canary_percent: u8,
-    /// How long EB evaluates the canary's health (the rollout's bake).
+    /// How long EB evaluates the canary's health (`EvaluationTime`): the rollout's bake,
+    /// rounded up to whole minutes (EB's unit), at least EB's 3; a judged canary's adds a
+    /// minute so that EB never ends the split before slipway's window does.
     pub canary_evaluation: Duration,
     pub green_environment: String,
     /// The production CNAME's prefix, when given.
@@ -58,13 +76,19 @@ pub struct Settings {
     pub allow_yellow: bool,
     /// Between two looks at the environment (tests shorten it).
     pub poll_interval: Duration,
+    /// A judged canary's probe base URL (`--environment-url`); `None`: the environment's CNAME.
+    pub environment_url: Option<String>,
+    /// The path a judged canary's analysis probes (deploy's --check), default `/`.
+    pub check: String,
 }
 
 /// The default rolling batch: 30% of the instances.
 pub const DEFAULT_BATCH: Amount = Amount::Percent(30);
 
 impl Settings {
-    pub fn new(flags: &ElasticBeanstalkFlags, rollout: &Rollout) -> Result<Self, DeployError> {
+    /// `judged`: a canary judged by analysis flags, which slipway ends itself within EB's
+    /// one traffic split.
+    pub fn new(flags: &ElasticBeanstalkFlags, rollout: &Rollout, judged: bool) -> Result<Self, DeployError> {
         let named = |value: &Option<String>, flag: &str| {
             value
                 .as_deref()
@@ -86,12 +110,28 @@ impl Settings {
         }
         let steps = rollout.steps_or_default();
         let [canary_percent] = steps[..] else {
-            return Err(DeployError::Usage(format!(
-                "Elastic Beanstalk's traffic splitting has one canary step; --steps {} has {}",
-                steps.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
-                steps.len()
-            )));
+            let listed = steps.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+            return Err(DeployError::Usage(if judged {
+                format!(
+                    "analysis judges one Elastic Beanstalk canary step (--steps 10): traffic splitting shifts NewVersionPercent once, then all traffic, with no step between to judge; --steps {listed} has {}",
+                    steps.len()
+                )
+            } else {
+                format!(
+                    "Elastic Beanstalk's traffic splitting has one canary step; --steps {listed} has {}",
+                    steps.len()
+                )
+            }));
         };
+        let canary_evaluation = evaluation_time(rollout.bake_or_default(), judged)?;
+        let environment_url = flags
+            .environment_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(|text| crate::targets::base_url("--environment-url", text))
+            .transpose()
+            .map_err(DeployError::Usage)?;
         let cname = flags
             .cname
             .as_deref()
@@ -104,14 +144,37 @@ impl Settings {
             bucket: flags.bucket.as_deref().map(str::trim).filter(|b| !b.is_empty()).map(str::to_owned),
             batch_size: rollout.batch_size.unwrap_or(DEFAULT_BATCH),
             canary_percent,
-            canary_evaluation: rollout.bake_or_default(),
+            canary_evaluation,
             green_environment,
             cname,
             terminate_old: flags.terminate_old,
             allow_yellow: flags.allow_yellow,
             poll_interval: Duration::from_secs(10),
+            environment_url,
+            check: "/".to_owned(),
         })
     }
+}
+
+/// EB's `EvaluationTime` for a canary baked `bake`: whole minutes, rounded up, plus the
+/// judging margin when slipway judges it, raised to EB's least; beyond EB's most it is
+/// refused (exit 2) before any change.
+fn evaluation_time(bake: Duration, judged: bool) -> Result<Duration, DeployError> {
+    let margin = if judged { JUDGING_MARGIN_MINUTES } else { 0 };
+    let minutes = bake.as_secs().div_ceil(60) + margin;
+    let (least, most) = (*EVALUATION_MINUTES.start(), *EVALUATION_MINUTES.end());
+    if minutes > most {
+        let judging = if judged {
+            format!(" (the bake and {margin} minute for slipway to see the split begin)")
+        } else {
+            String::new()
+        };
+        return Err(DeployError::Usage(format!(
+            "--bake {} needs an EvaluationTime of {minutes} minutes{judging}; Elastic Beanstalk's traffic splitting evaluates {least} to {most} minutes",
+            humantime::format_duration(bake)
+        )));
+    }
+    Ok(Duration::from_secs(minutes.max(least) * 60))
 }
 
 #[cfg(test)]
@@ -129,7 +192,7 @@ mod tests {
 
     #[test]
     fn defaults_and_the_canary_from_the_rollout() {
-        let settings = Settings::new(&flags(), &Rollout::plain(Strategy::Direct)).unwrap();
+        let settings = Settings::new(&flags(), &Rollout::plain(Strategy::Direct), false).unwrap();
         assert_eq!(settings.environment, "shop-prod");
         assert_eq!(settings.green_environment, "shop-prod-green");
         assert_eq!((settings.batch_size, settings.canary_percent), (Amount::Percent(30), 10));
@@ -138,29 +201,65 @@ mod tests {
             bake: Some(Duration::from_secs(120)),
             ..RolloutArgs::default()
         };
-        let settings = Settings::new(&flags(), &Rollout::new(Strategy::Canary, &canary).unwrap()).unwrap();
-        assert_eq!((settings.canary_percent, settings.canary_evaluation), (25, Duration::from_secs(120)));
+        let settings = Settings::new(&flags(), &Rollout::new(Strategy::Canary, &canary).unwrap(), false).unwrap();
+        assert_eq!((settings.canary_percent, settings.canary_evaluation), (25, Duration::from_secs(180)));
+    }
+
+    #[test]
+    fn the_evaluation_time_covers_the_bake_in_whole_minutes_within_eb_s_range() {
+        let minutes = |bake: u64, judged: bool| {
+            evaluation_time(Duration::from_secs(bake), judged).map(|d| d.as_secs() / 60).map_err(|e| e.to_string())
+        };
+        // EB's least is 3 minutes; a phased canary's is its bake rounded up.
+        assert_eq!(minutes(30, false), Ok(3));
+        assert_eq!(minutes(300, false), Ok(5));
+        assert_eq!(minutes(301, false), Ok(6));
+        // Judged: a minute more, so EB never ends the split inside slipway's window.
+        assert_eq!(minutes(120, true), Ok(3));
+        assert_eq!(minutes(150, true), Ok(4));
+        assert_eq!(minutes(300, true), Ok(6));
+        assert_eq!(minutes(599 * 60, true), Ok(600));
+        assert_eq!(minutes(600 * 60, false), Ok(600));
+        let refused = minutes(600 * 60, true).unwrap_err();
+        assert!(refused.contains("--bake 10h needs an EvaluationTime of 601 minutes"), "{refused}");
+        assert!(refused.contains("evaluates 3 to 600 minutes"), "{refused}");
+        assert!(minutes(601 * 60, false).is_err());
+    }
+
+    #[test]
+    fn a_judged_canary_is_one_step_and_its_url_a_base_url() {
+        let steps = RolloutArgs { steps: Some(Steps(vec![10, 50])), ..RolloutArgs::default() };
+        let error = Settings::new(&flags(), &Rollout::new(Strategy::Canary, &steps).unwrap(), true).unwrap_err();
+        assert!(
+            error.to_string().contains("analysis judges one Elastic Beanstalk canary step (--steps 10)"),
+            "{error}"
+        );
+        let url = ElasticBeanstalkFlags { environment_url: Some(" http://127.0.0.1:8080/ ".into()), ..flags() };
+        let settings = Settings::new(&url, &Rollout::plain(Strategy::Canary), true).unwrap();
+        assert_eq!(settings.environment_url.as_deref(), Some("http://127.0.0.1:8080"));
+        let bad = ElasticBeanstalkFlags { environment_url: Some("shop.example.com".into()), ..flags() };
+        assert!(Settings::new(&bad, &Rollout::plain(Strategy::Canary), true).is_err());
     }
 
     #[test]
     fn more_than_one_canary_step_and_missing_names_are_refused() {
         let steps = RolloutArgs { steps: Some(Steps(vec![10, 50])), ..RolloutArgs::default() };
-        let error = Settings::new(&flags(), &Rollout::new(Strategy::Canary, &steps).unwrap()).unwrap_err();
+        let error = Settings::new(&flags(), &Rollout::new(Strategy::Canary, &steps).unwrap(), false).unwrap_err();
         assert_eq!(
             error,
             DeployError::Usage("Elastic Beanstalk's traffic splitting has one canary step; --steps 10,50 has 2".into())
         );
         let none = ElasticBeanstalkFlags { application: None, ..flags() };
-        assert!(Settings::new(&none, &Rollout::plain(Strategy::Direct)).is_err());
+        assert!(Settings::new(&none, &Rollout::plain(Strategy::Direct), false).is_err());
         let same = ElasticBeanstalkFlags { green_environment: Some("shop-prod".into()), ..flags() };
-        assert!(Settings::new(&same, &Rollout::plain(Strategy::Direct)).is_err());
+        assert!(Settings::new(&same, &Rollout::plain(Strategy::Direct), false).is_err());
     }
 
     #[test]
     fn the_cname_is_kept_as_its_prefix() {
         let host = ElasticBeanstalkFlags { cname: Some("Shop-Live.eu-west-1.elasticbeanstalk.com".into()), ..flags() };
         assert_eq!(
-            Settings::new(&host, &Rollout::plain(Strategy::Direct)).unwrap().cname.as_deref(),
+            Settings::new(&host, &Rollout::plain(Strategy::Direct), false).unwrap().cname.as_deref(),
             Some("shop-live")
         );
     }

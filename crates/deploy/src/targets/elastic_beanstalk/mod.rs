@@ -8,12 +8,14 @@
 //! - `environment`: what one look at an environment shows, and the waits on it.
 //! - `version`: application versions and their bundles.
 //! - `canary`: finishing a traffic split (promote, reject).
+//! - `judged`: a traffic split judged by analysis (`--strategy canary` with analysis flags).
 //! - `blue_green`: which of the pair is live, the idle one's update, the swap.
 
 mod blue_green;
 mod canary;
 mod environment;
 mod flags;
+mod judged;
 mod version;
 
 use std::time::{Duration, Instant, SystemTime};
@@ -24,9 +26,10 @@ use slipway_contract::Console;
 
 pub use self::environment::EnvState;
 use self::environment::{WaitFailure, failed};
-pub use self::flags::{ElasticBeanstalkFlags, Settings};
+pub use self::flags::{EVALUATION_MINUTES, ElasticBeanstalkFlags, Settings};
 use self::version::AppVersion;
 pub use self::version::dockerrun;
+use crate::analysis::{run_canary, timeline_details};
 use crate::rollout::{Param, Strategy};
 use crate::status::Status;
 use crate::target::{DeployError, DeployOutcome, DeployRequest, Phase, Plan, Target};
@@ -63,12 +66,25 @@ pub enum EbState {
 impl ElasticBeanstalk {
     /// Builds the clients from AWS's default chain (environment, profile, web identity),
     /// refusing a missing region or missing credentials before anything is called.
+    /// `check`: the path a judged canary's analysis probes.
     pub async fn from_flags(
         flags: &ElasticBeanstalkFlags,
+        check: Option<&str>,
         request: &DeployRequest,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, DeployError> {
-        let settings = Settings::new(flags, &request.rollout)?;
+        let judged = request.analysis.is_some() && request.phase == Phase::Deploy;
+        let mut settings = Settings::new(flags, &request.rollout, judged)?;
+        if let Some(check) = check {
+            settings.check = check.to_owned();
+        }
+        if let Some(expected) = request.analysis.as_ref().and_then(|a| a.expect_version.as_deref())
+            && judged
+        {
+            return Err(DeployError::Usage(format!(
+                "--expect-version {expected} cannot judge an Elastic Beanstalk canary: the environment's URL serves both versions during the traffic split, the old one most answers; judge the new version with a --metric or --alarm gate that selects it (verify --expect-version after the promotion)"
+            )));
+        }
         let config = slipway_aws::config_loader().load().await;
         if config.region().is_none() {
             return Err(DeployError::Usage(
@@ -138,7 +154,36 @@ impl ElasticBeanstalk {
             policy_name(&settings),
             request.rollout.describe()
         ));
-        plan = if request.strategy() == Strategy::Canary {
+        plan = if let (Strategy::Canary, Some(analysis)) = (request.strategy(), &request.analysis) {
+            if let Err(error) = self.instances(environment).await {
+                return Err(DeployError::Usage(format!(
+                    "{error}: a judged canary starts its window when enhanced health reports the new fleet deployed and healthy; enable enhanced health reporting on {environment} (and allow elasticbeanstalk:DescribeInstancesHealth)"
+                )));
+            }
+            let url = self.settings.environment_url.clone().unwrap_or_else(|| live.url());
+            let watch = match request.rollout.bake {
+                Some(bake) => format!(
+                    ", then watch {environment} for {} more (a crossed gate puts {} back)",
+                    humantime::format_duration(bake),
+                    live.version
+                ),
+                None => String::new(),
+            };
+            plan.step(format!(
+                "once every instance on {label} is deployed and {}, judge {url}{} for {} ({}); its traffic mixes both versions, {}% on {label}; a crossed gate aborts the split (AbortEnvironmentUpdate) and waits until {environment} is Ready on {}",
+                self.healthy_words(),
+                self.settings.check,
+                humantime::format_duration(request.rollout.bake_or_default()),
+                analysis.describe(),
+                self.settings.canary_percent,
+                live.version
+            ))
+            .step(format!(
+                "wait until Elastic Beanstalk ends the split after its evaluation time ({}) with {environment} Ready on {label} and {}{watch}; promoted only then",
+                humantime::format_duration(self.settings.canary_evaluation),
+                self.healthy_words()
+            ))
+        } else if request.strategy() == Strategy::Canary {
             plan.step(format!(
                 "{}% of the traffic goes to {label} while Elastic Beanstalk evaluates it for {}; finish with --promote or --reject",
                 self.settings.canary_percent,
@@ -167,6 +212,15 @@ impl ElasticBeanstalk {
         self.ensure_version(request, version, deadline, console).await?;
         let since = SystemTime::now();
         self.update(environment, &request.version_label, request.strategy()).await?;
+        if let (Strategy::Canary, Some(analysis)) = (request.strategy(), &request.analysis) {
+            let url = self.settings.environment_url.clone().unwrap_or_else(|| live.url());
+            let mut shift = judged::EbCanary::new(self, request, previous.clone(), url, since);
+            let judged = run_canary(&mut shift, request, analysis, deadline, console).await?;
+            let state = shift.promoted.take().unwrap_or(live);
+            let mut outcome = Self::outcome(&state, &previous, Status::Promoted);
+            outcome.details.extend(timeline_details(&judged.records, 1));
+            return Ok(outcome);
+        }
         if request.strategy() == Strategy::Canary {
             // EB now sends the canary share of traffic to the new instances; verify judges
             // it through the environment's URL, then --promote or --reject finishes it.
@@ -313,6 +367,7 @@ impl Target for ElasticBeanstalk {
         Strategy::BlueGreen,
     ];
     const DEFAULT_STRATEGY: Strategy = Strategy::Direct;
+    const JUDGED: &'static [Strategy] = &[Strategy::Canary];
 
     fn reads(strategy: Strategy) -> &'static [Param] {
         match strategy {
