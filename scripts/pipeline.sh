@@ -23,7 +23,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 build_pid=
 if [ -z "${SLIPWAY_BIN_DIR:-}" ]; then
   echo "==> cargo build (beside install-deps and test-services)" >&2
-  (cd "$root" && exec cargo build --locked --workspace --exclude xtask --bins --quiet) &
+  (cd "$root" && exec cargo build --locked --workspace --exclude xtask --bins --no-default-features --quiet) &
   build_pid=$!
   trap '[ -n "$build_pid" ] && kill "$build_pid" 2>/dev/null; true' EXIT
 fi

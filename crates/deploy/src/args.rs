@@ -9,8 +9,11 @@ use crate::analysis::AnalysisFlags;
 use crate::rollout::{RolloutArgs, Strategy};
 use crate::targets::TargetKind;
 use crate::targets::docker::DockerFlags;
+#[cfg(feature = "aws")]
 use crate::targets::ecs::EcsFlags;
+#[cfg(feature = "aws")]
 use crate::targets::elastic_beanstalk::ElasticBeanstalkFlags;
+#[cfg(feature = "kubernetes")]
 use crate::targets::kubernetes::KubernetesFlags;
 
 /// deploy's own flags (the contract's output flags are added by the binary).
@@ -87,12 +90,16 @@ pub struct DeployArgs {
     #[command(flatten, next_help_heading = "Docker target")]
     pub docker: DockerFlags,
 
+    // A build without a target's feature has no flags for it (clap refuses them, exit 2).
+    #[cfg(feature = "aws")]
     #[command(flatten, next_help_heading = "Elastic Beanstalk target")]
     pub elastic_beanstalk: ElasticBeanstalkFlags,
 
+    #[cfg(feature = "kubernetes")]
     #[command(flatten, next_help_heading = "Kubernetes target")]
     pub kubernetes: KubernetesFlags,
 
+    #[cfg(feature = "aws")]
     #[command(flatten, next_help_heading = "ECS target")]
     pub ecs: EcsFlags,
 

@@ -5,8 +5,12 @@ use std::time::Instant;
 
 use slipway_contract::Console;
 
-use crate::github::{GithubDeployment, GithubSettings};
-use crate::target::{DeployError, DeployOutcome, DeployRequest, Phase, Target};
+#[cfg(feature = "github")]
+use crate::github::GithubDeployment;
+use crate::github::GithubSettings;
+#[cfg(feature = "github")]
+use crate::target::Phase;
+use crate::target::{DeployError, DeployOutcome, DeployRequest, Target};
 
 /// The environment variables, as a function (tests pass their own).
 pub type Env<'a> = dyn Fn(&str) -> Option<String> + 'a;
@@ -49,6 +53,8 @@ impl Deployment<'_> {
         if request.dry_run {
             return Ok(plan.outcome);
         }
+        // Without the `github` feature there are no settings: --github-deployment was refused.
+        #[cfg(feature = "github")]
         let recorded = match self.github {
             Some(settings) if request.phase != Phase::Reject => {
                 Some(GithubDeployment::start(settings, self.environment_name, request, console).await?)
@@ -56,6 +62,7 @@ impl Deployment<'_> {
             _ => None,
         };
         let result = target.apply(plan, request, self.deadline, console).await;
+        #[cfg(feature = "github")]
         if let Some(deployment) = &recorded {
             let status = match &result {
                 Ok(outcome) => Some(outcome.status),

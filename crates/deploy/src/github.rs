@@ -5,14 +5,20 @@
 //! against the REST endpoints GitHub documents:
 //! `POST /repos/{owner}/{repo}/deployments` and `POST .../deployments/{id}/statuses`.
 
+#[cfg(feature = "github")]
 use std::time::Duration;
 
+#[cfg(feature = "github")]
 use octocrab::Octocrab;
+#[cfg(feature = "github")]
 use serde::Deserialize;
+#[cfg(feature = "github")]
 use serde_json::{Value, json};
 use slipway_contract::{Console, Secret};
 
-use crate::target::{DeployError, DeployOutcome, DeployRequest};
+use crate::target::DeployError;
+#[cfg(feature = "github")]
+use crate::target::{DeployOutcome, DeployRequest};
 
 /// GitHub's media type for the REST API.
 pub const ACCEPT: &str = "application/vnd.github+json";
@@ -22,6 +28,7 @@ pub const DESCRIPTION_LIMIT: usize = 140;
 /// What recording a deployment needs, from the workflow's environment.
 #[derive(Debug, Clone)]
 pub struct GithubSettings {
+    #[cfg_attr(not(feature = "github"), allow(dead_code))]
     token: Secret,
     /// `owner/repo`.
     pub repository: String,
@@ -94,6 +101,7 @@ impl GithubSettings {
         Ok(Self { token, repository, sha, api_url, log_url })
     }
 
+    #[cfg(feature = "github")]
     fn client(&self) -> Result<Octocrab, String> {
         Octocrab::builder()
             .base_uri(self.api_url.as_str())
@@ -108,12 +116,14 @@ impl GithubSettings {
 }
 
 /// GitHub's answer to creating a deployment (the fields used).
+#[cfg(feature = "github")]
 #[derive(Debug, Deserialize)]
 struct Created {
     id: u64,
 }
 
 /// A deployment recorded on GitHub, waiting for its final status.
+#[cfg(feature = "github")]
 #[derive(Debug)]
 pub struct GithubDeployment {
     client: Octocrab,
@@ -136,6 +146,7 @@ pub fn truncate_description(text: &str) -> String {
 
 /// What went wrong talking to GitHub, in one line, and whether it is the
 /// configuration's fault (token, permissions, repository).
+#[cfg(feature = "github")]
 fn explain(error: &octocrab::Error) -> (String, bool) {
     match error {
         octocrab::Error::GitHub { source, .. } => {
@@ -159,6 +170,7 @@ fn explain(error: &octocrab::Error) -> (String, bool) {
     }
 }
 
+#[cfg(feature = "github")]
 impl GithubDeployment {
     /// Creates the deployment and sets it `in_progress`.
     pub async fn start(
@@ -261,7 +273,7 @@ impl GithubDeployment {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "github"))]
 mod tests {
     use super::*;
     use slipway_contract::CiMode;

@@ -19,11 +19,15 @@ pub mod targets;
 
 use slipway_contract::interrupt::Cancel;
 use slipway_contract::keys::deploy as keys;
-use slipway_contract::runtime::{Threads, block_on, block_on_with};
+#[cfg(feature = "kubernetes")]
+use slipway_contract::runtime::block_on;
+use slipway_contract::runtime::{Threads, block_on_with};
 use slipway_contract::{Console, Outputs, StepError, StepReport};
 
 pub use crate::args::DeployArgs;
-use crate::execute::{Deployment, Env};
+use crate::execute::Deployment;
+#[cfg(feature = "kubernetes")]
+use crate::execute::Env;
 use crate::github::GithubSettings;
 pub use crate::plan::{default_version_label, plan};
 pub use crate::report::report;
@@ -48,6 +52,7 @@ slipway_contract::step_cli! {
 pub fn run(args: &DeployArgs, console: &Console) -> Result<StepReport, StepError> {
     let env = |name: &str| std::env::var(name).ok();
     let request = plan(args, &env, console)?;
+    #[cfg(feature = "kubernetes")]
     if let Some(to) = args.kubernetes.render.as_deref() {
         return render(args, &request, to, &env, console);
     }
@@ -89,6 +94,7 @@ pub fn run(args: &DeployArgs, console: &Console) -> Result<StepReport, StepError
 
 /// `--render`: a declarative target's objects written out, nothing contacted or changed.
 /// With `-` the YAML is standard output, so no outputs are printed after it.
+#[cfg(feature = "kubernetes")]
 fn render(
     args: &DeployArgs,
     request: &DeployRequest,

@@ -11,6 +11,10 @@ use crate::target::{DeployRequest, Phase};
 
 /// The request, or the one line that says what is wrong with the input (exit 2).
 pub fn plan(args: &DeployArgs, env: &Env<'_>, console: &Console) -> Result<DeployRequest, StepError> {
+    args.target.check_built().map_err(StepError::usage)?;
+    if args.github.github_deployment && !cfg!(feature = "github") {
+        return Err(StepError::usage(crate::targets::not_built("--github-deployment", "github")));
+    }
     let phase = match (args.promote, args.reject, args.rollback) {
         (true, _, _) => Phase::Promote,
         (_, true, _) => Phase::Reject,

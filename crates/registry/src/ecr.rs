@@ -1,13 +1,20 @@
 //! Amazon ECR logins: a registry `<account>.dkr.ecr.<region>.amazonaws.com` gets a
 //! token from `GetAuthorizationToken` through the AWS SDK's default credential chain
 //! (environment, profile, web identity for GitHub OIDC), when docker's config.json has
-//! nothing for it. push-image, containerize's bases and deploy's pulls share it.
+//! nothing for it. push-image and deploy's pulls share it. A build without the `aws`
+//! feature has no AWS SDK: there an ECR host needs a login from docker's config.json.
 
+#[cfg(feature = "aws")]
 use aws_sdk_ecr::error::ProvideErrorMetadata;
+#[cfg(feature = "aws")]
 use base64::Engine;
-use slipway_contract::{Console, Secret};
+use slipway_contract::Console;
+#[cfg(feature = "aws")]
+use slipway_contract::Secret;
 
-use crate::auth::{Login, ProvidedLogin, from_docker_config};
+#[cfg(feature = "aws")]
+use crate::auth::Login;
+use crate::auth::{ProvidedLogin, from_docker_config};
 
 /// Why no ECR login could be had.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,10 +36,23 @@ pub async fn provided_login(
 ) -> Result<Option<ProvidedLogin>, EcrError> {
     match ecr_region(registry) {
         Some(region) if !explicit && from_docker_config(registry, console).is_none() => {
-            Ok(Some(login(&client(&region).await, registry, console).await?))
+            #[cfg(feature = "aws")]
+            return Ok(Some(login(&client(&region).await, registry, console).await?));
+            #[cfg(not(feature = "aws"))]
+            return Err(not_in_this_build(registry, &region));
         }
         _ => Ok(None),
     }
+}
+
+/// Why a build without the AWS SDK cannot log in to an ECR registry, and what will.
+#[cfg_attr(feature = "aws", allow(dead_code))]
+fn not_in_this_build(registry: &str, region: &str) -> EcrError {
+    EcrError::Refused(format!(
+        "{registry} is an ECR registry ({region}) and this build has no AWS SDK to get its login \
+         (built without the `aws` feature): log in with `aws ecr get-login-password | docker login`, \
+         or use a full build of slipway"
+    ))
 }
 
 /// The region of an ECR registry host, or `None` for any other registry.
@@ -46,6 +66,7 @@ pub fn ecr_region(registry: &str) -> Option<String> {
 }
 
 /// Asks ECR for a registry token and turns it into a masked login.
+#[cfg(feature = "aws")]
 pub async fn login(client: &aws_sdk_ecr::Client, registry: &str, console: &Console) -> Result<ProvidedLogin, EcrError> {
     let output = client.get_authorization_token().send().await.map_err(|error| {
         let detail = match (error.code(), error.message()) {
@@ -78,12 +99,13 @@ pub async fn login(client: &aws_sdk_ecr::Client, registry: &str, console: &Conso
 }
 
 /// An ECR client for `region`, credentials from the default chain.
+#[cfg(feature = "aws")]
 pub async fn client(region: &str) -> aws_sdk_ecr::Client {
     let config = slipway_aws::config_loader().region(aws_config::Region::new(region.to_owned())).load().await;
     aws_sdk_ecr::Client::new(&config)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "aws"))]
 mod tests {
     use super::*;
     use aws_sdk_ecr::operation::get_authorization_token::{GetAuthorizationTokenError, GetAuthorizationTokenOutput};
@@ -145,5 +167,13 @@ mod tests {
             matches!(&error, EcrError::Refused(message) if message.contains("AccessDeniedException: not authorized")),
             "{error:?}"
         );
+    }
+
+    #[test]
+    fn a_build_without_the_sdk_refuses_an_ecr_host_and_names_the_login_that_works() {
+        let EcrError::Refused(message) = not_in_this_build(REGISTRY, "eu-west-1") else { panic!("a refusal") };
+        assert!(message.starts_with(&format!("{REGISTRY} is an ECR registry (eu-west-1)")), "{message}");
+        assert!(message.contains("without the `aws` feature") && message.contains("docker login"), "{message}");
+        assert!(!message.contains('\n'), "one line: {message}");
     }
 }

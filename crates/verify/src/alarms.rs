@@ -2,19 +2,25 @@
 //! `cloudwatch:DescribeAlarms` call per analysis round. An alarm in ALARM crosses its gate;
 //! INSUFFICIENT_DATA waits, and is inconclusive (a failure) if still so at the end of a
 //! window; an AWS error is inconclusive at once. An alarm that does not exist is bad input,
-//! refused before anything is probed or changed ([`Alarms::check_exist`]).
+//! refused before anything is probed or changed ([`Alarms::check_exist`]). A build
+//! without the `aws` feature refuses `--alarm` when it parses the gates
+//! ([`crate::gates::ALARMS_NOT_BUILT`]), so its [`Alarms`] is never asked.
 
 use std::time::Duration;
 
+#[cfg(feature = "aws")]
 use aws_sdk_cloudwatch::error::DisplayErrorContext;
+#[cfg(feature = "aws")]
 use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
 
+#[cfg(feature = "aws")]
 use crate::probe::humanize;
 
 /// The IAM action the gates need, for messages.
 pub const ACTION: &str = "cloudwatch:DescribeAlarms";
 
 /// DescribeAlarms takes at most this many names per call.
+#[cfg(feature = "aws")]
 const NAMES_PER_CALL: usize = 100;
 
 /// One alarm's state as CloudWatch reported it.
@@ -29,11 +35,11 @@ pub struct AlarmState {
 
 impl AlarmState {
     pub fn in_alarm(&self) -> bool {
-        self.state == StateValue::Alarm.as_str()
+        self.state == "ALARM"
     }
 
     pub fn ok(&self) -> bool {
-        self.state == StateValue::Ok.as_str()
+        self.state == "OK"
     }
 }
 
@@ -62,9 +68,29 @@ impl std::fmt::Display for AlarmCheckError {
 /// A CloudWatch client for the alarm gates.
 #[derive(Debug, Clone)]
 pub struct Alarms {
+    #[cfg(feature = "aws")]
     client: aws_sdk_cloudwatch::Client,
 }
 
+#[cfg(not(feature = "aws"))]
+impl Alarms {
+    /// No client in a build without the AWS SDK (`--alarm` is refused before one is asked for).
+    pub async fn from_env() -> Self {
+        Self {}
+    }
+
+    /// Always refused: this build cannot read CloudWatch.
+    pub async fn describe(&self, _names: &[String], _timeout: Duration) -> Result<Vec<AlarmState>, String> {
+        Err(format!("--alarm: {}", crate::gates::ALARMS_NOT_BUILT))
+    }
+
+    /// Always refused: this build cannot read CloudWatch.
+    pub async fn check_exist(&self, names: &[String], timeout: Duration) -> Result<Vec<AlarmState>, AlarmCheckError> {
+        self.describe(names, timeout).await.map_err(AlarmCheckError::Aws)
+    }
+}
+
+#[cfg(feature = "aws")]
 impl Alarms {
     pub fn new(client: aws_sdk_cloudwatch::Client) -> Self {
         Self { client }

@@ -233,9 +233,16 @@ impl Gates {
     }
 }
 
+/// Why a build without the AWS SDK (`--no-default-features`) refuses `--alarm`.
+pub const ALARMS_NOT_BUILT: &str =
+    "this build has no CloudWatch client (built without the `aws` feature); use a full build of slipway";
+
 /// `--alarm NAME`s: CloudWatch's names are 1 to 255 characters; each given once.
 fn parse_alarms(values: &[String]) -> Result<Vec<String>, PlanError> {
     let names = slipway_contract::parse_list(values);
+    if !names.is_empty() && !cfg!(feature = "aws") {
+        return Err(PlanError::invalid("--alarm", ALARMS_NOT_BUILT.to_owned()));
+    }
     for (index, name) in names.iter().enumerate() {
         if name.chars().count() > 255 || name.chars().any(char::is_control) {
             return Err(PlanError::invalid(
