@@ -19,7 +19,9 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
 # On a fresh clone the suite's first build is most of the wait: it runs while the packages
-# install and the loopback registry starts (downloads and dpkg, mostly waiting on I/O).
+# install and the loopback registry starts (downloads and dpkg, mostly waiting on I/O). It is
+# the build for a Docker host: no cloud targets (--no-default-features: no AWS SDK, kube or
+# octocrab), which halves the compile; `cargo build --workspace` builds every target.
 build_pid=
 if [ -z "${SLIPWAY_BIN_DIR:-}" ]; then
   echo "==> cargo build (beside install-deps and test-services)" >&2
