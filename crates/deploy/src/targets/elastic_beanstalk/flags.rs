@@ -270,6 +270,23 @@ mod tests {
     }
 
     #[test]
+    fn a_judged_blue_green_s_bake_is_not_eb_s_evaluation_time_and_it_takes_an_idle_url() {
+        // Ten hours on each side of the swap: slipway's windows, nothing EB evaluates.
+        let long = RolloutArgs { bake: Some(Duration::from_secs(600 * 60)), ..RolloutArgs::default() };
+        let flags =
+            ElasticBeanstalkFlags { idle_environment_url: Some("https://green.shop.example/".into()), ..flags() };
+        let settings = Settings::new(&flags, &Rollout::new(Strategy::BlueGreen, &long).unwrap(), false).unwrap();
+        assert_eq!(settings.idle_environment_url.as_deref(), Some("https://green.shop.example"));
+        assert_eq!(settings.cname_ttl, CNAME_TTL);
+        // The same bake on a canary is EB's EvaluationTime, beyond its 600 minutes when judged.
+        let canary = Rollout::new(Strategy::Canary, &long).unwrap();
+        assert!(Settings::new(&flags, &canary, true).is_err());
+        let bad = ElasticBeanstalkFlags { idle_environment_url: Some("green".into()), ..flags };
+        let error = Settings::new(&bad, &Rollout::plain(Strategy::BlueGreen), false).unwrap_err();
+        assert!(error.to_string().contains("--idle-environment-url `green` is not an http://"), "{error}");
+    }
+
+    #[test]
     fn more_than_one_canary_step_and_missing_names_are_refused() {
         let steps = RolloutArgs { steps: Some(Steps(vec![10, 50])), ..RolloutArgs::default() };
         let error = Settings::new(&flags(), &Rollout::new(Strategy::Canary, &steps).unwrap(), false).unwrap_err();
