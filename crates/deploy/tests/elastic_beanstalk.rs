@@ -1208,6 +1208,15 @@ fn a_judged_blue_green_that_stays_healthy_is_promoted_after_one_swap() {
         run.log
     );
     assert!(run.log.contains("waiting") && run.log.contains("before terminating shop-prod:"), "{}", run.log);
+    // The plan says where each window probes and what a crossed gate does.
+    let plan = [
+        format!("judge shop-prod-green at {}/health for 1s (error rate <= 5%); a crossed gate terminates shop-prod-green", urls.idle.url()),
+        format!("watch production at {}/health for 1s more", urls.production.url()),
+        "promoted only when shop-prod-green holds shop-prod.eu-west-1.elasticbeanstalk.com, Ready on v2-3f2a9c1b7d4e and Green; then terminate shop-prod".to_owned(),
+    ];
+    for step in plan {
+        assert!(run.log.contains(&step), "the plan lacks `{step}`\n{}", run.log);
+    }
 }
 
 #[test]
