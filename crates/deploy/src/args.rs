@@ -30,8 +30,8 @@ pub struct DeployArgs {
     /// How the new version reaches traffic. canary and blue-green stop once the new
     /// version runs beside the old; finish them with --promote or --reject. A canary given
     /// analysis flags (--max-error-rate, --metric...) is judged at each step and finished
-    /// by deploy itself: promoted, or aborted (a blue-green on Docker, Kubernetes and ECS:
-    /// judged before its switch and after it). Default: the target's (docker: rolling,
+    /// by deploy itself: promoted, or aborted (a blue-green on Docker, Kubernetes, ECS and
+    /// Elastic Beanstalk: judged before its switch and after it). Default: the target's (docker: rolling,
     /// behind a proxy; elastic-beanstalk: direct; kubernetes: rolling, a RollingUpdate;
     /// direct is Recreate there, canary a Deployment <name>-canary beside the main one,
     /// weighted by pods, blue-green the Deployments <name>-blue and <name>-green behind

@@ -305,7 +305,37 @@ fn an_elastic_beanstalk_canary_judged_by_analysis_refuses_bad_input_before_any_c
     assert_refused(
         &[&EB[..], &["--image", IMAGE, "--strategy", "immutable", "--max-error-rate", "5%"]].concat(),
         &env,
-        "which --strategy immutable on the elastic-beanstalk target does not do; it judges --strategy canary",
+        "which --strategy immutable on the elastic-beanstalk target does not do; it judges --strategy canary, blue-green",
+    );
+    aws.assert_untouched();
+}
+
+#[test]
+fn an_elastic_beanstalk_blue_green_judged_by_analysis_refuses_bad_input_before_any_call() {
+    let aws = Listener::new();
+    let env = aws.env();
+    let blue_green = [&EB[..], &["--image", IMAGE, "--strategy", "blue-green", "--max-error-rate", "5%"]].concat();
+    // Judged on each side of the swap: two windows of the bake.
+    assert_refused(
+        &[&blue_green[..], &["--bake", "10m", "--timeout", "15m"]].concat(),
+        &env,
+        "2 analysis window(s) of --bake 10m (20m in all: before the switch and after it) do not fit in --timeout 15m",
+    );
+    // A CNAME swap moves all traffic at once: no steps.
+    assert_refused(
+        &[&blue_green[..], &["--steps", "10"]].concat(),
+        &env,
+        "the elastic-beanstalk target does not use --steps with --strategy blue-green; it reads --bake there",
+    );
+    assert_refused(
+        &[&blue_green[..], &["--idle-environment-url", "shop-green.example.com"]].concat(),
+        &env,
+        "--idle-environment-url `shop-green.example.com` is not an http:// or https:// base URL with a host",
+    );
+    assert_refused(
+        &[&EB[..], &["--image", IMAGE, "--strategy", "blue-green", "--promote", "--max-error-rate", "5%"]].concat(),
+        &env,
+        "judge a deployment's steps; --promote takes none",
     );
     aws.assert_untouched();
 }

@@ -75,7 +75,11 @@ struct World {
     instances: Option<Vec<(&'static str, &'static str, &'static str, &'static str)>>,
     /// The look DescribeEnvironments gave last (the probed stand-in reads it).
     last_look: Option<Look>,
+    /// What SwapEnvironmentCNAMEs turns an environment's looks into (taken by the first swap).
+    looks_after_swap: HashMap<String, VecDeque<Look>>,
     calls: Vec<String>,
+    /// When each swap and termination was asked for.
+    stamps: Vec<(String, std::time::Instant)>,
     option_settings: Vec<(String, String, String)>,
     bundles: Vec<(String, String, String)>,
 }
@@ -203,7 +207,11 @@ fn eb_client(world: &Shared) -> EbClient {
     });
     let recorder = |name: &'static str| {
         let w = Arc::clone(world);
-        move |detail: String| w.lock().unwrap().calls.push(format!("{name} {detail}"))
+        move |detail: String| {
+            let mut state = w.lock().unwrap();
+            state.calls.push(format!("{name} {detail}"));
+            state.stamps.push((format!("{name} {detail}"), std::time::Instant::now()));
+        }
     };
     let w = Arc::clone(world);
     let abort = mock!(EbClient::abort_environment_update).then_compute_output(move |input| {
@@ -268,6 +276,12 @@ fn eb_client(world: &Shared) -> EbClient {
         let destination = input.destination_environment_name().unwrap_or_default().to_owned();
         let mut state = w.lock().unwrap();
         state.calls.push(format!("SwapEnvironmentCNAMEs {source} {destination}"));
+        state.stamps.push((format!("SwapEnvironmentCNAMEs {source} {destination}"), std::time::Instant::now()));
+        for name in [&source, &destination] {
+            if let Some(looks) = state.looks_after_swap.remove(name) {
+                state.looks.insert(name.clone(), looks);
+            }
+        }
         let cname = |state: &World, name: &str| {
             state.cnames.get(name).cloned().unwrap_or_else(|| format!("{name}.eu-west-1.elasticbeanstalk.com"))
         };
@@ -331,6 +345,8 @@ fn settings() -> Settings {
         allow_yellow: false,
         poll_interval: Duration::from_millis(2),
         environment_url: None,
+        idle_environment_url: None,
+        cname_ttl: Duration::from_millis(20),
         check: "/".into(),
     }
 }
@@ -1087,4 +1103,243 @@ fn promoted_only_when_the_environment_serves_the_new_version_at_the_end() {
     let (message, status) = failure(run);
     assert_eq!(status, Status::RolledBack, "{message}");
     assert!(message.contains("shop-prod is Ready on v1, not v2-3f2a9c1b7d4e"), "{message}");
+}
+
+// Blue-green judged by analysis: deploy itself judges the idle environment on its own URL,
+// swaps the CNAMEs, and watches production, with loopback stand-ins for both URLs.
+
+/// A pair where shop-prod serves production on v1 and shop-prod-green idles on v0; an
+/// update of shop-prod-green to v2 brings it up (Updating, then Ready and Green), and the
+/// swap puts it through Updating once more.
+fn pair_world() -> Shared {
+    let world = world_with(&[]);
+    {
+        let mut state = world.lock().unwrap();
+        state.created.push("shop-prod-green".into());
+        state.looks.insert("shop-prod-green".into(), [Look("Ready", "Green", "v0")].into());
+        state.looks_after_update.insert(V2.into(), [Look("Updating", "Grey", V2), Look("Ready", "Green", V2)].into());
+        state
+            .looks_after_swap
+            .insert("shop-prod-green".into(), [Look("Updating", "Green", V2), Look("Ready", "Green", V2)].into());
+    }
+    world
+}
+
+/// The two URLs a judged blue-green probes: the idle environment's and production's.
+struct PairUrls {
+    idle: ProbedService,
+    production: ProbedService,
+}
+
+/// A blue-green judged by `gates` for a bake of 1s on each side of the swap, the idle
+/// environment probed through `urls.idle`, production through `urls.production`.
+fn judged_blue_green(world: &Shared, urls: &PairUrls, gates: &[&str], settings: Settings) -> (Run, DeployRequest) {
+    let mut flags = AnalysisFlags::default();
+    let mut gates = gates.iter();
+    while let (Some(flag), Some(value)) = (gates.next(), gates.next()) {
+        let value = value.replace("{url}", &urls.idle.url());
+        match *flag {
+            "--max-error-rate" => flags.max_error_rate = Some(value),
+            "--prometheus" => flags.prometheus = Some(value),
+            "--metric" => flags.metric.push(value),
+            other => panic!("no gate {other}"),
+        }
+    }
+    let args = RolloutArgs { bake: Some(Duration::from_secs(1)), ..Default::default() };
+    let request = DeployRequest {
+        rollout: Rollout::new(Strategy::BlueGreen, &args).unwrap(),
+        analysis: flags.parse().unwrap(),
+        timeout: Duration::from_secs(20),
+        ..request(Strategy::BlueGreen, Phase::Deploy)
+    };
+    let settings = Settings {
+        idle_environment_url: Some(urls.idle.url()),
+        environment_url: Some(urls.production.url()),
+        check: "/health".into(),
+        ..settings
+    };
+    (run(world, settings, &request), request)
+}
+
+fn pair_urls(idle_failing: bool, production_failing: bool) -> PairUrls {
+    PairUrls {
+        idle: ProbedService::start(move || idle_failing, false),
+        production: ProbedService::start(move || production_failing, false),
+    }
+}
+
+fn deployed_to_green() -> [String; 2] {
+    [format!("CreateApplicationVersion {V2} slipway: {IMAGE}"), format!("UpdateEnvironment shop-prod-green {V2}")]
+}
+
+/// How long after `first` the call `then` was asked for.
+fn between(world: &Shared, first: usize, then: usize) -> Duration {
+    let stamps = world.lock().unwrap().stamps.clone();
+    stamps[then].1.duration_since(stamps[first].1)
+}
+
+#[test]
+fn a_judged_blue_green_that_stays_healthy_is_promoted_after_one_swap() {
+    let world = pair_world();
+    let urls = pair_urls(false, false);
+    // The old environment goes once the TTL since the swap has passed, longer than the bake here.
+    let ttl = Duration::from_millis(1600);
+    let settings = Settings { terminate_old: true, cname_ttl: ttl, ..settings() };
+    let (run, _) = judged_blue_green(&world, &urls, &["--max-error-rate", "5%"], settings);
+    let done = run.result.unwrap_or_else(|e| panic!("{e:?}\n{}", run.log));
+    assert_eq!(
+        (done.status, done.version_label.as_str(), done.previous_version.as_str()),
+        (Status::Promoted, V2, "v1")
+    );
+    assert_eq!(done.url, "http://shop-prod.eu-west-1.elasticbeanstalk.com", "production's CNAME, now on green");
+    assert_eq!(done.health, "Green");
+    let swap = "SwapEnvironmentCNAMEs shop-prod shop-prod-green".to_owned();
+    let terminate = "TerminateEnvironment shop-prod".to_owned();
+    assert_eq!(calls(&world), [&deployed_to_green()[..], &[swap, terminate]].concat(), "one swap");
+    assert!(between(&world, 0, 1) >= ttl, "the old environment outlived the CNAME's TTL");
+    // Each window probed its own URL: the idle environment before, production after.
+    assert!(urls.idle.hits() >= 4 && urls.production.hits() >= 4, "{} {}", urls.idle.hits(), urls.production.hits());
+    let timeline: Vec<&str> = done.details.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(timeline, ["before the switch", "after the switch"]);
+    assert!(done.details.iter().all(|(_, words)| words.starts_with("passed")), "{:?}", done.details);
+    assert!(
+        run.log.contains("shop-prod-green is Updating at shop-prod.eu-west-1"),
+        "the swap was waited for\n{}",
+        run.log
+    );
+    assert!(run.log.contains("waiting") && run.log.contains("before terminating shop-prod:"), "{}", run.log);
+    // The plan says where each window probes and what a crossed gate does.
+    let plan = [
+        format!("judge shop-prod-green at {}/health for 1s (error rate <= 5%); a crossed gate terminates shop-prod-green", urls.idle.url()),
+        format!("watch production at {}/health for 1s more", urls.production.url()),
+        "promoted only when shop-prod-green holds shop-prod.eu-west-1.elasticbeanstalk.com, Ready on v2-3f2a9c1b7d4e and Green; then terminate shop-prod".to_owned(),
+    ];
+    for step in plan {
+        assert!(run.log.contains(&step), "the plan lacks `{step}`\n{}", run.log);
+    }
+}
+
+#[test]
+fn a_gate_crossed_before_the_swap_terminates_the_idle_environment_and_never_swaps() {
+    let world = pair_world();
+    let urls = pair_urls(true, false);
+    let (run, request) = judged_blue_green(&world, &urls, &["--max-error-rate", "5%"], settings());
+    let (message, status, detail) = match run.result {
+        Err(DeployError::Failed { message, status, detail }) => (message, status, detail),
+        other => panic!("expected an aborted blue-green, got {other:?}\n{}", run.log),
+    };
+    assert_eq!(status, Status::Aborted, "{message}");
+    assert!(message.contains("the new version was aborted before the switch: the gate error rate"), "{message}");
+    assert!(message.contains("the old version kept all traffic throughout"), "{message}");
+    assert_eq!(
+        calls(&world),
+        [&deployed_to_green()[..], &["TerminateEnvironment shop-prod-green".to_owned()]].concat(),
+        "no swap; the idle environment is terminated, never the live one"
+    );
+    assert_eq!(urls.production.hits(), 0, "production was never probed");
+    assert!(detail.iter().any(|line| line.starts_with("before the switch: failed")), "{detail:?}");
+    let record = slipway_deploy::analysis::run_record("elastic-beanstalk", &request, status, Some(&message)).unwrap();
+    assert_eq!((record["status"].as_str(), record["strategy"].as_str()), (Some("aborted"), Some("blue-green")));
+    assert_eq!(record["windows"][0]["window"], "before the switch");
+    assert_eq!(record["windows"][0]["decision"], "crossed");
+}
+
+#[test]
+fn a_gate_crossed_after_the_swap_swaps_back_then_terminates_the_new_environment() {
+    let world = pair_world();
+    let urls = pair_urls(false, true);
+    let ttl = Duration::from_millis(400);
+    let (run, _) =
+        judged_blue_green(&world, &urls, &["--max-error-rate", "5%"], Settings { cname_ttl: ttl, ..settings() });
+    let (message, status) = failure(run);
+    assert_eq!(status, Status::RolledBack, "{message}");
+    assert!(
+        message.contains("the switch to the new version was rolled back after the switch: the gate error rate"),
+        "{message}"
+    );
+    assert!(message.contains("all traffic is back on the old version"), "{message}");
+    let back = [
+        "SwapEnvironmentCNAMEs shop-prod shop-prod-green".to_owned(),
+        "SwapEnvironmentCNAMEs shop-prod-green shop-prod".to_owned(),
+        "TerminateEnvironment shop-prod-green".to_owned(),
+    ];
+    assert_eq!(calls(&world), [&deployed_to_green()[..], &back].concat());
+    assert!(between(&world, 1, 2) >= ttl, "clients still resolving to the new environment got the TTL");
+    // Production's CNAME is where it began.
+    let cnames = world.lock().unwrap().cnames.clone();
+    assert_eq!(cnames["shop-prod"], "shop-prod.eu-west-1.elasticbeanstalk.com");
+    assert!(urls.idle.hits() > 0 && urls.production.hits() > 0);
+}
+
+#[test]
+fn a_query_that_errors_before_the_swap_aborts_the_blue_green_as_inconclusive() {
+    let world = pair_world();
+    let urls =
+        PairUrls { idle: ProbedService::start(|| false, true), production: ProbedService::start(|| false, false) };
+    let gates = ["--prometheus", "{url}", "--metric", "errors:sum(rate(http_errors_total[1m]))<=0.05"];
+    let (run, _) = judged_blue_green(&world, &urls, &gates, settings());
+    let (message, status) = failure(run);
+    assert_eq!(status, Status::Aborted, "{message}");
+    assert!(message.contains("before the switch") && message.contains("inconclusive"), "{message}");
+    assert_eq!(
+        calls(&world),
+        [&deployed_to_green()[..], &["TerminateEnvironment shop-prod-green".to_owned()]].concat()
+    );
+}
+
+/// Every window passed, but at the end the new environment is not healthy: not promoted,
+/// production swapped back.
+#[test]
+fn a_judged_blue_green_is_promoted_only_when_the_new_environment_is_healthy_at_the_end() {
+    let world = pair_world();
+    world.lock().unwrap().looks_after_swap.insert(
+        "shop-prod-green".into(),
+        // The swap's wait sees it Green; the promotion's look sees it Red.
+        [Look("Ready", "Green", V2), Look("Ready", "Red", V2)].into(),
+    );
+    let urls = pair_urls(false, false);
+    let (run, _) = judged_blue_green(&world, &urls, &["--max-error-rate", "5%"], settings());
+    let (message, status) = failure(run);
+    assert_eq!(status, Status::RolledBack, "{message}");
+    assert!(message.contains("every window passed, but shop-prod-green is Ready with health Red"), "{message}");
+    assert_eq!(
+        calls(&world)[2..],
+        [
+            "SwapEnvironmentCNAMEs shop-prod shop-prod-green",
+            "SwapEnvironmentCNAMEs shop-prod-green shop-prod",
+            "TerminateEnvironment shop-prod-green"
+        ]
+    );
+}
+
+#[test]
+fn a_judged_blue_green_s_bad_input_is_refused_before_any_aws_call() {
+    let world = pair_world();
+    let urls = pair_urls(false, false);
+    let flags = AnalysisFlags { max_error_rate: Some("5%".into()), ..AnalysisFlags::default() };
+    let refused = |args: RolloutArgs, timeout: Duration| {
+        let request = DeployRequest {
+            rollout: Rollout::new(Strategy::BlueGreen, &args).unwrap(),
+            analysis: flags.parse().unwrap(),
+            timeout,
+            ..request(Strategy::BlueGreen, Phase::Deploy)
+        };
+        let settings = Settings { environment_url: Some(urls.production.url()), ..settings() };
+        match run(&world, settings, &request).result {
+            Err(DeployError::Usage(message)) => message,
+            other => panic!("expected bad input, got {other:?}"),
+        }
+    };
+    // Two windows of the bake, before the swap and after it, must fit in --timeout.
+    let long_bake = RolloutArgs { bake: Some(Duration::from_secs(10)), ..Default::default() };
+    assert_eq!(
+        refused(long_bake, Duration::from_secs(15)),
+        "2 analysis window(s) of --bake 10s (20s in all: before the switch and after it) do not fit in --timeout 15s; raise --timeout or shorten --bake"
+    );
+    let steps = RolloutArgs { steps: Some(Steps(vec![10])), ..Default::default() };
+    let message = refused(steps, Duration::from_secs(60));
+    assert!(message.contains("does not use --steps with --strategy blue-green"), "{message}");
+    let state = world.lock().unwrap();
+    assert!(state.calls.is_empty() && state.last_look.is_none(), "not even a DescribeEnvironments: {:?}", state.calls);
+    assert_eq!(urls.production.hits() + urls.idle.hits(), 0);
 }

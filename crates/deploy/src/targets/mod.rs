@@ -151,7 +151,7 @@ pub fn not_built(what: &str, feature: &str) -> String {
 
 /// A URL flag's value: an http(s) base URL with a host, without its trailing slash
 /// (Kubernetes' `--preview-url`, ECS's `--test-listener-url` and `--service-url`, Elastic
-/// Beanstalk's `--environment-url`).
+/// Beanstalk's `--environment-url` and `--idle-environment-url`).
 #[cfg(any(feature = "aws", feature = "kubernetes"))]
 pub(crate) fn base_url(flag: &str, text: &str) -> Result<String, String> {
     let bad = || format!("{flag} `{text}` is not an http:// or https:// base URL with a host");

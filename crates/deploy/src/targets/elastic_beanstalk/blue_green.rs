@@ -3,15 +3,18 @@
 //! turns): the one whose CNAME is `--cname`, or by default the one whose CNAME starts
 //! with `--environment`'s name and not with the green one's. The new version goes to
 //! the other (idle) one; `--promote` swaps the CNAMEs; `--reject` terminates the idle one,
-//! never the live one.
+//! never the live one. With analysis flags the swap is judged instead of stopping
+//! (`switch`): the idle one on its own URL before it, production after it.
 
 use std::time::{Instant, SystemTime};
 
 use slipway_contract::Console;
 
 use super::environment::{EnvState, WaitFailure, aws_error, failed};
+use super::switch::EbSwitch;
 use super::version::AppVersion;
 use super::{EbState, ElasticBeanstalk, version_step};
+use crate::analysis::{AnalysisRequest, run_blue_green, timeline_details};
 use crate::rollout::Strategy;
 use crate::status::Status;
 use crate::target::{DeployError, DeployOutcome, DeployRequest, Phase, Plan};
@@ -36,7 +39,7 @@ pub enum Step {
 }
 
 /// The prefix of a CNAME (`shop-prod` of `shop-prod.eu-west-1.elasticbeanstalk.com`).
-fn cname_prefix(cname: &str) -> String {
+pub(super) fn cname_prefix(cname: &str) -> String {
     cname.split('.').next().unwrap_or_default().to_ascii_lowercase()
 }
 
@@ -119,12 +122,17 @@ impl ElasticBeanstalk {
                         format!("create {idle_name} on {label} from a configuration template copied from {}", live.name)
                     }
                 };
-                let plan = plan(planned).step(version_step(version, request)).step(how).step(format!(
+                let mut plan = plan(planned).step(version_step(version, request)).step(how).step(format!(
                     "wait until {idle_name} is Ready on {label} and {}; {} keeps serving {}",
                     self.healthy_words(),
                     live.name,
                     live.version
                 ));
+                if let Some(analysis) = &request.analysis {
+                    for step in self.judged_steps(&pair, analysis, request)? {
+                        plan = plan.step(step);
+                    }
+                }
                 Ok(plan.with_state(EbState::BlueGreen(Step::Deploy { pair, version })))
             }
             Phase::Promote => {
@@ -219,7 +227,10 @@ impl ElasticBeanstalk {
             }
         }
         match self.wait_live(&idle_name, label, since, deadline, console).await {
-            Ok(state) => Ok(Self::outcome(&state, &live.version, Status::GreenReady)),
+            Ok(state) => match &request.analysis {
+                Some(analysis) => self.judge_switch(live, state, analysis, request, deadline, console).await,
+                None => Ok(Self::outcome(&state, &live.version, Status::GreenReady)),
+            },
             Err(failure) => {
                 let reason = match failure {
                     WaitFailure::Failed { message, .. } => message,
@@ -238,6 +249,76 @@ impl ElasticBeanstalk {
                 ))
             }
         }
+    }
+
+    /// A judged run's plan after the idle environment is ready: the window before the
+    /// swap, the swap and the window after it, the promotion. Refuses (exit 2) a
+    /// production without a URL to watch.
+    fn judged_steps(
+        &self,
+        pair: &Pair,
+        analysis: &AnalysisRequest,
+        request: &DeployRequest,
+    ) -> Result<Vec<String>, DeployError> {
+        let Pair { live, idle_name, idle } = pair;
+        let (label, check) = (&request.version_label, &self.settings.check);
+        let bake = humantime::format_duration(request.rollout.bake_or_default());
+        let production_url = self.settings.environment_url.clone().unwrap_or_else(|| live.url());
+        if production_url.is_empty() {
+            return Err(DeployError::Usage(format!(
+                "{} has no CNAME to watch after the swap (a worker environment?); give production's URL with --environment-url",
+                live.name
+            )));
+        }
+        let idle_url = self
+            .settings
+            .idle_environment_url
+            .clone()
+            .or_else(|| idle.as_ref().map(EnvState::url).filter(|url| !url.is_empty()))
+            .unwrap_or_else(|| format!("http://<{idle_name}'s CNAME>"));
+        let retire = if self.settings.terminate_old {
+            format!("; then terminate {} once the CNAME's TTL since the swap has passed", live.name)
+        } else {
+            format!("; {} stays idle on {} for a swap back", live.name, live.version)
+        };
+        Ok(vec![
+            format!(
+                "judge {idle_name} at {idle_url}{check} for {bake} ({}); a crossed gate terminates {idle_name} ({} never stops serving {})",
+                analysis.describe(),
+                live.name,
+                live.version
+            ),
+            format!(
+                "swap the CNAMEs (SwapEnvironmentCNAMEs) and wait until both environments are Ready with {idle_name} holding {}; watch production at {production_url}{check} for {bake} more (resolvers may answer the old target for the CNAME's TTL, about {}); a crossed gate swaps them back and terminates {idle_name} once that TTL has passed",
+                live.cname,
+                humantime::format_duration(self.settings.cname_ttl)
+            ),
+            format!(
+                "promoted only when {idle_name} holds {}, Ready on {label} and {}{retire}",
+                live.cname,
+                self.healthy_words()
+            ),
+        ])
+    }
+
+    /// The idle environment, Ready and healthy on the new version, judged before the swap
+    /// and after it ([`run_blue_green`]).
+    async fn judge_switch(
+        &self,
+        live: EnvState,
+        ready: EnvState,
+        analysis: &AnalysisRequest,
+        request: &DeployRequest,
+        deadline: Instant,
+        console: &Console,
+    ) -> Result<DeployOutcome, DeployError> {
+        let previous = live.version.clone();
+        let mut switch = EbSwitch::new(self, request, live, ready.clone());
+        let judged = run_blue_green(&mut switch, request, analysis, deadline, console).await?;
+        let promoted = switch.promoted.take().unwrap_or(ready);
+        let mut outcome = Self::outcome(&promoted, &previous, Status::Promoted);
+        outcome.details.extend(timeline_details(&judged.records, 0));
+        Ok(outcome)
     }
 
     async fn swap(

@@ -3,7 +3,7 @@
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use crate::rollout::{Amount, Rollout};
+use crate::rollout::{Amount, Rollout, Strategy};
 use crate::target::DeployError;
 
 /// EB's `EvaluationTime` (aws:elasticbeanstalk:trafficsplitting), in whole minutes.
@@ -47,12 +47,19 @@ pub struct ElasticBeanstalkFlags {
     #[arg(long, env = "SLIPWAY_ALLOW_YELLOW")]
     pub allow_yellow: bool,
 
-    /// Elastic Beanstalk, canary judged by analysis: the base URL the analysis probes
-    /// --check at, the environment as this runner reaches it. Default: http://<the
-    /// environment's CNAME>. EB has no URL for the canary alone: during the split this URL
-    /// serves both versions, so the probes judge the environment's mixed traffic.
+    /// Elastic Beanstalk, canary or blue-green judged by analysis: the base URL the
+    /// analysis probes --check at, production as this runner reaches it. Default:
+    /// http://<the environment's CNAME> (blue-green: the production CNAME, probed after the
+    /// swap). EB has no URL for the canary alone: during the split this URL serves both
+    /// versions, so the probes judge the environment's mixed traffic.
     #[arg(long, env = "SLIPWAY_ENVIRONMENT_URL", value_name = "URL")]
     pub environment_url: Option<String>,
+
+    /// Elastic Beanstalk, blue-green judged by analysis: the base URL the analysis probes
+    /// --check at before the swap, the idle environment (the new version alone) as this
+    /// runner reaches it. Default: http://<the idle environment's CNAME>.
+    #[arg(long, env = "SLIPWAY_IDLE_ENVIRONMENT_URL", value_name = "URL")]
+    pub idle_environment_url: Option<String>,
 }
 
 /// The target's settings, from its flags and the rollout.
@@ -76,18 +83,29 @@ pub struct Settings {
     pub allow_yellow: bool,
     /// Between two looks at the environment (tests shorten it).
     pub poll_interval: Duration,
-    /// A judged canary's probe base URL (`--environment-url`); `None`: the environment's CNAME.
+    /// A judged canary's probe base URL, and a judged blue-green's after the swap
+    /// (`--environment-url`); `None`: the (production) CNAME.
     pub environment_url: Option<String>,
-    /// The path a judged canary's analysis probes (deploy's --check), default `/`.
+    /// A judged blue-green's probe base URL before the swap (`--idle-environment-url`);
+    /// `None`: the idle environment's CNAME.
+    pub idle_environment_url: Option<String>,
+    /// How long resolvers may keep answering a CNAME's old target after a swap (EB's
+    /// records carry a 60s TTL, as observed: EB does not document it). The old environment
+    /// is terminated only after it, and it is in the watch after a swap (tests shorten it).
+    pub cname_ttl: Duration,
+    /// The path a judged run's analysis probes (deploy's --check), default `/`.
     pub check: String,
 }
+
+/// The TTL of an environment's CNAME record, as observed (see [`Settings::cname_ttl`]).
+pub const CNAME_TTL: Duration = Duration::from_secs(60);
 
 /// The default rolling batch: 30% of the instances.
 pub const DEFAULT_BATCH: Amount = Amount::Percent(30);
 
 impl Settings {
     /// `judged`: a canary judged by analysis flags, which slipway ends itself within EB's
-    /// one traffic split.
+    /// one traffic split (a judged blue-green needs no more of the settings than a phased one).
     pub fn new(flags: &ElasticBeanstalkFlags, rollout: &Rollout, judged: bool) -> Result<Self, DeployError> {
         let named = |value: &Option<String>, flag: &str| {
             value
@@ -123,15 +141,23 @@ impl Settings {
                 )
             }));
         };
-        let canary_evaluation = evaluation_time(rollout.bake_or_default(), judged)?;
-        let environment_url = flags
-            .environment_url
-            .as_deref()
-            .map(str::trim)
-            .filter(|u| !u.is_empty())
-            .map(|text| crate::targets::base_url("--environment-url", text))
-            .transpose()
-            .map_err(DeployError::Usage)?;
+        // Only a canary's --bake is EB's EvaluationTime; a blue-green's is slipway's alone.
+        let canary_evaluation = if rollout.strategy == Strategy::Canary {
+            evaluation_time(rollout.bake_or_default(), judged)?
+        } else {
+            Duration::from_secs(EVALUATION_MINUTES.start() * 60)
+        };
+        let url = |value: &Option<String>, flag: &str| {
+            value
+                .as_deref()
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(|text| crate::targets::base_url(flag, text))
+                .transpose()
+                .map_err(DeployError::Usage)
+        };
+        let environment_url = url(&flags.environment_url, "--environment-url")?;
+        let idle_environment_url = url(&flags.idle_environment_url, "--idle-environment-url")?;
         let cname = flags
             .cname
             .as_deref()
@@ -151,6 +177,8 @@ impl Settings {
             allow_yellow: flags.allow_yellow,
             poll_interval: Duration::from_secs(10),
             environment_url,
+            idle_environment_url,
+            cname_ttl: CNAME_TTL,
             check: "/".to_owned(),
         })
     }
@@ -239,6 +267,23 @@ mod tests {
         assert_eq!(settings.environment_url.as_deref(), Some("http://127.0.0.1:8080"));
         let bad = ElasticBeanstalkFlags { environment_url: Some("shop.example.com".into()), ..flags() };
         assert!(Settings::new(&bad, &Rollout::plain(Strategy::Canary), true).is_err());
+    }
+
+    #[test]
+    fn a_judged_blue_green_s_bake_is_not_eb_s_evaluation_time_and_it_takes_an_idle_url() {
+        // Ten hours on each side of the swap: slipway's windows, nothing EB evaluates.
+        let long = RolloutArgs { bake: Some(Duration::from_secs(600 * 60)), ..RolloutArgs::default() };
+        let flags =
+            ElasticBeanstalkFlags { idle_environment_url: Some("https://green.shop.example/".into()), ..flags() };
+        let settings = Settings::new(&flags, &Rollout::new(Strategy::BlueGreen, &long).unwrap(), false).unwrap();
+        assert_eq!(settings.idle_environment_url.as_deref(), Some("https://green.shop.example"));
+        assert_eq!(settings.cname_ttl, CNAME_TTL);
+        // The same bake on a canary is EB's EvaluationTime, beyond its 600 minutes when judged.
+        let canary = Rollout::new(Strategy::Canary, &long).unwrap();
+        assert!(Settings::new(&flags, &canary, true).is_err());
+        let bad = ElasticBeanstalkFlags { idle_environment_url: Some("green".into()), ..flags };
+        let error = Settings::new(&bad, &Rollout::plain(Strategy::BlueGreen), false).unwrap_err();
+        assert!(error.to_string().contains("--idle-environment-url `green` is not an http://"), "{error}");
     }
 
     #[test]

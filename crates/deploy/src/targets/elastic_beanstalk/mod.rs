@@ -10,12 +10,14 @@
 //! - `canary`: finishing a traffic split (promote, reject).
 //! - `judged`: a traffic split judged by analysis (`--strategy canary` with analysis flags).
 //! - `blue_green`: which of the pair is live, the idle one's update, the swap.
+//! - `switch`: a CNAME swap judged by analysis (`--strategy blue-green` with analysis flags).
 
 mod blue_green;
 mod canary;
 mod environment;
 mod flags;
 mod judged;
+mod switch;
 mod version;
 
 use std::time::{Duration, Instant, SystemTime};
@@ -66,7 +68,7 @@ pub enum EbState {
 impl ElasticBeanstalk {
     /// Builds the clients from AWS's default chain (environment, profile, web identity),
     /// refusing a missing region or missing credentials before anything is called.
-    /// `check`: the path a judged canary's analysis probes.
+    /// `check`: the path a judged canary's or blue-green's analysis probes.
     pub async fn from_flags(
         flags: &ElasticBeanstalkFlags,
         check: Option<&str>,
@@ -74,12 +76,14 @@ impl ElasticBeanstalk {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, DeployError> {
         let judged = request.analysis.is_some() && request.phase == Phase::Deploy;
-        let mut settings = Settings::new(flags, &request.rollout, judged)?;
+        // A blue-green judges each environment on its own URL, where one version answers.
+        let judged_canary = judged && request.strategy() == Strategy::Canary;
+        let mut settings = Settings::new(flags, &request.rollout, judged_canary)?;
         if let Some(check) = check {
             settings.check = check.to_owned();
         }
         if let Some(expected) = request.analysis.as_ref().and_then(|a| a.expect_version.as_deref())
-            && judged
+            && judged_canary
         {
             return Err(DeployError::Usage(format!(
                 "--expect-version {expected} cannot judge an Elastic Beanstalk canary: the environment's URL serves both versions during the traffic split, the old one most answers; judge the new version with a --metric or --alarm gate that selects it (verify --expect-version after the promotion)"
@@ -367,7 +371,7 @@ impl Target for ElasticBeanstalk {
         Strategy::BlueGreen,
     ];
     const DEFAULT_STRATEGY: Strategy = Strategy::Direct;
-    const JUDGED: &'static [Strategy] = &[Strategy::Canary];
+    const JUDGED: &'static [Strategy] = &[Strategy::Canary, Strategy::BlueGreen];
 
     fn reads(strategy: Strategy) -> &'static [Param] {
         match strategy {
