@@ -14,6 +14,10 @@
 #                   containerize, untimed) pushed over the image of step 1: push-image must
 #                   upload only the app layer(s) and the config (checked against its
 #                   blobs-uploaded / bytes-uploaded outputs). Target: push-image <= 0.5 x skopeo.
+#   floor           what the registry itself takes to receive the image's largest blob from one
+#                   client: curl's POST and monolithic PUT of it to an empty registry, every
+#                   round. No client pushes the image faster than that blob is taken in, so
+#                   step 1's ratio is set beside push-image/floor.
 #   4. start-up     the instructions push-image executes for one re-push (step 2), counted by
 #                   `valgrind --tool=callgrind` (stable where wall time is noisy, and where
 #                   `perf stat -e instructions` has no counters), beside those of the push-image
@@ -332,6 +336,27 @@ push() {
   summary+=" $tool $((elapsed_us / 1000))ms"
 }
 
+# floor_push ROUND: curl's POST and monolithic PUT of layout 1's largest blob to an empty
+# registry, timed like the tools (one client, no HEAD, no manifest: less than any push does).
+floors=$work/floors.tsv
+: >"$floors"
+floor_push() {
+  local round=$1 digest location start end code
+  digest=$(cd "$work/layout-1/blobs/sha256" && ls -S | head -n 1)
+  start_registry "floor-$round"
+  start=$(date +%s%N)
+  location=$(curl -s -i -X POST --max-time 30 "http://127.0.0.1:$reg_port/v2/bench/floor/blobs/uploads/" |
+    tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
+  case $location in http*) ;; *) location="http://127.0.0.1:$reg_port$location" ;; esac
+  case $location in *\?*) location="$location&digest=sha256:$digest" ;; *) location="$location?digest=sha256:$digest" ;; esac
+  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 30 -X PUT -H 'Content-Type: application/octet-stream' \
+    --data-binary "@$work/layout-1/blobs/sha256/$digest" "$location")
+  end=$(date +%s%N)
+  [ "$code" = 201 ] || die "the floor's upload got HTTP $code"
+  stop_registry "$reg_pid"
+  [ "$round" -eq 0 ] || printf '%s\t%s\n' "$(((end - start) / 1000))" "$(blob_size "$work/layout-1" "sha256:$digest")" >>"$floors"
+}
+
 # ---------------------------------------------------------------- rounds
 
 log "$runs timed round(s) after one warm-up round; tools alternate: ${tools[*]}"
@@ -360,6 +385,7 @@ for round in $(seq 0 "$runs"); do
     log "$label step $step:$summary"
   done
   for tool in "${order[@]}"; do stop_registry "${pid_of[$tool]}"; done
+  floor_push "$round"
   # Untag this round's docker tags (the loaded images stay for the next round).
   keep=()
   for ref in "${docker_refs[@]}"; do
@@ -405,13 +431,13 @@ fi
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 python3 - "$results" "$outputs" "$runs" "$markdown" "$target_first" "$target_repush" "$target_new_app" \
   "$total_blobs" "$total_bytes" "$expect_blobs" "$expect_bytes" "${concurrency:-4 (default)}" \
-  "$load_start" "$load_end" "$(nproc)" "$instructions_before" "$instructions_now" <<'PY'
+  "$load_start" "$load_end" "$(nproc)" "$instructions_before" "$instructions_now" "$floors" <<'PY'
 import statistics
 import sys
 
 (results_path, outputs_path, runs, markdown, target_first, target_repush, target_new_app,
  total_blobs, total_bytes, expect_blobs, expect_bytes, concurrency,
- load_start, load_end, cpus, instructions_before, instructions_now) = sys.argv[1:]
+ load_start, load_end, cpus, instructions_before, instructions_now, floors_path) = sys.argv[1:]
 markdown = markdown == "1"
 target_first, target_repush, target_new_app = float(target_first), float(target_repush), float(target_new_app)
 total_blobs, total_bytes = int(total_blobs), int(total_bytes)
@@ -500,6 +526,19 @@ checks = [
 ]
 rows = [["step", "target", "result"]] + [[s, t, "PASS" if ok else "MISS"] for s, t, ok in checks]
 table("targets", rows)
+
+floors = []
+with open(floors_path) as f:
+    for line in f:
+        us, size = line.split()
+        floors.append(int(us) / 1000)
+        floor_bytes = int(size)
+if floors:
+    first = med(times[("1", "push-image")])
+    rows = [["what", "ms (min-max)", "push-image first push / it", "0.7 x skopeo's first push"],
+            [f"curl POST + PUT of the largest blob ({floor_bytes} B) to an empty registry", ms(floors),
+             f"{first / med(floors):.2f}", f"{target_first * med(times[('1', 'skopeo')]):.0f} ms"]]
+    table("the registry's floor (what it takes to receive the image's largest blob from one client)", rows)
 
 if instructions_now:
     now = int(instructions_now)

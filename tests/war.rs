@@ -283,6 +283,8 @@ fn the_war_image_is_pushed_deployed_and_verified() {
     assert_eq!(again.code, 0, "push-image again: {}", again.stderr);
     assert_eq!(again.output("sbom-ref"), pushed.output("sbom-ref"), "the referrer is reproducible");
     assert_sbom_is_a_referrer(image, &repository, &again);
+    // The fallback index already listed it: the second push read it and wrote nothing more.
+    assert!(again.stderr.contains("already attached"), "{}", again.stderr);
 
     let _pulled = LocalImage(image_ref.clone());
     let port = free_port();

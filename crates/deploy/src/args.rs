@@ -48,7 +48,8 @@ pub struct DeployArgs {
     #[arg(long, env = "SLIPWAY_REJECT", conflicts_with_all = ["promote", "rollback"])]
     pub reject: bool,
 
-    /// Put the previous version back.
+    /// Put the previous version back (or the one --version-label names; a rollback to the
+    /// version live now changes nothing and is refused).
     #[arg(long, env = "SLIPWAY_ROLLBACK", conflicts_with_all = ["promote", "reject"])]
     pub rollback: bool,
 

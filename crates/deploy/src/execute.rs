@@ -8,9 +8,7 @@ use slipway_contract::Console;
 #[cfg(feature = "github")]
 use crate::github::GithubDeployment;
 use crate::github::GithubSettings;
-#[cfg(feature = "github")]
-use crate::target::Phase;
-use crate::target::{DeployError, DeployOutcome, DeployRequest, Target};
+use crate::target::{DeployError, DeployOutcome, DeployRequest, Phase, Target};
 
 /// The environment variables, as a function (tests pass their own).
 pub type Env<'a> = dyn Fn(&str) -> Option<String> + 'a;
@@ -49,6 +47,7 @@ impl Deployment<'_> {
             if request.dry_run { " (dry run)" } else { "" }
         ));
         let plan = target.plan(request, self.deadline, console).await?;
+        refuse_rollback_to_live(request, &plan.outcome)?;
         console.info(&plan.render());
         if request.dry_run {
             return Ok(plan.outcome);
@@ -75,4 +74,23 @@ impl Deployment<'_> {
         }
         result
     }
+}
+
+/// A rollback whose target is the version live now would change nothing and report
+/// `rolled-back`: refused (exit 2). In a GitLab pipeline the usual cause is an earlier deploy
+/// job's dotenv report, which sets SLIPWAY_VERSION_LABEL (`--version-label`) to the version
+/// that job deployed.
+fn refuse_rollback_to_live(request: &DeployRequest, planned: &DeployOutcome) -> Result<(), DeployError> {
+    let live = &planned.previous_version;
+    if request.phase != Phase::Rollback || live.is_empty() || planned.version_label != *live {
+        return Ok(());
+    }
+    let why = if request.version_label.is_empty() {
+        String::new()
+    } else {
+        "; --version-label (SLIPWAY_VERSION_LABEL) names it: leave it empty to put back the version before it \
+         (in a GitLab pipeline, an earlier deploy job's dotenv report sets SLIPWAY_VERSION_LABEL to the version it deployed)"
+            .to_owned()
+    };
+    Err(DeployError::Usage(format!("--rollback would put back {live}, the version live now, and change nothing{why}")))
 }

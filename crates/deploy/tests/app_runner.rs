@@ -260,6 +260,26 @@ fn rollback_needs_the_previous_image_and_deploys_it() {
 }
 
 #[test]
+fn a_rollback_to_the_live_image_is_refused_before_any_change() {
+    // A GitLab rollback job inherits the deploy job's dotenv: SLIPWAY_VERSION_LABEL is the
+    // version just deployed, which is the one live.
+    let world = world(&[OperationStatus::Succeeded], None);
+    world.lock().unwrap().image = NEW.to_owned();
+    let again = DeployRequest { version_label: NEW.to_owned(), ..request(Phase::Rollback) };
+    match run(&world, "shop", &again).result {
+        Err(DeployError::Usage(message)) => {
+            assert!(
+                message.starts_with(&format!("--rollback would put back {NEW}, the version live now")),
+                "{message}"
+            );
+            assert!(message.contains("leave it empty") && message.contains("SLIPWAY_VERSION_LABEL"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(world.lock().unwrap().calls.is_empty(), "nothing changed");
+}
+
+#[test]
 fn an_unknown_service_and_access_denied_are_named() {
     let world = world(&[OperationStatus::Succeeded], None);
     match run(&world, "shoe", &request(Phase::Deploy)).result {

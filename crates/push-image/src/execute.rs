@@ -11,7 +11,9 @@ use futures_util::{StreamExt, TryStreamExt};
 use slipway_contract::progress::{Unit, format_bytes};
 use slipway_contract::{Console, Progress, StepError, StepReport};
 use slipway_registry::push::{Destination, Mount};
-use slipway_registry::referrers::{Descriptor, Indexed, Pushed, Referrer, push_referrer};
+use slipway_registry::referrers::{
+    Descriptor, Indexed, Listing, Pushed, Referrer, attach_referrer, push_referrer_blobs, read_listing,
+};
 use slipway_registry::retry::{Failure, RetryPolicy, with_retries};
 use slipway_registry::{ImageReference, Registry, RegistryError, RegistryOptions};
 
@@ -102,14 +104,16 @@ pub(crate) async fn execute(plan: &Plan, console: &Console) -> Result<StepReport
             other => registry_error(other),
         })?;
 
+    let referrer = plan.sbom.as_ref().map(|sbom| sbom_referrer(plan, sbom));
     let total: u64 = plan.image.blobs.iter().map(|b| b.size).sum();
     let progress = Arc::new(Progress::new(console, "push", Some(total), Unit::Bytes));
     let uploaded_bytes = Arc::new(AtomicU64::new(0));
     let group = console.group(&format!("push {} blob(s) to {}", plan.image.blobs.len(), plan.repository.name()));
     let retry = |attempt, failure: &Failure, delay| retry_line(console, attempt, failure, delay);
 
-    // Which blobs does the registry lack? (HEAD, several at once.)
-    let presence: Vec<(BlobToPush, bool)> = futures_util::stream::iter(plan.image.blobs.iter().cloned())
+    // Which blobs does the registry lack? (HEAD, several at once.) Beside them, whether the
+    // SBOM is attached already (a re-push: then nothing of it is written).
+    let presence = futures_util::stream::iter(plan.image.blobs.iter().cloned())
         .map(|blob| {
             let destination = destination.clone();
             async move {
@@ -118,7 +122,14 @@ pub(crate) async fn execute(plan: &Plan, console: &Console) -> Result<StepReport
             }
         })
         .buffer_unordered(plan.concurrency)
-        .try_collect()
+        .try_collect::<Vec<(BlobToPush, bool)>>();
+    let listing = async {
+        match &referrer {
+            Some(referrer) if !plan.dry_run => read_listing(&destination, referrer, &policy, retry).await.map(Some),
+            _ => Ok(None),
+        }
+    };
+    let (presence, listing) = futures_util::future::try_join(presence, listing)
         .await
         .map_err(|failure| push_failure(&failure, &plan.repository))?;
     let mut outcomes: Vec<(String, BlobOutcome)> = Vec::new();
@@ -154,7 +165,7 @@ pub(crate) async fn execute(plan: &Plan, console: &Console) -> Result<StepReport
             outcomes.push((blob.digest.clone(), BlobOutcome::Missing { mountable }));
         }
     } else {
-        let transferred: Vec<(String, BlobOutcome)> = futures_util::stream::iter(missing)
+        let image_blobs = futures_util::stream::iter(missing)
             .map(|blob| {
                 let destination = destination.clone();
                 let registry = Arc::clone(&registry);
@@ -169,7 +180,17 @@ pub(crate) async fn execute(plan: &Plan, console: &Console) -> Result<StepReport
                 }
             })
             .buffer_unordered(plan.concurrency)
-            .try_collect()
+            .try_collect::<Vec<(String, BlobOutcome)>>();
+        // The SBOM's two blobs go up beside the image's; its manifest waits for the image.
+        let sbom_blobs = async {
+            match (&referrer, listing) {
+                (Some(referrer), Some(Listing { attached: false })) => {
+                    push_referrer_blobs(&destination, referrer, &policy, retry).await
+                }
+                _ => Ok(()),
+            }
+        };
+        let (transferred, ()) = futures_util::future::try_join(image_blobs, sbom_blobs)
             .await
             .map_err(|failure| push_failure(&failure, &plan.repository))?;
         outcomes.extend(transferred);
@@ -227,24 +248,20 @@ pub(crate) async fn execute(plan: &Plan, console: &Console) -> Result<StepReport
         ));
     }
     // The SBOM goes last: a referrer's subject must exist before it.
-    let sbom = match &plan.sbom {
-        Some(sbom) if !plan.dry_run => Some(push_sbom(plan, sbom, &destination, &policy, console).await?),
+    let sbom = match (&referrer, listing) {
+        (Some(referrer), Some(listing)) => {
+            Some(attach_sbom(plan, referrer, listing, &destination, &policy, console).await?)
+        }
         _ => None,
     };
     let transfers = Transfers { bytes, uploaded, skipped, mounted };
     Ok(report(plan, top.digest.as_str(), transfers, sbom.as_ref(), started.elapsed()))
 }
 
-/// Attaches the SBOM to the pushed image as an OCI referrer.
-async fn push_sbom(
-    plan: &Plan,
-    sbom: &crate::plan::Sbom,
-    destination: &Destination,
-    policy: &RetryPolicy,
-    console: &Console,
-) -> Result<Pushed, StepError> {
+/// The SBOM as an OCI referrer of the image's top manifest.
+fn sbom_referrer(plan: &Plan, sbom: &crate::plan::Sbom) -> Referrer {
     let top = plan.image.top();
-    let referrer = Referrer {
+    Referrer {
         artifact_type: SBOM_MEDIA_TYPE.to_owned(),
         document: sbom.bytes.clone(),
         subject: Descriptor {
@@ -257,8 +274,19 @@ async fn push_sbom(
             .iter()
             .map(|created| ("org.opencontainers.image.created".to_owned(), created.clone()))
             .collect(),
-    };
-    let pushed = push_referrer(destination, &referrer, policy, |attempt, failure, delay| {
+    }
+}
+
+/// Attaches the SBOM (its blobs pushed) to the pushed image as an OCI referrer.
+async fn attach_sbom(
+    plan: &Plan,
+    referrer: &Referrer,
+    listing: Listing,
+    destination: &Destination,
+    policy: &RetryPolicy,
+    console: &Console,
+) -> Result<Pushed, StepError> {
+    let pushed = attach_referrer(destination, referrer, listing, policy, |attempt, failure, delay| {
         retry_line(console, attempt, failure, delay);
     })
     .await
@@ -269,7 +297,13 @@ async fn push_sbom(
             format!("listed under the referrers tag {tag} (the registry has no referrers API)")
         }
     };
-    console.info(&format!("sbom: {}@{} attached to {}, {how}", plan.repository.name(), pushed.digest, top.digest));
+    let attached = if pushed.already { "already attached" } else { "attached" };
+    console.info(&format!(
+        "sbom: {}@{} {attached} to {}, {how}",
+        plan.repository.name(),
+        pushed.digest,
+        referrer.subject.digest
+    ));
     Ok(pushed)
 }
 

@@ -124,42 +124,109 @@ pub enum Indexed {
 pub struct Pushed {
     pub digest: String,
     pub indexed: Indexed,
+    /// It was attached already (a re-push): nothing was written.
+    pub already: bool,
 }
 
-/// Pushes `referrer`: its blobs (unless present), its manifest by digest, then, when the
-/// registry did not index it, the fallback tag. Each request is retried under `policy`.
+/// Pushes `referrer`: its blobs ([`push_referrer_blobs`]), then attaches it
+/// ([`attach_referrer`]). Each request is retried under `policy`.
 pub async fn push_referrer(
     destination: &Destination,
     referrer: &Referrer,
     policy: &RetryPolicy,
-    mut on_retry: impl FnMut(u32, &Failure, std::time::Duration),
+    on_retry: impl Fn(u32, &Failure, std::time::Duration),
 ) -> Result<Pushed, Failure> {
-    let layer = Descriptor::of(&referrer.artifact_type, &referrer.document);
-    for (digest, bytes) in [(EMPTY_CONFIG_DIGEST, EMPTY_CONFIG), (layer.digest.as_str(), referrer.document.as_slice())]
-    {
-        if !with_retries(policy, |_| destination.blob_exists(digest), &mut on_retry).await? {
-            with_retries(policy, |_| destination.upload_bytes(digest, bytes), &mut on_retry).await?;
-        }
+    let listing = read_listing(destination, referrer, policy, &on_retry).await?;
+    if !listing.attached {
+        push_referrer_blobs(destination, referrer, policy, &on_retry).await?;
     }
+    attach_referrer(destination, referrer, listing, policy, &on_retry).await
+}
+
+/// Whether the subject's fallback index already lists this very referrer (a re-push: the
+/// registry accepted the index, so the manifest and its blobs are there, and nothing
+/// needs writing).
+#[derive(Debug, Clone, Copy)]
+pub struct Listing {
+    pub attached: bool,
+}
+
+/// Reads the subject's fallback index (`sha256-<hex>`), which may be read before the
+/// subject is pushed, beside its blobs.
+pub async fn read_listing(
+    destination: &Destination,
+    referrer: &Referrer,
+    policy: &RetryPolicy,
+    on_retry: impl Fn(u32, &Failure, std::time::Duration),
+) -> Result<Listing, Failure> {
+    let tag = fallback_tag(&referrer.subject.digest);
+    let index = with_retries(policy, |_| destination.get_manifest(&tag, OCI_INDEX), &on_retry).await?;
+    let entry = referrer.index_entry(&referrer.manifest());
+    Ok(Listing { attached: index.is_some_and(|(bytes, _)| lists(&bytes, &entry)) })
+}
+
+/// Uploads the referrer's two blobs (the empty config and the document) unless present,
+/// together. They may go up beside the subject's own blobs: only the manifest needs the
+/// subject pushed first.
+pub async fn push_referrer_blobs(
+    destination: &Destination,
+    referrer: &Referrer,
+    policy: &RetryPolicy,
+    on_retry: impl Fn(u32, &Failure, std::time::Duration),
+) -> Result<(), Failure> {
+    let layer = Descriptor::of(&referrer.artifact_type, &referrer.document);
+    let blobs = [(EMPTY_CONFIG_DIGEST, EMPTY_CONFIG), (layer.digest.as_str(), referrer.document.as_slice())];
+    let on_retry = &on_retry;
+    futures_util::future::try_join_all(blobs.iter().map(|&(digest, bytes)| async move {
+        if !with_retries(policy, |_| destination.blob_exists(digest), on_retry).await? {
+            with_retries(policy, |_| destination.upload_bytes(digest, bytes), on_retry).await?;
+        }
+        Ok::<(), Failure>(())
+    }))
+    .await?;
+    Ok(())
+}
+
+/// Attaches `referrer` to its subject, which must be pushed, as must the referrer's blobs
+/// unless `listing` found it attached (then nothing is written): its manifest by digest,
+/// then, when the registry did not index it (no referrers API), the subject's fallback
+/// index with it added.
+pub async fn attach_referrer(
+    destination: &Destination,
+    referrer: &Referrer,
+    listing: Listing,
+    policy: &RetryPolicy,
+    on_retry: impl Fn(u32, &Failure, std::time::Duration),
+) -> Result<Pushed, Failure> {
     let manifest = referrer.manifest();
     let digest = sha256_digest(&manifest);
-    let put =
-        with_retries(policy, |_| destination.put_manifest_reporting(&digest, OCI_MANIFEST, &manifest), &mut on_retry)
-            .await?;
+    let tag = fallback_tag(&referrer.subject.digest);
+    if listing.attached {
+        return Ok(Pushed { digest, indexed: Indexed::FallbackTag(tag), already: true });
+    }
+    let put = with_retries(policy, |_| destination.put_manifest_reporting(&digest, OCI_MANIFEST, &manifest), &on_retry)
+        .await?;
     if let Some(stored) = put.digest.as_deref().filter(|stored| *stored != digest) {
         return Err(Failure::permanent(format!("the registry stored the referrer as {stored}, not {digest}"), None));
     }
     if put.oci_subject.is_some() {
-        return Ok(Pushed { digest, indexed: Indexed::ReferrersApi });
+        return Ok(Pushed { digest, indexed: Indexed::ReferrersApi, already: false });
     }
-    // No referrers API: list the artifact in the subject's fallback index.
-    let tag = fallback_tag(&referrer.subject.digest);
-    let existing = with_retries(policy, |_| destination.get_manifest(&tag, OCI_INDEX), &mut on_retry).await?;
-    let index =
-        merge_into_index(existing.as_ref().map(|(bytes, _)| bytes.as_slice()), &referrer.index_entry(&manifest))
-            .map_err(|message| Failure::permanent(format!("{tag}: {message}"), None))?;
-    with_retries(policy, |_| destination.put_manifest_reporting(&tag, OCI_INDEX, &index), &mut on_retry).await?;
-    Ok(Pushed { digest, indexed: Indexed::FallbackTag(tag) })
+    // Read again just before it is written: another client may have listed its own
+    // referrer since the listing was read (the whole push ago).
+    let index = with_retries(policy, |_| destination.get_manifest(&tag, OCI_INDEX), &on_retry).await?.map(|(b, _)| b);
+    let index = merge_into_index(index.as_deref(), &referrer.index_entry(&manifest))
+        .map_err(|message| Failure::permanent(format!("{tag}: {message}"), None))?;
+    with_retries(policy, |_| destination.put_manifest_reporting(&tag, OCI_INDEX, &index), &on_retry).await?;
+    Ok(Pushed { digest, indexed: Indexed::FallbackTag(tag), already: false })
+}
+
+/// Whether the index `bytes` holds `entry` as it is (same digest, type and annotations).
+fn lists(bytes: &[u8], entry: &Value) -> bool {
+    serde_json::from_slice::<Value>(bytes)
+        .ok()
+        .and_then(|index| index.get("manifests").and_then(Value::as_array).map(|m| m.contains(entry)))
+        .unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -210,5 +277,18 @@ mod tests {
         assert_eq!(digests, ["sha256:other", entry["digest"].as_str().unwrap()]);
         assert_eq!(again["manifests"][1]["artifactType"], "application/vnd.cyclonedx+json");
         assert!(merge_into_index(Some(b"{\"config\":{}}"), &entry).is_err());
+    }
+
+    #[test]
+    fn an_index_lists_an_entry_only_as_it_is() {
+        let referrer = referrer();
+        let entry = referrer.index_entry(&referrer.manifest());
+        let index = merge_into_index(None, &entry).unwrap();
+        assert!(lists(&index, &entry));
+        let mut other_annotations = entry.clone();
+        other_annotations["annotations"]["org.opencontainers.image.created"] = json!("2025-01-01T00:00:00Z");
+        assert!(!lists(&index, &other_annotations), "a changed entry is written again");
+        assert!(!lists(b"not json", &entry));
+        assert!(!lists(&merge_into_index(None, &json!({"digest": "sha256:other"})).unwrap(), &entry));
     }
 }

@@ -105,7 +105,9 @@ async fn a_registry_with_the_referrers_api_indexes_the_sbom_itself_and_no_fallba
     assert!(puts[0].1.ends_with(&format!("/v2/app/sbom-test/manifests/{}", pushed.digest)), "{}", puts[0].1);
     assert_eq!(puts[0].2, manifest);
     let fallback = subject.digest.replacen(':', "-", 1);
-    assert!(!seen.iter().any(|(_, path, _)| path.contains(&fallback)), "no fallback tag: {seen:?}");
+    // The fallback tag is read (a re-push finds itself listed there on registries without
+    // the API), never written.
+    assert!(!seen.iter().any(|(method, path, _)| method != "GET" && path.contains(&fallback)), "{seen:?}");
     // Both blobs were present (HEAD 200): nothing uploaded.
     assert!(!seen.iter().any(|(method, _, _)| method == "POST"), "{seen:?}");
 }
