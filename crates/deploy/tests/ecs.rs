@@ -7,6 +7,8 @@
 #![allow(clippy::unwrap_used)] // Test helpers panic on broken fixtures, as tests do.
 #![allow(deprecated)] // Inference accelerators are retired, and still compared.
 
+mod gates;
+
 use slipway_testkit::http::ProbedService;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -1391,17 +1393,7 @@ fn judged_request(
     service: Option<&ProbedService>,
     gates: &[&str],
 ) -> (DeployRequest, Settings) {
-    let mut flags = slipway_deploy::analysis::AnalysisFlags::default();
-    let mut gates = gates.iter();
-    while let (Some(flag), Some(value)) = (gates.next(), gates.next()) {
-        let value = value.replace("{url}", &listener.url());
-        match *flag {
-            "--max-error-rate" => flags.max_error_rate = Some(value),
-            "--prometheus" => flags.prometheus = Some(value),
-            "--metric" => flags.metric.push(value),
-            other => panic!("no gate {other}"),
-        }
-    }
+    let flags = gates::analysis_flags(gates, &listener.url());
     let request = DeployRequest {
         rollout: Rollout::new(strategy, args).unwrap(),
         analysis: flags.parse().unwrap(),

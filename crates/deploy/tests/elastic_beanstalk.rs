@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)] // Test helpers panic on broken fixtures, as tests do.
 
+mod gates;
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -931,17 +933,7 @@ fn split_ended(world: &World) -> bool {
 /// A canary of one step at 25% with a bake of 1s (so a final watch too), judged by `gates`
 /// through `probed`; the request is returned for its record.
 fn judged_run(world: &Shared, probed: &ProbedService, gates: &[&str]) -> (Run, DeployRequest) {
-    let mut flags = AnalysisFlags::default();
-    let mut gates = gates.iter();
-    while let (Some(flag), Some(value)) = (gates.next(), gates.next()) {
-        let value = value.replace("{url}", &probed.url());
-        match *flag {
-            "--max-error-rate" => flags.max_error_rate = Some(value),
-            "--prometheus" => flags.prometheus = Some(value),
-            "--metric" => flags.metric.push(value),
-            other => panic!("no gate {other}"),
-        }
-    }
+    let flags = gates::analysis_flags(gates, &probed.url());
     let args = RolloutArgs { steps: Some(Steps(vec![25])), bake: Some(Duration::from_secs(1)), ..Default::default() };
     let request = DeployRequest {
         rollout: Rollout::new(Strategy::Canary, &args).unwrap(),
@@ -1134,17 +1126,7 @@ struct PairUrls {
 /// A blue-green judged by `gates` for a bake of 1s on each side of the swap, the idle
 /// environment probed through `urls.idle`, production through `urls.production`.
 fn judged_blue_green(world: &Shared, urls: &PairUrls, gates: &[&str], settings: Settings) -> (Run, DeployRequest) {
-    let mut flags = AnalysisFlags::default();
-    let mut gates = gates.iter();
-    while let (Some(flag), Some(value)) = (gates.next(), gates.next()) {
-        let value = value.replace("{url}", &urls.idle.url());
-        match *flag {
-            "--max-error-rate" => flags.max_error_rate = Some(value),
-            "--prometheus" => flags.prometheus = Some(value),
-            "--metric" => flags.metric.push(value),
-            other => panic!("no gate {other}"),
-        }
-    }
+    let flags = gates::analysis_flags(gates, &urls.idle.url());
     let args = RolloutArgs { bake: Some(Duration::from_secs(1)), ..Default::default() };
     let request = DeployRequest {
         rollout: Rollout::new(Strategy::BlueGreen, &args).unwrap(),
