@@ -278,8 +278,7 @@ impl ElasticBeanstalk {
                 if state.version != version {
                     return Err(WaitFailure::RolledBack { state });
                 }
-                let healthy = state.health == "Green" || (self.settings.allow_yellow && state.health == "Yellow");
-                if healthy {
+                if self.healthy(&state.health) {
                     return Ok(state);
                 }
                 if state.health == "Red" {

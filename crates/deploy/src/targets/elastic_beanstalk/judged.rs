@@ -83,10 +83,6 @@ impl<'a> EbCanary<'a> {
         }
     }
 
-    fn healthy_color(&self, color: &str) -> bool {
-        color == "Green" || (self.eb.settings.allow_yellow && color == "Yellow")
-    }
-
     /// Waits until every instance on the new version is deployed and healthy: the canary
     /// then takes its share. EB ending the update first, an ERROR event or a failed
     /// instance deployment end the wait with why.
@@ -121,7 +117,7 @@ impl<'a> EbCanary<'a> {
             if let Some(instance) = fleet.iter().find(|i| i.deployment == "Failed") {
                 return Err(format!("the deployment of {label} failed on instance {}", instance.id));
             }
-            let ready = fleet.iter().filter(|i| i.deployment == DEPLOYED && self.healthy_color(&i.color)).count();
+            let ready = fleet.iter().filter(|i| i.deployment == DEPLOYED && self.eb.healthy(&i.color)).count();
             if !fleet.is_empty() && ready == fleet.len() {
                 console.info(&format!(
                     "the canary's fleet is healthy ({ready} instance(s) on {label}): Elastic Beanstalk sends it {}% of {environment}'s traffic for its evaluation time ({})",
@@ -224,7 +220,7 @@ impl TrafficShift for EbCanary<'_> {
                     .describe(&environment, deadline)
                     .await?
                     .ok_or_else(|| failed(format!("environment {environment} disappeared"), Status::Unknown))?;
-                let healthy = self.healthy_color(&state.health);
+                let healthy = self.eb.healthy(&state.health);
                 if state.is_ready() && state.version == self.label && healthy {
                     self.promoted = Some(state);
                     return Ok(());

@@ -284,6 +284,12 @@ impl ElasticBeanstalk {
         }
     }
 
+    /// Whether an environment's or instance's health colour counts as healthy: Green, or
+    /// Yellow with `--allow-yellow` (what [`Self::healthy_words`] says).
+    pub(super) fn healthy(&self, color: &str) -> bool {
+        color == "Green" || (self.settings.allow_yellow && color == "Yellow")
+    }
+
     /// "Green" or "Green (or Yellow)".
     fn healthy_words(&self) -> &'static str {
         if self.settings.allow_yellow { "Green (or Yellow)" } else { "Green" }

@@ -83,10 +83,6 @@ impl<'a> EbSwitch<'a> {
         !state.cname.is_empty() && cname_prefix(&state.cname) == cname_prefix(&self.production_cname)
     }
 
-    fn healthy(&self, state: &EnvState) -> bool {
-        state.health == "Green" || (self.eb.settings.allow_yellow && state.health == "Yellow")
-    }
-
     /// An environment of the pair as EB reports it now.
     async fn look(&self, name: &str, deadline: Instant) -> Result<EnvState, String> {
         self.eb
@@ -248,7 +244,7 @@ impl TrafficShift for EbSwitch<'_> {
             failed(format!("every window passed, but {} could not be read: {error}", self.new.name), Status::Unknown)
         })?;
         let holds = self.holds_production(&state);
-        if !(holds && state.is_ready() && state.version == label && self.healthy(&state)) {
+        if !(holds && state.is_ready() && state.version == label && self.eb.healthy(&state.health)) {
             let why = format!(
                 "every window passed, but {} is {} with health {} on {} at {}",
                 state.name, state.status, state.health, state.version, state.cname
