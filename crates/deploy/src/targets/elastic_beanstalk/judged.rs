@@ -94,12 +94,7 @@ impl<'a> EbCanary<'a> {
             if let Some(error) = self.eb.stream_events(&environment, self.since, &mut self.seen, console).await {
                 return Err(format!("Elastic Beanstalk reported an error before the canary took its share: {error}"));
             }
-            let state = self
-                .eb
-                .describe(&environment, deadline)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("environment {environment} disappeared"))?;
+            let state = self.eb.look(&environment, deadline).await?;
             if state.is_ready() {
                 return Err(if state.version == label {
                     format!(

@@ -284,6 +284,15 @@ impl ElasticBeanstalk {
         }
     }
 
+    /// The environment `name` as EB reports it now; its absence is an error (the judged
+    /// rollouts' waits, which started with it there).
+    pub(super) async fn look(&self, name: &str, deadline: Instant) -> Result<EnvState, String> {
+        self.describe(name, deadline)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("environment {name} disappeared"))
+    }
+
     /// Whether an environment's or instance's health colour counts as healthy: Green, or
     /// Yellow with `--allow-yellow` (what [`Self::healthy_words`] says).
     pub(super) fn healthy(&self, color: &str) -> bool {

@@ -83,15 +83,6 @@ impl<'a> EbSwitch<'a> {
         !state.cname.is_empty() && cname_prefix(&state.cname) == cname_prefix(&self.production_cname)
     }
 
-    /// An environment of the pair as EB reports it now.
-    async fn look(&self, name: &str, deadline: Instant) -> Result<EnvState, String> {
-        self.eb
-            .describe(name, deadline)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("environment {name} disappeared"))
-    }
-
     /// Swaps the CNAMEs so that production lands on the new environment (`to_new`) or back
     /// on the old one, then waits until both are Ready and EB reports the CNAMEs swapped.
     /// `interruptible`: an interruption ends the wait (a cleanup's wait runs on).
@@ -121,7 +112,8 @@ impl<'a> EbSwitch<'a> {
         ));
         let mut said = String::new();
         loop {
-            let (holder, other) = (self.look(&taking.name, deadline).await?, self.look(&giving.name, deadline).await?);
+            let (holder, other) =
+                (self.eb.look(&taking.name, deadline).await?, self.eb.look(&giving.name, deadline).await?);
             if holder.is_ready() && other.is_ready() && self.holds_production(&holder) && !self.holds_production(&other)
             {
                 console.info(&format!("{} serves production at {} with {}", holder.name, holder.cname, holder.version));
@@ -181,7 +173,7 @@ impl<'a> EbSwitch<'a> {
     /// The new environment once EB is done with it (Ready), or as it stands at `deadline`.
     async fn settled(&self, deadline: Instant) -> Result<EnvState, String> {
         loop {
-            let state = self.look(&self.new.name, deadline).await?;
+            let state = self.eb.look(&self.new.name, deadline).await?;
             if state.is_ready() || state.is_gone() || Instant::now() >= deadline {
                 return Ok(state);
             }
@@ -212,7 +204,7 @@ impl TrafficShift for EbSwitch<'_> {
         let deadline = Instant::now() + ROLLBACK_BUDGET.min(self.request.timeout).max(LEAST_BUDGET);
         // Where production is as EB reports it: a swap may have been accepted and then not
         // seen through.
-        let on_new = match self.look(&self.new.name, deadline).await {
+        let on_new = match self.eb.look(&self.new.name, deadline).await {
             Ok(state) => self.holds_production(&state),
             Err(_) => self.switched,
         };
