@@ -49,7 +49,8 @@ pub struct PushImageArgs {
 
     /// A CycloneDX JSON SBOM to attach to the pushed image as an OCI 1.1 referrer (after the
     /// image itself): through the registry's referrers API, or the `sha256-<digest>` tag
-    /// fallback where it has none. Default: the sbom.cdx.json containerize wrote in --layout.
+    /// fallback where it has none. Default: the sbom.cdx.json containerize wrote in --layout;
+    /// `none` attaches no SBOM (for a registry that refuses OCI 1.1 artifacts).
     #[arg(long, env = "SLIPWAY_SBOM", value_name = "FILE")]
     pub sbom: Option<PathBuf>,
 }

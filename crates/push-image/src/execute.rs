@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 use futures_util::{StreamExt, TryStreamExt};
 use slipway_contract::progress::{Unit, format_bytes};
 use slipway_contract::{Console, Progress, StepError, StepReport};
+use slipway_registry::media::MANIFEST_TYPES;
 use slipway_registry::push::{Destination, Mount};
 use slipway_registry::referrers::{
-    Descriptor, Indexed, Listing, Pushed, Referrer, attach_referrer, push_referrer_blobs, read_listing,
+    Descriptor, Indexed, Listing, Pushed, Referrer, Stored, fallback_tag, put_fallback_index, put_referrer_manifest,
+    put_referrer_manifest_early, read_fallback_index, read_listing,
 };
 use slipway_registry::retry::{Failure, RetryPolicy, with_retries};
 use slipway_registry::{ImageReference, Registry, RegistryError, RegistryOptions};
@@ -111,8 +113,9 @@ pub(crate) async fn execute(plan: &Plan, console: &Console) -> Result<StepReport
     let group = console.group(&format!("push {} blob(s) to {}", plan.image.blobs.len(), plan.repository.name()));
     let retry = |attempt, failure: &Failure, delay| retry_line(console, attempt, failure, delay);
 
-    // Which blobs does the registry lack? (HEAD, several at once.) Beside them, whether the
-    // SBOM is attached already (a re-push: then nothing of it is written).
+    // What the registry holds, in one round of requests: each blob (HEAD, several at once),
+    // what each tag names now (HEAD), and whether the SBOM is attached already (its fallback
+    // index: then nothing of it is written).
     let presence = futures_util::stream::iter(plan.image.blobs.iter().cloned())
         .map(|blob| {
             let destination = destination.clone();
@@ -123,15 +126,30 @@ pub(crate) async fn execute(plan: &Plan, console: &Console) -> Result<StepReport
         })
         .buffer_unordered(plan.concurrency)
         .try_collect::<Vec<(BlobToPush, bool)>>();
+    let accept = MANIFEST_TYPES.join(", ");
+    let tags_now = futures_util::future::try_join_all(plan.tags.iter().map(|tag| {
+        let accept = &accept;
+        let destination = &destination;
+        async move { with_retries(&policy, |_| destination.manifest_digest(tag, accept), retry).await }
+    }));
     let listing = async {
         match &referrer {
             Some(referrer) if !plan.dry_run => read_listing(&destination, referrer, &policy, retry).await.map(Some),
             _ => Ok(None),
         }
     };
-    let (presence, listing) = futures_util::future::try_join(presence, listing)
+    let (presence, tags_now, listing) = futures_util::future::try_join3(presence, tags_now, listing)
         .await
         .map_err(|failure| push_failure(&failure, &plan.repository))?;
+    let top = plan.image.top();
+    // A tag that names the image already is not written again (a re-push writes nothing).
+    let tags_to_move: Vec<&String> = plan
+        .tags
+        .iter()
+        .zip(&tags_now)
+        .filter(|(_, now)| now.as_deref() != Some(top.digest.as_str()))
+        .map(|(t, _)| t)
+        .collect();
     let mut outcomes: Vec<(String, BlobOutcome)> = Vec::new();
     let mut missing: Vec<BlobToPush> = Vec::new();
     for (blob, exists) in presence {
@@ -159,6 +177,7 @@ pub(crate) async fn execute(plan: &Plan, console: &Console) -> Result<StepReport
     .map_err(|error| StepError::failed(format!("the digest check stopped: {error}")))?
     .map_err(|error| StepError::usage(error.to_string()))?;
 
+    let mut sbom = None;
     if plan.dry_run {
         for blob in &missing {
             let mountable = blob.base.as_ref().is_some_and(|base| base.registry() == plan.repository.registry());
@@ -181,29 +200,91 @@ pub(crate) async fn execute(plan: &Plan, console: &Console) -> Result<StepReport
             })
             .buffer_unordered(plan.concurrency)
             .try_collect::<Vec<(String, BlobOutcome)>>();
-        // The SBOM's two blobs go up beside the image's; its manifest waits for the image.
-        let sbom_blobs = async {
-            match (&referrer, listing) {
-                (Some(referrer), Some(Listing { attached: false })) => {
-                    push_referrer_blobs(&destination, referrer, &policy, retry).await
+        // The SBOM goes up beside the image: its blobs, then its manifest, which a registry
+        // should take before its subject (`None`: this one would not). Its fallback index is
+        // read again while the tags move, just before it is written.
+        let tags_moving = tokio::sync::Notify::new();
+        let sbom_side = async {
+            let Some(referrer) = referrer.as_ref().filter(|_| listing.is_some_and(|l| !l.attached)) else {
+                return Ok((None, None));
+            };
+            futures_util::future::try_join_all(referrer.blobs().into_iter().map(|(digest, bytes)| {
+                let destination = &destination;
+                async move {
+                    if !with_retries(&policy, |_| destination.blob_exists(&digest), retry).await? {
+                        with_retries(&policy, |_| destination.upload_bytes(&digest, bytes), retry).await?;
+                    }
+                    Ok::<(), Failure>(())
                 }
-                _ => Ok(()),
+            }))
+            .await?;
+            let early = put_referrer_manifest_early(&destination, referrer, &policy, retry).await?;
+            if early.is_some_and(|stored| stored.by_api) {
+                return Ok((early, None));
             }
+            tags_moving.notified().await;
+            let index_now = read_fallback_index(&destination, referrer, &policy, retry).await?;
+            Ok((early, Some(index_now)))
         };
-        let (transferred, ()) = futures_util::future::try_join(image_blobs, sbom_blobs)
+        // Children by digest, then the top manifest, then the tags: a tag is the last
+        // thing to move, and only onto a complete image. The top manifest goes in with its
+        // first tag (a PUT by tag stores it by digest too).
+        let image_side = async {
+            let transferred = image_blobs.await?;
+            if !tags_to_move.is_empty() {
+                let children = &plan.image.manifests[..plan.image.manifests.len() - 1];
+                for manifest in children {
+                    put_manifest(&destination, &manifest.digest, &manifest.media_type, &manifest.bytes, &policy, retry)
+                        .await?;
+                }
+            }
+            tags_moving.notify_one();
+            for tag in &tags_to_move {
+                let digest = put_manifest(&destination, tag, &top.media_type, &top.bytes, &policy, retry).await?;
+                if let Some(digest) = digest
+                    && digest != top.digest
+                {
+                    return Err(Failure::permanent(
+                        format!(
+                            "the registry stored tag {tag} as {digest}, not {}; it altered the manifest",
+                            top.digest
+                        ),
+                        None,
+                    ));
+                }
+            }
+            Ok(transferred)
+        };
+        let (transferred, (early, index_now)) = futures_util::future::try_join(image_side, sbom_side)
             .await
             .map_err(|failure| push_failure(&failure, &plan.repository))?;
         outcomes.extend(transferred);
+        progress.finish(&format!(
+            "{} uploaded in {uploaded} blob(s), {mounted} mounted, {skipped} already there, in {:.1}s",
+            format_bytes(uploaded_bytes.load(Ordering::Relaxed)),
+            started.elapsed().as_secs_f64(),
+            uploaded = count(&outcomes, |o| matches!(o, BlobOutcome::Uploaded(_))),
+            mounted = count(&outcomes, |o| matches!(o, BlobOutcome::Mounted)),
+            skipped = count(&outcomes, |o| matches!(o, BlobOutcome::Skipped)),
+        ));
+        // The SBOM last: a referrer's subject must exist before it.
+        if let (Some(referrer), Some(listing)) = (&referrer, listing) {
+            let pushed = finish_sbom(referrer, listing, early, index_now, &destination, &policy, retry)
+                .await
+                .map_err(|failure| push_failure(&failure, &plan.repository))?;
+            report_sbom(plan, referrer, &pushed, console);
+            sbom = Some(pushed);
+        }
     }
     drop(group);
 
-    let count = |wanted: fn(&BlobOutcome) -> bool| outcomes.iter().filter(|(_, o)| wanted(o)).count();
-    let skipped = count(|o| matches!(o, BlobOutcome::Skipped));
-    let mounted = count(|o| matches!(o, BlobOutcome::Mounted));
-    let uploaded = count(|o| matches!(o, BlobOutcome::Uploaded(_)));
-    let bytes = uploaded_bytes.load(Ordering::Relaxed);
-    let top = plan.image.top();
-
+    let skipped = count(&outcomes, |o| matches!(o, BlobOutcome::Skipped));
+    let transfers = Transfers {
+        bytes: uploaded_bytes.load(Ordering::Relaxed),
+        uploaded: count(&outcomes, |o| matches!(o, BlobOutcome::Uploaded(_))),
+        skipped,
+        mounted: count(&outcomes, |o| matches!(o, BlobOutcome::Mounted)),
+    };
     if plan.dry_run {
         let missing: Vec<&(String, BlobOutcome)> =
             outcomes.iter().filter(|(_, o)| matches!(o, BlobOutcome::Missing { .. })).collect();
@@ -211,51 +292,57 @@ pub(crate) async fn execute(plan: &Plan, console: &Console) -> Result<StepReport
             let how = if matches!(outcome, BlobOutcome::Missing { mountable: true }) { "mount" } else { "upload" };
             console.info(&format!("plan: {how} {digest}"));
         }
+        let tags: Vec<&str> = tags_to_move.iter().map(|t| t.as_str()).collect();
+        let moved = if tags.is_empty() {
+            "no tag to move: every tag names this image already".to_owned()
+        } else {
+            format!("then {} manifest(s) and tag(s) {}", plan.image.manifests.len(), tags.join(", "))
+        };
         console.info(&format!(
-            "plan: {} blob(s) present, {} to transfer; then {} manifest(s) and tag(s) {} — dry run, nothing pushed",
+            "plan: {} blob(s) present, {} to transfer; {moved} — dry run, nothing pushed",
             skipped,
             missing.len(),
-            plan.image.manifests.len(),
-            plan.tags.join(", ")
         ));
         if let Some(sbom) = &plan.sbom {
             console.info(&format!("plan: then attach {} as an OCI referrer of the image", sbom.path.display()));
         }
-    } else {
-        // Children by digest, then the top manifest, then the tags: a tag is the last
-        // thing to move, and only onto a complete image.
-        // The top manifest goes in with its first tag (a PUT by tag stores it by digest too).
-        let children = &plan.image.manifests[..plan.image.manifests.len() - 1];
-        for manifest in children {
-            put_manifest(&destination, &manifest.digest, &manifest.media_type, &manifest.bytes, &policy, console, plan)
-                .await?;
-        }
-        for tag in &plan.tags {
-            let digest = put_manifest(&destination, tag, &top.media_type, &top.bytes, &policy, console, plan).await?;
-            if let Some(digest) = digest
-                && digest != top.digest
-            {
-                return Err(StepError::failed(format!(
-                    "the registry stored tag {tag} as {digest}, not {}; it altered the manifest",
-                    top.digest
-                )));
-            }
-        }
-        progress.finish(&format!(
-            "{} uploaded in {uploaded} blob(s), {mounted} mounted, {skipped} already there, in {:.1}s",
-            format_bytes(bytes),
-            started.elapsed().as_secs_f64()
-        ));
     }
-    // The SBOM goes last: a referrer's subject must exist before it.
-    let sbom = match (&referrer, listing) {
-        (Some(referrer), Some(listing)) => {
-            Some(attach_sbom(plan, referrer, listing, &destination, &policy, console).await?)
-        }
-        _ => None,
-    };
-    let transfers = Transfers { bytes, uploaded, skipped, mounted };
     Ok(report(plan, top.digest.as_str(), transfers, sbom.as_ref(), started.elapsed()))
+}
+
+fn count(outcomes: &[(String, BlobOutcome)], wanted: fn(&BlobOutcome) -> bool) -> usize {
+    outcomes.iter().filter(|(_, o)| wanted(o)).count()
+}
+
+/// Attaches the SBOM once the image is pushed, after what [`execute`] did beside the image:
+/// nothing when `listing` found it attached; its manifest, unless `early` stored it; then,
+/// without the referrers API, the fallback index (`index_now`, when read beside the tags).
+async fn finish_sbom(
+    referrer: &Referrer,
+    listing: Listing,
+    early: Option<Stored>,
+    index_now: Option<Option<Vec<u8>>>,
+    destination: &Destination,
+    policy: &RetryPolicy,
+    retry: impl Fn(u32, &Failure, Duration) + Copy,
+) -> Result<Pushed, Failure> {
+    let tag = fallback_tag(&referrer.subject.digest);
+    if listing.attached {
+        return Ok(referrer.pushed(Indexed::FallbackTag(tag), true));
+    }
+    let stored = match early {
+        Some(stored) => stored,
+        None => put_referrer_manifest(destination, referrer, policy, retry).await?,
+    };
+    if stored.by_api {
+        return Ok(referrer.pushed(Indexed::ReferrersApi, false));
+    }
+    let existing = match index_now {
+        Some(existing) => existing,
+        None => read_fallback_index(destination, referrer, policy, retry).await?,
+    };
+    put_fallback_index(destination, referrer, existing.as_deref(), policy, retry).await?;
+    Ok(referrer.pushed(Indexed::FallbackTag(tag), false))
 }
 
 /// The SBOM as an OCI referrer of the image's top manifest.
@@ -277,20 +364,8 @@ fn sbom_referrer(plan: &Plan, sbom: &crate::plan::Sbom) -> Referrer {
     }
 }
 
-/// Attaches the SBOM (its blobs pushed) to the pushed image as an OCI referrer.
-async fn attach_sbom(
-    plan: &Plan,
-    referrer: &Referrer,
-    listing: Listing,
-    destination: &Destination,
-    policy: &RetryPolicy,
-    console: &Console,
-) -> Result<Pushed, StepError> {
-    let pushed = attach_referrer(destination, referrer, listing, policy, |attempt, failure, delay| {
-        retry_line(console, attempt, failure, delay);
-    })
-    .await
-    .map_err(|failure| push_failure(&failure, &plan.repository))?;
+/// The SBOM's line in the log.
+fn report_sbom(plan: &Plan, referrer: &Referrer, pushed: &Pushed, console: &Console) {
     let how = match &pushed.indexed {
         Indexed::ReferrersApi => "indexed by the registry's referrers API".to_owned(),
         Indexed::FallbackTag(tag) => {
@@ -304,7 +379,6 @@ async fn attach_sbom(
         pushed.digest,
         referrer.subject.digest
     ));
-    Ok(pushed)
 }
 
 async fn put_manifest(
@@ -313,16 +387,9 @@ async fn put_manifest(
     media_type: &str,
     bytes: &[u8],
     policy: &RetryPolicy,
-    console: &Console,
-    plan: &Plan,
-) -> Result<Option<String>, StepError> {
-    with_retries(
-        policy,
-        |_| destination.put_manifest(reference, media_type, bytes),
-        |attempt, failure, delay| retry_line(console, attempt, failure, delay),
-    )
-    .await
-    .map_err(|failure| push_failure(&failure, &plan.repository))
+    retry: impl Fn(u32, &Failure, Duration),
+) -> Result<Option<String>, Failure> {
+    with_retries(policy, |_| destination.put_manifest(reference, media_type, bytes), retry).await
 }
 
 fn retry_line(console: &Console, attempt: u32, failure: &Failure, delay: Duration) {

@@ -39,9 +39,11 @@ pub struct Sbom {
 /// The file containerize writes its SBOM to, inside the layout.
 pub const LAYOUT_SBOM: &str = "sbom.cdx.json";
 
-/// `--sbom`, else the layout's own SBOM when there is one; refused unless CycloneDX JSON.
+/// `--sbom`, else the layout's own SBOM when there is one (`none`: no SBOM); refused unless
+/// CycloneDX JSON.
 fn sbom(flag: Option<&Path>, layout: &Path) -> Result<Option<Sbom>, StepError> {
     let path = match flag.filter(|p| !p.as_os_str().is_empty()) {
+        Some(none) if none == Path::new("none") => return Ok(None),
         Some(path) => path.to_owned(),
         None if layout.join(LAYOUT_SBOM).is_file() => layout.join(LAYOUT_SBOM),
         None => return Ok(None),

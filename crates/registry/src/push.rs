@@ -289,6 +289,22 @@ impl Destination {
         Ok(PutManifest { digest: header("docker-content-digest"), oci_subject: header("oci-subject") })
     }
 
+    /// The digest of the manifest under `reference` (a HEAD; `accept`: the media types
+    /// asked for), or `None` when the registry has none (404) or does not say
+    /// (`Docker-Content-Digest` is optional).
+    pub async fn manifest_digest(&self, reference: &str, accept: &str) -> Result<Option<String>, Failure> {
+        let url = format!("{}/v2/{}/manifests/{reference}", self.base_url, self.repository);
+        let context = format!("HEAD manifest {reference}");
+        let response = self.send(&context, self.request(reqwest::Method::HEAD, &url).header("accept", accept)).await?;
+        match response.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            status if status.is_success() => {
+                Ok(response.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).map(str::to_owned))
+            }
+            _ => Err(failure_from(&context, response).await),
+        }
+    }
+
     /// The manifest or index under `reference` and its media type, or `None` when the
     /// registry has none (404).
     pub async fn get_manifest(&self, reference: &str, accept: &str) -> Result<Option<(Vec<u8>, String)>, Failure> {

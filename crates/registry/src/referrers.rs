@@ -72,6 +72,21 @@ impl Referrer {
         serde_json::to_vec(&manifest).unwrap_or_default()
     }
 
+    /// The blobs its manifest names: the empty config and the document, with their digests.
+    pub fn blobs(&self) -> [(String, &[u8]); 2] {
+        [(EMPTY_CONFIG_DIGEST.to_owned(), EMPTY_CONFIG), (sha256_digest(&self.document), self.document.as_slice())]
+    }
+
+    /// The digest of its manifest.
+    pub fn digest(&self) -> String {
+        sha256_digest(&self.manifest())
+    }
+
+    /// What attaching it came to.
+    pub fn pushed(&self, indexed: Indexed, already: bool) -> Pushed {
+        Pushed { digest: self.digest(), indexed, already }
+    }
+
     /// The entry the referrers list (API or fallback index) holds for this artifact.
     fn index_entry(&self, manifest: &[u8]) -> Value {
         let mut entry = Descriptor::of(OCI_MANIFEST, manifest).json();
@@ -174,16 +189,93 @@ pub async fn push_referrer_blobs(
     policy: &RetryPolicy,
     on_retry: impl Fn(u32, &Failure, std::time::Duration),
 ) -> Result<(), Failure> {
-    let layer = Descriptor::of(&referrer.artifact_type, &referrer.document);
-    let blobs = [(EMPTY_CONFIG_DIGEST, EMPTY_CONFIG), (layer.digest.as_str(), referrer.document.as_slice())];
     let on_retry = &on_retry;
-    futures_util::future::try_join_all(blobs.iter().map(|&(digest, bytes)| async move {
-        if !with_retries(policy, |_| destination.blob_exists(digest), on_retry).await? {
-            with_retries(policy, |_| destination.upload_bytes(digest, bytes), on_retry).await?;
+    futures_util::future::try_join_all(referrer.blobs().into_iter().map(|(digest, bytes)| async move {
+        if !with_retries(policy, |_| destination.blob_exists(&digest), on_retry).await? {
+            with_retries(policy, |_| destination.upload_bytes(&digest, bytes), on_retry).await?;
         }
         Ok::<(), Failure>(())
     }))
     .await?;
+    Ok(())
+}
+
+/// The referrer's manifest, stored by digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    /// The registry answered `OCI-Subject`: its referrers API indexed the referrer, and no
+    /// fallback index is written.
+    pub by_api: bool,
+}
+
+/// Puts the referrer's manifest by digest (its blobs pushed), checking the digest the
+/// registry computed.
+pub async fn put_referrer_manifest(
+    destination: &Destination,
+    referrer: &Referrer,
+    policy: &RetryPolicy,
+    on_retry: impl Fn(u32, &Failure, std::time::Duration),
+) -> Result<Stored, Failure> {
+    let manifest = referrer.manifest();
+    let digest = sha256_digest(&manifest);
+    let put = with_retries(policy, |_| destination.put_manifest_reporting(&digest, OCI_MANIFEST, &manifest), &on_retry)
+        .await?;
+    if let Some(stored) = put.digest.as_deref().filter(|stored| *stored != digest) {
+        return Err(Failure::permanent(format!("the registry stored the referrer as {stored}, not {digest}"), None));
+    }
+    Ok(Stored { by_api: put.oci_subject.is_some() })
+}
+
+/// [`put_referrer_manifest`] before the subject is pushed, so that it goes up beside the
+/// subject's blobs. The distribution spec says a registry MUST accept a subject it does not
+/// hold yet, but some refuse it (GitLab's registry answered `MANIFEST_BLOB_UNKNOWN` until
+/// 2026): `None` then, and the manifest is put again once the subject is there. Refused
+/// credentials (401/403) stay an error.
+pub async fn put_referrer_manifest_early(
+    destination: &Destination,
+    referrer: &Referrer,
+    policy: &RetryPolicy,
+    on_retry: impl Fn(u32, &Failure, std::time::Duration),
+) -> Result<Option<Stored>, Failure> {
+    match put_referrer_manifest(destination, referrer, policy, on_retry).await {
+        Ok(stored) => Ok(Some(stored)),
+        Err(failure) if is_refused_subject(&failure) => Ok(None),
+        Err(failure) => Err(failure),
+    }
+}
+
+/// A refusal a registry may give a referrer whose subject it does not hold yet: a 4xx
+/// other than the credentials' (401/403) and the rate limit's (429).
+fn is_refused_subject(failure: &Failure) -> bool {
+    !failure.retryable
+        && failure.status.is_some_and(|status| (400..500).contains(&status) && ![401, 403, 429].contains(&status))
+}
+
+/// The subject's fallback index as the registry holds it now (`None`: no such tag yet).
+pub async fn read_fallback_index(
+    destination: &Destination,
+    referrer: &Referrer,
+    policy: &RetryPolicy,
+    on_retry: impl Fn(u32, &Failure, std::time::Duration),
+) -> Result<Option<Vec<u8>>, Failure> {
+    let tag = fallback_tag(&referrer.subject.digest);
+    Ok(with_retries(policy, |_| destination.get_manifest(&tag, OCI_INDEX), &on_retry).await?.map(|(bytes, _)| bytes))
+}
+
+/// Puts the subject's fallback index: `existing` (read just before, so another client's
+/// referrers are kept) with this referrer added. Its manifest must be stored: a registry
+/// checks that an index's manifests exist.
+pub async fn put_fallback_index(
+    destination: &Destination,
+    referrer: &Referrer,
+    existing: Option<&[u8]>,
+    policy: &RetryPolicy,
+    on_retry: impl Fn(u32, &Failure, std::time::Duration),
+) -> Result<(), Failure> {
+    let tag = fallback_tag(&referrer.subject.digest);
+    let index = merge_into_index(existing, &referrer.index_entry(&referrer.manifest()))
+        .map_err(|message| Failure::permanent(format!("{tag}: {message}"), None))?;
+    with_retries(policy, |_| destination.put_manifest_reporting(&tag, OCI_INDEX, &index), &on_retry).await?;
     Ok(())
 }
 
@@ -198,27 +290,17 @@ pub async fn attach_referrer(
     policy: &RetryPolicy,
     on_retry: impl Fn(u32, &Failure, std::time::Duration),
 ) -> Result<Pushed, Failure> {
-    let manifest = referrer.manifest();
-    let digest = sha256_digest(&manifest);
-    let tag = fallback_tag(&referrer.subject.digest);
     if listing.attached {
-        return Ok(Pushed { digest, indexed: Indexed::FallbackTag(tag), already: true });
+        return Ok(referrer.pushed(Indexed::FallbackTag(fallback_tag(&referrer.subject.digest)), true));
     }
-    let put = with_retries(policy, |_| destination.put_manifest_reporting(&digest, OCI_MANIFEST, &manifest), &on_retry)
-        .await?;
-    if let Some(stored) = put.digest.as_deref().filter(|stored| *stored != digest) {
-        return Err(Failure::permanent(format!("the registry stored the referrer as {stored}, not {digest}"), None));
-    }
-    if put.oci_subject.is_some() {
-        return Ok(Pushed { digest, indexed: Indexed::ReferrersApi, already: false });
+    if put_referrer_manifest(destination, referrer, policy, &on_retry).await?.by_api {
+        return Ok(referrer.pushed(Indexed::ReferrersApi, false));
     }
     // Read again just before it is written: another client may have listed its own
     // referrer since the listing was read (the whole push ago).
-    let index = with_retries(policy, |_| destination.get_manifest(&tag, OCI_INDEX), &on_retry).await?.map(|(b, _)| b);
-    let index = merge_into_index(index.as_deref(), &referrer.index_entry(&manifest))
-        .map_err(|message| Failure::permanent(format!("{tag}: {message}"), None))?;
-    with_retries(policy, |_| destination.put_manifest_reporting(&tag, OCI_INDEX, &index), &on_retry).await?;
-    Ok(Pushed { digest, indexed: Indexed::FallbackTag(tag), already: false })
+    let existing = read_fallback_index(destination, referrer, policy, &on_retry).await?;
+    put_fallback_index(destination, referrer, existing.as_deref(), policy, &on_retry).await?;
+    Ok(referrer.pushed(Indexed::FallbackTag(fallback_tag(&referrer.subject.digest)), false))
 }
 
 /// Whether the index `bytes` holds `entry` as it is (same digest, type and annotations).

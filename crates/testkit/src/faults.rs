@@ -6,6 +6,10 @@
 //! connection (`Connection: close`); the `Host` header is kept, so the registry's
 //! `Location` URLs point back through the proxy.
 //!
+//! [`FaultProxy::refuse_absent_subjects`] makes it refuse a manifest whose `subject` the
+//! registry does not hold yet, as GitLab's registry did before its 2026 fix
+//! (`MANIFEST_BLOB_UNKNOWN`), though the distribution spec says a registry MUST accept it.
+//!
 //! With [`SignedUrls`] it also dresses the registry up as one whose URLs are
 //! credentials (an S3-backed registry): upload `Location`s and blob redirects carry a
 //! secret-looking query, and requests to those URLs can be cut off so that the client
@@ -82,6 +86,19 @@ pub struct FaultStats {
     pub truncations: AtomicU64,
     /// Requests to a signed URL cut off by [`FaultProxy::break_signed`].
     pub broken_signed: AtomicU64,
+    /// Manifests refused for naming a subject the registry lacks
+    /// ([`FaultProxy::refuse_absent_subjects`]).
+    pub refused_subjects: AtomicU64,
+    /// Every request as `METHOD target` when it arrived, and as `done METHOD target` once
+    /// the registry's answer went back, in that order.
+    pub log: Mutex<Vec<String>>,
+}
+
+impl FaultStats {
+    /// The requests so far (`METHOD target`), in order.
+    pub fn requests_seen(&self) -> Vec<String> {
+        self.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
 }
 
 /// A running proxy; stops when dropped.
@@ -93,6 +110,9 @@ pub struct FaultProxy {
     /// How many of the next requests to a signed URL are cut off.
     break_budget: Arc<AtomicU64>,
     plan: Arc<Mutex<FaultPlan>>,
+    strict_subjects: Arc<AtomicBool>,
+    /// How long a manifest PUT by tag is held before it goes to the registry, in ms.
+    hold_tag_puts: Arc<AtomicU64>,
 }
 
 impl Drop for FaultProxy {
@@ -127,7 +147,11 @@ impl FaultProxy {
         let rng = Arc::new(Mutex::new(plan.seed.max(1)));
         let signed = Arc::new(signed);
         let plan = Arc::new(Mutex::new(plan));
+        let strict_subjects = Arc::new(AtomicBool::new(false));
+        let hold_tag_puts = Arc::new(AtomicU64::new(0));
         {
+            let strict_subjects = Arc::clone(&strict_subjects);
+            let hold_tag_puts = Arc::clone(&hold_tag_puts);
             let plan = Arc::clone(&plan);
             let stats = Arc::clone(&stats);
             let stop = Arc::clone(&stop);
@@ -144,15 +168,37 @@ impl FaultProxy {
                     let break_budget = Arc::clone(&break_budget);
                     let plan = *plan.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                     let stop = Arc::clone(&stop);
+                    let strict_subjects = strict_subjects.load(Ordering::SeqCst);
+                    let hold_tag_puts = Duration::from_millis(hold_tag_puts.load(Ordering::SeqCst));
                     std::thread::spawn(move || {
-                        let faults =
-                            Faults { plan, signed: &signed, break_budget: &break_budget, stats: &stats, stop: &stop };
+                        let faults = Faults {
+                            plan,
+                            signed: &signed,
+                            break_budget: &break_budget,
+                            stats: &stats,
+                            stop: &stop,
+                            strict_subjects,
+                            hold_tag_puts,
+                        };
                         let _ = handle(client, upstream, &faults, &rng);
                     });
                 }
             });
         }
-        Ok(Self { port, stats, stop, break_budget, plan })
+        Ok(Self { port, stats, stop, break_budget, plan, strict_subjects, hold_tag_puts })
+    }
+
+    /// From now on, refuses (400 `MANIFEST_BLOB_UNKNOWN`) a manifest PUT whose `subject` the
+    /// registry does not hold, as a registry that checks subjects does.
+    pub fn refuse_absent_subjects(&self) {
+        self.strict_subjects.store(true, Ordering::SeqCst);
+    }
+
+    /// From now on, holds every manifest PUT by tag (not by digest, nor a `sha256-…`
+    /// referrers tag) for `hold` before it goes on: what a client does beside it then
+    /// happens, for sure, before the tag moves.
+    pub fn hold_tag_puts(&self, hold: Duration) {
+        self.hold_tag_puts.store(u64::try_from(hold.as_millis()).unwrap_or(u64::MAX), Ordering::SeqCst);
     }
 
     /// Changes the faults of the connections accepted from now on.
@@ -174,6 +220,8 @@ struct Faults<'a> {
     break_budget: &'a AtomicU64,
     stats: &'a FaultStats,
     stop: &'a AtomicBool,
+    strict_subjects: bool,
+    hold_tag_puts: Duration,
 }
 
 impl Faults<'_> {
@@ -254,12 +302,33 @@ fn read_head(reader: &mut BufReader<TcpStream>) -> std::io::Result<String> {
     }
 }
 
+/// The `subject.digest` a manifest names, if any.
+fn subject_of(body: &[u8]) -> Option<String> {
+    let document: serde_json::Value = serde_json::from_slice(body).ok()?;
+    document.pointer("/subject/digest")?.as_str().map(str::to_owned)
+}
+
+/// Whether the registry holds manifest `digest` in the repository of `target`
+/// (`/v2/<name>/manifests/<reference>`): a HEAD of its own.
+fn upstream_holds(upstream: u16, head: &str, target: &str, digest: &str) -> std::io::Result<bool> {
+    let Some((repository, _)) = target.rsplit_once("/manifests/") else { return Ok(false) };
+    let host = header_value(head, "host").unwrap_or("127.0.0.1");
+    let mut server = TcpStream::connect((Ipv4Addr::LOCALHOST, upstream))?;
+    write!(
+        server,
+        "HEAD {repository}/manifests/{digest} HTTP/1.1\r\nHost: {host}\r\nAccept: application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json\r\nConnection: close\r\n\r\n"
+    )?;
+    server.flush()?;
+    let status = read_head(&mut BufReader::new(server))?;
+    Ok(status.lines().next().is_some_and(|line| line.split_whitespace().nth(1) == Some("200")))
+}
+
 fn reply(mut client: TcpStream, status: &str, extra: &str) -> std::io::Result<()> {
     write!(client, "HTTP/1.1 {status}\r\nContent-Length: 0\r\n{extra}Connection: close\r\n\r\n")?;
     client.flush()
 }
 
-fn handle(client: TcpStream, upstream: u16, faults: &Faults<'_>, rng: &Mutex<u64>) -> std::io::Result<()> {
+fn handle(mut client: TcpStream, upstream: u16, faults: &Faults<'_>, rng: &Mutex<u64>) -> std::io::Result<()> {
     let (plan, stats) = (faults.plan, faults.stats);
     client.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut reader = BufReader::new(client.try_clone()?);
@@ -268,6 +337,7 @@ fn handle(client: TcpStream, upstream: u16, faults: &Faults<'_>, rng: &Mutex<u64
     let length: u64 = header_value(&head, "content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
     let mut request_line = head.lines().next().unwrap_or_default().split_whitespace();
     let (method, target) = (request_line.next().unwrap_or_default(), request_line.next().unwrap_or_default());
+    stats.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(format!("{method} {target}"));
     let roll = next(rng);
 
     let drain = |reader: &mut BufReader<TcpStream>| std::io::copy(&mut reader.take(length), &mut std::io::sink());
@@ -297,17 +367,43 @@ fn handle(client: TcpStream, upstream: u16, faults: &Faults<'_>, rng: &Mutex<u64
         stats.redirects.fetch_add(1, Ordering::Relaxed);
         return reply(client, "307 Temporary Redirect", &location);
     }
+    let by_tag = target.rsplit_once("/manifests/").is_some_and(|(_, reference)| !reference.starts_with("sha256"));
+    if method == "PUT" && by_tag && !faults.hold_tag_puts.is_zero() {
+        std::thread::sleep(faults.hold_tag_puts);
+    }
+    // A manifest is read whole first when subjects are checked (manifests are small).
+    let mut manifest = None;
+    if faults.strict_subjects && method == "PUT" && target.contains("/manifests/") {
+        let mut body = Vec::new();
+        (&mut reader).take(length).read_to_end(&mut body)?;
+        if let Some(subject) = subject_of(&body)
+            && !upstream_holds(upstream, &head, target, &subject)?
+        {
+            stats.refused_subjects.fetch_add(1, Ordering::Relaxed);
+            let error = format!(
+                r#"{{"errors":[{{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"{subject}"}}]}}"#
+            );
+            write!(
+                client,
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{error}",
+                error.len()
+            )?;
+            return client.flush();
+        }
+        manifest = Some(body);
+    }
     let mut server = TcpStream::connect((Ipv4Addr::LOCALHOST, upstream))?;
     server.write_all(close_head(&head).as_bytes())?;
-    if length >= 1024 && next(rng) < plan.reset_mid_body {
+    if let Some(body) = &manifest {
+        server.write_all(body)?;
+    } else if length >= 1024 && next(rng) < plan.reset_mid_body {
         // Half the body goes through, then both connections die.
         stats.resets.fetch_add(1, Ordering::Relaxed);
         std::io::copy(&mut (&mut reader).take(length / 2), &mut server)?;
         let _ = server.shutdown(Shutdown::Both);
         let _ = client.shutdown(Shutdown::Both);
         return Ok(());
-    }
-    if length >= 1024 && next(rng) < plan.stall_mid_body {
+    } else if length >= 1024 && next(rng) < plan.stall_mid_body {
         stats.stalls.fetch_add(1, Ordering::Relaxed);
         std::io::copy(&mut (&mut reader).take(length / 2), &mut server)?;
         faults.pause();
@@ -337,5 +433,6 @@ fn handle(client: TcpStream, upstream: u16, faults: &Faults<'_>, rng: &Mutex<u64
     std::io::copy(&mut response, &mut client_writer)?;
     client_writer.flush()?;
     let _ = client_writer.shutdown(Shutdown::Both);
+    stats.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(format!("done {method} {target}"));
     Ok(())
 }
