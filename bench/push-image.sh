@@ -1,5 +1,10 @@
 #!/usr/bin/env bash
-# Benchmarks push-image against `skopeo copy` and `docker push`, side by side in one run:
+# Benchmarks push-image against `skopeo copy` and `docker push`, side by side in one run.
+# push-image runs twice per step, each on its own registry: `push-image` pushes the image
+# alone (`--sbom none`: the same blobs and manifest skopeo and docker push, so the ratios
+# compare like with like), `push-image+sbom` as a pipeline runs it, attaching containerize's
+# SBOM as an OCI referrer too (two blobs, its manifest and, on this registry without the
+# referrers API, the fallback index: the column shows what that costs).
 #
 #   1. first push   the sample image (the sample app's fat JAR on the test JRE base) to an
 #                   EMPTY registry: a throwaway `docker-registry` per tool and round, on a free
@@ -18,6 +23,10 @@
 #                   client: curl's POST and monolithic PUT of it to an empty registry, every
 #                   round. No client pushes the image faster than that blob is taken in, so
 #                   step 1's ratio is set beside push-image/floor.
+#   new-app floor   the writes any client must make for step 3, sent by a minimal client (Python's
+#                   http.client, its start-up not timed, no ping, no HEAD): the new app layer's
+#                   and the config's POST + PUT, the two at once, then the manifest PUT, to a
+#                   registry holding image 1. Step 3's ratio is set beside push-image/this floor.
 #   4. start-up     the instructions push-image executes for one re-push (step 2), counted by
 #                   `valgrind --tool=callgrind` (stable where wall time is noisy, and where
 #                   `perf stat -e instructions` has no counters), beside those of the push-image
@@ -59,7 +68,7 @@ markdown=${BENCH_MARKDOWN:-0}
 concurrency=${BENCH_CONCURRENCY:-}
 sample=$repo/workflows-examples/sample-app
 jar_name="sample-app-1.0.0.jar"
-tools=(push-image skopeo docker)
+tools=(push-image push-image+sbom skopeo docker)
 # The issue's targets: push-image's median wall time as a fraction of skopeo's.
 target_first=0.7
 target_repush=0.5
@@ -315,7 +324,11 @@ push() {
   case $tool in
     push-image)
       timed "$out" "$err" "${clean_env[@]}" "$push_image" --layout "$work/layout-$version" \
-        --image "127.0.0.1:$port/bench/app" --tag "$tag" "${push_args[@]}" ;;
+        --image "127.0.0.1:$port/bench/app" --tag "$tag" --sbom none "${push_args[@]}" ;;
+    push-image+sbom)
+      timed "$out" "$err" "${clean_env[@]}" "$push_image" --layout "$work/layout-$version" \
+        --image "127.0.0.1:$port/bench/app" --tag "$tag" "${push_args[@]}"
+      grep -q '^sbom-ref=.' "$out" || die "push-image+sbom attached no SBOM" ;;
     skopeo)
       timed "$out" "$err" skopeo copy --quiet --dest-tls-verify=false \
         "oci:$work/layout-$version:$version" "docker://127.0.0.1:$port/bench/app:$tag" ;;
@@ -357,6 +370,72 @@ floor_push() {
   [ "$round" -eq 0 ] || printf '%s\t%s\n' "$(((end - start) / 1000))" "$(blob_size "$work/layout-1" "sha256:$digest")" >>"$floors"
 }
 
+# floor_new_app ROUND: the new-app floor (above) on a registry that image 1 was pushed to.
+new_app_floors=$work/new-app-floors.tsv
+: >"$new_app_floors"
+floor_new_app() {
+  local round=$1 us
+  start_registry "floor-new-$round"
+  quiet "$work/floor-new-setup.log" "${clean_env[@]}" "$push_image" --layout "$work/layout-1" \
+    --image "127.0.0.1:$reg_port/bench/app" --tag 1 --sbom none
+  us=$(python3 - "$reg_port" "$work/layout-2" "$digest2" "$work/layout-1" "$digest1" <<'PY'
+import http.client
+import json
+import sys
+import threading
+import time
+from urllib.parse import urlsplit
+
+port, layout, digest, old_layout, old_digest = sys.argv[1:6]
+
+
+def blob(directory, digest):
+    with open(f"{directory}/blobs/sha256/{digest.split(':', 1)[1]}", "rb") as f:
+        return f.read()
+
+
+manifest_bytes = blob(layout, digest)
+manifest = json.loads(manifest_bytes)
+old = json.loads(blob(old_layout, old_digest))
+held = {d["digest"] for d in [old["config"], *old["layers"]]}
+new = [d for d in [manifest["config"], *manifest["layers"]] if d["digest"] not in held]
+bodies = {d["digest"]: blob(layout, d["digest"]) for d in new}
+failures = []
+
+def upload(digest):
+    connection = http.client.HTTPConnection("127.0.0.1", int(port))
+    connection.request("POST", "/v2/bench/app/blobs/uploads/", headers={"Content-Length": "0"})
+    answer = connection.getresponse()
+    answer.read()
+    location = urlsplit(answer.getheader("Location"))
+    target = f"{location.path}?{location.query}&digest={digest}" if location.query else f"{location.path}?digest={digest}"
+    connection.request("PUT", target, body=bodies[digest], headers={"Content-Type": "application/octet-stream"})
+    answer = connection.getresponse()
+    answer.read()
+    if answer.status != 201:
+        failures.append(f"upload {digest}: HTTP {answer.status}")
+
+start = time.perf_counter()
+threads = [threading.Thread(target=upload, args=(d,)) for d in bodies]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+connection = http.client.HTTPConnection("127.0.0.1", int(port))
+connection.request("PUT", "/v2/bench/app/manifests/2", body=manifest_bytes,
+                   headers={"Content-Type": manifest.get("mediaType", "application/vnd.oci.image.manifest.v1+json")})
+answer = connection.getresponse()
+answer.read()
+elapsed = time.perf_counter() - start
+if answer.status != 201 or failures:
+    sys.exit(f"the new-app floor failed: manifest HTTP {answer.status}; {failures}")
+print(int(elapsed * 1e6))
+PY
+) || die "the new-app floor failed"
+  stop_registry "$reg_pid"
+  [ "$round" -eq 0 ] || printf '%s\n' "$us" >>"$new_app_floors"
+}
+
 # ---------------------------------------------------------------- rounds
 
 log "$runs timed round(s) after one warm-up round; tools alternate: ${tools[*]}"
@@ -386,6 +465,7 @@ for round in $(seq 0 "$runs"); do
   done
   for tool in "${order[@]}"; do stop_registry "${pid_of[$tool]}"; done
   floor_push "$round"
+  floor_new_app "$round"
   # Untag this round's docker tags (the loaded images stay for the next round).
   keep=()
   for ref in "${docker_refs[@]}"; do
@@ -431,18 +511,18 @@ fi
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 python3 - "$results" "$outputs" "$runs" "$markdown" "$target_first" "$target_repush" "$target_new_app" \
   "$total_blobs" "$total_bytes" "$expect_blobs" "$expect_bytes" "${concurrency:-4 (default)}" \
-  "$load_start" "$load_end" "$(nproc)" "$instructions_before" "$instructions_now" "$floors" <<'PY'
+  "$load_start" "$load_end" "$(nproc)" "$instructions_before" "$instructions_now" "$floors" "$new_app_floors" <<'PY'
 import statistics
 import sys
 
 (results_path, outputs_path, runs, markdown, target_first, target_repush, target_new_app,
  total_blobs, total_bytes, expect_blobs, expect_bytes, concurrency,
- load_start, load_end, cpus, instructions_before, instructions_now, floors_path) = sys.argv[1:]
+ load_start, load_end, cpus, instructions_before, instructions_now, floors_path, new_app_path) = sys.argv[1:]
 markdown = markdown == "1"
 target_first, target_repush, target_new_app = float(target_first), float(target_repush), float(target_new_app)
 total_blobs, total_bytes = int(total_blobs), int(total_bytes)
 expect_blobs, expect_bytes = int(expect_blobs), int(expect_bytes)
-tools = ["push-image", "skopeo", "docker"]
+tools = ["push-image", "push-image+sbom", "skopeo", "docker"]
 steps = {"1": "1 first push (empty registry)", "2": "2 re-push (unchanged)", "3": "3 new app layer"}
 
 times, reqs = {}, {}
@@ -482,13 +562,15 @@ def ms(values):
     return f"{med(values):.0f} ms ({min(values):.0f}-{max(values):.0f})"
 
 
-rows = [["step", *[f"{t} ms (min-max)" for t in tools], "push-image/skopeo", "push-image/docker"]]
+rows = [["step", *[f"{t} ms (min-max)" for t in tools], "push-image/skopeo", "push-image/docker",
+         "push-image+sbom/skopeo"]]
 ratios = {}
 for step, name in steps.items():
     m = {t: med(times[(step, t)]) for t in tools}
     ratios[step] = m["push-image"] / m["skopeo"]
     rows.append([name, *[ms(times[(step, t)]) for t in tools],
-                 f"{ratios[step]:.2f}", f"{m['push-image'] / m['docker']:.2f}"])
+                 f"{ratios[step]:.2f}", f"{m['push-image'] / m['docker']:.2f}",
+                 f"{m['push-image+sbom'] / m['skopeo']:.2f}"])
 print(f"push-image vs skopeo copy vs docker push: {total_blobs} blobs, {total_bytes} B; {runs} run(s); "
       f"{cpus} CPUs, load average {load_start} at start, {load_end} at end")
 table(f"median wall time, push-image --concurrency {concurrency}", rows)
@@ -539,6 +621,17 @@ if floors:
             [f"curl POST + PUT of the largest blob ({floor_bytes} B) to an empty registry", ms(floors),
              f"{first / med(floors):.2f}", f"{target_first * med(times[('1', 'skopeo')]):.0f} ms"]]
     table("the registry's floor (what it takes to receive the image's largest blob from one client)", rows)
+
+new_app_floors = []
+with open(new_app_path) as f:
+    new_app_floors = [int(line) / 1000 for line in f if line.strip()]
+if new_app_floors:
+    new_app = med(times[("3", "push-image")])
+    rows = [["what", "ms (min-max)", "push-image new app / it", "0.5 x skopeo's new app"],
+            ["the new blobs' POST + PUT (at once), then the manifest PUT, from Python's http.client",
+             ms(new_app_floors), f"{new_app / med(new_app_floors):.2f}",
+             f"{target_new_app * med(times[('3', 'skopeo')]):.0f} ms"]]
+    table("the registry's floor for step 3 (the writes any client must make, nothing else)", rows)
 
 if instructions_now:
     now = int(instructions_now)
