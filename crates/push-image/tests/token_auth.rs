@@ -159,3 +159,30 @@ fn a_token_that_expires_unannounced_mid_push_is_renewed_when_refused() {
     assert!(issued >= 2, "the token was renewed: {issued} issued\n{}", run.stderr);
     assert!(run.stderr.contains("refused its token; asking for a new one"), "{}", run.stderr);
 }
+
+/// No credentials for a plain-HTTP registry: the push starts without asking `/v2/` how to
+/// authorize, and learns it from the registry's first challenge: it asks the token service
+/// for an anonymous token with the push's scopes. That token grants pull only here, so the
+/// push is refused (exit 2, one line) with nothing written.
+#[test]
+fn an_anonymous_push_learns_the_token_flow_from_the_first_challenge() {
+    let Some(registry) = TokenRegistry::start(anonymous_pull_policy()) else { return };
+    let work = tempfile::tempdir().unwrap();
+    let layout = layout(work.path(), "scratch", 0, SIZES);
+    let mut command = push_image();
+    command.arg("--layout").arg(&layout).args(["--image", &format!("{}/anonymous/app", registry.host()), "--tag", "1"]);
+    let run = run_with_sinks(command, work.path());
+    assert_eq!(run.code, 2, "{}\n{}", run.stderr, registry.log());
+    let errors: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("push-image: error: ")).collect();
+    assert_eq!(errors.len(), 1, "{}", run.stderr);
+    assert!(errors[0].contains("refused to let these credentials push"), "{}", errors[0]);
+    let requests = registry.tokens.requests();
+    assert!(
+        requests.iter().any(|r| r.account.is_none()
+            && r.status == 200
+            && r.scopes.iter().any(|s| s == "repository:anonymous/app:pull,push")),
+        "an anonymous token was asked for the push's scopes after the first challenge: {requests:?}"
+    );
+    let status = verify_image(registry.port, "anonymous/app", "1", Some(&registry.pull_authorization("anonymous/app")));
+    assert!(status.is_err(), "nothing was pushed");
+}

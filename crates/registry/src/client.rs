@@ -172,6 +172,11 @@ impl Registry {
             .map_err(|reason| Self::tls_refused(host, reason))
     }
 
+    /// Where messages (and masks) go.
+    pub(crate) fn console(&self) -> &Console {
+        &self.console
+    }
+
     /// `http` for loopback and `--insecure-registry` hosts, else `https`.
     pub fn scheme_for(&self, host: &str) -> &'static str {
         if self.plain_http.iter().any(|plain| plain == host) { "http" } else { "https" }

@@ -7,16 +7,17 @@
 //! on its source besides `push` on the destination ([`crate::token`]).
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, LOCATION, WWW_AUTHENTICATE};
 
+use crate::auth::Credentials;
 use crate::client::{Registry, RegistryError};
 use crate::reference::ImageReference;
 use crate::retry::{Failure, parse_retry_after};
-use crate::token::{Authorizer, parse_challenges};
+use crate::token::{Authorizer, Challenge, parse_challenges};
 
 /// Counts bytes as they leave, for progress.
 pub type OnBytes = Arc<dyn Fn(u64) + Send + Sync>;
@@ -35,8 +36,91 @@ pub struct Destination {
     http: reqwest::Client,
     base_url: String,
     repository: String,
-    auth: Arc<Authorizer>,
+    auth: Arc<Auth>,
     pub reference: ImageReference,
+}
+
+/// How a destination's requests are authorized: the [`Authorizer`] its `/v2/` challenge
+/// gave, or, for an anonymous push to a plain-HTTP registry, none until a request is
+/// challenged (most such registries never do): the push saves the `/v2/` round trip.
+struct Auth {
+    known: OnceLock<Authorizer>,
+    /// What an [`Authorizer`] is built from when a challenge comes; `None`: it is known.
+    unprobed: Option<Unprobed>,
+}
+
+struct Unprobed {
+    http: reqwest::Client,
+    credentials: Credentials,
+    /// The token flow's scopes asked for so far; locked while the authorizer is built.
+    scopes: Mutex<Vec<String>>,
+    console: slipway_contract::Console,
+}
+
+impl Auth {
+    fn known(authorizer: Authorizer) -> Self {
+        let known = OnceLock::new();
+        let _ = known.set(authorizer);
+        Self { known, unprobed: None }
+    }
+
+    fn authorizer(&self) -> Option<&Authorizer> {
+        self.known.get()
+    }
+
+    async fn header(&self) -> Result<(u64, Option<String>), Failure> {
+        match self.authorizer() {
+            Some(authorizer) => authorizer.header().await,
+            None => Ok((0, None)),
+        }
+    }
+
+    async fn refused(&self, generation: u64) -> bool {
+        match self.authorizer() {
+            Some(authorizer) => authorizer.refused(generation).await,
+            None => false,
+        }
+    }
+
+    async fn accepted(&self) {
+        if let Some(authorizer) = self.authorizer() {
+            authorizer.accepted().await;
+        }
+    }
+
+    async fn add_scope(&self, scope: &str) {
+        if let Some(unprobed) = &self.unprobed {
+            let mut scopes = unprobed.scopes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if self.known.get().is_none() {
+                scopes.push(scope.to_owned());
+                return;
+            }
+        }
+        if let Some(authorizer) = self.authorizer() {
+            authorizer.add_scope(scope).await;
+        }
+    }
+
+    /// A request sent unauthorized was challenged: builds the authorizer from `challenges`
+    /// (once, whichever request comes first). Whether sending it again can help: the
+    /// registry's challenge gives a way to authorize it.
+    fn learn(&self, challenges: &[Challenge]) -> bool {
+        let Some(unprobed) = &self.unprobed else { return false };
+        let scopes = unprobed.scopes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.known
+            .get_or_init(|| {
+                let source = unprobed.credentials.source.to_string();
+                Authorizer::new(
+                    unprobed.http.clone(),
+                    challenges,
+                    &unprobed.credentials.auth,
+                    &source,
+                    scopes.clone(),
+                    &unprobed.console,
+                )
+            })
+            .authorizes()
+    }
 }
 
 impl std::fmt::Debug for Destination {
@@ -83,10 +167,31 @@ async fn failure_from(context: &str, response: reqwest::Response) -> Failure {
 impl Destination {
     /// Authenticates for push to `reference`'s repository: the registry's `/v2/` challenge
     /// says how ([`Authorizer`]); with the token flow, tokens are scoped for pull and push.
+    /// With no credentials for a plain-HTTP registry, only a TCP connection is made, to
+    /// tell at once a registry that is not there; how to authorize is learnt from the first
+    /// request the registry challenges, if one is.
     pub async fn connect(registry: &Registry, reference: &ImageReference) -> Result<Self, RegistryError> {
         let credentials = registry.credentials(reference.registry());
         let scope = format!("repository:{}:pull,push", reference.repository());
-        let (base_url, auth) = registry.authorizer(reference, &credentials, vec![scope]).await?;
+        let host = reference.as_oci().resolve_registry().to_owned();
+        let plain_http = registry.scheme_for(&host) == "http";
+        let (base_url, auth) = if plain_http && matches!(credentials.auth, oci_client::secrets::RegistryAuth::Anonymous)
+        {
+            reachable(&host)
+                .await
+                .map_err(|reason| RegistryError::Unreachable { registry: reference.registry().to_owned(), reason })?;
+            let base_url = format!("http://{host}");
+            let unprobed = Unprobed {
+                http: registry.http(&base_url)?.clone(),
+                credentials,
+                scopes: Mutex::new(vec![scope]),
+                console: registry.console().clone(),
+            };
+            (base_url, Auth { known: OnceLock::new(), unprobed: Some(unprobed) })
+        } else {
+            let (base_url, authorizer) = registry.authorizer(reference, &credentials, vec![scope]).await?;
+            (base_url, Auth::known(authorizer))
+        };
         Ok(Self {
             http: registry.http(&base_url)?.clone(),
             base_url,
@@ -103,7 +208,36 @@ impl Destination {
     /// Sends `request` with the current authorization. A 401 to a token is the token's
     /// end (it expired mid-push, or lacks a scope): the token is dropped and the failure
     /// is transient, so the retry asks for a new one (a few times in a row at most).
+    ///
+    /// A request sent before the registry said how to authorize ([`Auth`]) and challenged
+    /// is sent again with what the challenge asks for: at once when it can be copied (no
+    /// streamed body), else as a transient failure, which the caller's retry repeats.
     async fn send(&self, context: &str, request: reqwest::RequestBuilder) -> Result<reqwest::Response, Failure> {
+        let mut request = request;
+        loop {
+            let unprobed = self.auth.authorizer().is_none();
+            let again = if unprobed { request.try_clone() } else { None };
+            let response = self.send_once(context, request).await?;
+            if response.status() == StatusCode::UNAUTHORIZED && unprobed && self.auth.learn(&challenges(&response)) {
+                match again {
+                    Some(copy) => {
+                        request = copy;
+                        continue;
+                    }
+                    None => {
+                        return Err(Failure::transient(
+                            format!("{context}: HTTP 401, the registry asks for credentials; asking again with them"),
+                            Some(401),
+                            None,
+                        ));
+                    }
+                }
+            }
+            return Ok(response);
+        }
+    }
+
+    async fn send_once(&self, context: &str, request: reqwest::RequestBuilder) -> Result<reqwest::Response, Failure> {
         let (generation, authorization) = self
             .auth
             .header()
@@ -116,13 +250,8 @@ impl Destination {
         let response = request.send().await.map_err(|e| transport_failure(context, &e))?;
         if response.status() == StatusCode::UNAUTHORIZED {
             // A token that lacks a scope stays refused however often it is renewed.
-            let insufficient_scope = response
-                .headers()
-                .get_all(WWW_AUTHENTICATE)
-                .iter()
-                .filter_map(|value| value.to_str().ok())
-                .flat_map(parse_challenges)
-                .any(|challenge| challenge.param("error") == Some("insufficient_scope"));
+            let insufficient_scope =
+                challenges(&response).iter().any(|challenge| challenge.param("error") == Some("insufficient_scope"));
             if !insufficient_scope && self.auth.refused(generation).await {
                 return Err(Failure::transient(
                     format!("{context}: HTTP 401, the registry refused its token; asking for a new one"),
@@ -321,6 +450,30 @@ impl Destination {
             }
             _ => Err(failure_from(&context, response).await),
         }
+    }
+}
+
+/// The challenges of a response's `WWW-Authenticate` headers.
+fn challenges(response: &reqwest::Response) -> Vec<Challenge> {
+    response
+        .headers()
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(parse_challenges)
+        .collect()
+}
+
+/// Whether a TCP connection to `host` (`name[:port]`, port 80 by default) opens, within
+/// 10 seconds: the reason when it does not.
+async fn reachable(host: &str) -> Result<(), String> {
+    let has_port =
+        host.rsplit_once(':').is_some_and(|(name, port)| !name.ends_with(':') && port.parse::<u16>().is_ok());
+    let address = if has_port { host.to_owned() } else { format!("{host}:80") };
+    match tokio::time::timeout(std::time::Duration::from_secs(10), tokio::net::TcpStream::connect(&address)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(error)) => Err(format!("{address}: {error}")),
+        Err(_) => Err(format!("{address}: no connection within 10s")),
     }
 }
 

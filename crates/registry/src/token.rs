@@ -238,6 +238,11 @@ impl Authorizer {
         Self { http, scheme, console: console.clone() }
     }
 
+    /// Whether requests carry an `Authorization` header at all.
+    pub fn authorizes(&self) -> bool {
+        !matches!(self.scheme, Scheme::None)
+    }
+
     /// Whether the registry uses the token flow.
     pub fn uses_tokens(&self) -> bool {
         matches!(self.scheme, Scheme::Token(_))

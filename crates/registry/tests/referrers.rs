@@ -35,7 +35,8 @@ fn referrers_api_registry() -> (u16, Seen) {
             stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
             let mut reader = BufReader::new(stream.try_clone().unwrap());
             let mut request_line = String::new();
-            if reader.read_line(&mut request_line).is_err() {
+            // A connection closed with no request (a client checking the port) is no error.
+            if reader.read_line(&mut request_line).is_err() || request_line.trim().is_empty() {
                 continue;
             }
             let mut length = 0usize;
