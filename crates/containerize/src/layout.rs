@@ -66,10 +66,24 @@ impl StagedLayout {
         fs::write(self.staging.join("index.json"), serde_json::to_vec(&index).unwrap_or_default())
     }
 
-    /// Moves the finished layout over `target`, replacing an earlier one.
+    /// Moves the finished layout over `target`, replacing an earlier one. The two swap
+    /// places in one step (`renameat2` with `RENAME_EXCHANGE`), so that whenever the process
+    /// dies, `target` holds a whole layout, old or new; the old one, left at the staging
+    /// path, is removed after, or by the next run if this one is killed first. Where the
+    /// file system cannot swap, two renames, with the old layout at `.NAME.old` between them
+    /// (put back by the next run if one is killed there).
     pub fn commit(mut self) -> io::Result<PathBuf> {
         if self.target.exists() {
-            let old = self.staging.with_extension("old");
+            match exchange(&self.staging, &self.target) {
+                Ok(()) => {
+                    self.committed = true;
+                    let _ = fs::remove_dir_all(&self.staging);
+                    return Ok(self.target.clone());
+                }
+                Err(error) if error.kind() != io::ErrorKind::Unsupported => return Err(error),
+                Err(_) => {}
+            }
+            let old = old_path(&self.target);
             fs::rename(&self.target, &old)?;
             fs::rename(&self.staging, &self.target)?;
             let _ = fs::remove_dir_all(&old);
@@ -85,17 +99,49 @@ impl StagedLayout {
     }
 }
 
-/// Removes the staged layouts that runs which ended before committing left beside `name`
-/// (their processes are gone: killed, or cut off mid-cleanup).
+/// Swaps `a` and `b` in one step; `Unsupported` where the file system (or kernel) cannot.
+fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    use rustix::io::Errno;
+    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(|errno| {
+        if errno == Errno::INVAL || errno == Errno::NOSYS || errno == Errno::OPNOTSUPP {
+            io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("cannot swap {} and {}: {errno}", a.display(), b.display()),
+            )
+        } else {
+            io::Error::from(errno)
+        }
+    })
+}
+
+/// Where the two-rename commit keeps the earlier layout between its renames:
+/// `.NAME.old-PID`.
+fn old_path(target: &Path) -> PathBuf {
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
+    target.with_file_name(format!(".{name}.old-{}", std::process::id()))
+}
+
+/// Mends what runs that ended before committing left beside `name` (their processes are
+/// gone: killed, or cut off mid-cleanup): staged layouts are removed, and an earlier layout
+/// kept between a two-rename commit's renames goes back to `name` when nothing else is
+/// there, else (the new one is in place) it is removed.
 fn remove_abandoned(parent: &Path, name: &str) {
     let Ok(entries) = fs::read_dir(parent) else { return };
-    let prefix = format!(".{name}.partial-");
+    let target = parent.join(name);
+    let staged = format!(".{name}.partial-");
+    let kept = format!(".{name}.old-");
+    let gone = |pid: &str| pid.parse::<u32>().is_ok_and(|pid| !Path::new("/proc").join(pid.to_string()).exists());
     for entry in entries.flatten() {
         let file_name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = file_name.strip_prefix(&prefix) else { continue };
-        let gone = pid.parse::<u32>().is_ok_and(|pid| !Path::new("/proc").join(pid.to_string()).exists());
-        if gone {
+        if file_name.strip_prefix(&staged).is_some_and(gone) {
             let _ = fs::remove_dir_all(entry.path());
+        } else if file_name.strip_prefix(&kept).is_some_and(gone) {
+            if target.exists() {
+                let _ = fs::remove_dir_all(entry.path());
+            } else {
+                let _ = fs::rename(entry.path(), &target);
+            }
         }
     }
 }
@@ -223,5 +269,36 @@ mod tests {
         let index: Value = serde_json::from_slice(&fs::read(target.join("index.json")).unwrap()).unwrap();
         assert_eq!(index["manifests"][0]["annotations"][ANNOTATION_REF_NAME], "1.0");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no staging directory is left");
+    }
+
+    #[test]
+    fn exchange_swaps_two_directories_in_one_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        fs::create_dir_all(a.join("from-a")).unwrap();
+        fs::create_dir_all(b.join("from-b")).unwrap();
+        exchange(&a, &b).unwrap();
+        assert!(a.join("from-b").is_dir() && b.join("from-a").is_dir());
+        let error = exchange(&a, &dir.path().join("absent")).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::NotFound, "{error}");
+    }
+
+    #[test]
+    fn a_commit_cut_off_between_its_renames_is_mended_by_the_next_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("image");
+        // Killed after moving the earlier layout aside: it goes back.
+        fs::create_dir_all(dir.path().join(".image.old-4294967295/earlier")).unwrap();
+        drop(StagedLayout::create(&target).unwrap());
+        assert!(target.join("earlier").is_dir(), "the earlier layout is back");
+        // Killed after moving the new one in: the earlier one is removed. A live run's is kept.
+        fs::create_dir_all(dir.path().join(".image.old-4294967295/earlier")).unwrap();
+        fs::create_dir_all(dir.path().join(".image.old-1")).unwrap();
+        drop(StagedLayout::create(&target).unwrap());
+        let mut left: Vec<String> =
+            fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        left.sort();
+        assert_eq!(left, [".image.old-1", "image"]);
+        assert!(target.join("earlier").is_dir());
     }
 }
