@@ -13,8 +13,8 @@ use slipway_contract::{Console, Progress, StepError, StepReport};
 use slipway_registry::media::MANIFEST_TYPES;
 use slipway_registry::push::{Destination, Mount};
 use slipway_registry::referrers::{
-    Descriptor, Indexed, Listing, Pushed, Referrer, Stored, fallback_tag, put_fallback_index, put_referrer_manifest,
-    put_referrer_manifest_early, read_fallback_index, read_listing,
+    Ahead, Descriptor, Indexed, Pushed, Referrer, attach_referrer, put_referrer_manifest_early, read_fallback_index,
+    read_listing,
 };
 use slipway_registry::retry::{Failure, RetryPolicy, with_retries};
 use slipway_registry::{ImageReference, Registry, RegistryError, RegistryOptions};
@@ -269,7 +269,8 @@ pub(crate) async fn execute(plan: &Plan, console: &Console) -> Result<StepReport
         ));
         // The SBOM last: a referrer's subject must exist before it.
         if let (Some(referrer), Some(listing)) = (&referrer, listing) {
-            let pushed = finish_sbom(referrer, listing, early, index_now, &destination, &policy, retry)
+            let ahead = Ahead { stored: early, index: index_now };
+            let pushed = attach_referrer(&destination, referrer, listing, ahead, &policy, retry)
                 .await
                 .map_err(|failure| push_failure(&failure, &plan.repository))?;
             report_sbom(plan, referrer, &pushed, console);
@@ -312,37 +313,6 @@ pub(crate) async fn execute(plan: &Plan, console: &Console) -> Result<StepReport
 
 fn count(outcomes: &[(String, BlobOutcome)], wanted: fn(&BlobOutcome) -> bool) -> usize {
     outcomes.iter().filter(|(_, o)| wanted(o)).count()
-}
-
-/// Attaches the SBOM once the image is pushed, after what [`execute`] did beside the image:
-/// nothing when `listing` found it attached; its manifest, unless `early` stored it; then,
-/// without the referrers API, the fallback index (`index_now`, when read beside the tags).
-async fn finish_sbom(
-    referrer: &Referrer,
-    listing: Listing,
-    early: Option<Stored>,
-    index_now: Option<Option<Vec<u8>>>,
-    destination: &Destination,
-    policy: &RetryPolicy,
-    retry: impl Fn(u32, &Failure, Duration) + Copy,
-) -> Result<Pushed, Failure> {
-    let tag = fallback_tag(&referrer.subject.digest);
-    if listing.attached {
-        return Ok(referrer.pushed(Indexed::FallbackTag(tag), true));
-    }
-    let stored = match early {
-        Some(stored) => stored,
-        None => put_referrer_manifest(destination, referrer, policy, retry).await?,
-    };
-    if stored.by_api {
-        return Ok(referrer.pushed(Indexed::ReferrersApi, false));
-    }
-    let existing = match index_now {
-        Some(existing) => existing,
-        None => read_fallback_index(destination, referrer, policy, retry).await?,
-    };
-    put_fallback_index(destination, referrer, existing.as_deref(), policy, retry).await?;
-    Ok(referrer.pushed(Indexed::FallbackTag(tag), false))
 }
 
 /// The SBOM as an OCI referrer of the image's top manifest.

@@ -155,7 +155,7 @@ pub async fn push_referrer(
     if !listing.attached {
         push_referrer_blobs(destination, referrer, policy, &on_retry).await?;
     }
-    attach_referrer(destination, referrer, listing, policy, &on_retry).await
+    attach_referrer(destination, referrer, listing, Ahead::default(), policy, &on_retry).await
 }
 
 /// Whether the subject's fallback index already lists this very referrer (a re-push: the
@@ -279,28 +279,46 @@ pub async fn put_fallback_index(
     Ok(())
 }
 
+/// What was done for a referrer beside its subject's push, before [`attach_referrer`].
+#[derive(Debug, Clone, Default)]
+pub struct Ahead {
+    /// Its manifest, put before the subject ([`put_referrer_manifest_early`]) and taken.
+    pub stored: Option<Stored>,
+    /// The fallback index as read while the subject's tags moved (`Some(None)`: no such tag).
+    pub index: Option<Option<Vec<u8>>>,
+}
+
 /// Attaches `referrer` to its subject, which must be pushed, as must the referrer's blobs
-/// unless `listing` found it attached (then nothing is written): its manifest by digest,
-/// then, when the registry did not index it (no referrers API), the subject's fallback
-/// index with it added.
+/// unless `listing` found it attached (then nothing is written): its manifest by digest
+/// (unless `ahead` stored it), then, when the registry did not index it (no referrers API),
+/// the subject's fallback index with it added (read again first, unless `ahead` read it).
 pub async fn attach_referrer(
     destination: &Destination,
     referrer: &Referrer,
     listing: Listing,
+    ahead: Ahead,
     policy: &RetryPolicy,
     on_retry: impl Fn(u32, &Failure, std::time::Duration),
 ) -> Result<Pushed, Failure> {
+    let tag = fallback_tag(&referrer.subject.digest);
     if listing.attached {
-        return Ok(referrer.pushed(Indexed::FallbackTag(fallback_tag(&referrer.subject.digest)), true));
+        return Ok(referrer.pushed(Indexed::FallbackTag(tag), true));
     }
-    if put_referrer_manifest(destination, referrer, policy, &on_retry).await?.by_api {
+    let stored = match ahead.stored {
+        Some(stored) => stored,
+        None => put_referrer_manifest(destination, referrer, policy, &on_retry).await?,
+    };
+    if stored.by_api {
         return Ok(referrer.pushed(Indexed::ReferrersApi, false));
     }
-    // Read again just before it is written: another client may have listed its own
-    // referrer since the listing was read (the whole push ago).
-    let existing = read_fallback_index(destination, referrer, policy, &on_retry).await?;
+    // Read just before it is written: another client may have listed its own referrer
+    // since the listing was read (the whole push ago).
+    let existing = match ahead.index {
+        Some(existing) => existing,
+        None => read_fallback_index(destination, referrer, policy, &on_retry).await?,
+    };
     put_fallback_index(destination, referrer, existing.as_deref(), policy, &on_retry).await?;
-    Ok(referrer.pushed(Indexed::FallbackTag(fallback_tag(&referrer.subject.digest)), false))
+    Ok(referrer.pushed(Indexed::FallbackTag(tag), false))
 }
 
 /// Whether the index `bytes` holds `entry` as it is (same digest, type and annotations).
