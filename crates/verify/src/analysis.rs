@@ -310,7 +310,10 @@ impl Analysis {
             let remaining = end.saturating_duration_since(Instant::now());
             let timeout = self.request_timeout.min(remaining.max(LAST_REQUEST_GRACE));
             tally.probes += 1;
-            let failure = match client.probe(check, timeout).await {
+            // A probe cut short by the window's end says so, not that --request-timeout did.
+            let limit =
+                if timeout < self.request_timeout { "the time left of the window" } else { "--request-timeout" };
+            let failure = match client.probe_within(check, timeout, limit).await {
                 Err(reason) => Some(reason),
                 Ok(response) => {
                     tally.last_status = Some(response.status);

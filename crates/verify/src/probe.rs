@@ -102,12 +102,9 @@ impl Client {
         Ok(Self { http })
     }
 
-    /// Sends `check`'s request once; `Err` says why no response came.
-    pub async fn probe(&self, check: &Check, timeout: Duration) -> Result<Response, String> {
-        self.probe_within(check, timeout, "--request-timeout").await
-    }
-
-    /// [`Client::probe`] with `timeout` named as `limit` says (the flag that set it).
+    /// Sends `check`'s request once, within `timeout`, which messages name as `limit` says
+    /// (what set it: `--request-timeout`, or the time left of a deadline); `Err` says why no
+    /// response came.
     pub async fn probe_within(&self, check: &Check, timeout: Duration, limit: &str) -> Result<Response, String> {
         let started = Instant::now();
         let exchange = async {

@@ -130,3 +130,36 @@ fn a_latency_sample_that_stalls_ends_at_the_timeout() {
     assert_eq!(errors.len(), 1, "{}", stderr(&output));
     assert!(errors[0].contains("3 of 3 latency sample(s) failed"), "{}", errors[0]);
 }
+
+#[test]
+fn a_watch_whose_probes_stall_ends_with_its_window() {
+    // Healthy at once through a calm proxy; then, inside the window, every answer is held
+    // back an hour: the watch must still end when its window does, judged, not hang on
+    // the probes' own --request-timeout.
+    let server = TestServer::http(app);
+    let proxy = FaultProxy::start(server.port, FaultPlan::calm(13)).unwrap();
+    let stalled = FaultPlan { stall: 1000, stall_for: Duration::from_secs(3600), ..FaultPlan::calm(13) };
+    let url = format!("http://127.0.0.1:{}", proxy.port);
+    let began = Instant::now();
+    let output = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            std::thread::sleep(Duration::from_millis(1000));
+            proxy.set_plan(stalled);
+        });
+        verify()
+            .args(["--url", &url, "--check", "/health", "--interval", "100ms"])
+            .args(["--watch", "3s", "--request-timeout", "1m", "--timeout", "1m"])
+            .timeout(Duration::from_secs(120))
+            .output()
+            .unwrap()
+    });
+    let took = began.elapsed();
+    eprintln!("a watch whose probes stall, --watch 3s: ended after {:.1}s\n{}", took.as_secs_f64(), stderr(&output));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(took < Duration::from_secs(6), "a stalled probe outlived the 3s window: {took:?}");
+    let errors = error_lines(&output);
+    assert_eq!(errors.len(), 1, "{}", stderr(&output));
+    assert!(errors[0].contains("the gate error rate was crossed"), "{}", errors[0]);
+    assert!(errors[0].contains("(the time left of the window)"), "{}", errors[0]);
+    assert!(count(&proxy.stats.stalls) > 0);
+}
