@@ -1814,6 +1814,26 @@ fn the_pods_run_as_the_image_s_numeric_user_and_a_name_or_root_is_refused_withou
 }
 
 #[test]
+fn a_registry_that_never_answers_the_user_read_holds_the_step_no_longer_than_its_timeout() {
+    // A listener that takes connections and never answers: each read would wait out the
+    // registry client's own 60-second limit; --timeout 3s ends it.
+    let silent = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let image = format!(
+        "127.0.0.1:{}/shop@sha256:2222222222222222222222222222222222222222222222222222222222222222",
+        silent.local_addr().unwrap().port()
+    );
+    let fresh = cluster(Controller::new(&[]), no_intercept);
+    let began = Instant::now();
+    let stalled = run(&fresh, &["--name", NAME, "--namespace", NS, "--image", &image, "--timeout", "3s"]);
+    let took = began.elapsed();
+    assert_eq!(stalled.code, 2, "{}", stalled.stderr);
+    assert!(took < Duration::from_secs(8), "the read outlived --timeout 3s: {took:?}");
+    assert!(stalled.stderr.contains("gave no complete answer within --timeout (3s)"), "{}", stalled.stderr);
+    assert!(fresh.requests().is_empty(), "refused before any request to the cluster");
+    drop(silent);
+}
+
+#[test]
 fn a_promoted_canary_and_a_scaled_colour_keep_the_user_their_image_gave() {
     let registry = fake_registry(&["1000", "2000", "3000"]);
     let (one, two, three) = (&registry.images[0], &registry.images[1], &registry.images[2]);

@@ -120,7 +120,7 @@ impl Kubernetes {
         let connection = client::connect(flags, env).await?;
         settings.namespace_from_context(connection.context_namespace.as_deref())?;
         if settings.run_as_from_image && !request.image.is_empty() {
-            resolve_user(&mut settings, &request.image, console).await?;
+            resolve_user(&mut settings, &request.image, request.timeout, console).await?;
         }
         let mut secret_values = Vec::new();
         if request.phase == Phase::Deploy {
@@ -880,10 +880,19 @@ impl Target for Kubernetes {
     }
 }
 
-/// Without `--run-as`: the user of `image`'s config, read from its registry (bad input,
-/// exit 2, when it cannot be read or cannot run under runAsNonRoot).
-async fn resolve_user(settings: &mut Settings, image: &str, console: &Console) -> Result<(), DeployError> {
-    let user = image_user::user_of(image, console).await.map_err(|why| {
+/// Without `--run-as`: the user of `image`'s config, read from its registry within
+/// `timeout` (--timeout: a registry that stalls cannot hold the step longer); bad input,
+/// exit 2, when it cannot be read or cannot run under runAsNonRoot.
+async fn resolve_user(
+    settings: &mut Settings,
+    image: &str,
+    timeout: Duration,
+    console: &Console,
+) -> Result<(), DeployError> {
+    let read = tokio::time::timeout(timeout, image_user::user_of(image, console)).await.unwrap_or_else(|_| {
+        Err(format!("its registry gave no complete answer within --timeout ({})", humantime::format_duration(timeout)))
+    });
+    let user = read.map_err(|why| {
         DeployError::Usage(format!(
             "cannot read the user {image} runs as from its config ({why}); give --run-as UID[:GID]"
         ))
@@ -918,7 +927,7 @@ pub async fn render(
         settings.namespace_from_context(context.as_deref())?;
     }
     if settings.run_as_from_image {
-        resolve_user(&mut settings, &request.image, console).await?;
+        resolve_user(&mut settings, &request.image, request.timeout, console).await?;
     }
     let first_step = request.rollout.steps_or_default().first().copied().unwrap_or(10);
     let manifests =
