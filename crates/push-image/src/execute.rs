@@ -259,15 +259,14 @@ pub(crate) async fn execute(plan: &Plan, console: &Console) -> Result<StepReport
             .await
             .map_err(|failure| push_failure(&failure, &plan.repository))?;
         outcomes.extend(transferred);
+        let Transfers { bytes, uploaded, skipped, mounted } = transfers(&outcomes, &uploaded_bytes);
         progress.finish(&format!(
             "{} uploaded in {uploaded} blob(s), {mounted} mounted, {skipped} already there, in {:.1}s",
-            format_bytes(uploaded_bytes.load(Ordering::Relaxed)),
+            format_bytes(bytes),
             started.elapsed().as_secs_f64(),
-            uploaded = count(&outcomes, |o| matches!(o, BlobOutcome::Uploaded(_))),
-            mounted = count(&outcomes, |o| matches!(o, BlobOutcome::Mounted)),
-            skipped = count(&outcomes, |o| matches!(o, BlobOutcome::Skipped)),
         ));
-        // The SBOM last: a referrer's subject must exist before it.
+        // What is left of the SBOM, after the tags: its manifest where the registry refused
+        // it before the image, and the fallback index.
         if let (Some(referrer), Some(listing)) = (&referrer, listing) {
             let ahead = Ahead { stored: early, index: index_now };
             let pushed = attach_referrer(&destination, referrer, listing, ahead, &policy, retry)
@@ -279,13 +278,7 @@ pub(crate) async fn execute(plan: &Plan, console: &Console) -> Result<StepReport
     }
     drop(group);
 
-    let skipped = count(&outcomes, |o| matches!(o, BlobOutcome::Skipped));
-    let transfers = Transfers {
-        bytes: uploaded_bytes.load(Ordering::Relaxed),
-        uploaded: count(&outcomes, |o| matches!(o, BlobOutcome::Uploaded(_))),
-        skipped,
-        mounted: count(&outcomes, |o| matches!(o, BlobOutcome::Mounted)),
-    };
+    let transfers = transfers(&outcomes, &uploaded_bytes);
     if plan.dry_run {
         let missing: Vec<&(String, BlobOutcome)> =
             outcomes.iter().filter(|(_, o)| matches!(o, BlobOutcome::Missing { .. })).collect();
@@ -301,7 +294,7 @@ pub(crate) async fn execute(plan: &Plan, console: &Console) -> Result<StepReport
         };
         console.info(&format!(
             "plan: {} blob(s) present, {} to transfer; {moved} — dry run, nothing pushed",
-            skipped,
+            transfers.skipped,
             missing.len(),
         ));
         if let Some(sbom) = &plan.sbom {
@@ -311,8 +304,15 @@ pub(crate) async fn execute(plan: &Plan, console: &Console) -> Result<StepReport
     Ok(report(plan, top.digest.as_str(), transfers, sbom.as_ref(), started.elapsed()))
 }
 
-fn count(outcomes: &[(String, BlobOutcome)], wanted: fn(&BlobOutcome) -> bool) -> usize {
-    outcomes.iter().filter(|(_, o)| wanted(o)).count()
+/// What the blob transfers amounted to.
+fn transfers(outcomes: &[(String, BlobOutcome)], uploaded_bytes: &AtomicU64) -> Transfers {
+    let count = |wanted: fn(&BlobOutcome) -> bool| outcomes.iter().filter(|(_, o)| wanted(o)).count();
+    Transfers {
+        bytes: uploaded_bytes.load(Ordering::Relaxed),
+        uploaded: count(|o| matches!(o, BlobOutcome::Uploaded(_))),
+        skipped: count(|o| matches!(o, BlobOutcome::Skipped)),
+        mounted: count(|o| matches!(o, BlobOutcome::Mounted)),
+    }
 }
 
 /// The SBOM as an OCI referrer of the image's top manifest.
