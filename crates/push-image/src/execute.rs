@@ -13,8 +13,8 @@ use slipway_contract::{Console, Progress, StepError, StepReport};
 use slipway_registry::media::MANIFEST_TYPES;
 use slipway_registry::push::{Destination, Mount};
 use slipway_registry::referrers::{
-    Ahead, Descriptor, Indexed, Pushed, Referrer, attach_referrer, put_referrer_manifest_early, read_fallback_index,
-    read_listing,
+    Ahead, Descriptor, Indexed, Pushed, Referrer, attach_referrer, push_referrer_blobs, put_referrer_manifest_early,
+    read_fallback_index, read_listing,
 };
 use slipway_registry::retry::{Failure, RetryPolicy, with_retries};
 use slipway_registry::{ImageReference, Registry, RegistryError, RegistryOptions};
@@ -208,16 +208,7 @@ pub(crate) async fn execute(plan: &Plan, console: &Console) -> Result<StepReport
             let Some(referrer) = referrer.as_ref().filter(|_| listing.is_some_and(|l| !l.attached)) else {
                 return Ok((None, None));
             };
-            futures_util::future::try_join_all(referrer.blobs().into_iter().map(|(digest, bytes)| {
-                let destination = &destination;
-                async move {
-                    if !with_retries(&policy, |_| destination.blob_exists(&digest), retry).await? {
-                        with_retries(&policy, |_| destination.upload_bytes(&digest, bytes), retry).await?;
-                    }
-                    Ok::<(), Failure>(())
-                }
-            }))
-            .await?;
+            push_referrer_blobs(&destination, referrer, &policy, retry).await?;
             let early = put_referrer_manifest_early(&destination, referrer, &policy, retry).await?;
             if early.is_some_and(|stored| stored.by_api) {
                 return Ok((early, None));

@@ -14,6 +14,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 
 use common::{Sizes, layout, push_image, top_digest};
+use slipway_registry::referrers::fallback_tag;
 use slipway_testkit::faults::{FaultPlan, FaultProxy};
 use slipway_testkit::http::verify_image;
 use slipway_testkit::registries::OpenRegistry;
@@ -58,7 +59,7 @@ fn write_order(seen: &[String], repository: &str, sbom_digest: &str, subject: &s
         .iter()
         .rposition(|request| request == &format!("PUT /v2/{repository}/manifests/{sbom_digest}"))
         .unwrap_or_else(|| panic!("no SBOM manifest PUT in {seen:#?}"));
-    let index = position(seen, put(subject.replacen(':', "-", 1)), "fallback index PUT");
+    let index = position(seen, put(fallback_tag(subject)), "fallback index PUT");
     (tag, sbom, index)
 }
 
@@ -93,7 +94,7 @@ fn the_sbom_goes_up_beside_the_image_its_index_after_the_tag_and_a_repush_writes
         assert!(uploaded < tag_sent, "the tag moved before {blob} was in: {seen:#?}");
     }
     assert!(tag < index, "the fallback index was written before the image's tag: {seen:#?}");
-    assert!(first.stderr.contains(&format!("listed under the referrers tag {}", subject.replacen(':', "-", 1))));
+    assert!(first.stderr.contains(&format!("listed under the referrers tag {}", fallback_tag(&subject))));
 
     // The same image again: only reads.
     let before = proxy.stats.requests_seen().len();
@@ -132,7 +133,7 @@ fn a_registry_refusing_a_referrer_before_its_subject_gets_it_after_the_tag() {
     let (status, _, body) = slipway_testkit::http::request(
         registry.port,
         "GET",
-        &format!("/v2/{repository}/manifests/{}", subject.replacen(':', "-", 1)),
+        &format!("/v2/{repository}/manifests/{}", fallback_tag(&subject)),
         &[("Accept", "application/vnd.oci.image.index.v1+json")],
     )
     .unwrap();
@@ -155,6 +156,6 @@ fn sbom_none_pushes_the_image_alone() {
     let manifest_writes: Vec<&String> =
         seen.iter().filter(|r| r.starts_with("PUT ") && r.contains("/manifests/")).collect();
     assert_eq!(manifest_writes, [&format!("PUT /v2/{repository}/manifests/1")], "{seen:#?}");
-    let fallback = top_digest(&layout).replacen(':', "-", 1);
+    let fallback = fallback_tag(&top_digest(&layout));
     assert!(!seen.iter().any(|r| r.contains(&fallback)), "the SBOM's index was looked for: {seen:#?}");
 }

@@ -372,15 +372,7 @@ impl Destination {
         media_type: &str,
         bytes: &[u8],
     ) -> Result<Option<String>, Failure> {
-        let url = format!("{}/v2/{}/manifests/{reference}", self.base_url, self.repository);
-        let context = format!("PUT manifest {reference}");
-        let request = self.request(reqwest::Method::PUT, &url).header(CONTENT_TYPE, media_type).body(bytes.to_vec());
-        let response = self.send(&context, request).await?;
-        if response.status().is_success() {
-            Ok(response.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).map(str::to_owned))
-        } else {
-            Err(failure_from(&context, response).await)
-        }
+        Ok(self.put_manifest_reporting(reference, media_type, bytes).await?.digest)
     }
 }
 
@@ -414,8 +406,10 @@ impl Destination {
         if !response.status().is_success() {
             return Err(failure_from(&context, response).await);
         }
-        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        Ok(PutManifest { digest: header("docker-content-digest"), oci_subject: header("oci-subject") })
+        Ok(PutManifest {
+            digest: header(&response, "docker-content-digest"),
+            oci_subject: header(&response, "oci-subject"),
+        })
     }
 
     /// The digest of the manifest under `reference` (a HEAD; `accept`: the media types
@@ -427,9 +421,7 @@ impl Destination {
         let response = self.send(&context, self.request(reqwest::Method::HEAD, &url).header("accept", accept)).await?;
         match response.status() {
             StatusCode::NOT_FOUND => Ok(None),
-            status if status.is_success() => {
-                Ok(response.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).map(str::to_owned))
-            }
+            status if status.is_success() => Ok(header(&response, "docker-content-digest")),
             _ => Err(failure_from(&context, response).await),
         }
     }
@@ -451,6 +443,11 @@ impl Destination {
             _ => Err(failure_from(&context, response).await),
         }
     }
+}
+
+/// A response header's value, when it is there and text.
+fn header(response: &reqwest::Response, name: &str) -> Option<String> {
+    response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
 /// The challenges of a response's `WWW-Authenticate` headers.
